@@ -1,0 +1,125 @@
+"""serve(): the top of the task tree.
+
+serve
+├── rooms nursery: one task per room            (rooms/registry.py)
+└── clients nursery
+    ├── accept loop                             (listener.py)
+    └── one task per socket: HTTP front         (http.py)
+        └── after an upgrade: a Connection      (connection.py)
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+
+import trio
+import trio_websocket
+
+from chatroom.api import Api
+from chatroom.auth import TokenSigner
+from chatroom.config import Settings
+from chatroom.connection import CLOSE_GOING_AWAY, Connection
+from chatroom.http import serve_http
+from chatroom.listener import accept_loop, open_listener
+from chatroom.rooms import RoomRegistry
+from chatroom.transport import SocketTransport
+
+log = logging.getLogger(__name__)
+
+
+class ChatServer:
+    """What every client connection shares; tracks live WebSocket sessions."""
+
+    def __init__(self, settings: Settings, signer: TokenSigner, registry: RoomRegistry) -> None:
+        self.settings = settings
+        self.signer = signer
+        self.registry = registry
+        self.api = Api(registry, signer)
+        self.sessions: set[Connection] = set()
+        self.closing = False
+        self._sessions_changed = trio.Event()
+
+    async def handle_socket(self, sock: socket.socket) -> None:
+        transport = SocketTransport(sock, max_pending=self.settings.outbound_limit_bytes)
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(transport.run_writer)
+                await serve_http(transport, self.api, self.settings, self.run_session)
+                nursery.cancel_scope.cancel()
+        except Exception:
+            # One client's failure must never reach the clients nursery.
+            log.exception("connection failed")
+        finally:
+            transport.close_now()
+
+    async def run_session(
+        self,
+        transport: SocketTransport,
+        ws: trio_websocket.WebSocketConnection,
+        header_token: str | None,
+    ) -> None:
+        connection = Connection(ws, transport, self.registry, self.signer, self.settings)
+        self.sessions.add(connection)
+        if self.closing:
+            connection.request_close(CLOSE_GOING_AWAY, "server shutting down")
+        try:
+            await connection.run(header_token)
+        finally:
+            self.sessions.discard(connection)
+            self._sessions_changed.set()
+
+    async def close_sessions(self) -> None:
+        """Close every WebSocket with 1001 and wait until they are gone."""
+        self.closing = True
+        for connection in list(self.sessions):
+            connection.request_close(CLOSE_GOING_AWAY, "server shutting down")
+        while self.sessions:
+            self._sessions_changed = trio.Event()
+            await self._sessions_changed.wait()
+
+
+async def serve(
+    settings: Settings,
+    signer: TokenSigner,
+    shutdown: trio.Event,
+    *,
+    listener: socket.socket | None = None,
+    task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Serve until `shutdown` is set, then close every client and return.
+
+    Reports the bound port to `nursery.start()` once it accepts connections.
+    Takes an already bound `listener`, or binds settings.host:settings.port.
+    """
+    if listener is None:
+        listener = open_listener(settings.host, settings.port)
+    port: int = listener.getsockname()[1]
+    async with trio.open_nursery() as rooms_nursery:
+        server = ChatServer(settings, signer, RoomRegistry(rooms_nursery))
+        async with trio.open_nursery() as clients:
+            accepting = trio.CancelScope()
+
+            async def accept() -> None:
+                with accepting:
+                    try:
+                        await accept_loop(listener, server.handle_socket, clients)
+                    finally:
+                        trio.lowlevel.notify_closing(listener)
+                        listener.close()
+
+            clients.start_soon(accept)
+            log.info("listening on http://%s:%d (WebSocket at /ws)", _url_host(settings.host), port)
+            task_status.started(port)
+            await shutdown.wait()
+            log.info("shutting down: closing %d WebSocket sessions", len(server.sessions))
+            accepting.cancel()
+            with trio.move_on_after(settings.shutdown_grace):
+                await server.close_sessions()
+            clients.cancel_scope.cancel()
+        rooms_nursery.cancel_scope.cancel()
+    log.info("stopped")
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -1,0 +1,175 @@
+"""Command line: `python -m chatroom [serve] ...` and `python -m chatroom token USER`.
+
+Every flag has a CHATROOM_* environment twin; a flag given wins.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import trio
+
+from chatroom import __version__
+from chatroom.app import serve
+from chatroom.auth import TokenSigner, load_secret
+from chatroom.config import Settings
+from chatroom.listener import open_listener
+from chatroom.protocol import is_valid_user_name
+
+DEFAULT_TOKEN_TTL = 24 * 3600
+COMMANDS = ("serve", "token")
+
+log = logging.getLogger("chatroom")
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"CHATROOM_{name}", default)
+
+
+def _port(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError("a port is 0 to 65535 (0 picks a free one)")
+    return port
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive whole number")
+    return value
+
+
+def _data_dir_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=Path(_env("DATA_DIR", "chatroom-data")),
+        help="where state is kept: the token secret, unless CHATROOM_SECRET is set "
+        "(env CHATROOM_DATA_DIR; default ./chatroom-data)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m chatroom",
+        description="A multi-room WebSocket chat server. With no command, `serve` runs: "
+        "the chat protocol at /ws, a web page at /, and a JSON API, all on one port.",
+        epilog="Run `python -m chatroom serve --help` for the server's options.",
+    )
+    parser.add_argument("--version", action="version", version=f"chatroom {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    serve_parser = commands.add_parser(
+        "serve",
+        help="run the chat server (the default)",
+        description="Run the chat server. Every option also reads a CHATROOM_* "
+        "environment variable; an option given on the command line wins.",
+    )
+    serve_parser.add_argument(
+        "--host",
+        default=_env("HOST", "127.0.0.1"),
+        help="address to listen on; 0.0.0.0 for every interface (env CHATROOM_HOST; "
+        "default 127.0.0.1)",
+    )
+    serve_parser.add_argument(
+        "--port",
+        type=_port,
+        default=_env("PORT", "8080"),
+        help="TCP port for HTTP and WebSocket (env CHATROOM_PORT; default 8080)",
+    )
+    _data_dir_option(serve_parser)
+    serve_parser.add_argument(
+        "--log-level",
+        default=_env("LOG_LEVEL", "info"),
+        choices=("debug", "info", "warning", "error"),
+        help="how much to log to stderr (env CHATROOM_LOG_LEVEL; default info)",
+    )
+
+    token_parser = commands.add_parser(
+        "token",
+        help="print a token for USER",
+        description="Print a token that lets USER connect, signed with the secret of a "
+        "server using the same data dir (or CHATROOM_SECRET). Only the token is printed.",
+    )
+    token_parser.add_argument("user", metavar="USER", help="1-32 characters: A-Z a-z 0-9 _ - .")
+    token_parser.add_argument(
+        "--ttl",
+        type=_positive_int,
+        default=_env("TOKEN_TTL", str(DEFAULT_TOKEN_TTL)),
+        help="seconds until the token expires (env CHATROOM_TOKEN_TTL; default 86400)",
+    )
+    _data_dir_option(token_parser)
+    return parser
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    args = list(argv)
+    if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
+        args.insert(0, "serve")
+    return build_parser().parse_args(args)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "token":
+        return _print_token(args)
+    return _serve(args)
+
+
+def _signer(data_dir: Path) -> TokenSigner:
+    return TokenSigner(load_secret(data_dir, os.environ.get("CHATROOM_SECRET")))
+
+
+def _print_token(args: argparse.Namespace) -> int:
+    if not is_valid_user_name(args.user):
+        print("chatroom: USER must be 1-32 characters from A-Z a-z 0-9 _ - .", file=sys.stderr)
+        return 2
+    token = _signer(args.data_dir).issue(args.user, ttl=args.ttl, now=time.time())
+    print(token)
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    logging.basicConfig(
+        stream=sys.stderr,
+        level=args.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings(host=args.host, port=args.port, data_dir=args.data_dir)
+    signer = _signer(settings.data_dir)
+    try:
+        listener = open_listener(settings.host, settings.port)
+    except OSError as exc:
+        log.error("cannot listen on %s port %s: %s", settings.host, settings.port, exc)
+        return 1
+    trio.run(_serve_until_signalled, settings, signer, listener)
+    return 0
+
+
+async def _serve_until_signalled(
+    settings: Settings, signer: TokenSigner, listener: socket.socket
+) -> None:
+    shutdown = trio.Event()
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async with trio.open_nursery() as nursery:
+            await nursery.start(
+                functools.partial(serve, settings, signer, shutdown, listener=listener)
+            )
+
+            async def wait_for_signal() -> None:
+                async for signum in signals:
+                    log.info("received %s", signal.Signals(signum).name)
+                    shutdown.set()
+                    return
+
+            nursery.start_soon(wait_for_signal)

@@ -1,0 +1,28 @@
+"""Server settings: validated once by the CLI, read-only afterwards."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import attrs
+
+
+@attrs.frozen
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path("chatroom-data")
+    # WebSocket
+    max_frame_bytes: int = 64 * 1024  # larger client frames close 1009
+    inbound_queue: int = 4  # parsed client frames waiting for the reader
+    outbound_limit_bytes: int = 1024 * 1024  # past this a member is closed 1013
+    hello_timeout: float = 10.0
+    ping_interval: float = 30.0
+    ping_timeout: float = 20.0
+    close_timeout: float = 3.0
+    # HTTP front
+    http_timeout: float = 30.0  # per request head/body, and keep-alive idle
+    max_http_head_bytes: int = 16 * 1024
+    max_http_body_bytes: int = 64 * 1024
+    # process
+    shutdown_grace: float = 5.0

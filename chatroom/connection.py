@@ -1,0 +1,224 @@
+"""One WebSocket client: its nursery, reader, keepalive and the way it closes.
+
+The reader parses each text frame (`protocol.parse_request`) and acts on it;
+replies and room traffic leave through the transport's non-blocking `offer`,
+so nothing here ever waits on the client's socket. Whoever decides the
+connection must end calls `request_close(code)`; `run` then closes the
+WebSocket with that code, leaves every room and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+
+import attrs
+import trio
+from trio_websocket import ConnectionClosed, WebSocketConnection
+
+from chatroom import __version__, protocol
+from chatroom.auth import InvalidToken, TokenSigner
+from chatroom.config import Settings
+from chatroom.protocol import ErrorCode, ProtocolError, Ref
+from chatroom.rooms import (
+    JoinRequest,
+    LeaveRequest,
+    MembersRequest,
+    PublishRequest,
+    Room,
+    RoomClosed,
+    RoomRegistry,
+)
+from chatroom.transport import SocketTransport
+from chatroom.wsframe import text_frame
+
+log = logging.getLogger(__name__)
+
+CLOSE_NORMAL = 1000
+CLOSE_GOING_AWAY = 1001
+CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_UNAUTHORIZED = 4401
+
+LEAVE_TIMEOUT = 5.0
+
+
+@attrs.define(eq=False)
+class Connection:
+    ws: WebSocketConnection
+    transport: SocketTransport
+    registry: RoomRegistry
+    signer: TokenSigner
+    settings: Settings
+    session: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
+    authenticated_user: str | None = None
+    rooms: dict[str, Room] = attrs.field(factory=dict)
+    close_code: int | None = None
+    close_reason: str = ""
+    _close_requested: trio.Event = attrs.field(factory=trio.Event)
+
+    def __attrs_post_init__(self) -> None:
+        self.transport.on_overflow = self._on_outbound_overflow
+
+    @property
+    def user(self) -> str:
+        assert self.authenticated_user is not None
+        return self.authenticated_user
+
+    def deliver(self, data: bytes) -> bool:
+        """Queue whole frames for the client; never blocks."""
+        return self.transport.offer(data)
+
+    def reply(self, text: str) -> None:
+        self.transport.offer(text_frame(text))
+
+    def request_close(self, code: int | None, reason: str = "") -> None:
+        """End the connection; `code` None means without a close frame of ours."""
+        if self._close_requested.is_set():
+            return
+        self.close_code, self.close_reason = code, reason
+        self._close_requested.set()
+
+    def _on_outbound_overflow(self) -> None:
+        log.info("closing %s (%s): outbound queue full", self.session, self.authenticated_user)
+        self.request_close(CLOSE_TRY_AGAIN_LATER, "outbound queue overflow; reconnect with since")
+
+    async def run(self, header_token: str | None) -> None:
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._read_frames, header_token)
+                nursery.start_soon(self._keep_alive)
+                await self._close_requested.wait()
+                if self.close_code is not None:
+                    with trio.move_on_after(self.settings.close_timeout):
+                        await self.ws.aclose(self.close_code, self.close_reason)
+                nursery.cancel_scope.cancel()
+        finally:
+            with trio.CancelScope(shield=True, deadline=trio.current_time() + LEAVE_TIMEOUT):
+                await self._leave_all()
+
+    async def _leave_all(self) -> None:
+        rooms, self.rooms = self.rooms, {}
+        for room in rooms.values():
+            try:
+                await room.submit(LeaveRequest(self, reply=False))
+            except RoomClosed:
+                pass
+
+    async def _keep_alive(self) -> None:
+        """Drop peers that stop answering WebSocket pings."""
+        while True:
+            await trio.sleep(self.settings.ping_interval)
+            with trio.move_on_after(self.settings.ping_timeout) as timeout:
+                try:
+                    await self.ws.ping()
+                except ConnectionClosed:
+                    return
+            if timeout.cancelled_caught:
+                log.info("dropping %s: no pong in %ss", self.session, self.settings.ping_timeout)
+                self.request_close(None)
+                return
+
+    async def _read_frames(self, header_token: str | None) -> None:
+        try:
+            if header_token is not None:
+                self._authenticate(header_token, ref=None)
+            else:
+                await self._await_hello()
+            while self.authenticated_user is not None:
+                message = await self.ws.get_message()
+                if isinstance(message, bytes):
+                    self.request_close(CLOSE_UNSUPPORTED_DATA, "binary frames are not supported")
+                    return
+                try:
+                    await self._dispatch(protocol.parse_request(message))
+                except ProtocolError as error:
+                    self.reply(protocol.encode_error(error))
+        except ConnectionClosed:
+            pass
+        finally:
+            self.request_close(None)
+
+    async def _await_hello(self) -> None:
+        with trio.move_on_after(self.settings.hello_timeout):
+            message = await self.ws.get_message()
+            if isinstance(message, bytes):
+                self.request_close(CLOSE_UNSUPPORTED_DATA, "binary frames are not supported")
+                return
+            try:
+                request = protocol.parse_request(message)
+            except ProtocolError as error:
+                self._refuse(error.message, error.ref)
+                return
+            if isinstance(request, protocol.Hello):
+                self._authenticate(request.token, request.ref)
+            else:
+                self._refuse("the first frame must be hello", request.ref)
+            return
+        self._refuse(f"no hello within {self.settings.hello_timeout:g} s", None)
+
+    def _authenticate(self, token: str, ref: Ref) -> None:
+        try:
+            claims = self.signer.verify(token, now=time.time())
+        except InvalidToken as exc:
+            self._refuse(f"token {exc.reason}", ref)
+            return
+        self.authenticated_user = claims.user
+        self.reply(protocol.encode_welcome(claims.user, self.session, __version__, ref))
+
+    def _refuse(self, message: str, ref: Ref) -> None:
+        self.reply(protocol.encode_error(ProtocolError(ErrorCode.UNAUTHORIZED, message, ref)))
+        self.request_close(CLOSE_UNAUTHORIZED, "unauthorized")
+
+    def _joined_room(self, name: str, ref: Ref) -> Room:
+        room = self.rooms.get(name)
+        if room is None:
+            raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of room {name!r}", ref)
+        return room
+
+    async def _dispatch(self, request: protocol.Request) -> None:
+        match request:
+            case protocol.Send(room, text, ref):
+                await self._submit(self._joined_room(room, ref), PublishRequest(self, text, ref))
+            case protocol.Join(room, _since, ref):
+                await self._join(room, ref)
+            case protocol.Leave(room, ref):
+                joined = self._joined_room(room, ref)
+                del self.rooms[room]
+                await self._submit(joined, LeaveRequest(self, ref))
+            case protocol.Members(room, ref):
+                await self._submit(self._joined_room(room, ref), MembersRequest(self, ref))
+            case protocol.Rooms(ref):
+                self.reply(protocol.encode_rooms(self.registry.counts(), ref))
+            case protocol.History(room, _before, _limit, ref):
+                self._joined_room(room, ref)
+                # Nothing is stored yet: durable history is the storage layer's job.
+                self.reply(protocol.encode_history(room, [], ref))
+            case protocol.Ping(ref):
+                self.reply(protocol.encode_pong(ref))
+            case protocol.Hello(_token, ref):
+                raise ProtocolError(ErrorCode.BAD_REQUEST, "already authenticated", ref)
+
+    async def _join(self, name: str, ref: Ref) -> None:
+        # A room that empties between open() and submit() is closed; the
+        # registry makes a fresh one on the next open().
+        while True:
+            room = self.registry.open(name)
+            try:
+                await room.submit(JoinRequest(self, ref))
+            except RoomClosed:
+                continue
+            self.rooms[name] = room
+            return
+
+    async def _submit(
+        self, room: Room, request: PublishRequest | LeaveRequest | MembersRequest
+    ) -> None:
+        try:
+            await room.submit(request)
+        except RoomClosed:
+            self.rooms.pop(room.name, None)
+            raise ProtocolError(
+                ErrorCode.NOT_MEMBER, f"not a member of room {room.name!r}", request.ref
+            ) from None

@@ -1,0 +1,212 @@
+"""The one-port front: h11 reads each request head; plain requests are
+answered here (keep-alive), `GET /ws` upgrades are replayed into
+trio-websocket over the same transport and become a `Connection`."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from collections.abc import Awaitable, Callable
+
+import h11
+import trio
+import trio_websocket
+
+from chatroom.api import Api, Response, error_response
+from chatroom.config import Settings
+from chatroom.protocol import ErrorCode
+from chatroom.transport import SocketTransport
+
+log = logging.getLogger(__name__)
+
+WEBSOCKET_PATH = "/ws"
+SUBPROTOCOL = "chatroom.v1"
+TOKEN_SUBPROTOCOL_PREFIX = "token."
+
+# Called with the transport, the accepted WebSocket on it, and the token
+# found in the upgrade's headers.
+WebSocketHandler = Callable[
+    [SocketTransport, trio_websocket.WebSocketConnection, str | None], Awaitable[None]
+]
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _headers_of(request: h11.Request) -> dict[str, str]:
+    """Lower-case names; repeated headers joined with commas (RFC 9110 5.3)."""
+    headers: dict[str, str] = {}
+    for name, value in request.headers:
+        key = name.decode("latin-1")
+        text = value.decode("latin-1")
+        headers[key] = f"{headers[key]}, {text}" if key in headers else text
+    return headers
+
+
+def websocket_credentials(headers: dict[str, str]) -> tuple[str | None, str | None]:
+    """The token offered on the upgrade, and the subprotocol to answer with."""
+    offered = [p.strip() for p in headers.get("sec-websocket-protocol", "").split(",")]
+    token = next(
+        (
+            p.removeprefix(TOKEN_SUBPROTOCOL_PREFIX)
+            for p in offered
+            if p.startswith(TOKEN_SUBPROTOCOL_PREFIX)
+        ),
+        None,
+    )
+    scheme, _, bearer = headers.get("authorization", "").partition(" ")
+    if token is None and scheme.lower() == "bearer" and bearer.strip():
+        token = bearer.strip()
+    return token, SUBPROTOCOL if SUBPROTOCOL in offered else None
+
+
+def _is_upgrade(headers: dict[str, str]) -> bool:
+    return (
+        headers.get("upgrade", "").lower() == "websocket"
+        and "upgrade" in headers.get("connection", "").lower()
+    )
+
+
+async def _next_event(conn: h11.Connection, transport: SocketTransport) -> object:
+    while True:
+        event = conn.next_event()
+        if event is not h11.NEED_DATA:
+            return event
+        conn.receive_data(await transport.receive_some())
+
+
+async def _send_response(
+    conn: h11.Connection, transport: SocketTransport, response: Response, head_only: bool
+) -> None:
+    await transport.send_all(
+        conn.send(
+            h11.Response(
+                status_code=response.status,
+                headers=response.header_list(),
+                reason=HTTPStatus(response.status).phrase,
+            )
+        )
+    )
+    if response.body and not head_only:
+        await transport.send_all(conn.send(h11.Data(data=response.body)))
+    await transport.send_all(conn.send(h11.EndOfMessage()))
+
+
+async def _discard_body(conn: h11.Connection, transport: SocketTransport, limit: int) -> None:
+    size = 0
+    while True:
+        event = await _next_event(conn, transport)
+        if isinstance(event, h11.Data):
+            size += len(event.data)
+            if size > limit:
+                raise _TooLarge
+        elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
+            return
+
+
+def _replayed_head(request: h11.Request) -> bytes:
+    lines = [b"%s %s HTTP/1.1" % (request.method, request.target)]
+    lines += [name + b": " + value for name, value in request.headers.raw_items()]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+async def serve_http(
+    transport: SocketTransport, api: Api, settings: Settings, on_websocket: WebSocketHandler
+) -> None:
+    """Serve one client connection until it closes, idles out or upgrades."""
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_http_head_bytes)
+    while True:
+        try:
+            with trio.fail_after(settings.http_timeout):
+                event = await _next_event(conn, transport)
+                if not isinstance(event, h11.Request):
+                    return
+                headers = _headers_of(event)
+                method = event.method.decode("ascii")
+                target = event.target.decode("latin-1")
+                upgrade = (
+                    target.split("?", 1)[0] == WEBSOCKET_PATH
+                    and method == "GET"
+                    and _is_upgrade(headers)
+                )
+                if not upgrade:
+                    await _discard_body(conn, transport, settings.max_http_body_bytes)
+                    response = _route(api, method, target, headers)
+                    await _send_response(conn, transport, response, method == "HEAD")
+        except _TooLarge:
+            await _send_error_and_close(
+                conn, transport, error_response(ErrorCode.TOO_LARGE, "request body too large")
+            )
+            return
+        except h11.RemoteProtocolError as exc:
+            error = error_response(
+                ErrorCode.BAD_REQUEST, f"bad HTTP request: {exc}", status=exc.error_status_hint
+            )
+            await _send_error_and_close(conn, transport, error)
+            return
+        except (trio.TooSlowError, trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+        if upgrade:
+            await _upgrade(conn, transport, event, headers, settings, on_websocket)
+            return
+        if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
+            return
+        conn.start_next_cycle()
+
+
+def _route(api: Api, method: str, target: str, headers: dict[str, str]) -> Response:
+    if target.split("?", 1)[0] == WEBSOCKET_PATH:
+        return error_response(
+            ErrorCode.BAD_REQUEST,
+            "this path takes WebSocket upgrades",
+            ("Upgrade", "websocket"),
+            status=426,
+        )
+    return api.respond(method, target, headers)
+
+
+async def _send_error_and_close(
+    conn: h11.Connection, transport: SocketTransport, response: Response
+) -> None:
+    closing = Response(
+        response.status,
+        response.body,
+        response.content_type,
+        (*response.headers, ("Connection", "close")),
+    )
+    try:
+        await _send_response(conn, transport, closing, head_only=False)
+    except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+        pass
+
+
+async def _upgrade(
+    conn: h11.Connection,
+    transport: SocketTransport,
+    request: h11.Request,
+    headers: dict[str, str],
+    settings: Settings,
+    on_websocket: WebSocketHandler,
+) -> None:
+    """Hand the request, re-serialised, and what followed it to trio-websocket."""
+    event = conn.next_event()
+    if not isinstance(event, h11.EndOfMessage):
+        error = error_response(ErrorCode.BAD_REQUEST, "a WebSocket upgrade has no body")
+        await _send_error_and_close(conn, transport, error)
+        return
+    trailing, _closed = conn.trailing_data
+    transport.replay_first(_replayed_head(request) + trailing)
+    token, subprotocol = websocket_credentials(headers)
+    async with trio.open_nursery() as nursery:
+        with trio.move_on_after(settings.http_timeout) as handshake:
+            ws_request = await trio_websocket.wrap_server_stream(
+                nursery,
+                transport,
+                message_queue_size=settings.inbound_queue,
+                max_message_size=settings.max_frame_bytes,
+            )
+            ws = await ws_request.accept(subprotocol=subprotocol)
+        if not handshake.cancelled_caught:
+            await on_websocket(transport, ws, token)
+        nursery.cancel_scope.cancel()

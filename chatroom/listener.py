@@ -1,0 +1,55 @@
+"""The accept loop on a listening socket this process owns."""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+from collections.abc import Awaitable, Callable
+
+import trio
+
+log = logging.getLogger(__name__)
+
+BACKLOG = 1024
+# Out of descriptors or kernel memory: refuse by not accepting for a moment
+# rather than crash; queued connections wait in the backlog.
+_RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+RESOURCE_PAUSE = 0.1
+
+SocketHandler = Callable[[socket.socket], Awaitable[None]]
+
+
+def open_listener(host: str, port: int) -> socket.socket:
+    """Bind and listen; port 0 picks a free port (see getsockname())."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(BACKLOG)
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+async def accept_loop(
+    listener: socket.socket, handler: SocketHandler, handler_nursery: trio.Nursery
+) -> None:
+    """Start `handler(sock)` in `handler_nursery` for each new connection, until cancelled."""
+    while True:
+        await trio.lowlevel.wait_readable(listener)
+        try:
+            sock, _address = listener.accept()
+        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+            continue
+        except OSError as exc:
+            if exc.errno not in _RESOURCE_ERRNOS:
+                raise
+            log.warning("not accepting for %ss: %s", RESOURCE_PAUSE, exc)
+            await trio.sleep(RESOURCE_PAUSE)
+            continue
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        handler_nursery.start_soon(handler, sock)

@@ -1,0 +1,345 @@
+"""Protocol v1, sans-IO: client frames parsed into typed requests, server events
+encoded to JSON text. No sockets, no clocks, no awaits (see docs/protocol.md)."""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+from typing import Any
+
+import attrs
+
+MAX_TEXT_CHARS = 4000
+MAX_REF_CHARS = 64
+MAX_HISTORY_LIMIT = 200
+DEFAULT_HISTORY_LIMIT = 50
+
+_USER_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
+_ROOM_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+
+Ref = str | int | float | None
+
+
+class ErrorCode(enum.StrEnum):
+    BAD_REQUEST = "bad_request"
+    UNAUTHORIZED = "unauthorized"
+    FORBIDDEN = "forbidden"
+    NOT_MEMBER = "not_member"
+    NOT_FOUND = "not_found"
+    TOO_LARGE = "too_large"
+    RATE_LIMITED = "rate_limited"
+    UNAVAILABLE = "unavailable"
+    INTERNAL = "internal"
+
+
+class ProtocolError(Exception):
+    """A request the server refuses; becomes an `error` frame carrying `ref`."""
+
+    def __init__(self, code: ErrorCode, message: str, ref: Ref = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.ref = ref
+
+
+# -- client requests -------------------------------------------------------
+
+
+@attrs.frozen
+class Hello:
+    token: str
+    ref: Ref = None
+
+
+@attrs.frozen
+class Ping:
+    ref: Ref = None
+
+
+@attrs.frozen
+class Join:
+    room: str
+    since: int | None = None
+    ref: Ref = None
+
+
+@attrs.frozen
+class Leave:
+    room: str
+    ref: Ref = None
+
+
+@attrs.frozen
+class Send:
+    room: str
+    text: str
+    ref: Ref = None
+
+
+@attrs.frozen
+class Members:
+    room: str
+    ref: Ref = None
+
+
+@attrs.frozen
+class Rooms:
+    ref: Ref = None
+
+
+@attrs.frozen
+class History:
+    room: str
+    before: int | None = None
+    limit: int = DEFAULT_HISTORY_LIMIT
+    ref: Ref = None
+
+
+Request = Hello | Ping | Join | Leave | Send | Members | Rooms | History
+
+
+def is_valid_user_name(name: object) -> bool:
+    return isinstance(name, str) and _USER_NAME.fullmatch(name) is not None
+
+
+def is_valid_room_name(name: object) -> bool:
+    return isinstance(name, str) and _ROOM_NAME.fullmatch(name) is not None
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("duplicate key in object")
+    return obj
+
+
+_decoder = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+
+
+def _is_encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from \ud800-style escapes
+        return False
+    return True
+
+
+def _ref_of(obj: dict[str, Any]) -> Ref:
+    if "ref" not in obj:
+        return None
+    ref = obj["ref"]
+    if isinstance(ref, str):
+        if len(ref) <= MAX_REF_CHARS and _is_encodable(ref):
+            return ref
+    elif (
+        isinstance(ref, int | float)
+        and not isinstance(ref, bool)
+        and len(json.dumps(ref)) <= MAX_REF_CHARS
+    ):
+        return ref
+    raise ProtocolError(
+        ErrorCode.BAD_REQUEST,
+        f"ref must be a string or number of at most {MAX_REF_CHARS} characters",
+    )
+
+
+class _Fields:
+    """Typed access to a request object's fields; errors carry the ref."""
+
+    def __init__(self, obj: dict[str, Any], ref: Ref) -> None:
+        self.obj = obj
+        self.ref = ref
+
+    def error(self, message: str, code: ErrorCode = ErrorCode.BAD_REQUEST) -> ProtocolError:
+        return ProtocolError(code, message, self.ref)
+
+    def string(self, name: str) -> str:
+        value = self.obj.get(name)
+        if not isinstance(value, str):
+            raise self.error(f"field {name!r} must be a string")
+        return value
+
+    def room(self) -> str:
+        room = self.string("room")
+        if not is_valid_room_name(room):
+            raise self.error("room names are 1 to 64 characters from A-Z a-z 0-9 _ - .")
+        return room
+
+    def optional_int(self, name: str, low: int, high: int | None = None) -> int | None:
+        if name not in self.obj or self.obj[name] is None:
+            return None
+        value = self.obj[name]
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise self.error(f"field {name!r} must be an integer")
+        if value < low or (high is not None and value > high):
+            bounds = f"{low}..{high}" if high is not None else f">= {low}"
+            raise self.error(f"field {name!r} must be in {bounds}")
+        return value
+
+
+def parse_request(text: str) -> Request:
+    """Parse one client text frame; raise ProtocolError for anything invalid."""
+    try:
+        obj = _decoder.decode(text)
+    except (ValueError, RecursionError) as exc:
+        message = str(exc) if isinstance(exc, ValueError) else "nested too deeply"
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"malformed JSON: {message}") from None
+    if not isinstance(obj, dict):
+        raise ProtocolError(ErrorCode.BAD_REQUEST, "a frame must be a JSON object")
+    fields = _Fields(obj, _ref_of(obj))
+    kind = obj.get("type")
+    if not isinstance(kind, str):
+        raise fields.error("field 'type' must be a string")
+    ref = fields.ref
+    match kind:
+        case "hello":
+            return Hello(token=fields.string("token"), ref=ref)
+        case "ping":
+            return Ping(ref=ref)
+        case "join":
+            return Join(room=fields.room(), since=fields.optional_int("since", 0), ref=ref)
+        case "leave":
+            return Leave(room=fields.room(), ref=ref)
+        case "send":
+            room = fields.room()
+            message_text = fields.string("text")
+            if not message_text:
+                raise fields.error("text must not be empty")
+            if len(message_text) > MAX_TEXT_CHARS:
+                raise fields.error(
+                    f"text is limited to {MAX_TEXT_CHARS} characters", ErrorCode.TOO_LARGE
+                )
+            if not _is_encodable(message_text):
+                raise fields.error("text must be valid Unicode (no lone surrogates)")
+            return Send(room=room, text=message_text, ref=ref)
+        case "members":
+            return Members(room=fields.room(), ref=ref)
+        case "rooms":
+            return Rooms(ref=ref)
+        case "history":
+            room = fields.room()
+            before = fields.optional_int("before", 0)
+            limit = fields.optional_int("limit", 1, MAX_HISTORY_LIMIT)
+            return History(
+                room=room,
+                before=before,
+                limit=DEFAULT_HISTORY_LIMIT if limit is None else limit,
+                ref=ref,
+            )
+        case _:
+            raise fields.error(f"unknown frame type {kind!r}")
+
+
+# -- server events ---------------------------------------------------------
+
+
+@attrs.frozen
+class ChatMessage:
+    room: str
+    id: int
+    user: str
+    text: str
+    ts: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "type": "message",
+            "room": self.room,
+            "id": self.id,
+            "user": self.user,
+            "text": self.text,
+            "ts": self.ts,
+        }
+
+
+@attrs.frozen
+class Member:
+    user: str
+    since: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"user": self.user, "since": self.since}
+
+
+@attrs.frozen
+class RoomCount:
+    room: str
+    count: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"room": self.room, "count": self.count}
+
+
+def dumps(obj: dict[str, Any]) -> str:
+    """Compact JSON text, non-ASCII kept as UTF-8."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+
+
+def _with_ref(obj: dict[str, Any], ref: Ref) -> str:
+    if ref is not None:
+        obj["ref"] = ref
+    return dumps(obj)
+
+
+def encode_welcome(user: str, session: str, version: str, ref: Ref = None) -> str:
+    return _with_ref(
+        {"type": "welcome", "user": user, "session": session, "server": {"version": version}},
+        ref,
+    )
+
+
+def encode_pong(ref: Ref = None) -> str:
+    return _with_ref({"type": "pong"}, ref)
+
+
+def encode_error(error: ProtocolError) -> str:
+    return _with_ref(
+        {"type": "error", "code": str(error.code), "message": error.message}, error.ref
+    )
+
+
+def encode_message(message: ChatMessage, ref: Ref = None) -> str:
+    return _with_ref(message.as_json(), ref)
+
+
+def encode_joined(
+    room: str, members: list[Member], history: list[ChatMessage], ref: Ref = None
+) -> str:
+    return _with_ref(
+        {
+            "type": "joined",
+            "room": room,
+            "members": [m.as_json() for m in members],
+            "history": [m.as_json() for m in history],
+        },
+        ref,
+    )
+
+
+def encode_left(room: str, ref: Ref = None) -> str:
+    return _with_ref({"type": "left", "room": room}, ref)
+
+
+def encode_members(room: str, members: list[Member], ref: Ref = None) -> str:
+    return _with_ref(
+        {"type": "members", "room": room, "members": [m.as_json() for m in members]}, ref
+    )
+
+
+def encode_rooms(rooms: list[RoomCount], ref: Ref = None) -> str:
+    return _with_ref({"type": "rooms", "rooms": [r.as_json() for r in rooms]}, ref)
+
+
+def encode_history(room: str, messages: list[ChatMessage], ref: Ref = None) -> str:
+    return _with_ref(
+        {"type": "history", "room": room, "messages": [m.as_json() for m in messages]}, ref
+    )
+
+
+def encode_presence(room: str, event: str, user: str) -> str:
+    return dumps({"type": "presence", "room": room, "event": event, "user": user})

@@ -1,0 +1,23 @@
+"""Rooms: one task per room owning its members, presence and fan-out."""
+
+from chatroom.rooms.registry import RoomRegistry
+from chatroom.rooms.room import (
+    JoinRequest,
+    LeaveRequest,
+    MembersRequest,
+    PublishRequest,
+    Room,
+    RoomClosed,
+    Subscriber,
+)
+
+__all__ = [
+    "JoinRequest",
+    "LeaveRequest",
+    "MembersRequest",
+    "PublishRequest",
+    "Room",
+    "RoomClosed",
+    "RoomRegistry",
+    "Subscriber",
+]

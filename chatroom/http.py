@@ -4,9 +4,8 @@ trio-websocket over the same transport and become a `Connection`."""
 
 from __future__ import annotations
 
-import logging
-from http import HTTPStatus
 from collections.abc import Awaitable, Callable
+from http import HTTPStatus
 
 import h11
 import trio
@@ -16,8 +15,6 @@ from chatroom.api import Api, Response, error_response
 from chatroom.config import Settings
 from chatroom.protocol import ErrorCode
 from chatroom.transport import SocketTransport
-
-log = logging.getLogger(__name__)
 
 WEBSOCKET_PATH = "/ws"
 SUBPROTOCOL = "chatroom.v1"

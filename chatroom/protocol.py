@@ -130,9 +130,9 @@ def _is_encodable(text: str) -> bool:
 
 
 def _ref_of(obj: dict[str, Any]) -> Ref:
-    if "ref" not in obj:
+    ref = obj.get("ref")
+    if ref is None:
         return None
-    ref = obj["ref"]
     if isinstance(ref, str):
         if len(ref) <= MAX_REF_CHARS and _is_encodable(ref):
             return ref

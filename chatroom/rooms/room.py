@@ -3,7 +3,8 @@
 Joins, leaves, sends and member queries arrive through one bounded channel,
 so every member sees the same order. The task drains what is waiting before
 fanning out: under load, one write per member carries many messages. Fan-out
-never blocks: a member that cannot keep up is closed by its own transport.
+never blocks: a member that cannot keep up is dropped from the room at once
+and closed (1013) by its own connection.
 """
 
 from __future__ import annotations
@@ -27,8 +28,8 @@ class Subscriber(Protocol):
     @property
     def user(self) -> str: ...
 
-    def deliver(self, data: bytes) -> object:
-        """Queue whole frames for the client without blocking."""
+    def deliver(self, data: bytes) -> bool:
+        """Queue whole frames for the client without blocking; False if refused."""
 
 
 @attrs.frozen(eq=False)
@@ -84,7 +85,7 @@ class Room:
         self._clock_ms = clock_ms
         self._on_empty = on_empty
         # connection -> its bound deliver(), called once per member per flush
-        self._subscribers: dict[Subscriber, Callable[[bytes], object]] = {}
+        self._subscribers: dict[Subscriber, Callable[[bytes], bool]] = {}
         self._members: dict[str, _Membership] = {}
         self._last_id = 0
         self._frames: list[bytes] = []
@@ -176,37 +177,48 @@ class Room:
 
     def _leave(self, subscriber: Subscriber, ref: Ref, reply: bool) -> None:
         self._flush()
-        if self._subscribers.pop(subscriber, None) is not None:
-            user = subscriber.user
-            membership = self._members[user]
-            membership.connections -= 1
-            if membership.connections == 0:
-                del self._members[user]
-                self._frames.append(text_frame(protocol.encode_presence(self.name, "leave", user)))
+        self._remove(subscriber)
         if reply:
             subscriber.deliver(text_frame(protocol.encode_left(self.name, ref)))
+
+    def _remove(self, subscriber: Subscriber) -> None:
+        if self._subscribers.pop(subscriber, None) is None:
+            return
+        user = subscriber.user
+        membership = self._members[user]
+        membership.connections -= 1
+        if membership.connections == 0:
+            del self._members[user]
+            self._frames.append(text_frame(protocol.encode_presence(self.name, "leave", user)))
 
     def _reply(self, subscriber: Subscriber, text: str) -> None:
         self._flush()
         subscriber.deliver(text_frame(text))
 
     def _flush(self) -> None:
-        """Send what the batch produced so far to every current member."""
-        if not self._frames:
-            return
-        frames, own_copies = self._frames, self._own_copies
-        self._frames, self._own_copies = [], {}
-        shared = frames[0] if len(frames) == 1 else b"".join(frames)
-        if not own_copies:
-            for deliver in self._subscribers.values():
-                deliver(shared)
-            return
-        for subscriber, deliver in self._subscribers.items():
-            own = own_copies.get(subscriber)
-            if own is None:
-                deliver(shared)
+        """Send what the batch produced so far to every current member.
+
+        A member whose transport refuses the bytes (closed, or its outbound
+        queue full) stops being one at once; the others see it leave.
+        """
+        while self._frames:
+            frames, own_copies = self._frames, self._own_copies
+            self._frames, self._own_copies = [], {}
+            shared = frames[0] if len(frames) == 1 else b"".join(frames)
+            if not own_copies:
+                failed = [s for s, deliver in self._subscribers.items() if not deliver(shared)]
             else:
-                deliver(b"".join(own.get(i, frame) for i, frame in enumerate(frames)))
+                failed = []
+                for subscriber, deliver in self._subscribers.items():
+                    own = own_copies.get(subscriber)
+                    if own is not None:
+                        data = b"".join(own.get(i, frame) for i, frame in enumerate(frames))
+                    else:
+                        data = shared
+                    if not deliver(data):
+                        failed.append(subscriber)
+            for subscriber in failed:
+                self._remove(subscriber)
 
 
 def _not_member(room: str, ref: Ref) -> str:

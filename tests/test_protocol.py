@@ -1,0 +1,227 @@
+"""The sans-IO protocol: every frame type, every error, arbitrary input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from chatroom import protocol
+from chatroom.protocol import (
+    ChatMessage,
+    ErrorCode,
+    History,
+    Join,
+    Leave,
+    Member,
+    Members,
+    Ping,
+    ProtocolError,
+    RoomCount,
+    Rooms,
+    Send,
+    parse_request,
+)
+
+
+def frame(**fields: Any) -> str:
+    return json.dumps(fields)
+
+
+def refused(text: str) -> ProtocolError:
+    with pytest.raises(ProtocolError) as info:
+        parse_request(text)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (frame(type="hello", token="t"), protocol.Hello("t")),
+        (frame(type="ping", ref=7), Ping(7)),
+        (frame(type="join", room="lobby"), Join("lobby")),
+        (frame(type="join", room="a.b-c_D9", since=12, ref="r"), Join("a.b-c_D9", 12, "r")),
+        (frame(type="leave", room="lobby"), Leave("lobby")),
+        (frame(type="send", room="lobby", text="hi ☃"), Send("lobby", "hi ☃")),
+        (frame(type="members", room="lobby"), Members("lobby")),
+        (frame(type="rooms", ref=1.5), Rooms(1.5)),
+        (frame(type="history", room="lobby"), History("lobby", None, 50)),
+        (frame(type="history", room="x", before=10, limit=200), History("x", 10, 200)),
+        (frame(type="join", room="lobby", since=None), Join("lobby")),
+        (frame(type="ping", extra={"ignored": True}), Ping()),
+    ],
+)
+def test_parses_every_request_type(text: str, expected: protocol.Request) -> None:
+    assert parse_request(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "{",
+        "[]",
+        '"hello"',
+        "null",
+        "{}",
+        frame(type=1),
+        frame(type="launch"),
+        frame(type="hello"),
+        frame(type="hello", token=5),
+        frame(type="join"),
+        frame(type="join", room=""),
+        frame(type="join", room="x" * 65),
+        frame(type="join", room="no spaces"),
+        frame(type="join", room="émoji"),
+        frame(type="join", room="lobby", since=-1),
+        frame(type="join", room="lobby", since="3"),
+        frame(type="join", room="lobby", since=True),
+        frame(type="join", room="lobby", since=1.5),
+        frame(type="send", room="lobby"),
+        frame(type="send", room="lobby", text=""),
+        frame(type="send", room="lobby", text=["x"]),
+        frame(type="history", room="lobby", limit=0),
+        frame(type="history", room="lobby", limit=201),
+        frame(type="history", room="lobby", before=-5),
+        '{"type":"ping","ref":NaN}',
+        '{"type":"ping","type":"ping"}',
+        '{"type":"send","room":"a","text":"\\ud800"}',
+        "[" * 100_000 + "]" * 100_000,
+        '{"type":"ping","n":' + "9" * 5000 + "}",
+    ],
+)
+def test_bad_requests_are_refused(text: str) -> None:
+    assert refused(text).code is ErrorCode.BAD_REQUEST
+
+
+def test_text_over_the_limit_is_too_large() -> None:
+    assert parse_request(frame(type="send", room="r", text="x" * 4000)) == Send("r", "x" * 4000)
+    error = refused(frame(type="send", room="r", text="x" * 4001, ref="big"))
+    assert (error.code, error.ref) == (ErrorCode.TOO_LARGE, "big")
+
+
+def test_names_at_their_bounds() -> None:
+    assert parse_request(frame(type="join", room="r" * 64)) == Join("r" * 64)
+    assert protocol.is_valid_user_name("u" * 32)
+    assert not protocol.is_valid_user_name("u" * 33)
+    assert not protocol.is_valid_user_name("")
+
+
+def test_errors_carry_the_ref() -> None:
+    assert refused(frame(type="join", room="bad name", ref="abc")).ref == "abc"
+    assert refused(frame(type="nope", ref=42)).ref == 42
+
+
+@pytest.mark.parametrize("ref", ["x" * 65, True, None, [1], {"a": 1}, 10**70, "\ud800"])
+def test_bad_refs_are_refused_without_echo(ref: object) -> None:
+    text = json.dumps({"type": "ping", "ref": ref})
+    if ref is None:
+        assert parse_request(text) == Ping()
+        return
+    error = refused(text)
+    assert (error.code, error.ref) == (ErrorCode.BAD_REQUEST, None)
+
+
+def test_encoders_produce_the_documented_shapes() -> None:
+    message = ChatMessage(room="r", id=3, user="u", text="hé", ts=1000)
+    members = [Member("u", 5)]
+    cases = [
+        (
+            protocol.encode_welcome("u", "s", "1.0", 1),
+            {
+                "type": "welcome",
+                "user": "u",
+                "session": "s",
+                "server": {"version": "1.0"},
+                "ref": 1,
+            },
+        ),
+        (protocol.encode_pong(), {"type": "pong"}),
+        (
+            protocol.encode_message(message, "x"),
+            {
+                "type": "message",
+                "room": "r",
+                "id": 3,
+                "user": "u",
+                "text": "hé",
+                "ts": 1000,
+                "ref": "x",
+            },
+        ),
+        (
+            protocol.encode_joined("r", members, [message]),
+            {
+                "type": "joined",
+                "room": "r",
+                "members": [{"user": "u", "since": 5}],
+                "history": [message.as_json()],
+            },
+        ),
+        (protocol.encode_left("r", "l"), {"type": "left", "room": "r", "ref": "l"}),
+        (
+            protocol.encode_members("r", members),
+            {"type": "members", "room": "r", "members": [{"user": "u", "since": 5}]},
+        ),
+        (
+            protocol.encode_rooms([RoomCount("r", 2)]),
+            {"type": "rooms", "rooms": [{"room": "r", "count": 2}]},
+        ),
+        (
+            protocol.encode_history("r", [message]),
+            {"type": "history", "room": "r", "messages": [message.as_json()]},
+        ),
+        (
+            protocol.encode_presence("r", "join", "u"),
+            {"type": "presence", "room": "r", "event": "join", "user": "u"},
+        ),
+    ]
+    for text, expected in cases:
+        assert json.loads(text) == expected
+
+
+@pytest.mark.parametrize("code", list(ErrorCode))
+def test_every_error_code_encodes(code: ErrorCode) -> None:
+    text = protocol.encode_error(ProtocolError(code, "why", "r"))
+    assert json.loads(text) == {"type": "error", "code": code.value, "message": "why", "ref": "r"}
+
+
+def test_unicode_text_is_sent_as_utf8_not_escaped() -> None:
+    text = protocol.encode_message(ChatMessage("r", 1, "u", "日本語 🎉", 0))
+    assert "日本語 🎉" in text
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: st.lists(children) | st.dictionaries(st.text(), children),
+    max_leaves=20,
+)
+
+
+@given(st.text())
+def test_arbitrary_text_gives_a_request_or_a_protocol_error(text: str) -> None:
+    try:
+        parse_request(text)
+    except ProtocolError as error:
+        assert error.code in ErrorCode
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["type", "room", "text", "token", "since", "before", "limit", "ref"]),
+        json_values
+        | st.sampled_from(["hello", "join", "leave", "send", "members", "rooms", "history"]),
+    )
+)
+def test_arbitrary_objects_give_a_request_or_a_protocol_error(obj: dict[str, Any]) -> None:
+    try:
+        request = parse_request(json.dumps(obj))
+    except ProtocolError as error:
+        assert error.code in ErrorCode
+        if error.ref is not None:
+            assert error.ref == obj["ref"]
+    else:
+        assert request.ref == obj.get("ref")

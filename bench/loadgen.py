@@ -1,0 +1,364 @@
+"""Load generator: many WebSocket clients in one room, in one process.
+
+A plain epoll loop (`selectors`) rather than Trio: on a 2-core machine the
+generator must cost as little CPU as possible, and a readiness loop over raw
+sockets wakes once per socket per batch of bytes with no task switch. Each
+client is a real RFC 6455 client (handshake, masked frames; the zero mask key
+is legal and keeps payloads unchanged).
+
+Phases, each printing one JSON line on stdout:
+  steady  RATE messages/s in all from the senders; every client parses every
+          frame and records send-to-delivery latency.
+  full    senders keep WINDOW unacknowledged messages each in flight; most
+          clients only count bytes, a sample parses, giving deliveries/s.
+  idle    clients connect and join, then nothing is sent (for memory).
+Server CPU comes from /proc/PID/stat over the measured window.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import resource
+import selectors
+import socket
+import struct
+import sys
+import time
+from typing import Any
+
+from chatroom.auth import TokenSigner
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+SAMPLERS = 16
+SCRATCH = bytearray(1 << 20)
+
+
+def server_cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+def server_rss_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise RuntimeError("no VmRSS")
+
+
+def client_frame(payload: bytes) -> bytes:
+    size = len(payload)
+    if size < 126:
+        header = struct.pack("!BB", 0x81, 0x80 | size)
+    elif size < 65536:
+        header = struct.pack("!BBH", 0x81, 0x80 | 126, size)
+    else:
+        header = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
+    return header + b"\0\0\0\0" + payload
+
+
+def split_frames(buffer: bytearray) -> list[tuple[int, bytes]]:
+    """Complete frames at the front of `buffer` (removed from it)."""
+    frames = []
+    offset, end = 0, len(buffer)
+    while end - offset >= 2:
+        size = buffer[offset + 1] & 0x7F
+        header = 2
+        if size == 126:
+            if end - offset < 4:
+                break
+            size = int.from_bytes(buffer[offset + 2 : offset + 4], "big")
+            header = 4
+        elif size == 127:
+            if end - offset < 10:
+                break
+            size = int.from_bytes(buffer[offset + 2 : offset + 10], "big")
+            header = 10
+        if end - offset < header + size:
+            break
+        opcode = buffer[offset] & 0x0F
+        frames.append((opcode, bytes(buffer[offset + header : offset + header + size])))
+        offset += header + size
+    del buffer[:offset]
+    return frames
+
+
+class Client:
+    def __init__(self, index: int, sock: socket.socket, leftover: bytes) -> None:
+        self.index = index
+        self.user = f"u{index}"
+        self.sock = sock
+        self.buffer = bytearray(leftover)
+        self.parse = True
+        self.closed = False
+        self.bytes = 0
+        self.messages = 0
+        self.message_bytes = 0
+        self.in_flight = 0
+        self.last_id = 0
+        self.out_of_order = 0
+
+    def send(self, frame: dict[str, Any]) -> None:
+        self.sock.sendall(client_frame(json.dumps(frame).encode()))
+
+
+class LoadGenerator:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.signer = TokenSigner(os.environ["CHATROOM_SECRET"].encode())
+        self.selector = selectors.DefaultSelector()
+        self.clients: list[Client] = []
+        self.latencies_ns: list[int] = []
+        self.record = False
+
+    # -- setup --------------------------------------------------------------
+
+    def connect(self, index: int) -> Client:
+        sock = socket.create_connection((self.args.host, self.args.port), timeout=30)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        key = base64.b64encode(os.urandom(16)).decode()
+        sock.sendall(
+            (
+                f"GET /ws HTTP/1.1\r\nHost: {self.args.host}:{self.args.port}\r\n"
+                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+            ).encode()
+        )
+        response = b""
+        while b"\r\n\r\n" not in response:
+            chunk = sock.recv(4096)
+            if not chunk:
+                raise ConnectionError("closed during handshake")
+            response += chunk
+        head, leftover = response.split(b"\r\n\r\n", 1)
+        if not head.startswith(b"HTTP/1.1 101"):
+            raise ConnectionError(head.decode(errors="replace"))
+        client = Client(index, sock, leftover)
+        token = self.signer.issue(client.user, ttl=3600, now=time.time())
+        client.send({"type": "hello", "token": token})
+        client.send({"type": "join", "room": self.args.room})
+        self.wait_for(client, "joined")
+        sock.setblocking(False)
+        self.selector.register(sock, selectors.EVENT_READ, client)
+        return client
+
+    def wait_for(self, client: Client, frame_type: str) -> None:
+        while True:
+            for opcode, payload in split_frames(client.buffer):
+                if opcode == 1 and json.loads(payload)["type"] == frame_type:
+                    return
+            chunk = client.sock.recv(65536)
+            if not chunk:
+                raise ConnectionError(f"closed before {frame_type}")
+            client.buffer += chunk
+
+    def connect_all(self, count: int) -> None:
+        for index in range(count):
+            self.clients.append(self.connect(index))
+            if index % 50 == 0:
+                self.pump(0)
+        self.settle()
+
+    def settle(self, quiet: float = 0.5) -> None:
+        """Read until nothing has arrived for `quiet` seconds."""
+        while self.pump(quiet):
+            pass
+
+    # -- the loop -------------------------------------------------------------
+
+    def pump(self, timeout: float) -> int:
+        events = self.selector.select(timeout)
+        for key, _ in events:
+            self.on_readable(key.data)
+        return len(events)
+
+    def on_readable(self, client: Client) -> None:
+        try:
+            size = client.sock.recv_into(SCRATCH)
+        except BlockingIOError:
+            return
+        except OSError:
+            size = 0
+        if size == 0:
+            client.closed = True
+            self.selector.unregister(client.sock)
+            return
+        client.bytes += size
+        if not client.parse:
+            return
+        client.buffer += memoryview(SCRATCH)[:size]
+        now = time.monotonic_ns()
+        for opcode, payload in split_frames(client.buffer):
+            if opcode == 8:
+                client.closed = True
+                continue
+            if not payload.startswith(b'{"type":"message"'):
+                continue
+            message = json.loads(payload)
+            client.messages += 1
+            client.message_bytes += len(payload) + (2 if len(payload) < 126 else 4)
+            if message["id"] <= client.last_id:
+                client.out_of_order += 1
+            client.last_id = message["id"]
+            if message["user"] == client.user:
+                client.in_flight -= 1
+            if self.record:
+                sent_ns = int(message["text"].split(" ", 1)[0])
+                self.latencies_ns.append(now - sent_ns)
+
+    def send_message(self, sender: Client) -> None:
+        text = f"{time.monotonic_ns()} " + "x" * self.args.text_size
+        sender.send({"type": "send", "room": self.args.room, "text": text})
+        sender.in_flight += 1
+
+    # -- phases -------------------------------------------------------------
+
+    def steady(self, rate: float, seconds: float, warmup: float) -> dict[str, Any]:
+        senders = self.clients[: self.args.senders]
+        interval = 1 / rate
+        start = time.monotonic()
+        next_send = start
+        cpu_start = wall_start = 0.0
+        sent = 0
+        while True:
+            now = time.monotonic()
+            if not self.record and now >= start + warmup:
+                self.record = True
+                self.latencies_ns.clear()
+                cpu_start, wall_start = server_cpu_seconds(self.args.pid), now
+            if now >= start + warmup + seconds:
+                break
+            if now >= next_send:
+                self.send_message(senders[sent % len(senders)])
+                sent += 1
+                next_send += interval
+                continue
+            self.pump(next_send - now)
+        wall = time.monotonic() - wall_start
+        cpu = server_cpu_seconds(self.args.pid) - cpu_start
+        self.record = False
+        self.settle()
+        latencies = sorted(self.latencies_ns)
+        return {
+            "phase": "steady",
+            "rate": rate,
+            "clients": len(self.clients),
+            "deliveries": len(latencies),
+            "server_cpu_percent": 100 * cpu / wall,
+            "p50_ms": percentile(latencies, 0.50) / 1e6,
+            "p99_ms": percentile(latencies, 0.99) / 1e6,
+            "max_ms": latencies[-1] / 1e6 if latencies else 0,
+            **self.health(),
+        }
+
+    def full_speed(self, seconds: float, warmup: float, window: int) -> dict[str, Any]:
+        senders = self.clients[: self.args.senders]
+        samplers = self.clients[self.args.senders : self.args.senders + SAMPLERS]
+        for client in self.clients:
+            client.parse = client in senders or client in samplers
+        start = time.monotonic()
+        recording = False
+        cpu_start = wall_start = 0.0
+        bytes_start = 0
+        while True:
+            now = time.monotonic()
+            if not recording and now >= start + warmup:
+                recording = True
+                cpu_start, wall_start = server_cpu_seconds(self.args.pid), now
+                bytes_start = sum(c.bytes for c in self.clients)
+                for client in samplers:
+                    client.messages = client.message_bytes = 0
+            if now >= start + warmup + seconds:
+                break
+            for sender in senders:
+                while sender.in_flight < window:
+                    self.send_message(sender)
+            self.pump(0.01)
+        wall = time.monotonic() - wall_start
+        cpu = server_cpu_seconds(self.args.pid) - cpu_start
+        received = sum(c.bytes for c in self.clients) - bytes_start
+        sampled_messages = sum(c.messages for c in samplers)
+        frame_size = sum(c.message_bytes for c in samplers) / max(sampled_messages, 1)
+        deliveries = received / frame_size
+        for client in self.clients:
+            client.parse = True
+        self.settle()
+        return {
+            "phase": "full",
+            "clients": len(self.clients),
+            "window": window,
+            "deliveries_per_s": deliveries / wall,
+            "messages_per_s": sampled_messages / len(samplers) / wall,
+            "server_cpu_percent": 100 * cpu / wall,
+            "server_cpu_us_per_delivery": 1e6 * cpu / deliveries,
+            **self.health(),
+        }
+
+    def idle(self, baseline_kib: int) -> dict[str, Any]:
+        time.sleep(1)
+        self.settle()
+        rss = server_rss_kib(self.args.pid)
+        return {
+            "phase": "idle",
+            "clients": len(self.clients),
+            "server_rss_before_kib": baseline_kib,
+            "server_rss_after_kib": rss,
+            "kib_per_client": (rss - baseline_kib) / len(self.clients),
+            **self.health(),
+        }
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "closed_clients": sum(c.closed for c in self.clients),
+            "out_of_order": sum(c.out_of_order for c in self.clients),
+        }
+
+
+def percentile(sorted_values: list[int], fraction: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    return sorted_values[min(len(sorted_values) - 1, int(fraction * len(sorted_values)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--pid", type=int, required=True, help="server process, for CPU and RSS")
+    parser.add_argument("--clients", type=int, default=1000)
+    parser.add_argument("--senders", type=int, default=4)
+    parser.add_argument("--room", default="bench")
+    parser.add_argument("--text-size", type=int, default=64)
+    parser.add_argument("--rate", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--window", type=int, default=64)
+    parser.add_argument("--phases", default="steady,full", help="steady, full, idle")
+    args = parser.parse_args()
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    generator = LoadGenerator(args)
+    baseline = server_rss_kib(args.pid)
+    generator.connect_all(args.clients)
+    for phase in args.phases.split(","):
+        if phase == "steady":
+            result = generator.steady(args.rate, args.seconds, args.warmup)
+        elif phase == "full":
+            result = generator.full_speed(args.seconds, args.warmup, args.window)
+        elif phase == "idle":
+            result = generator.idle(baseline)
+        else:
+            raise SystemExit(f"unknown phase {phase!r}")
+        print(json.dumps(result), flush=True)
+    for client in generator.clients:
+        client.sock.close()
+    sys.exit(0)
+
+
+if __name__ == "__main__":
+    main()

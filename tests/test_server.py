@@ -1,0 +1,259 @@
+"""Black-box: `python -m chatroom` in a subprocess on a free port, driven by an
+independent WebSocket client (the `websockets` package) and plain HTTP."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from websockets.exceptions import ConnectionClosed
+from websockets.sync.client import ClientConnection, connect
+from websockets.typing import Subprotocol
+
+TIMEOUT = 10
+
+
+@attrs.frozen
+class RunningServer:
+    process: subprocess.Popen[str]
+    port: int
+    data_dir: Path
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws"
+
+    def token(self, user: str, *extra: str) -> str:
+        return mint_token(self.data_dir, user, *extra)
+
+    def http(self, method: str, path: str, token: str | None = None) -> tuple[int, Any]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        conn.request(method, path, headers=headers)
+        response = conn.getresponse()
+        body = response.read()
+        conn.close()
+        return response.status, json.loads(body) if body else None
+
+
+def mint_token(data_dir: Path, user: str, *extra: str) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "chatroom", "token", user, "--data-dir", str(data_dir), *extra],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=TIMEOUT,
+    )
+    return result.stdout.strip()
+
+
+def start_server(data_dir: Path) -> RunningServer:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATROOM_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatroom", "--port", "0", "--data-dir", str(data_dir)],
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    assert process.stderr is not None
+    for line in process.stderr:
+        if match := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line):
+            return RunningServer(process, int(match[1]), data_dir)
+    process.wait(TIMEOUT)
+    raise AssertionError(f"server exited with {process.returncode} before listening")
+
+
+def stop_server(server: RunningServer) -> int:
+    if server.process.poll() is None:
+        server.process.send_signal(signal.SIGTERM)
+    try:
+        return server.process.wait(TIMEOUT)
+    finally:
+        if server.process.poll() is None:
+            server.process.kill()
+            server.process.wait()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    running = start_server(tmp_path / "data")
+    yield running
+    assert stop_server(running) == 0
+
+
+def hello(server: RunningServer, user: str) -> ClientConnection:
+    ws = connect(server.ws_url, open_timeout=TIMEOUT, legacy=True)
+    send(ws, type="hello", token=server.token(user))
+    welcome = receive(ws)
+    assert welcome["type"] == "welcome"
+    assert welcome["user"] == user
+    return ws
+
+
+def send(ws: ClientConnection, **frame: Any) -> None:
+    ws.send(json.dumps(frame))
+
+
+def receive(ws: ClientConnection) -> dict[str, Any]:
+    frame: dict[str, Any] = json.loads(ws.recv(timeout=TIMEOUT))
+    return frame
+
+
+def close_code(ws: ClientConnection) -> int:
+    with pytest.raises(ConnectionClosed) as info:
+        while True:
+            ws.recv(timeout=TIMEOUT)
+    assert info.value.rcvd is not None
+    return info.value.rcvd.code
+
+
+def test_two_users_chat_with_presence_and_ordered_ids(server: RunningServer) -> None:
+    alice = hello(server, "alice")
+    bob = hello(server, "bob")
+    send(alice, type="join", room="lobby", ref="j")
+    joined = receive(alice)
+    assert joined["type"] == "joined"
+    assert joined["ref"] == "j"
+    assert [m["user"] for m in joined["members"]] == ["alice"]
+    assert joined["history"] == []
+    assert receive(alice) == {"type": "presence", "room": "lobby", "event": "join", "user": "alice"}
+
+    send(bob, type="join", room="lobby")
+    assert [m["user"] for m in receive(bob)["members"]] == ["alice", "bob"]
+    bob_join = {"type": "presence", "room": "lobby", "event": "join", "user": "bob"}
+    assert receive(bob) == bob_join
+    assert receive(alice) == bob_join
+
+    for i in range(25):
+        send(bob, type="send", room="lobby", text=f"message {i} ✓", ref=i)
+    from_bob = [receive(bob) for _ in range(25)]
+    send(alice, type="send", room="lobby", text="and one from alice")
+    from_bob.append(receive(bob))
+    from_alice = [receive(alice) for _ in range(26)]
+    ids = [m["id"] for m in from_alice]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 26
+    assert [m["id"] for m in from_bob] == ids
+    assert [m["text"] for m in from_alice[:25]] == [f"message {i} ✓" for i in range(25)]
+    assert [m.get("ref") for m in from_bob[:25]] == list(range(25))
+    assert "ref" not in from_alice[0]
+    assert from_alice[25]["user"] == "alice"
+
+    send(alice, type="rooms")
+    assert receive(alice) == {"type": "rooms", "rooms": [{"room": "lobby", "count": 2}]}
+    send(bob, type="leave", room="lobby", ref="bye")
+    assert receive(bob) == {"type": "left", "room": "lobby", "ref": "bye"}
+    assert receive(alice) == {"type": "presence", "room": "lobby", "event": "leave", "user": "bob"}
+    alice.close()
+    bob.close()
+
+
+def test_http_rooms_and_members_agree_with_the_websocket_view(server: RunningServer) -> None:
+    carol = hello(server, "carol")
+    send(carol, type="join", room="general")
+    assert [receive(carol)["type"] for _ in range(2)] == ["joined", "presence"]
+    token = server.token("observer")
+
+    assert server.http("GET", "/api/rooms")[0] == 401
+    status, body = server.http("GET", "/api/rooms", "not-a-token")
+    assert (status, body["error"]["code"]) == (401, "unauthorized")
+    assert server.http("GET", "/api/rooms", token) == (
+        200,
+        {"rooms": [{"room": "general", "count": 1}]},
+    )
+    status, body = server.http("GET", "/api/rooms/general/members", token)
+    assert status == 200
+    send(carol, type="members", room="general")
+    assert (
+        receive(carol)["members"]
+        == body["members"]
+        == [{"user": "carol", "since": body["members"][0]["since"]}]
+    )
+    assert server.http("GET", "/api/rooms/general/members")[0] == 401
+    assert server.http("GET", "/api/rooms/empty/members", token)[0] == 404
+    assert server.http("GET", "/api/rooms/bad%20name/members", token)[0] == 400
+    assert server.http("POST", "/api/rooms", token)[0] == 405
+    assert server.http("GET", "/nowhere")[0] == 404
+    assert server.http("GET", "/healthz") == (200, {"status": "ok"})
+    carol.close()
+
+
+def test_plain_http_keeps_the_connection_alive(server: RunningServer) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+    for path in ("/healthz", "/", "/healthz"):
+        conn.request("GET", path)
+        response = conn.getresponse()
+        response.read()
+        assert response.status == 200
+    assert response.getheader("Content-Type") == "application/json"
+    conn.close()
+
+
+def test_refused_tokens_close_4401(server: RunningServer) -> None:
+    expired = server.token("late", "--ttl", "1")
+    forged = mint_token(server.data_dir.parent / "elsewhere", "mallory")
+    for token in (forged, "garbage"):
+        ws = connect(server.ws_url, open_timeout=TIMEOUT, legacy=True)
+        send(ws, type="hello", token=token)
+        assert receive(ws)["code"] == "unauthorized"
+        assert close_code(ws) == 4401
+    ws = connect(
+        server.ws_url,
+        open_timeout=TIMEOUT,
+        legacy=True,
+        subprotocols=[Subprotocol("chatroom.v1"), Subprotocol(f"token.{server.token('browser')}")],
+    )
+    assert ws.subprotocol == "chatroom.v1"
+    assert receive(ws)["user"] == "browser"
+    ws.close()
+    time.sleep(1.1)  # the 1 s token is expired now
+    ws = connect(server.ws_url, open_timeout=TIMEOUT, legacy=True)
+    send(ws, type="hello", token=expired)
+    assert receive(ws)["message"] == "token expired"
+    assert close_code(ws) == 4401
+
+
+def test_sigterm_closes_websockets_with_1001_and_exits_0(tmp_path: Path) -> None:
+    running = start_server(tmp_path / "data")
+    clients = [hello(running, f"user{i}") for i in range(3)]
+    send(clients[0], type="join", room="r")
+    receive(clients[0])
+    running.process.send_signal(signal.SIGTERM)
+    assert [close_code(ws) for ws in clients] == [1001, 1001, 1001]
+    assert running.process.wait(TIMEOUT) == 0
+
+
+def test_token_command_prints_only_the_token(tmp_path: Path) -> None:
+    token = mint_token(tmp_path, "zed")
+    assert re.fullmatch(r"[\w-]+\.[\w-]+\.[\w-]+", token)
+    result = subprocess.run(
+        [sys.executable, "-m", "chatroom", "token", "bad name", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+    assert result.returncode == 2
+    assert result.stdout == ""
+
+
+def test_help_explains_the_commands() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "chatroom", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=TIMEOUT,
+    )
+    for flag in ("--host", "--port", "--data-dir", "CHATROOM_PORT"):
+        assert flag in result.stdout

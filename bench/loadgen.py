@@ -140,11 +140,15 @@ class LoadGenerator:
         client = Client(index, sock, leftover)
         token = self.signer.issue(client.user, ttl=3600, now=time.time())
         client.send({"type": "hello", "token": token})
-        client.send({"type": "join", "room": self.args.room})
+        client.send({"type": "join", "room": self.room_of(index)})
         self.wait_for(client, "joined")
         sock.setblocking(False)
         self.selector.register(sock, selectors.EVENT_READ, client)
         return client
+
+    def room_of(self, index: int) -> str:
+        # Senders and samplers (the first clients) always share room 0.
+        return f"{self.args.room}{index % self.args.rooms}"
 
     def wait_for(self, client: Client, frame_type: str) -> None:
         while True:
@@ -212,7 +216,7 @@ class LoadGenerator:
 
     def send_message(self, sender: Client) -> None:
         text = f"{time.monotonic_ns()} " + "x" * self.args.text_size
-        sender.send({"type": "send", "room": self.args.room, "text": text})
+        sender.send({"type": "send", "room": self.room_of(0), "text": text})
         sender.in_flight += 1
 
     # -- phases -------------------------------------------------------------
@@ -331,12 +335,13 @@ def main() -> None:
     parser.add_argument("--pid", type=int, required=True, help="server process, for CPU and RSS")
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--senders", type=int, default=4)
-    parser.add_argument("--room", default="bench")
+    parser.add_argument("--room", default="bench", help="room name prefix")
+    parser.add_argument("--rooms", type=int, default=1, help="spread clients over this many rooms")
     parser.add_argument("--text-size", type=int, default=64)
     parser.add_argument("--rate", type=float, default=20.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
-    parser.add_argument("--window", type=int, default=64)
+    parser.add_argument("--window", type=int, default=256, help="messages in flight per sender")
     parser.add_argument("--phases", default="steady,full", help="steady, full, idle")
     args = parser.parse_args()
 

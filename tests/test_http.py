@@ -1,0 +1,109 @@
+"""The HTTP front over a socket pair: routing, keep-alive, limits, bad input."""
+
+from __future__ import annotations
+
+import json
+import socket
+
+import pytest
+import trio
+import trio.testing
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from chatroom.app import ChatServer
+from chatroom.auth import TokenSigner
+from chatroom.config import Settings
+from chatroom.rooms import RoomRegistry
+
+
+def make_server(nursery: trio.Nursery) -> ChatServer:
+    return ChatServer(Settings(), TokenSigner(b"http-test"), RoomRegistry(nursery))
+
+
+async def exchange(server: ChatServer, nursery: trio.Nursery, data: bytes) -> bytes:
+    """Send `data`, half-close, and read everything until the server closes."""
+    ours, theirs = socket.socketpair()
+    nursery.start_soon(server.handle_socket, ours)
+    theirs.setblocking(False)
+    theirs.sendall(data)
+    theirs.shutdown(socket.SHUT_WR)
+    received = b""
+    while True:
+        await trio.lowlevel.wait_readable(theirs)
+        try:
+            chunk = theirs.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        received += chunk
+    theirs.close()
+    return received
+
+
+def statuses(response: bytes) -> list[int]:
+    return [
+        int(line.split()[1]) for line in response.split(b"\r\n") if line.startswith(b"HTTP/1.1 ")
+    ]
+
+
+async def test_pipelined_requests_are_answered_in_order(nursery: trio.Nursery) -> None:
+    server = make_server(nursery)
+    response = await exchange(
+        server,
+        nursery,
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /missing HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n",
+    )
+    assert statuses(response) == [200, 404, 200]
+    assert response.endswith(b"\r\n\r\n")  # HEAD: headers only
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", 426),
+        (b"DELETE /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 405),
+        (b"GET /api/rooms HTTP/1.1\r\nHost: x\r\n\r\n", 401),
+        (b"GET /api/rooms HTTP/1.1\r\nHost: x\r\nAuthorization: Basic abc\r\n\r\n", 401),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\n" + b"x" * 70000, 413),
+        (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20000 + b"\r\n\r\n", 431),
+        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),  # a TLS ClientHello
+        (b"GARBAGE\r\n\r\n", 400),
+    ],
+)
+async def test_bad_requests_get_json_errors(
+    nursery: trio.Nursery, request_bytes: bytes, status: int
+) -> None:
+    response = await exchange(make_server(nursery), nursery, request_bytes)
+    assert statuses(response) == [status]
+    body = json.loads(response.split(b"\r\n\r\n", 1)[1])
+    assert set(body["error"]) == {"code", "message"}
+
+
+async def test_a_client_that_never_finishes_its_head_is_dropped(
+    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+) -> None:
+    server = make_server(nursery)
+    ours, theirs = socket.socketpair()
+    nursery.start_soon(server.handle_socket, ours)
+    theirs.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    await trio.sleep(Settings().http_timeout + 1)
+    theirs.setblocking(False)
+    assert theirs.recv(100) == b""  # closed, no answer
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.binary(max_size=2000))
+def test_arbitrary_bytes_get_an_http_answer_or_a_close(data: bytes) -> None:
+    async def main() -> bytes:
+        async with trio.open_nursery() as nursery:
+            response = await exchange(make_server(nursery), nursery, data)
+            nursery.cancel_scope.cancel()
+        return response
+
+    response = trio.run(main)
+    for status in statuses(response):
+        assert 200 <= status < 500

@@ -65,12 +65,17 @@ def _is_upgrade(headers: dict[str, str]) -> bool:
     )
 
 
+# Small reads, so h11's limit on an incomplete request head is checked
+# every few KiB and a head can pass it by at most one read.
+HTTP_READ_SIZE = 4096
+
+
 async def _next_event(conn: h11.Connection, transport: SocketTransport) -> object:
     while True:
         event = conn.next_event()
         if event is not h11.NEED_DATA:
             return event
-        conn.receive_data(await transport.receive_some())
+        conn.receive_data(await transport.receive_some(HTTP_READ_SIZE))
 
 
 async def _send_response(

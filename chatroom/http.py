@@ -68,6 +68,7 @@ def _is_upgrade(headers: dict[str, str]) -> bool:
 # Small reads, so h11's limit on an incomplete request head is checked
 # every few KiB and a head can pass it by at most one read.
 HTTP_READ_SIZE = 4096
+ERROR_SEND_TIMEOUT = 5.0
 
 
 async def _next_event(conn: h11.Connection, transport: SocketTransport) -> object:
@@ -177,10 +178,12 @@ async def _send_error_and_close(
         response.content_type,
         (*response.headers, ("Connection", "close")),
     )
-    try:
-        await _send_response(conn, transport, closing, head_only=False)
-    except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
-        pass
+    # A client that does not read its error must not hold the connection.
+    with trio.move_on_after(ERROR_SEND_TIMEOUT):
+        try:
+            await _send_response(conn, transport, closing, head_only=False)
+        except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+            pass
 
 
 async def _upgrade(

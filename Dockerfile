@@ -17,7 +17,8 @@ COPY pyproject.toml README.md ./
 COPY chatroom ./chatroom
 RUN python3 -m venv /opt/chatroom \
     && /opt/chatroom/bin/pip install --no-cache-dir /src \
-    && useradd --system --uid 10001 --user-group --home-dir /data --create-home --shell /usr/sbin/nologin chatroom
+    && groupadd --system --gid 10001 chatroom \
+    && useradd --system --uid 10001 --gid 10001 --home-dir /data --create-home --shell /usr/sbin/nologin chatroom
 
 USER 10001:10001
 WORKDIR /data

@@ -1,0 +1,62 @@
+"""Database URLs to `Database` objects: sqlite:///PATH and postgresql://..."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from chatroom.store.sql import Database
+
+SQLITE_PREFIX = "sqlite:///"
+DEFAULT_DATABASE_FILE = "chatroom.db"
+SQLITE_BUSY_TIMEOUT_S = 5.0
+POSTGRES_CONNECT_TIMEOUT_S = 5
+
+
+def default_database_url(data_dir: Path) -> str:
+    return f"{SQLITE_PREFIX}{data_dir / DEFAULT_DATABASE_FILE}"
+
+
+def open_database(url: str) -> Database:
+    """`sqlite:///relative/path`, `sqlite:////absolute/path` or a PostgreSQL URL."""
+    if url.startswith(SQLITE_PREFIX):
+        return _sqlite(Path(url.removeprefix(SQLITE_PREFIX)))
+    if url.startswith(("postgresql://", "postgres://")):
+        return _postgresql(url)
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+
+
+def _sqlite(path: Path) -> Database:
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def connect() -> Any:
+        # Autocommit mode: transactions are begun and ended explicitly.
+        conn = sqlite3.connect(
+            path, isolation_level=None, check_same_thread=False, timeout=SQLITE_BUSY_TIMEOUT_S
+        )
+        conn.execute("PRAGMA journal_mode=WAL")
+        # FULL: a commit is on disk before anyone is told about the message.
+        conn.execute("PRAGMA synchronous=FULL")
+        return conn
+
+    return Database(
+        dialect="sqlite",
+        connect=connect,
+        unavailable=(sqlite3.OperationalError,),
+        description=f"SQLite database {path}",
+    )
+
+
+def _postgresql(url: str) -> Database:
+    def connect() -> Any:
+        return psycopg.connect(url, autocommit=True, connect_timeout=POSTGRES_CONNECT_TIMEOUT_S)
+
+    return Database(
+        dialect="postgresql",
+        connect=connect,
+        unavailable=(psycopg.OperationalError, psycopg.InterfaceError),
+        description="PostgreSQL database",
+    )

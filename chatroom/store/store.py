@@ -1,0 +1,168 @@
+"""The async store: one writer with group commit, a few readers, all in
+worker threads so the event loop never waits on the disk or the network.
+
+Writes (messages, new users) queue on a bounded channel. The writer task
+takes everything waiting, runs it in one transaction on its own connection in
+a worker thread, and wakes the waiters; whatever arrives meanwhile goes into
+the next transaction together. Reads borrow one of `read_connections`
+connections. A connection that fails with an availability error is thrown
+away and a new one is opened on next use: the store recovers by itself.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import attrs
+import trio
+
+from chatroom.protocol import ChatMessage
+from chatroom.store.sql import Database, Job
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+WRITE_QUEUE_SIZE = 1024
+MAX_JOBS_PER_COMMIT = 1024
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be used right now; try again later."""
+
+
+@attrs.define(eq=False)
+class _PendingWrite:
+    job: Job
+    done: trio.Event = attrs.field(factory=trio.Event)
+    unavailable: bool = False
+
+
+class Store:
+    def __init__(
+        self, database: Database, *, read_connections: int = 4, group_commit: bool = True
+    ) -> None:
+        self.database = database
+        self.group_commit = group_commit
+        self._writes_in, self._writes_out = trio.open_memory_channel[_PendingWrite](
+            WRITE_QUEUE_SIZE
+        )
+        self._write_conn: Any = None
+        self._readers: list[Any] = []
+        self._read_limiter = trio.CapacityLimiter(read_connections)
+        self._write_limiter = trio.CapacityLimiter(1)
+        self.transactions = 0  # write transactions committed
+
+    # -- lifecycle ------------------------------------------------------------
+
+    async def run(self, *, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
+        """The writer task. Migrates the schema, then commits until cancelled."""
+        try:
+            self._write_conn = await self._in_thread(self.database.connect, self._write_limiter)
+            await self._in_thread(
+                lambda: self.database.migrate(self._write_conn), self._write_limiter
+            )
+            task_status.started()
+            async with self._writes_out:
+                async for first in self._writes_out:
+                    batch = [first]
+                    while self.group_commit and len(batch) < MAX_JOBS_PER_COMMIT:
+                        try:
+                            batch.append(self._writes_out.receive_nowait())
+                        except trio.WouldBlock:
+                            break
+                    await self._commit(batch)
+        finally:
+            with trio.CancelScope(shield=True):
+                await self._close_all()
+
+    async def _close_all(self) -> None:
+        connections = [c for c in [self._write_conn, *self._readers] if c is not None]
+        self._write_conn, self._readers = None, []
+        for conn in connections:
+            await trio.to_thread.run_sync(_close_quietly, conn)
+
+    # -- writes -----------------------------------------------------------------
+
+    async def _commit(self, batch: list[_PendingWrite]) -> None:
+        jobs = [pending.job for pending in batch]
+        try:
+            if self._write_conn is None:
+                self._write_conn = await self._in_thread(self.database.connect, self._write_limiter)
+            conn = self._write_conn
+            await self._in_thread(lambda: self.database.run_jobs(conn, jobs), self._write_limiter)
+            self.transactions += 1
+        except self.database.unavailable as exc:
+            log.warning("database write failed (%d jobs): %s", len(batch), exc)
+            await self._discard_writer()
+            for pending in batch:
+                pending.unavailable = True
+        for pending in batch:
+            pending.done.set()
+
+    async def _discard_writer(self) -> None:
+        conn, self._write_conn = self._write_conn, None
+        if conn is not None:
+            await trio.to_thread.run_sync(_close_quietly, conn)
+
+    async def _write(self, run: Callable[[Any], T]) -> T:
+        pending = _PendingWrite(Job(run))
+        await self._writes_in.send(pending)
+        await pending.done.wait()
+        if pending.unavailable:
+            raise StoreUnavailable("the database is unavailable")
+        if pending.job.error is not None:
+            raise pending.job.error
+        return pending.job.result  # type: ignore[return-value]
+
+    async def save_messages(self, messages: list[ChatMessage]) -> None:
+        """Commit `messages` (all or none); raises StoreUnavailable."""
+        await self._write(lambda conn: self.database.insert_messages(conn, messages))
+
+    async def create_user(self, name: str, password_hash: str) -> bool:
+        """Add a user; False if the name is taken."""
+        return await self._write(lambda conn: self.database.create_user(conn, name, password_hash))
+
+    # -- reads ------------------------------------------------------------------
+
+    async def _read(self, query: Callable[[Any], T]) -> T:
+        async with self._read_limiter:
+            conn = self._readers.pop() if self._readers else None
+            try:
+                if conn is None:
+                    conn = await self._in_thread(self.database.connect, None)
+                result = await self._in_thread(lambda: query(conn), None)
+            except self.database.unavailable as exc:
+                if conn is not None:
+                    await trio.to_thread.run_sync(_close_quietly, conn)
+                raise StoreUnavailable(str(exc)) from exc
+            except BaseException:
+                if conn is not None:
+                    await trio.to_thread.run_sync(_close_quietly, conn)
+                raise
+            self._readers.append(conn)
+            return result
+
+    async def last_id(self, room: str) -> int:
+        return await self._read(lambda conn: self.database.last_id(conn, room))
+
+    async def history(self, room: str, before: int | None, limit: int) -> list[ChatMessage]:
+        return await self._read(lambda conn: self.database.history(conn, room, before, limit))
+
+    async def after(self, room: str, since: int, limit: int) -> list[ChatMessage]:
+        return await self._read(lambda conn: self.database.after(conn, room, since, limit))
+
+    async def password_hash(self, name: str) -> str | None:
+        return await self._read(lambda conn: self.database.password_hash(conn, name))
+
+    async def _in_thread(self, fn: Callable[[], T], limiter: trio.CapacityLimiter | None) -> T:
+        return await trio.to_thread.run_sync(fn, limiter=limiter)
+
+
+def _close_quietly(conn: Any) -> None:
+    try:
+        conn.close()
+    except Exception:
+        pass

@@ -7,16 +7,22 @@ import re
 import time
 from importlib import resources
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote
 
 import attrs
 
 from chatroom.auth import InvalidToken, TokenSigner
-from chatroom.protocol import ErrorCode, is_valid_room_name
+from chatroom.auth.accounts import AccountError, Accounts
+from chatroom.protocol import (
+    DEFAULT_HISTORY_LIMIT,
+    MAX_HISTORY_LIMIT,
+    ErrorCode,
+    is_valid_room_name,
+)
 from chatroom.rooms import RoomRegistry
+from chatroom.store import Store, StoreUnavailable
 
-_MEMBERS_PATH = re.compile(r"/api/rooms/([^/]+)/members")
-_MESSAGES_PATH = re.compile(r"/api/rooms/([^/]+)/messages")
+_ROOM_PATH = re.compile(r"/api/rooms/([^/]+)/(members|messages)")
 
 _HTTP_STATUS_OF = {
     ErrorCode.BAD_REQUEST: 400,
@@ -45,6 +51,29 @@ class Response:
         ]
 
 
+@attrs.frozen
+class HttpRequest:
+    method: str
+    target: str
+    headers: dict[str, str]  # lower-case names
+    body: bytes = b""
+    client: str = ""  # the peer's address, for login throttling
+
+    @property
+    def path(self) -> str:
+        return self.target.split("?", 1)[0]
+
+    def query(self, name: str) -> str | None:
+        values = parse_qs(self.target.partition("?")[2]).get(name)
+        return values[-1] if values else None
+
+
+class HttpError(Exception):
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
 def json_response(status: int, obj: dict[str, Any], *headers: tuple[str, str]) -> Response:
     body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
     return Response(status, body, "application/json", (("Cache-Control", "no-store"), *headers))
@@ -60,8 +89,12 @@ def error_response(
     )
 
 
-def method_not_allowed(allowed: str) -> Response:
-    return error_response(ErrorCode.BAD_REQUEST, f"use {allowed}", ("Allow", allowed), status=405)
+def _require_method(request: HttpRequest, *allowed: str) -> None:
+    if request.method not in allowed:
+        allow = ", ".join(allowed)
+        raise HttpError(
+            error_response(ErrorCode.BAD_REQUEST, f"use {allow}", ("Allow", allow), status=405)
+        )
 
 
 def _index_page() -> bytes:
@@ -72,48 +105,107 @@ def _index_page() -> bytes:
 class Api:
     registry: RoomRegistry
     signer: TokenSigner
+    store: Store
+    accounts: Accounts
     index_page: bytes = attrs.field(factory=_index_page)
 
-    def respond(self, method: str, target: str, headers: dict[str, str]) -> Response:
-        path = urlsplit(target).path
+    async def respond(self, request: HttpRequest) -> Response:
+        try:
+            return await self._route(request)
+        except HttpError as error:
+            return error.response
+        except StoreUnavailable:
+            return error_response(ErrorCode.UNAVAILABLE, "the database is unavailable; retry")
+        except AccountError as error:
+            headers = (
+                () if error.retry_after is None else (("Retry-After", str(error.retry_after)),)
+            )
+            return error_response(error.code, error.message, *headers, status=error.status)
+
+    async def _route(self, request: HttpRequest) -> Response:
+        path = request.path
         if path == "/":
-            if method not in ("GET", "HEAD"):
-                return method_not_allowed("GET, HEAD")
+            _require_method(request, "GET", "HEAD")
             return Response(200, self.index_page, "text/html; charset=utf-8")
         if path == "/healthz":
-            if method not in ("GET", "HEAD"):
-                return method_not_allowed("GET, HEAD")
+            _require_method(request, "GET", "HEAD")
             return json_response(200, {"status": "ok"})
+        if path == "/api/register":
+            _require_method(request, "POST")
+            username, password = _credentials(request)
+            issued = await self.accounts.register(username, password)
+            return json_response(201, issued.as_json())
+        if path == "/api/login":
+            _require_method(request, "POST")
+            username, password = _credentials(request)
+            issued = await self.accounts.login(username, password, request.client)
+            return json_response(200, issued.as_json())
         if path == "/api/rooms":
-            return self._authorized(method, headers) or json_response(
-                200, {"rooms": [r.as_json() for r in self.registry.counts()]}
-            )
-        if match := _MEMBERS_PATH.fullmatch(path):
-            return self._authorized(method, headers) or self._members(unquote(match[1]))
-        if _MESSAGES_PATH.fullmatch(path):
-            return self._authorized(method, headers) or error_response(
-                ErrorCode.NOT_FOUND, "message history is not stored by this server"
-            )
+            self._authorize(request)
+            return json_response(200, {"rooms": [r.as_json() for r in self.registry.counts()]})
+        if match := _ROOM_PATH.fullmatch(path):
+            self._authorize(request)
+            room = unquote(match[1])
+            if not is_valid_room_name(room):
+                raise HttpError(error_response(ErrorCode.BAD_REQUEST, "invalid room name"))
+            if match[2] == "members":
+                return self._members(room)
+            return await self._messages(request, room)
         return error_response(ErrorCode.NOT_FOUND, f"no such path: {path}")
 
-    def _authorized(self, method: str, headers: dict[str, str]) -> Response | None:
-        """None when the request may go on; otherwise the error to answer."""
-        if method not in ("GET", "HEAD"):
-            return method_not_allowed("GET, HEAD")
+    def _authorize(self, request: HttpRequest) -> None:
+        _require_method(request, "GET", "HEAD")
         challenge = ("WWW-Authenticate", "Bearer")
-        scheme, _, token = headers.get("authorization", "").partition(" ")
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
         if scheme.lower() != "bearer" or not token.strip():
-            return error_response(ErrorCode.UNAUTHORIZED, "a bearer token is required", challenge)
+            raise HttpError(
+                error_response(ErrorCode.UNAUTHORIZED, "a bearer token is required", challenge)
+            )
         try:
             self.signer.verify(token.strip(), now=time.time())
         except InvalidToken as exc:
-            return error_response(ErrorCode.UNAUTHORIZED, f"token {exc.reason}", challenge)
-        return None
+            raise HttpError(
+                error_response(ErrorCode.UNAUTHORIZED, f"token {exc.reason}", challenge)
+            ) from None
 
-    def _members(self, name: str) -> Response:
-        if not is_valid_room_name(name):
-            return error_response(ErrorCode.BAD_REQUEST, "invalid room name")
-        room = self.registry.get(name)
+    def _members(self, room_name: str) -> Response:
+        room = self.registry.get(room_name)
         if room is None or not room.member_count:
-            return error_response(ErrorCode.NOT_FOUND, f"no one is in room {name!r}")
-        return json_response(200, {"room": name, "members": [m.as_json() for m in room.members()]})
+            return error_response(ErrorCode.NOT_FOUND, f"no one is in room {room_name!r}")
+        return json_response(
+            200, {"room": room_name, "members": [m.as_json() for m in room.members()]}
+        )
+
+    async def _messages(self, request: HttpRequest, room: str) -> Response:
+        before = _int_param(request, "before", 0, None)
+        limit = _int_param(request, "limit", 1, MAX_HISTORY_LIMIT)
+        messages = await self.store.history(
+            room, before, DEFAULT_HISTORY_LIMIT if limit is None else limit
+        )
+        return json_response(200, {"room": room, "messages": [m.as_json() for m in messages]})
+
+
+def _int_param(request: HttpRequest, name: str, low: int, high: int | None) -> int | None:
+    text = request.query(name)
+    if text is None or text == "":
+        return None
+    if not text.isdecimal() or not (low <= int(text) <= (high if high is not None else int(text))):
+        bounds = f"{low}..{high}" if high is not None else f">= {low}"
+        raise HttpError(
+            error_response(ErrorCode.BAD_REQUEST, f"{name} must be an integer {bounds}")
+        )
+    return int(text)
+
+
+def _credentials(request: HttpRequest) -> tuple[object, object]:
+    try:
+        body = json.loads(request.body)
+    except (ValueError, RecursionError):
+        body = None
+    if not isinstance(body, dict):
+        raise HttpError(
+            error_response(
+                ErrorCode.BAD_REQUEST, 'the body must be a JSON object {"username","password"}'
+            )
+        )
+    return body.get("username"), body.get("password")

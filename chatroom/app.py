@@ -18,11 +18,13 @@ import trio_websocket
 
 from chatroom.api import Api
 from chatroom.auth import TokenSigner
+from chatroom.auth.accounts import Accounts
 from chatroom.config import Settings
 from chatroom.connection import CLOSE_GOING_AWAY, Connection
 from chatroom.http import serve_http
 from chatroom.listener import accept_loop, open_listener
 from chatroom.rooms import RoomRegistry
+from chatroom.store import Store, default_database_url, open_database
 from chatroom.transport import SocketTransport
 
 log = logging.getLogger(__name__)
@@ -31,11 +33,17 @@ log = logging.getLogger(__name__)
 class ChatServer:
     """What every client connection shares; tracks live WebSocket sessions."""
 
-    def __init__(self, settings: Settings, signer: TokenSigner, registry: RoomRegistry) -> None:
+    def __init__(
+        self, settings: Settings, signer: TokenSigner, store: Store, registry: RoomRegistry
+    ) -> None:
         self.settings = settings
         self.signer = signer
+        self.store = store
         self.registry = registry
-        self.api = Api(registry, signer)
+        accounts = Accounts(
+            store, signer, settings.token_ttl, registration_open=settings.registration_open
+        )
+        self.api = Api(registry, signer, store, accounts)
         self.sessions: set[Connection] = set()
         self.closing = False
         self._sessions_changed = trio.Event()
@@ -59,7 +67,9 @@ class ChatServer:
         ws: trio_websocket.WebSocketConnection,
         header_token: str | None,
     ) -> None:
-        connection = Connection(ws, transport, self.registry, self.signer, self.settings)
+        connection = Connection(
+            ws, transport, self.registry, self.store, self.signer, self.settings
+        )
         self.sessions.add(connection)
         if self.closing:
             connection.request_close(CLOSE_GOING_AWAY, "server shutting down")
@@ -95,8 +105,27 @@ async def serve(
     if listener is None:
         listener = open_listener(settings.host, settings.port)
     port: int = listener.getsockname()[1]
+    database_url = settings.database_url or default_database_url(settings.data_dir)
+    store = Store(open_database(database_url), group_commit=settings.group_commit)
+    async with trio.open_nursery() as top:
+        await top.start(store.run)
+        log.info("database: %s", store.database.description)
+        await _serve_clients(settings, signer, store, listener, port, shutdown, task_status)
+        top.cancel_scope.cancel()
+    log.info("stopped")
+
+
+async def _serve_clients(
+    settings: Settings,
+    signer: TokenSigner,
+    store: Store,
+    listener: socket.socket,
+    port: int,
+    shutdown: trio.Event,
+    task_status: trio.TaskStatus[int],
+) -> None:
     async with trio.open_nursery() as rooms_nursery:
-        server = ChatServer(settings, signer, RoomRegistry(rooms_nursery))
+        server = ChatServer(settings, signer, store, RoomRegistry(rooms_nursery, store))
         async with trio.open_nursery() as clients:
             accepting = trio.CancelScope()
 
@@ -118,7 +147,6 @@ async def serve(
                 await server.close_sessions()
             clients.cancel_scope.cancel()
         rooms_nursery.cancel_scope.cancel()
-    log.info("stopped")
 
 
 def _url_host(host: str) -> str:

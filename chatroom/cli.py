@@ -21,12 +21,20 @@ import trio
 from chatroom import __version__
 from chatroom.app import serve
 from chatroom.auth import TokenSigner, load_secret
+from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.config import Settings
 from chatroom.listener import open_listener
 from chatroom.protocol import is_valid_user_name
+from chatroom.store import (
+    SchemaTooNew,
+    Store,
+    StoreUnavailable,
+    default_database_url,
+    open_database,
+)
 
 DEFAULT_TOKEN_TTL = 24 * 3600
-COMMANDS = ("serve", "token")
+COMMANDS = ("serve", "token", "user")
 
 log = logging.getLogger("chatroom")
 
@@ -88,6 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
         help="TCP port for HTTP and WebSocket (env CHATROOM_PORT; default 8080)",
     )
     _data_dir_option(serve_parser)
+    _database_option(serve_parser)
+    serve_parser.add_argument(
+        "--registration",
+        choices=("open", "closed"),
+        default=_env("REGISTRATION", "open"),
+        help="whether anyone may sign up with POST /api/register; closed: only "
+        "`python -m chatroom user add` makes users (env CHATROOM_REGISTRATION; default open)",
+    )
+    serve_parser.add_argument(
+        "--group-commit",
+        action=argparse.BooleanOptionalAction,
+        default=_env("GROUP_COMMIT", "yes") not in ("0", "no", "false", "off"),
+        help="commit messages that arrive together in one transaction; --no-group-commit "
+        "commits each message alone, to measure the difference (env CHATROOM_GROUP_COMMIT)",
+    )
     serve_parser.add_argument(
         "--log-level",
         default=_env("LOG_LEVEL", "info"),
@@ -109,7 +132,32 @@ def build_parser() -> argparse.ArgumentParser:
         help="seconds until the token expires (env CHATROOM_TOKEN_TTL; default 86400)",
     )
     _data_dir_option(token_parser)
+
+    user_parser = commands.add_parser("user", help="manage user accounts")
+    user_commands = user_parser.add_subparsers(dest="user_command", metavar="ACTION", required=True)
+    add_parser = user_commands.add_parser(
+        "add",
+        help="create a user",
+        description="Create a user who can log in with a password, read from standard "
+        "input (one line) or from --password-file.",
+    )
+    add_parser.add_argument("user", metavar="USER", help="1-32 characters: A-Z a-z 0-9 _ - .")
+    add_parser.add_argument(
+        "--password-file", type=Path, help="read the password from this file's first line"
+    )
+    _data_dir_option(add_parser)
+    _database_option(add_parser)
     return parser
+
+
+def _database_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        default=os.environ.get("CHATROOM_DATABASE"),
+        metavar="URL",
+        help="sqlite:///PATH or postgresql://USER@HOST:PORT/DB (env CHATROOM_DATABASE; "
+        "default sqlite:///DATA_DIR/chatroom.db)",
+    )
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -123,6 +171,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "token":
         return _print_token(args)
+    if args.command == "user":
+        return _add_user(args)
     return _serve(args)
 
 
@@ -145,14 +195,60 @@ def _serve(args: argparse.Namespace) -> int:
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    settings = Settings(host=args.host, port=args.port, data_dir=args.data_dir)
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        database_url=args.database,
+        registration_open=args.registration == "open",
+        group_commit=args.group_commit,
+    )
     signer = _signer(settings.data_dir)
     try:
         listener = open_listener(settings.host, settings.port)
     except OSError as exc:
         log.error("cannot listen on %s port %s: %s", settings.host, settings.port, exc)
         return 1
-    trio.run(_serve_until_signalled, settings, signer, listener)
+    try:
+        trio.run(_serve_until_signalled, settings, signer, listener)
+    except* (SchemaTooNew, ValueError, OSError) as group:
+        for error in group.exceptions:
+            log.error("cannot serve: %s", error)
+        return_code = 1
+    else:
+        return_code = 0
+    return return_code
+
+
+def _add_user(args: argparse.Namespace) -> int:
+    if args.password_file is not None:
+        lines = args.password_file.read_text(encoding="utf-8").splitlines()
+    else:
+        lines = sys.stdin.read().splitlines()
+    password = lines[0] if lines else ""
+    url = args.database or default_database_url(args.data_dir)
+
+    async def add() -> str:
+        store = Store(open_database(url))
+        async with trio.open_nursery() as nursery:
+            await nursery.start(store.run)
+            accounts = Accounts(store, _signer(args.data_dir), DEFAULT_TOKEN_TTL)
+            try:
+                return await accounts.add_user(args.user, password)
+            finally:
+                nursery.cancel_scope.cancel()
+
+    failure = ""
+    try:
+        user = trio.run(add)
+    except* AccountError as group:
+        failure = str(group.exceptions[0])
+    except* (StoreUnavailable, SchemaTooNew, ValueError) as group:
+        failure = f"cannot open the database: {group.exceptions[0]}"
+    if failure:
+        print(f"chatroom: {failure}", file=sys.stderr)
+        return 1
+    print(f"added user {user}", file=sys.stderr)
     return 0
 
 

@@ -12,6 +12,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 8080
     data_dir: Path = Path("chatroom-data")
+    database_url: str | None = None  # None: sqlite in data_dir
+    registration_open: bool = True
+    group_commit: bool = True  # off only to measure what it saves
+    token_ttl: int = 24 * 3600  # seconds, for tokens from /api/login and /api/register
     # WebSocket
     max_frame_bytes: int = 64 * 1024  # larger client frames close 1009
     inbound_queue: int = 4  # parsed client frames waiting for the reader

@@ -30,6 +30,7 @@ from chatroom.rooms import (
     RoomClosed,
     RoomRegistry,
 )
+from chatroom.store import Store, StoreUnavailable
 from chatroom.transport import SocketTransport
 from chatroom.wsframe import text_frame
 
@@ -38,6 +39,7 @@ log = logging.getLogger(__name__)
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_UNAUTHORIZED = 4401
 
@@ -49,6 +51,7 @@ class Connection:
     ws: WebSocketConnection
     transport: SocketTransport
     registry: RoomRegistry
+    store: Store
     signer: TokenSigner
     settings: Settings
     session: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
@@ -78,6 +81,8 @@ class Connection:
         if self._close_requested.is_set():
             return
         self.close_code, self.close_reason = code, reason
+        # Nothing may follow the close frame; the rooms drop us at once.
+        self.transport.refuse_offers()
         self._close_requested.set()
 
     def _on_outbound_overflow(self) -> None:
@@ -129,7 +134,7 @@ class Connection:
             while self.authenticated_user is not None:
                 message = await self.ws.get_message()
                 if isinstance(message, bytes):
-                    self.request_close(CLOSE_UNSUPPORTED_DATA, "binary frames are not supported")
+                    self._refuse_binary()
                     return
                 try:
                     await self._dispatch(protocol.parse_request(message))
@@ -137,14 +142,20 @@ class Connection:
                     self.reply(protocol.encode_error(error))
         except ConnectionClosed:
             pass
+        except Exception:
+            log.exception("session %s (%s) failed", self.session, self.authenticated_user)
+            self.request_close(CLOSE_INTERNAL_ERROR, "internal error")
         finally:
             self.request_close(None)
+
+    def _refuse_binary(self) -> None:
+        self.request_close(CLOSE_UNSUPPORTED_DATA, "binary frames are not supported")
 
     async def _await_hello(self) -> None:
         with trio.move_on_after(self.settings.hello_timeout):
             message = await self.ws.get_message()
             if isinstance(message, bytes):
-                self.request_close(CLOSE_UNSUPPORTED_DATA, "binary frames are not supported")
+                self._refuse_binary()
                 return
             try:
                 request = protocol.parse_request(message)
@@ -174,39 +185,43 @@ class Connection:
     def _joined_room(self, name: str, ref: Ref) -> Room:
         room = self.rooms.get(name)
         if room is None:
-            raise ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of room {name!r}", ref)
+            raise protocol.not_member_error(name, ref)
         return room
 
     async def _dispatch(self, request: protocol.Request) -> None:
         match request:
             case protocol.Send(room, text, ref):
                 await self._submit(self._joined_room(room, ref), PublishRequest(self, text, ref))
-            case protocol.Join(room, _since, ref):
-                await self._join(room, ref)
+            case protocol.Join(room, since, ref):
+                await self._join(room, since, ref)
             case protocol.Leave(room, ref):
                 joined = self._joined_room(room, ref)
-                del self.rooms[room]
                 await self._submit(joined, LeaveRequest(self, ref))
+                # Only now: if the submit is cancelled, _leave_all still leaves.
+                self.rooms.pop(room, None)
             case protocol.Members(room, ref):
                 await self._submit(self._joined_room(room, ref), MembersRequest(self, ref))
             case protocol.Rooms(ref):
                 self.reply(protocol.encode_rooms(self.registry.counts(), ref))
-            case protocol.History(room, _before, _limit, ref):
+            case protocol.History(room, before, limit, ref):
                 self._joined_room(room, ref)
-                # Nothing is stored yet: durable history is the storage layer's job.
-                self.reply(protocol.encode_history(room, [], ref))
+                try:
+                    messages = await self.store.history(room, before, limit)
+                except StoreUnavailable:
+                    raise protocol.unavailable_error(ref) from None
+                self.reply(protocol.encode_history(room, messages, ref))
             case protocol.Ping(ref):
                 self.reply(protocol.encode_pong(ref))
             case protocol.Hello(_token, ref):
                 raise ProtocolError(ErrorCode.BAD_REQUEST, "already authenticated", ref)
 
-    async def _join(self, name: str, ref: Ref) -> None:
+    async def _join(self, name: str, since: int | None, ref: Ref) -> None:
         # A room that empties between open() and submit() is closed; the
         # registry makes a fresh one on the next open().
         while True:
             room = self.registry.open(name)
             try:
-                await room.submit(JoinRequest(self, ref))
+                await room.submit(JoinRequest(self, ref, since))
             except RoomClosed:
                 continue
             self.rooms[name] = room
@@ -219,6 +234,4 @@ class Connection:
             await room.submit(request)
         except RoomClosed:
             self.rooms.pop(room.name, None)
-            raise ProtocolError(
-                ErrorCode.NOT_MEMBER, f"not a member of room {room.name!r}", request.ref
-            ) from None
+            raise protocol.not_member_error(room.name, request.ref) from None

@@ -11,7 +11,7 @@ import h11
 import trio
 import trio_websocket
 
-from chatroom.api import Api, Response, error_response
+from chatroom.api import Api, HttpRequest, Response, error_response
 from chatroom.config import Settings
 from chatroom.protocol import ErrorCode
 from chatroom.transport import SocketTransport
@@ -58,6 +58,14 @@ def websocket_credentials(headers: dict[str, str]) -> tuple[str | None, str | No
     return token, SUBPROTOCOL if SUBPROTOCOL in offered else None
 
 
+def _handshake_problem(headers: dict[str, str]) -> str | None:
+    if headers.get("sec-websocket-version", "").strip() != "13":
+        return "WebSocket version 13 is required (Sec-WebSocket-Version: 13)"
+    if not headers.get("sec-websocket-key", "").strip():
+        return "Sec-WebSocket-Key is missing"
+    return None
+
+
 def _is_upgrade(headers: dict[str, str]) -> bool:
     return (
         headers.get("upgrade", "").lower() == "websocket"
@@ -96,16 +104,16 @@ async def _send_response(
     await transport.send_all(conn.send(h11.EndOfMessage()))
 
 
-async def _discard_body(conn: h11.Connection, transport: SocketTransport, limit: int) -> None:
-    size = 0
+async def _read_body(conn: h11.Connection, transport: SocketTransport, limit: int) -> bytes:
+    body = bytearray()
     while True:
         event = await _next_event(conn, transport)
         if isinstance(event, h11.Data):
-            size += len(event.data)
-            if size > limit:
+            body += event.data
+            if len(body) > limit:
                 raise _TooLarge
         elif isinstance(event, h11.EndOfMessage | h11.ConnectionClosed):
-            return
+            return bytes(body)
 
 
 def _replayed_head(request: h11.Request) -> bytes:
@@ -134,8 +142,9 @@ async def serve_http(
                     and _is_upgrade(headers)
                 )
                 if not upgrade:
-                    await _discard_body(conn, transport, settings.max_http_body_bytes)
-                    response = _route(api, method, target, headers)
+                    body = await _read_body(conn, transport, settings.max_http_body_bytes)
+                    request = HttpRequest(method, target, headers, body, transport.peer)
+                    response = await _route(api, request)
                     await _send_response(conn, transport, response, method == "HEAD")
         except _TooLarge:
             await _send_error_and_close(
@@ -158,15 +167,15 @@ async def serve_http(
         conn.start_next_cycle()
 
 
-def _route(api: Api, method: str, target: str, headers: dict[str, str]) -> Response:
-    if target.split("?", 1)[0] == WEBSOCKET_PATH:
+async def _route(api: Api, request: HttpRequest) -> Response:
+    if request.path == WEBSOCKET_PATH:
         return error_response(
             ErrorCode.BAD_REQUEST,
             "this path takes WebSocket upgrades",
             ("Upgrade", "websocket"),
             status=426,
         )
-    return api.respond(method, target, headers)
+    return await api.respond(request)
 
 
 async def _send_error_and_close(
@@ -196,9 +205,12 @@ async def _upgrade(
 ) -> None:
     """Hand the request, re-serialised, and what followed it to trio-websocket."""
     event = conn.next_event()
+    problem = _handshake_problem(headers)
     if not isinstance(event, h11.EndOfMessage):
-        error = error_response(ErrorCode.BAD_REQUEST, "a WebSocket upgrade has no body")
-        await _send_error_and_close(conn, transport, error)
+        problem = "a WebSocket upgrade has no body"
+    if problem:
+        # Answered here: trio-websocket would answer without a JSON body.
+        await _send_error_and_close(conn, transport, error_response(ErrorCode.BAD_REQUEST, problem))
         return
     trailing, _closed = conn.trailing_data
     transport.replay_first(_replayed_head(request) + trailing)
@@ -211,7 +223,10 @@ async def _upgrade(
                 message_queue_size=settings.inbound_queue,
                 max_message_size=settings.max_frame_bytes,
             )
-            ws = await ws_request.accept(subprotocol=subprotocol)
-        if not handshake.cancelled_caught:
+            try:
+                ws = await ws_request.accept(subprotocol=subprotocol)
+            except trio_websocket.ConnectionClosed:
+                handshake.cancel()  # the client went away mid-handshake
+        if not handshake.cancel_called:
             await on_websocket(transport, ws, token)
         nursery.cancel_scope.cancel()

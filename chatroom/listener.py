@@ -16,6 +16,16 @@ BACKLOG = 1024
 # rather than crash; queued connections wait in the backlog.
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 RESOURCE_PAUSE = 0.1
+# Errors Linux passes up from a connection that died in the backlog (the same
+# list trio's SocketListener ignores): skip that connection, keep accepting.
+_DEAD_CONNECTION_ERRNOS = {
+    getattr(errno, name)
+    for name in (
+        "EPERM", "ECONNABORTED", "EPROTO", "ENETDOWN", "ENOPROTOOPT", "EHOSTDOWN",
+        "ENONET", "EHOSTUNREACH", "EOPNOTSUPP", "ENETUNREACH",
+    )
+    if hasattr(errno, name)
+}  # fmt: skip
 
 SocketHandler = Callable[[socket.socket], Awaitable[None]]
 
@@ -46,6 +56,8 @@ async def accept_loop(
         except (BlockingIOError, InterruptedError, ConnectionAbortedError):
             continue
         except OSError as exc:
+            if exc.errno in _DEAD_CONNECTION_ERRNOS:
+                continue
             if exc.errno not in _RESOURCE_ERRNOS:
                 raise
             log.warning("not accepting for %ss: %s", RESOURCE_PAUSE, exc)

@@ -43,6 +43,14 @@ class ProtocolError(Exception):
         self.ref = ref
 
 
+def not_member_error(room: str, ref: Ref) -> ProtocolError:
+    return ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of room {room!r}", ref)
+
+
+def unavailable_error(ref: Ref) -> ProtocolError:
+    return ProtocolError(ErrorCode.UNAVAILABLE, "the message store is unavailable; retry", ref)
+
+
 # -- client requests -------------------------------------------------------
 
 
@@ -308,17 +316,23 @@ def encode_message(message: ChatMessage, ref: Ref = None) -> str:
 
 
 def encode_joined(
-    room: str, members: list[Member], history: list[ChatMessage], ref: Ref = None
+    room: str,
+    members: list[Member],
+    history: list[ChatMessage],
+    ref: Ref = None,
+    truncated: bool = False,
 ) -> str:
-    return _with_ref(
-        {
-            "type": "joined",
-            "room": room,
-            "members": [m.as_json() for m in members],
-            "history": [m.as_json() for m in history],
-        },
-        ref,
-    )
+    joined: dict[str, Any] = {
+        "type": "joined",
+        "room": room,
+        "members": [m.as_json() for m in members],
+        "history": [m.as_json() for m in history],
+    }
+    if truncated:
+        # Extension: more messages than `history` holds came after `since`;
+        # page back from the first one with `history` frames.
+        joined["truncated"] = True
+    return _with_ref(joined, ref)
 
 
 def encode_left(room: str, ref: Ref = None) -> str:

@@ -14,9 +14,18 @@ import collections
 import socket
 from collections.abc import Callable
 
+import attrs
 import trio
 
 RECEIVE_SIZE = 65536
+
+
+@attrs.define
+class _Write:
+    """One queued write: whole frames, from `offer` (droppable) or `send_all`."""
+
+    end: int  # stream offset just past its last byte
+    droppable: bool
 
 
 class SocketTransport(trio.abc.Stream):
@@ -31,14 +40,16 @@ class SocketTransport(trio.abc.Stream):
     ) -> None:
         sock.setblocking(False)
         self.sock = sock
+        self.peer = _peer_name(sock)
         self.max_pending = max_pending
         self.on_overflow = on_overflow
         self.overflowed = False
+        self.accepting_offers = True
         self._replay = b""
         self._buffer = bytearray()
-        # Absolute stream offsets where each queued write ends: a write is one
-        # or more whole WebSocket frames, so these are safe places to cut.
-        self._write_ends: collections.deque[int] = collections.deque()
+        # The writes in the buffer, oldest first: each is one or more whole
+        # WebSocket frames, so their ends are safe places to cut.
+        self._writes: collections.deque[_Write] = collections.deque()
         self._queued_total = 0
         self._sent_total = 0
         self._closed = False
@@ -86,28 +97,43 @@ class SocketTransport(trio.abc.Stream):
 
         When the pending bytes would pass `max_pending`, the transport is marked
         overflowed, everything not yet begun is dropped, `on_overflow` runs, and
-        every later offer is refused.
+        every later offer is refused. Writes made through `send_all` (the
+        WebSocket's own pongs and close frame) are kept.
         """
-        if self._closed or self._broken is not None or self.overflowed:
+        if self._closed or self._broken is not None or not self.accepting_offers:
             return False
-        if len(self._buffer) + len(data) > self.max_pending and self._buffer:
-            self._overflow()
-            return False
-        return self._enqueue(data)
+        if len(self._buffer) + len(data) > self.max_pending:
+            if self._buffer:
+                self._overflow()
+                return False
+            # Nothing queued: the kernel may take enough of it at once.
+            self._enqueue(data, droppable=True)
+            if len(self._buffer) > self.max_pending:
+                self._overflow()  # keeps the part-sent write, as the one in progress
+                return False
+        else:
+            self._enqueue(data, droppable=True)
+        return self._broken is None
+
+    def refuse_offers(self) -> None:
+        """Refuse every later offer (a close frame must be the last frame)."""
+        self.accepting_offers = False
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             raise trio.ClosedResourceError("transport is closed")
-        if not self._enqueue(bytes(data)):
+        write = self._enqueue(bytes(data), droppable=False)
+        if self._broken is not None:
             raise trio.BrokenResourceError(str(self._broken))
-        await self._wait_sent(self._queued_total)
+        await self._wait_sent(write)
 
     async def wait_send_all_might_not_block(self) -> None:
-        await self._wait_sent(self._queued_total)
+        await self._wait_sent(self._writes[-1] if self._writes else None)
 
-    async def _wait_sent(self, target: int) -> None:
+    async def _wait_sent(self, write: _Write | None) -> None:
+        # `write.end` moves back if an overflow drops writes queued before it.
         waited = False
-        while self._sent_total < target:
+        while write is not None and self._sent_total < write.end:
             if self._closed:
                 raise trio.ClosedResourceError("transport is closed")
             if self._broken is not None:
@@ -117,21 +143,23 @@ class SocketTransport(trio.abc.Stream):
         if not waited:
             await trio.lowlevel.checkpoint()
 
-    def _enqueue(self, data: bytes) -> bool:
+    def _enqueue(self, data: bytes, *, droppable: bool, sent: int | None = None) -> _Write | None:
+        """Send what the kernel takes now and queue the rest; the queued write,
+        or None if nothing is queued (all sent, or the connection is broken)."""
         if self._broken is not None:
-            return False
-        sent = 0
-        if not self._buffer:
-            sent = self._send_now(data)
-            if sent < 0:
-                return False
+            return None
+        sent = 0 if self._buffer else self._send_now(data)
+        if sent < 0:
+            return None
         self._queued_total += len(data)
         self._sent_total += sent
-        if sent < len(data):
-            self._buffer += memoryview(data)[sent:]
-            self._write_ends.append(self._queued_total)
-            self._work.set()
-        return True
+        if sent == len(data):
+            return None
+        self._buffer += memoryview(data)[sent:]
+        write = _Write(self._queued_total, droppable)
+        self._writes.append(write)
+        self._work.set()
+        return write
 
     def _send_now(self, data: bytes | bytearray) -> int:
         """Bytes the kernel took right away; -1 if the connection is broken."""
@@ -144,23 +172,35 @@ class SocketTransport(trio.abc.Stream):
             return -1
 
     def _overflow(self) -> None:
+        """Drop queued fan-out bytes, keeping the write in progress (so what
+        follows starts on a frame boundary) and every `send_all` write."""
         self.overflowed = True
-        # Keep the write the kernel is in the middle of, so that a close frame
-        # queued after it still lands on a frame boundary.
-        current_end = self._write_ends[0] if self._write_ends else self._sent_total
-        del self._buffer[current_end - self._sent_total :]
-        self._write_ends.clear()
-        if self._buffer:
-            self._write_ends.append(current_end)
-        self._queued_total = current_end
+        self.accepting_offers = False
+        kept = bytearray()
+        writes: collections.deque[_Write] = collections.deque()
+        start = self._sent_total
+        for index, write in enumerate(self._writes):
+            chunk = self._buffer[
+                max(start, self._sent_total) - self._sent_total : write.end - self._sent_total
+            ]
+            start = write.end
+            if index == 0 or not write.droppable:
+                kept += chunk
+                write.end = self._sent_total + len(kept)
+                writes.append(write)
+        self._buffer, self._writes = kept, writes
+        self._queued_total = self._sent_total + len(kept)
         if self.on_overflow is not None:
             self.on_overflow()
 
     def _fail(self, exc: OSError) -> None:
         self._broken = exc
-        self._buffer.clear()
-        self._write_ends.clear()
+        self._drop_pending()
         self._wake_all()
+
+    def _drop_pending(self) -> None:
+        self._buffer.clear()
+        self._writes.clear()
 
     def _wake_all(self) -> None:
         self._work.set()
@@ -183,8 +223,8 @@ class SocketTransport(trio.abc.Stream):
                 continue
             del self._buffer[:sent]
             self._sent_total += sent
-            while self._write_ends and self._write_ends[0] <= self._sent_total:
-                self._write_ends.popleft()
+            while self._writes and self._writes[0].end <= self._sent_total:
+                self._writes.popleft()
             progress, self._progress = self._progress, trio.Event()
             progress.set()
 
@@ -195,8 +235,7 @@ class SocketTransport(trio.abc.Stream):
         if self._closed:
             return
         self._closed = True
-        self._buffer.clear()
-        self._write_ends.clear()
+        self._drop_pending()
         trio.lowlevel.notify_closing(self.sock)
         self.sock.close()
         self._wake_all()
@@ -204,3 +243,11 @@ class SocketTransport(trio.abc.Stream):
     async def aclose(self) -> None:
         self.close_now()
         await trio.lowlevel.checkpoint()
+
+
+def _peer_name(sock: socket.socket) -> str:
+    try:
+        peer = sock.getpeername()
+    except OSError:
+        return ""
+    return str(peer[0]) if isinstance(peer, tuple) else str(peer or "local")

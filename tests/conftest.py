@@ -1,9 +1,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+import trio
 
+from chatroom.store import Store, open_database
 from tests.postgres import PostgresServer
 
 
@@ -13,3 +16,11 @@ def postgres() -> Iterator[PostgresServer]:
     server = PostgresServer.create()
     yield server
     server.destroy()
+
+
+@pytest.fixture
+async def sqlite_store(nursery: trio.Nursery, tmp_path: Path) -> Store:
+    """A real store on a fresh SQLite database, running in the test's nursery."""
+    store = Store(open_database(f"sqlite:///{tmp_path / 'chat.db'}"))
+    await nursery.start(store.run)
+    return store

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import socket
+from pathlib import Path
 
 import pytest
 import trio
@@ -16,10 +17,13 @@ from chatroom.app import ChatServer
 from chatroom.auth import TokenSigner
 from chatroom.config import Settings
 from chatroom.rooms import RoomRegistry
+from chatroom.store import Store, open_database
 
 
-def make_server(nursery: trio.Nursery) -> ChatServer:
-    return ChatServer(Settings(), TokenSigner(b"http-test"), RoomRegistry(nursery))
+async def make_server(nursery: trio.Nursery, tmp_path: Path) -> ChatServer:
+    store = Store(open_database(f"sqlite:///{tmp_path / 'chat.db'}"))
+    await nursery.start(store.run)
+    return ChatServer(Settings(), TokenSigner(b"http-test"), store, RoomRegistry(nursery, store))
 
 
 async def exchange(server: ChatServer, nursery: trio.Nursery, data: bytes) -> bytes:
@@ -56,8 +60,10 @@ def statuses(response: bytes) -> list[int]:
     return found
 
 
-async def test_pipelined_requests_are_answered_in_order(nursery: trio.Nursery) -> None:
-    server = make_server(nursery)
+async def test_pipelined_requests_are_answered_in_order(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    server = await make_server(nursery, tmp_path)
     response = await exchange(
         server,
         nursery,
@@ -86,18 +92,18 @@ async def test_pipelined_requests_are_answered_in_order(nursery: trio.Nursery) -
     ],
 )
 async def test_bad_requests_get_json_errors(
-    nursery: trio.Nursery, request_bytes: bytes, status: int
+    nursery: trio.Nursery, tmp_path: Path, request_bytes: bytes, status: int
 ) -> None:
-    response = await exchange(make_server(nursery), nursery, request_bytes)
+    response = await exchange(await make_server(nursery, tmp_path), nursery, request_bytes)
     assert statuses(response) == [status]
     body = json.loads(response.split(b"\r\n\r\n", 1)[1])
     assert set(body["error"]) == {"code", "message"}
 
 
 async def test_a_client_that_never_finishes_its_head_is_dropped(
-    nursery: trio.Nursery, autojump_clock: trio.testing.MockClock
+    nursery: trio.Nursery, tmp_path: Path, autojump_clock: trio.testing.MockClock
 ) -> None:
-    server = make_server(nursery)
+    server = await make_server(nursery, tmp_path)
     ours, theirs = socket.socketpair()
     nursery.start_soon(server.handle_socket, ours)
     theirs.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
@@ -106,12 +112,17 @@ async def test_a_client_that_never_finishes_its_head_is_dropped(
     assert theirs.recv(100) == b""  # closed, no answer
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# One database for all examples is fine: arbitrary bytes do not make users.
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(st.binary(max_size=2000))
-def test_arbitrary_bytes_get_an_http_answer_or_a_close(data: bytes) -> None:
+def test_arbitrary_bytes_get_an_http_answer_or_a_close(tmp_path: Path, data: bytes) -> None:
     async def main() -> bytes:
         async with trio.open_nursery() as nursery:
-            response = await exchange(make_server(nursery), nursery, data)
+            response = await exchange(await make_server(nursery, tmp_path), nursery, data)
             nursery.cancel_scope.cancel()
         return response
 

@@ -1,4 +1,5 @@
-"""A room's task with in-memory subscribers: order, presence, batching, lifetime."""
+"""A room's task with in-memory subscribers and a real SQLite store: order,
+presence, batching, persistence, lifetime."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ from chatroom.rooms import (
     PublishRequest,
     RoomRegistry,
 )
+from chatroom.store import Store
+
+TIMEOUT = 5
 
 
 @attrs.define(eq=False)
@@ -26,36 +30,39 @@ class FakeSubscriber:
 
     user: str
     writes: int = 0
+    received: list[dict[str, Any]] = attrs.field(factory=list)
     _parser: Connection = attrs.field(factory=lambda: Connection(ConnectionType.CLIENT))
+    _changed: trio.Event = attrs.field(factory=trio.Event)
 
     def deliver(self, data: bytes) -> bool:
         self.writes += 1
         self._parser.receive_data(data)
+        for event in self._parser.events():
+            if isinstance(event, TextMessage):
+                self.received.append(json.loads(event.data))
+        self._changed.set()
+        self._changed = trio.Event()
         return True
 
-    def frames(self) -> list[dict[str, Any]]:
-        return [
-            json.loads(event.data)
-            for event in self._parser.events()
-            if isinstance(event, TextMessage)
-        ]
+    async def frames(self, count: int) -> list[dict[str, Any]]:
+        """The next `count` frames, waiting for them."""
+        with trio.fail_after(TIMEOUT):
+            while len(self.received) < count:
+                await self._changed.wait()
+        taken, self.received = self.received[:count], self.received[count:]
+        return taken
 
 
 def fixed_clock() -> int:
     return 1234
 
 
-async def settle() -> None:
-    await trio.testing.wait_all_tasks_blocked()
-
-
-async def test_join_send_leave_in_order(nursery: trio.Nursery) -> None:
-    registry = RoomRegistry(nursery, clock_ms=fixed_clock)
+async def test_join_send_leave_in_order(nursery: trio.Nursery, sqlite_store: Store) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
     alice, bob = FakeSubscriber("alice"), FakeSubscriber("bob")
     room = registry.open("lobby")
     await room.submit(JoinRequest(alice, ref="a"))
-    await settle()
-    assert alice.frames() == [
+    assert await alice.frames(2) == [
         {
             "type": "joined",
             "room": "lobby",
@@ -69,43 +76,43 @@ async def test_join_send_leave_in_order(nursery: trio.Nursery) -> None:
     await room.submit(PublishRequest(bob, "hi", ref=9))
     await room.submit(PublishRequest(alice, "hello"))
     await room.submit(LeaveRequest(bob, ref="bye"))
-    await settle()
     message = {"type": "message", "room": "lobby", "user": "bob", "text": "hi", "ts": 1234}
-    assert alice.frames() == [
+    assert await alice.frames(4) == [
         {"type": "presence", "room": "lobby", "event": "join", "user": "bob"},
         {**message, "id": 1},
         {**message, "id": 2, "user": "alice", "text": "hello"},
         {"type": "presence", "room": "lobby", "event": "leave", "user": "bob"},
     ]
-    bob_frames = bob.frames()
+    bob_frames = await bob.frames(5)
     assert [f["type"] for f in bob_frames] == ["joined", "presence", "message", "message", "left"]
     assert bob_frames[2] == {**message, "id": 1, "ref": 9}
     assert bob_frames[4] == {"type": "left", "room": "lobby", "ref": "bye"}
 
 
-async def test_waiting_sends_go_out_in_one_write_per_member(nursery: trio.Nursery) -> None:
-    registry = RoomRegistry(nursery, clock_ms=fixed_clock)
+async def test_waiting_sends_go_out_in_few_writes(
+    nursery: trio.Nursery, sqlite_store: Store
+) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
     members = [FakeSubscriber(f"user{i}") for i in range(5)]
     room = registry.open("busy")
     for member in members:
         await room.submit(JoinRequest(member))
-    await settle()
-    for member in members:
-        member.frames()
+    for i, member in enumerate(members):
+        await member.frames(2 + len(members) - 1 - i)
         member.writes = 0
     # Sends from many connections arrive while the room task waits to run.
     async with trio.open_nursery() as senders:
         for i in range(100):
             senders.start_soon(room.submit, PublishRequest(members[i % 5], f"m{i}"))
-    await settle()
     for member in members:
-        frames = member.frames()
-        assert [f["id"] for f in frames] == list(range(1, 101))
-        assert member.writes == 1
+        assert [f["id"] for f in await member.frames(100)] == list(range(1, 101))
+        assert member.writes <= 3
 
 
-async def test_a_user_with_two_connections_is_one_member(nursery: trio.Nursery) -> None:
-    registry = RoomRegistry(nursery, clock_ms=fixed_clock)
+async def test_a_user_with_two_connections_is_one_member(
+    nursery: trio.Nursery, sqlite_store: Store
+) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
     phone, laptop, bob = FakeSubscriber("alice"), FakeSubscriber("alice"), FakeSubscriber("bob")
     room = registry.open("r")
     await room.submit(JoinRequest(bob))
@@ -115,8 +122,7 @@ async def test_a_user_with_two_connections_is_one_member(nursery: trio.Nursery) 
     await room.submit(LeaveRequest(phone))
     await room.submit(PublishRequest(laptop, "still here"))
     await room.submit(LeaveRequest(laptop))
-    await settle()
-    events = [(f["type"], f.get("event"), f.get("user")) for f in bob.frames()]
+    events = [(f["type"], f.get("event"), f.get("user")) for f in await bob.frames(6)]
     assert events == [
         ("joined", None, None),
         ("presence", "join", "bob"),
@@ -125,39 +131,63 @@ async def test_a_user_with_two_connections_is_one_member(nursery: trio.Nursery) 
         ("message", None, "alice"),
         ("presence", "leave", "alice"),
     ]
-    assert [c.room for c in registry.counts()] == ["r"]
-    assert registry.counts()[0].count == 1
+    assert [(c.room, c.count) for c in registry.counts()] == [("r", 1)]
     assert [m.user for m in room.members()] == ["bob"]
 
 
-async def test_non_members_are_refused(nursery: trio.Nursery) -> None:
-    registry = RoomRegistry(nursery, clock_ms=fixed_clock)
+async def test_non_members_are_refused(nursery: trio.Nursery, sqlite_store: Store) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
     member, stranger = FakeSubscriber("m"), FakeSubscriber("s")
     room = registry.open("r")
     await room.submit(JoinRequest(member))
     await room.submit(PublishRequest(stranger, "let me in", ref="p"))
     await room.submit(MembersRequest(stranger, ref="q"))
-    await settle()
-    assert [(f["code"], f["ref"]) for f in stranger.frames()] == [
+    assert [(f["code"], f["ref"]) for f in await stranger.frames(2)] == [
         ("not_member", "p"),
         ("not_member", "q"),
     ]
-    assert all(f["type"] != "message" for f in member.frames())
+    assert [f["type"] for f in await member.frames(2)] == ["joined", "presence"]
+    assert await sqlite_store.history("r", None, 10) == []
 
 
-async def test_an_empty_room_ends_and_a_new_one_starts_fresh(nursery: trio.Nursery) -> None:
-    registry = RoomRegistry(nursery, clock_ms=fixed_clock)
+async def test_an_empty_room_ends_and_a_new_one_continues_its_ids(
+    nursery: trio.Nursery, sqlite_store: Store
+) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
     alice = FakeSubscriber("alice")
     room = registry.open("r")
     await room.submit(JoinRequest(alice))
     await room.submit(PublishRequest(alice, "one"))
-    await room.submit(LeaveRequest(alice, reply=False))
-    await settle()
+    await room.submit(LeaveRequest(alice))
+    await alice.frames(4)
+    await trio.testing.wait_all_tasks_blocked()
     assert registry.get("r") is None
     assert registry.counts() == []
-    assert len(nursery.child_tasks) == 0
     again = registry.open("r")
     assert again is not room
-    await again.submit(JoinRequest(alice))
-    await settle()
-    assert len(nursery.child_tasks) == 1
+    await again.submit(JoinRequest(alice, since=0))
+    await again.submit(PublishRequest(alice, "two"))
+    joined, _presence, message = await alice.frames(3)
+    assert [m["text"] for m in joined["history"]] == ["one"]
+    assert (message["id"], message["text"]) == (2, "two")
+
+
+async def test_join_since_returns_exactly_what_was_missed(
+    nursery: trio.Nursery, sqlite_store: Store
+) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
+    writer, reader = FakeSubscriber("w"), FakeSubscriber("r")
+    room = registry.open("r")
+    await room.submit(JoinRequest(writer))
+    for i in range(300):
+        await room.submit(PublishRequest(writer, f"m{i}"))
+    await writer.frames(302)
+    for since, expected in [(0, range(1, 301)), (290, range(291, 301)), (300, range(0))]:
+        await room.submit(JoinRequest(reader, since=since))
+        joined = (await reader.frames(1))[0]
+        assert [m["id"] for m in joined["history"]] == list(expected)
+        assert "truncated" not in joined
+        if since == 0:
+            await reader.frames(1)  # its presence join
+    await room.submit(JoinRequest(reader))
+    assert [m["id"] for m in (await reader.frames(1))[0]["history"]] == list(range(251, 301))

@@ -9,6 +9,7 @@ import trio
 
 from chatroom.protocol import RoomCount
 from chatroom.rooms.room import Room
+from chatroom.store import Store
 
 ROOM_INBOUND_SIZE = 256
 
@@ -23,11 +24,13 @@ class RoomRegistry:
     def __init__(
         self,
         nursery: trio.Nursery,
+        store: Store,
         *,
         inbound_size: int = ROOM_INBOUND_SIZE,
         clock_ms: Callable[[], int] = wall_clock_ms,
     ) -> None:
         self._nursery = nursery
+        self._store = store
         self._inbound_size = inbound_size
         self._clock_ms = clock_ms
         self._rooms: dict[str, Room] = {}
@@ -42,6 +45,7 @@ class RoomRegistry:
             room = Room(
                 name,
                 inbound_size=self._inbound_size,
+                store=self._store,
                 clock_ms=self._clock_ms,
                 on_empty=self._forget,
             )

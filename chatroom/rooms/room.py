@@ -1,14 +1,17 @@
 """A room: one task that owns its members and orders everything said in it.
 
 Joins, leaves, sends and member queries arrive through one bounded channel,
-so every member sees the same order. The task drains what is waiting before
-fanning out: under load, one write per member carries many messages. Fan-out
-never blocks: a member that cannot keep up is dropped from the room at once
-and closed (1013) by its own connection.
+so every member sees the same order. The task drains what is waiting, commits
+the batch's messages to the store, and only then fans out: under load, one
+write per member carries many messages (see outbox.py). Fan-out never
+blocks: a member whose transport refuses bytes (closed, or its outbound queue
+full) stops being a member at once and is closed by its own connection.
 """
 
 from __future__ import annotations
 
+import collections
+import logging
 from collections.abc import Callable
 from typing import Protocol
 
@@ -16,10 +19,20 @@ import attrs
 import trio
 
 from chatroom import protocol
-from chatroom.protocol import ChatMessage, ErrorCode, Member, ProtocolError, Ref
+from chatroom.protocol import ChatMessage, Member, Ref
+from chatroom.rooms.outbox import Outbox
+from chatroom.store import Store, StoreUnavailable
 from chatroom.wsframe import text_frame
 
+log = logging.getLogger(__name__)
+
 MAX_BATCH = 512
+# Fan out before a batch's broadcast bytes pass this, so that one write stays
+# well inside a member's outbound limit however large the messages are.
+MAX_FLUSH_BYTES = 256 * 1024
+JOIN_HISTORY = 50  # messages in `joined` without `since`
+SINCE_LIMIT = 1000  # past this, `joined` is truncated and the client pages with `history`
+RECENT_CACHE = 200  # recent messages kept in memory, so most joins need no query
 # A flush costs a write per member. In a large room, the room lets the
 # connections' readers run more scheduler rounds while requests keep coming,
 # so that each write carries more messages: a round costs microseconds, a
@@ -43,6 +56,7 @@ class Subscriber(Protocol):
 class JoinRequest:
     subscriber: Subscriber
     ref: Ref = None
+    since: int | None = None
 
 
 @attrs.frozen(eq=False)
@@ -84,19 +98,23 @@ class Room:
         name: str,
         *,
         inbound_size: int,
+        store: Store,
         clock_ms: Callable[[], int],
         on_empty: Callable[[Room], None],
     ) -> None:
         self.name = name
+        self._store = store
         self._sender, self._receiver = trio.open_memory_channel[RoomRequest](inbound_size)
         self._clock_ms = clock_ms
         self._on_empty = on_empty
         # connection -> its bound deliver(), called once per member per flush
         self._subscribers: dict[Subscriber, Callable[[bytes], bool]] = {}
         self._members: dict[str, _Membership] = {}
+        self._outbox: Outbox[Subscriber] = Outbox()
         self._last_id = 0
-        self._frames: list[bytes] = []
-        self._own_copies: dict[Subscriber, dict[int, bytes]] = {}
+        # None until the last id and recent messages are read from the store;
+        # None again after a failed commit, so the store stays the truth.
+        self._recent: collections.deque[ChatMessage] | None = None
 
     @property
     def member_count(self) -> int:
@@ -119,9 +137,7 @@ class Room:
             batch = [await self._receiver.receive()]
             while True:
                 self._drain_into(batch)
-                for request in batch:
-                    self._apply(request)
-                self._flush()
+                await self._process(batch)
                 if not self._subscribers:
                     batch = []
                     self._drain_into(batch)
@@ -142,8 +158,6 @@ class Room:
         for _ in range(COALESCE_MAX_ROUNDS):
             await trio.lowlevel.checkpoint()
             now_waiting = self._receiver.statistics().current_buffer_used
-            if now_waiting >= MAX_BATCH:
-                return
             quiet = quiet + 1 if now_waiting == waiting else 0
             if quiet >= COALESCE_QUIET_ROUNDS:
                 return
@@ -156,94 +170,149 @@ class Room:
             except trio.WouldBlock:
                 return
 
-    def _apply(self, request: RoomRequest) -> None:
-        match request:
-            case PublishRequest(subscriber, text, ref):
-                if subscriber in self._subscribers:
-                    self._publish(subscriber, text, ref)
-                else:
-                    self._reply(subscriber, _not_member(self.name, ref))
-            case JoinRequest(subscriber, ref):
-                self._join(subscriber, ref)
-            case LeaveRequest(subscriber, ref, reply):
-                self._leave(subscriber, ref, reply)
-            case MembersRequest(subscriber, ref):
-                if subscriber in self._subscribers:
-                    self._reply(subscriber, protocol.encode_members(self.name, self.members(), ref))
-                else:
-                    self._reply(subscriber, _not_member(self.name, ref))
-
-    def _publish(self, subscriber: Subscriber, text: str, ref: Ref) -> None:
-        self._last_id += 1
-        message = ChatMessage(
-            room=self.name, id=self._last_id, user=subscriber.user, text=text, ts=self._clock_ms()
-        )
-        self._frames.append(text_frame(protocol.encode_message(message)))
-        if ref is not None:
-            own = text_frame(protocol.encode_message(message, ref))
-            self._own_copies.setdefault(subscriber, {})[len(self._frames) - 1] = own
-
-    def _join(self, subscriber: Subscriber, ref: Ref) -> None:
-        # Messages already accepted belong before the join, not after it.
+    async def _process(self, batch: list[RoomRequest]) -> None:
+        loaded = await self._load()
+        publishing: list[PublishRequest] = []
+        for request in batch:
+            member = request.subscriber in self._subscribers
+            if isinstance(request, PublishRequest) and member and loaded:
+                publishing.append(request)
+                continue
+            # Everything else comes after the sends before it, committed.
+            await self._publish(publishing)
+            publishing = []
+            match request:
+                case PublishRequest(subscriber, _text, ref):
+                    error = protocol.unavailable_error(ref) if member else self._not_member(ref)
+                    self._send_error(subscriber, error)
+                case JoinRequest(subscriber, ref, since):
+                    if loaded:
+                        await self._join(subscriber, ref, since)
+                    else:
+                        self._send_error(subscriber, protocol.unavailable_error(ref))
+                case LeaveRequest(subscriber, ref, reply):
+                    self._leave(subscriber, ref, reply)
+                case MembersRequest(subscriber, ref):
+                    if member:
+                        members = protocol.encode_members(self.name, self.members(), ref)
+                        self._send_to(subscriber, members)
+                    else:
+                        self._send_error(subscriber, self._not_member(ref))
+        await self._publish(publishing)
         self._flush()
+
+    async def _load(self) -> bool:
+        """Read the last id and recent messages once; False while the store is down."""
+        if self._recent is not None:
+            return True
+        try:
+            self._last_id = await self._store.last_id(self.name)
+            recent = await self._store.history(self.name, None, RECENT_CACHE)
+        except StoreUnavailable:
+            return False
+        self._recent = collections.deque(recent, maxlen=RECENT_CACHE)
+        return True
+
+    async def _publish(self, requests: list[PublishRequest]) -> None:
+        """Commit the messages, then queue them for every member.
+
+        A message is never sent before it is committed. If the commit fails,
+        none of them is sent, their senders get `unavailable`, and the room
+        rereads its last id from the store before it assigns another.
+        """
+        if not requests:
+            return
+        now = self._clock_ms()
+        messages = [
+            ChatMessage(self.name, self._last_id + i, r.subscriber.user, r.text, now)
+            for i, r in enumerate(requests, start=1)
+        ]
+        try:
+            await self._store.save_messages(messages)
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("room %s: saving %d messages failed", self.name, len(messages))
+            self._recent = None
+            for request in requests:
+                self._send_error(request.subscriber, protocol.unavailable_error(request.ref))
+            return
+        self._last_id = messages[-1].id
+        assert self._recent is not None
+        self._recent.extend(messages)
+        for request, message in zip(requests, messages, strict=True):
+            self._outbox.broadcast(text_frame(protocol.encode_message(message)))
+            if request.ref is not None:
+                own = text_frame(protocol.encode_message(message, request.ref))
+                self._outbox.replace_last(request.subscriber, own)
+            if self._outbox.size > MAX_FLUSH_BYTES:
+                self._flush()
+
+    async def _history_since(self, since: int | None) -> tuple[list[ChatMessage], bool]:
+        """What `joined` carries, and whether it was cut at SINCE_LIMIT."""
+        assert self._recent is not None
+        if since is None:
+            return list(self._recent)[-JOIN_HISTORY:], False
+        if since >= self._last_id:
+            return [], False
+        if self._recent and since >= self._recent[0].id - 1:
+            return [m for m in self._recent if m.id > since], False
+        found = await self._store.after(self.name, since, SINCE_LIMIT + 1)
+        return found[-SINCE_LIMIT:], len(found) > SINCE_LIMIT
+
+    async def _join(self, subscriber: Subscriber, ref: Ref, since: int | None) -> None:
+        try:
+            history, truncated = await self._history_since(since)
+        except StoreUnavailable:
+            self._send_error(subscriber, protocol.unavailable_error(ref))
+            return
         user = subscriber.user
         is_new_member = user not in self._members
         if subscriber not in self._subscribers:
             self._subscribers[subscriber] = subscriber.deliver
+            # Its history already holds what was broadcast before this point.
+            self._outbox.start_here(subscriber)
             if is_new_member:
                 self._members[user] = _Membership(since=self._clock_ms())
             self._members[user].connections += 1
-        joined = protocol.encode_joined(self.name, self.members(), [], ref)
-        subscriber.deliver(text_frame(joined))
+        joined = protocol.encode_joined(self.name, self.members(), history, ref, truncated)
+        self._outbox.send_to(subscriber, text_frame(joined))
         if is_new_member:
-            self._frames.append(text_frame(protocol.encode_presence(self.name, "join", user)))
+            self._outbox.broadcast(text_frame(protocol.encode_presence(self.name, "join", user)))
 
     def _leave(self, subscriber: Subscriber, ref: Ref, reply: bool) -> None:
-        self._flush()
+        # A connection that is gone (reply=False) is owed nothing more.
+        owed = self._outbox.take(subscriber) if reply and subscriber in self._subscribers else b""
         self._remove(subscriber)
         if reply:
-            subscriber.deliver(text_frame(protocol.encode_left(self.name, ref)))
+            subscriber.deliver(owed + text_frame(protocol.encode_left(self.name, ref)))
 
     def _remove(self, subscriber: Subscriber) -> None:
         if self._subscribers.pop(subscriber, None) is None:
             return
+        self._outbox.forget(subscriber)
         user = subscriber.user
         membership = self._members[user]
         membership.connections -= 1
         if membership.connections == 0:
             del self._members[user]
-            self._frames.append(text_frame(protocol.encode_presence(self.name, "leave", user)))
+            self._outbox.broadcast(text_frame(protocol.encode_presence(self.name, "leave", user)))
 
-    def _reply(self, subscriber: Subscriber, text: str) -> None:
-        self._flush()
-        subscriber.deliver(text_frame(text))
+    def _send_to(self, subscriber: Subscriber, text: str) -> None:
+        """A reply in its place in the member's stream (at once to a non-member)."""
+        if subscriber in self._subscribers:
+            self._outbox.send_to(subscriber, text_frame(text))
+        else:
+            subscriber.deliver(text_frame(text))
+
+    def _send_error(self, subscriber: Subscriber, error: protocol.ProtocolError) -> None:
+        self._send_to(subscriber, protocol.encode_error(error))
+
+    def _not_member(self, ref: Ref) -> protocol.ProtocolError:
+        return protocol.not_member_error(self.name, ref)
 
     def _flush(self) -> None:
-        """Send what the batch produced so far to every current member.
-
-        A member whose transport refuses the bytes (closed, or its outbound
-        queue full) stops being one at once; the others see it leave.
-        """
-        while self._frames:
-            frames, own_copies = self._frames, self._own_copies
-            self._frames, self._own_copies = [], {}
-            shared = frames[0] if len(frames) == 1 else b"".join(frames)
-            if not own_copies:
-                failed = [s for s, deliver in self._subscribers.items() if not deliver(shared)]
-            else:
-                failed = []
-                for subscriber, deliver in self._subscribers.items():
-                    own = own_copies.get(subscriber)
-                    if own is not None:
-                        data = b"".join(own.get(i, frame) for i, frame in enumerate(frames))
-                    else:
-                        data = shared
-                    if not deliver(data):
-                        failed.append(subscriber)
-            for subscriber in failed:
+        """Send the batch so far; members that refuse it are removed (and
+        the others then see them leave)."""
+        while self._outbox:
+            for subscriber in self._outbox.deliver(self._subscribers):
                 self._remove(subscriber)
-
-
-def _not_member(room: str, ref: Ref) -> str:
-    error = ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of room {room!r}", ref)
-    return protocol.encode_error(error)

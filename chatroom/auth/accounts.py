@@ -1,0 +1,91 @@
+"""Registering and logging in: passwords in, tokens out."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import attrs
+
+from chatroom.auth.passwords import PasswordHasher, password_problem
+from chatroom.auth.throttle import LoginThrottle
+from chatroom.auth.tokens import TokenSigner
+from chatroom.protocol import ErrorCode, is_valid_user_name
+from chatroom.store import Store
+
+BAD_CREDENTIALS = "invalid username or password"
+
+
+class AccountError(Exception):
+    """A refused register or login, with the HTTP status to answer."""
+
+    def __init__(
+        self, status: int, code: ErrorCode, message: str, retry_after: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.retry_after = retry_after
+
+
+@attrs.frozen
+class IssuedToken:
+    user: str
+    token: str
+    expires: int
+
+    def as_json(self) -> dict[str, object]:
+        return {"user": self.user, "token": self.token, "expires": self.expires}
+
+
+@attrs.define
+class Accounts:
+    store: Store
+    signer: TokenSigner
+    token_ttl: int
+    registration_open: bool = True
+    hasher: PasswordHasher = attrs.field(factory=PasswordHasher)
+    throttle: LoginThrottle = attrs.field(factory=LoginThrottle)
+
+    def _issue(self, user: str) -> IssuedToken:
+        now = time.time()
+        token = self.signer.issue(user, ttl=self.token_ttl, now=now)
+        return IssuedToken(user, token, int(now) + self.token_ttl)
+
+    async def add_user(self, username: object, password: object) -> str:
+        """Create a user (no token); raises AccountError."""
+        if not is_valid_user_name(username):
+            raise AccountError(
+                400, ErrorCode.BAD_REQUEST, "usernames are 1-32 characters: A-Z a-z 0-9 _ - ."
+            )
+        if problem := password_problem(password):
+            raise AccountError(400, ErrorCode.BAD_REQUEST, problem)
+        assert isinstance(username, str) and isinstance(password, str)
+        password_hash = await self.hasher.hash(password)
+        if not await self.store.create_user(username, password_hash):
+            raise AccountError(409, ErrorCode.BAD_REQUEST, f"username {username!r} is taken")
+        return username
+
+    async def register(self, username: object, password: object) -> IssuedToken:
+        if not self.registration_open:
+            raise AccountError(403, ErrorCode.FORBIDDEN, "registration is closed on this server")
+        return self._issue(await self.add_user(username, password))
+
+    async def login(self, username: object, password: object, client: str) -> IssuedToken:
+        if not isinstance(username, str) or not isinstance(password, str):
+            raise AccountError(400, ErrorCode.BAD_REQUEST, "username and password are strings")
+        keys = [f"user:{username}", f"client:{client}"]
+        wait = self.throttle.retry_after(keys)
+        if wait > 0:
+            raise AccountError(
+                429, ErrorCode.RATE_LIMITED, "too many failed logins; wait", math.ceil(wait)
+            )
+        password_hash = None
+        if is_valid_user_name(username) and len(password) <= 1024:
+            password_hash = await self.store.password_hash(username)
+        if not await self.hasher.verify(password_hash, password[:1024]):
+            self.throttle.failed(keys)
+            raise AccountError(401, ErrorCode.UNAUTHORIZED, BAD_CREDENTIALS)
+        self.throttle.succeeded(keys[0])
+        return self._issue(username)

@@ -7,6 +7,7 @@ import pytest
 import trio
 
 from chatroom.store import Store, open_database
+from tests.blackbox import RunningServer, start_server, stop_server
 from tests.postgres import PostgresServer
 
 
@@ -24,3 +25,11 @@ async def sqlite_store(nursery: trio.Nursery, tmp_path: Path) -> Store:
     store = Store(open_database(f"sqlite:///{tmp_path / 'chat.db'}"))
     await nursery.start(store.run)
     return store
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[RunningServer]:
+    """`python -m chatroom` on its defaults in a fresh data dir; must stop cleanly."""
+    running = start_server(tmp_path / "data")
+    yield running
+    assert stop_server(running) == 0

@@ -12,11 +12,12 @@ from unittest.mock import ANY
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 import trio_websocket
 from trio_websocket import ConnectionClosed, WebSocketConnection
 from wsproto import ConnectionType, WSConnection
-from wsproto.events import AcceptConnection, Ping, Request, TextMessage
+from wsproto.events import AcceptConnection, BytesMessage, Ping, Request, TextMessage
 
 from chatroom.app import ChatServer
 from chatroom.auth import TokenSigner
@@ -294,3 +295,53 @@ async def test_client_reset_mid_frame_leaves_the_server_serving(
     await send(ws, type="rooms")
     assert await receive(ws) == {"type": "rooms", "rooms": []}
     assert len(server.sessions) == 1
+
+
+def opcodes(stream: bytes) -> list[int]:
+    """The opcodes of the unmasked frames in `stream`, in order."""
+    found = []
+    while len(stream) >= 2:
+        size, offset = stream[1] & 0x7F, 2
+        if size == 126:
+            size, offset = int.from_bytes(stream[2:4], "big"), 4
+        elif size == 127:
+            size, offset = int.from_bytes(stream[2:10], "big"), 10
+        found.append(stream[0] & 0x0F)
+        stream = stream[offset + size :]
+    return found
+
+
+async def test_nothing_follows_the_close_frame(
+    nursery: trio.Nursery, make_server: Callable[..., ChatServer]
+) -> None:
+    server = make_server()
+    talker = await login(server, nursery, "talker")
+    await send(talker, type="join", room="busy")
+    client, client_end = await raw_client(server, nursery)
+    client_end.sendall(client.send(TextMessage(json.dumps({"type": "hello", "token": token("q")}))))
+    client_end.sendall(client.send(TextMessage('{"type":"join","room":"busy"}')))
+
+    async def talk() -> None:
+        for i in range(200):
+            await send(talker, type="send", room="busy", text=f"chatter {i}")
+            await trio.lowlevel.checkpoint()
+
+    nursery.start_soon(talk)
+    await trio.sleep(0.05)
+    client_end.sendall(client.send(BytesMessage(b"binary")))
+    stream = b""
+    client_end.setblocking(False)
+    with trio.fail_after(5):
+        while True:
+            await trio.lowlevel.wait_readable(client_end)
+            try:
+                chunk = client_end.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            stream += chunk
+    codes = opcodes(stream)
+    assert codes[-1] == 0x8  # close
+    assert 0x8 not in codes[:-1]
+    assert stream.rsplit(b"\x88", 1)[1][1:3] == (1003).to_bytes(2, "big")

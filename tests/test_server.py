@@ -4,118 +4,26 @@ independent WebSocket client (the `websockets` package) and plain HTTP."""
 from __future__ import annotations
 
 import http.client
-import json
-import os
 import re
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import attrs
-import pytest
-from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
-TIMEOUT = 10
-
-
-@attrs.frozen
-class RunningServer:
-    process: subprocess.Popen[str]
-    port: int
-    data_dir: Path
-
-    @property
-    def ws_url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/ws"
-
-    def token(self, user: str, *extra: str) -> str:
-        return mint_token(self.data_dir, user, *extra)
-
-    def http(self, method: str, path: str, token: str | None = None) -> tuple[int, Any]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=TIMEOUT)
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        conn.request(method, path, headers=headers)
-        response = conn.getresponse()
-        body = response.read()
-        conn.close()
-        return response.status, json.loads(body) if body else None
-
-
-def mint_token(data_dir: Path, user: str, *extra: str) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "chatroom", "token", user, "--data-dir", str(data_dir), *extra],
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=TIMEOUT,
-    )
-    return result.stdout.strip()
-
-
-def start_server(data_dir: Path) -> RunningServer:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CHATROOM_")}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chatroom", "--port", "0", "--data-dir", str(data_dir)],
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    assert process.stderr is not None
-    for line in process.stderr:
-        if match := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line):
-            return RunningServer(process, int(match[1]), data_dir)
-    process.wait(TIMEOUT)
-    raise AssertionError(f"server exited with {process.returncode} before listening")
-
-
-def stop_server(server: RunningServer) -> int:
-    if server.process.poll() is None:
-        server.process.send_signal(signal.SIGTERM)
-    try:
-        return server.process.wait(TIMEOUT)
-    finally:
-        if server.process.poll() is None:
-            server.process.kill()
-            server.process.wait()
-
-
-@pytest.fixture
-def server(tmp_path: Path) -> Iterator[RunningServer]:
-    running = start_server(tmp_path / "data")
-    yield running
-    assert stop_server(running) == 0
-
-
-def hello(server: RunningServer, user: str) -> ClientConnection:
-    ws = connect(server.ws_url, open_timeout=TIMEOUT, legacy=True)
-    send(ws, type="hello", token=server.token(user))
-    welcome = receive(ws)
-    assert welcome["type"] == "welcome"
-    assert welcome["user"] == user
-    return ws
-
-
-def send(ws: ClientConnection, **frame: Any) -> None:
-    ws.send(json.dumps(frame))
-
-
-def receive(ws: ClientConnection) -> dict[str, Any]:
-    frame: dict[str, Any] = json.loads(ws.recv(timeout=TIMEOUT))
-    return frame
-
-
-def close_code(ws: ClientConnection) -> int:
-    with pytest.raises(ConnectionClosed) as info:
-        while True:
-            ws.recv(timeout=TIMEOUT)
-    assert info.value.rcvd is not None
-    return info.value.rcvd.code
+from tests.blackbox import (
+    TIMEOUT,
+    RunningServer,
+    close_code,
+    hello,
+    mint_token,
+    receive,
+    send,
+    start_server,
+)
 
 
 def test_two_users_chat_with_presence_and_ordered_ids(server: RunningServer) -> None:
@@ -166,13 +74,13 @@ def test_http_rooms_and_members_agree_with_the_websocket_view(server: RunningSer
     token = server.token("observer")
 
     assert server.http("GET", "/api/rooms")[0] == 401
-    status, body = server.http("GET", "/api/rooms", "not-a-token")
+    status, body, _ = server.http("GET", "/api/rooms", "not-a-token")
     assert (status, body["error"]["code"]) == (401, "unauthorized")
-    assert server.http("GET", "/api/rooms", token) == (
+    assert server.http("GET", "/api/rooms", token)[:2] == (
         200,
         {"rooms": [{"room": "general", "count": 1}]},
     )
-    status, body = server.http("GET", "/api/rooms/general/members", token)
+    status, body, _ = server.http("GET", "/api/rooms/general/members", token)
     assert status == 200
     send(carol, type="members", room="general")
     assert (
@@ -185,7 +93,7 @@ def test_http_rooms_and_members_agree_with_the_websocket_view(server: RunningSer
     assert server.http("GET", "/api/rooms/bad%20name/members", token)[0] == 400
     assert server.http("POST", "/api/rooms", token)[0] == 405
     assert server.http("GET", "/nowhere")[0] == 404
-    assert server.http("GET", "/healthz") == (200, {"status": "ok"})
+    assert server.http("GET", "/healthz")[:2] == (200, {"status": "ok"})
     carol.close()
 
 

@@ -117,3 +117,50 @@ async def test_a_reset_peer_breaks_sends_without_raising_from_offer(nursery: tri
         pass
     else:
         raise AssertionError("send_all to a closed peer succeeded")
+
+
+async def test_overflow_keeps_writes_made_through_send_all(nursery: trio.Nursery) -> None:
+    ours, theirs = small_pair()
+    transport = SocketTransport(ours, max_pending=16 * 1024)
+    nursery.start_soon(transport.run_writer)
+    frames = [text_frame(f"{i:05d}" + "x" * 995) for i in range(100)]
+    for frame in frames[:10]:
+        assert transport.offer(frame)
+    pong = b"\x8a\x00"
+    done = trio.Event()
+
+    async def send_pong() -> None:
+        await transport.send_all(pong)
+        done.set()
+
+    nursery.start_soon(send_pong)
+    await trio.testing.wait_all_tasks_blocked()
+    while transport.offer(frames[10]):
+        pass
+    assert transport.overflowed
+    received = b""
+    with trio.fail_after(5):
+        while not received.endswith(pong):
+            await trio.lowlevel.wait_readable(theirs)
+            received += read_available(theirs)
+        await done.wait()
+    # Whole frames, then the pong: nothing cut, the pong not lost.
+    assert len(received[: -len(pong)]) % len(frames[0]) == 0
+
+
+async def test_one_write_larger_than_the_limit_overflows_on_a_frame_boundary(
+    nursery: trio.Nursery,
+) -> None:
+    ours, theirs = small_pair()
+    transport = SocketTransport(ours, max_pending=32 * 1024)
+    nursery.start_soon(transport.run_writer)
+    batch = b"".join(text_frame("y" * 1000) for _ in range(100))  # about 100 KB at once
+    assert not transport.offer(batch)
+    assert transport.overflowed
+    assert transport.pending_bytes > 0  # the part-sent write is still going out
+    nursery.start_soon(transport.send_all, b"\x88\x02\x03\xf5")
+    received = b""
+    while not received.endswith(b"\x88\x02\x03\xf5"):
+        await trio.lowlevel.wait_readable(theirs)
+        received += read_available(theirs)
+    assert received[:-4] == batch

@@ -1,6 +1,6 @@
 """Run the fan-out benchmark against chatroom and the naive reference server.
 
-    .venv/bin/python bench/run.py [--clients 1000] [--idle-clients 5000]
+    .venv/bin/python -m bench.run [--clients 1000] [--idle-clients 5000]
 
 Each server runs in its own process, the load generator in another; the
 table compares them on one room with --clients members and 4 senders:
@@ -17,6 +17,7 @@ import re
 import resource
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -55,19 +56,28 @@ def stop(process: subprocess.Popen[str]) -> None:
 
 
 def free_port() -> int:
-    import socket
-
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
 
 
+def bench_environment() -> dict[str, str]:
+    """A shared secret for servers and load generator; the project importable."""
+    return {**os.environ, "CHATROOM_SECRET": secrets.token_urlsafe(32), "PYTHONPATH": str(ROOT)}
+
+
 def measure(
-    server: str, env: dict[str, str], data_dir: Path, loadgen_args: list[str]
+    server: str,
+    env: dict[str, str],
+    data_dir: Path,
+    loadgen_args: list[str],
+    server_args: list[str] | None = None,
 ) -> list[dict[str, Any]]:
+    """Start `server` ("chatroom" or "naive"), run the load generator, stop it."""
     if server == "chatroom":
         command = [sys.executable, "-m", "chatroom", "--port", "0", "--data-dir", str(data_dir)]
+        command += server_args or []
     else:
         command = [sys.executable, str(BENCH / "naive_server.py"), str(free_port())]
     process, port = start(command, env)
@@ -104,11 +114,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the raw results here")
     args = parser.parse_args()
 
-    env = {
-        **os.environ,
-        "CHATROOM_SECRET": secrets.token_urlsafe(32),
-        "PYTHONPATH": str(ROOT),
-    }
+    env = bench_environment()
     results: dict[str, dict[str, Any]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for server in args.servers.split(","):

@@ -37,12 +37,14 @@ class PostgresServer:
     base: Path
     port: int
     bin_dir: Path
+    durable: bool = False
     _database_count: int = 0
 
     @classmethod
-    def create(cls) -> PostgresServer:
+    def create(cls, *, durable: bool = False) -> PostgresServer:
+        """A new server; `durable` keeps fsync on (benchmarks), tests run without."""
         base = Path(tempfile.mkdtemp(prefix="chatroom-pg-"))
-        server = cls(base=base, port=free_port(), bin_dir=_bin_dir())
+        server = cls(base=base, port=free_port(), bin_dir=_bin_dir(), durable=durable)
         if os.geteuid() == 0:
             account = pwd.getpwnam("postgres")
             os.chown(base, account.pw_uid, account.pw_gid)
@@ -59,10 +61,9 @@ class PostgresServer:
         subprocess.run(command, check=True, capture_output=True, timeout=120, cwd=self.base)
 
     def start(self) -> None:
-        options = (
-            f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 "
-            "-c fsync=off -c full_page_writes=off"
-        )
+        options = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1"
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run(
             "pg_ctl", "-D", str(self.base / "data"), "-o", options,
             "-l", str(self.base / "log"), "-w", "start",

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
@@ -18,9 +19,11 @@ from tests.blackbox import (
     TIMEOUT,
     RunningServer,
     close_code,
+    connect_ws,
     hello,
     mint_token,
     receive,
+    receive_until,
     send,
     start_server,
 )
@@ -132,14 +135,41 @@ def test_refused_tokens_close_4401(server: RunningServer) -> None:
     assert close_code(ws) == 4401
 
 
-def test_sigterm_closes_websockets_with_1001_and_exits_0(tmp_path: Path) -> None:
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_closes_websockets_with_1001_and_exits_0(
+    tmp_path: Path, sig: signal.Signals
+) -> None:
     running = start_server(tmp_path / "data")
     clients = [hello(running, f"user{i}") for i in range(3)]
     send(clients[0], type="join", room="r")
     receive(clients[0])
-    running.process.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    running.process.send_signal(sig)
     assert [close_code(ws) for ws in clients] == [1001, 1001, 1001]
     assert running.process.wait(TIMEOUT) == 0
+    assert time.monotonic() - started < 5
+    with pytest.raises(OSError):  # no longer accepting
+        connect_ws(running)
+
+
+def test_a_dropped_connection_leaves_its_rooms(server: RunningServer) -> None:
+    alice = hello(server, "alice")
+    bob = hello(server, "bob")
+    for ws in (alice, bob):
+        send(ws, type="join", room="r")
+        receive_until(ws, "joined")
+    receive_until(alice, "presence")
+    receive_until(alice, "presence")  # bob's join
+    bob.socket.shutdown(2)  # gone without a close handshake
+    bob.socket.close()
+    assert receive_until(alice, "presence") == {
+        "type": "presence",
+        "room": "r",
+        "event": "leave",
+        "user": "bob",
+    }
+    _status, body, _ = server.http("GET", "/api/rooms/r/members", server.token("x"))
+    assert [m["user"] for m in body["members"]] == ["alice"]
 
 
 def test_token_command_prints_only_the_token(tmp_path: Path) -> None:

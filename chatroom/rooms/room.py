@@ -216,9 +216,8 @@ class Room:
     async def _publish(self, requests: list[PublishRequest]) -> None:
         """Commit the messages, then queue them for every member.
 
-        A message is never sent before it is committed. If the commit fails,
-        none of them is sent, their senders get `unavailable`, and the room
-        rereads its last id from the store before it assigns another.
+        A message is never sent before it is committed; the senders of those
+        that could not be committed get `unavailable`.
         """
         if not requests:
             return
@@ -227,25 +226,40 @@ class Room:
             ChatMessage(self.name, self._last_id + i, r.subscriber.user, r.text, now)
             for i, r in enumerate(requests, start=1)
         ]
-        try:
-            await self._store.save_messages(messages)
-        except Exception as exc:
-            if not isinstance(exc, StoreUnavailable):
-                log.exception("room %s: saving %d messages failed", self.name, len(messages))
-            self._recent = None
-            for request in requests:
-                self._send_error(request.subscriber, protocol.unavailable_error(request.ref))
-            return
-        self._last_id = messages[-1].id
-        assert self._recent is not None
-        self._recent.extend(messages)
-        for request, message in zip(requests, messages, strict=True):
+        saved = await self._save(messages)
+        if saved:
+            self._last_id = messages[saved - 1].id
+        if self._recent is not None:  # None after a failure: reloaded next batch
+            self._recent.extend(messages[:saved])
+        for request, message in zip(requests[:saved], messages, strict=False):
             self._outbox.broadcast(text_frame(protocol.encode_message(message)))
             if request.ref is not None:
                 own = text_frame(protocol.encode_message(message, request.ref))
                 self._outbox.replace_last(request.subscriber, own)
             if self._outbox.size > MAX_FLUSH_BYTES:
                 self._flush()
+        for request in requests[saved:]:
+            self._send_error(request.subscriber, protocol.unavailable_error(request.ref))
+
+    async def _save(self, messages: list[ChatMessage]) -> int:
+        """Commit `messages`; how many of them, from the first, were committed.
+
+        With group commit they go in one transaction; without, one each (to
+        measure what grouping saves). After a failure the room rereads its
+        last id from the store, which stays the truth.
+        """
+        chunks = [messages] if self._store.group_commit else [[m] for m in messages]
+        saved = 0
+        for chunk in chunks:
+            try:
+                await self._store.save_messages(chunk)
+            except Exception as exc:
+                if not isinstance(exc, StoreUnavailable):
+                    log.exception("room %s: saving %d messages failed", self.name, len(chunk))
+                self._recent = None
+                break
+            saved += len(chunk)
+        return saved
 
     async def _history_since(self, since: int | None) -> tuple[list[ChatMessage], bool]:
         """What `joined` carries, and whether it was cut at SINCE_LIMIT."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from importlib import resources
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -20,6 +19,7 @@ from chatroom.protocol import (
     is_valid_room_name,
 )
 from chatroom.rooms import RoomRegistry
+from chatroom.static_files import SECURITY_HEADERS, StaticFile, load_static_files
 from chatroom.store import Store, StoreUnavailable
 
 _ROOM_PATH = re.compile(r"/api/rooms/([^/]+)/(members|messages)")
@@ -44,6 +44,8 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
     def header_list(self) -> list[tuple[str, str]]:
+        if self.status == 304:  # no body, and no length of one
+            return list(self.headers)
         return [
             ("Content-Type", self.content_type),
             ("Content-Length", str(len(self.body))),
@@ -97,17 +99,13 @@ def _require_method(request: HttpRequest, *allowed: str) -> None:
         )
 
 
-def _index_page() -> bytes:
-    return resources.files("chatroom").joinpath("static/index.html").read_bytes()
-
-
 @attrs.define
 class Api:
     registry: RoomRegistry
     signer: TokenSigner
     store: Store
     accounts: Accounts
-    index_page: bytes = attrs.field(factory=_index_page)
+    static_files: dict[str, StaticFile] = attrs.field(factory=load_static_files)
 
     async def respond(self, request: HttpRequest) -> Response:
         try:
@@ -124,9 +122,9 @@ class Api:
 
     async def _route(self, request: HttpRequest) -> Response:
         path = request.path
-        if path == "/":
+        if path == "/" or path.startswith("/static/"):
             _require_method(request, "GET", "HEAD")
-            return Response(200, self.index_page, "text/html; charset=utf-8")
+            return self._static(request, "index.html" if path == "/" else path[len("/static/") :])
         if path == "/healthz":
             _require_method(request, "GET", "HEAD")
             return json_response(200, {"status": "ok"})
@@ -152,6 +150,15 @@ class Api:
                 return self._members(room)
             return await self._messages(request, room)
         return error_response(ErrorCode.NOT_FOUND, f"no such path: {path}")
+
+    def _static(self, request: HttpRequest, name: str) -> Response:
+        file = self.static_files.get(name)
+        if file is None:
+            return error_response(ErrorCode.NOT_FOUND, f"no such file: {name}")
+        headers = (("ETag", file.etag), ("Cache-Control", "no-cache"), *SECURITY_HEADERS)
+        if request.headers.get("if-none-match") == file.etag:
+            return Response(304, b"", file.content_type, headers)
+        return Response(200, file.body, file.content_type, headers)
 
     def _authorize(self, request: HttpRequest) -> None:
         _require_method(request, "GET", "HEAD")

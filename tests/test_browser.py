@@ -218,3 +218,34 @@ def test_static_files_have_types_caching_and_a_strict_policy(server: RunningServ
         assert again.status == 304
         conn.close()
     assert server.http("GET", "/static/../secret.key")[0] == 404
+
+
+def test_older_messages_load_at_the_top_and_unread_counts(
+    context: BrowserContext, server: RunningServer
+) -> None:
+    writer = hello(server, "writer")
+    send(writer, type="join", room="archive")
+    receive_until(writer, "joined")
+    for i in range(120):
+        send(writer, type="send", room="archive", text=f"archived message {i:03d}")
+    for _ in range(120):
+        receive_until(writer, "message")
+
+    page = open_page(context, server)
+    sign_up(page, "grace")
+    join(page, "archive")
+    expect(messages(page).get_by_text("archived message 119")).to_be_visible()
+    expect(page.locator(".message")).to_have_count(50)
+    for expected in (100, 120):
+        page.locator("#scroller").evaluate("node => { node.scrollTop = 0; }")
+        expect(page.locator(".message")).to_have_count(expected)
+    expect(page.get_by_text("The beginning of this room.")).to_be_visible()
+    expect(messages(page).get_by_text("archived message 000")).to_be_attached()
+
+    join(page, "elsewhere")
+    send(writer, type="send", room="archive", text="while grace looks elsewhere")
+    expect(page.get_by_label("1 unread")).to_be_visible()
+    page.get_by_role("button", name="# archive").first.click()
+    expect(messages(page).get_by_text("while grace looks elsewhere")).to_be_visible()
+    expect(page.get_by_label("1 unread")).to_have_count(0)
+    writer.close()

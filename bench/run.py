@@ -62,6 +62,16 @@ def free_port() -> int:
         return port
 
 
+# The load generator is one address sending as fast as the server takes it:
+# the per-address and per-connection abuse limits would measure themselves.
+BENCH_LIMITS = [
+    "--max-connections-per-address", "100000",
+    "--max-unauthenticated", "100000",
+    "--send-rate", "1000000",
+    "--frame-rate", "1000000",
+]  # fmt: skip
+
+
 def bench_environment() -> dict[str, str]:
     """A shared secret for servers and load generator; the project importable."""
     return {**os.environ, "CHATROOM_SECRET": secrets.token_urlsafe(32), "PYTHONPATH": str(ROOT)}
@@ -77,7 +87,7 @@ def measure(
     """Start `server` ("chatroom" or "naive"), run the load generator, stop it."""
     if server == "chatroom":
         command = [sys.executable, "-m", "chatroom", "--port", "0", "--data-dir", str(data_dir)]
-        command += server_args or []
+        command += [*BENCH_LIMITS, *(server_args or [])]
     else:
         command = [sys.executable, str(BENCH / "naive_server.py"), str(free_port())]
     process, port = start(command, env)

@@ -10,12 +10,16 @@ serve
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import socket
 
+import attrs
 import trio
 import trio_websocket
 
+from chatroom.admission import Admission
 from chatroom.api import Api
 from chatroom.auth import TokenSigner
 from chatroom.auth.accounts import Accounts
@@ -28,6 +32,23 @@ from chatroom.store import Store, default_database_url, open_database
 from chatroom.transport import SocketTransport
 
 log = logging.getLogger(__name__)
+
+
+@attrs.define
+class _Identity:
+    """Who a socket turned out to be, for the admission counts."""
+
+    user: str | None = None
+
+
+def refusal_response(reason: str) -> bytes:
+    """A whole HTTP 503 for a socket refused before anything was read."""
+    body = json.dumps({"error": {"code": "unavailable", "message": reason}}).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+    )
+    return head.encode() + body
 
 
 class ChatServer:
@@ -44,31 +65,51 @@ class ChatServer:
             store, signer, settings.token_ttl, registration_open=settings.registration_open
         )
         self.api = Api(registry, signer, store, accounts)
+        self.admission = Admission(
+            max_per_address=settings.max_connections_per_address,
+            max_per_user=settings.max_connections_per_user,
+            max_unauthenticated=settings.max_unauthenticated,
+        )
         self.sessions: set[Connection] = set()
         self.closing = False
         self._sessions_changed = trio.Event()
 
     async def handle_socket(self, sock: socket.socket) -> None:
         transport = SocketTransport(sock, max_pending=self.settings.outbound_limit_bytes)
+        refusal = self.admission.open_socket(transport.peer)
+        if refusal is not None:
+            transport.offer(refusal_response(refusal))
+            transport.close_now()
+            return
+        identity = _Identity()
         try:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(transport.run_writer)
-                await serve_http(transport, self.api, self.settings, self.run_session)
+                run_session = functools.partial(self.run_session, identity)
+                await serve_http(transport, self.api, self.settings, run_session)
                 nursery.cancel_scope.cancel()
         except Exception:
             # One client's failure must never reach the clients nursery.
             log.exception("connection failed")
         finally:
             transport.close_now()
+            self.admission.close_socket(transport.peer, identity.user)
 
     async def run_session(
         self,
+        identity: _Identity,
         transport: SocketTransport,
         ws: trio_websocket.WebSocketConnection,
         header_token: str | None,
     ) -> None:
+        def admit(user: str) -> bool:
+            if not self.admission.authenticate(user):
+                return False
+            identity.user = user
+            return True
+
         connection = Connection(
-            ws, transport, self.registry, self.store, self.signer, self.settings
+            ws, transport, self.registry, self.store, self.signer, self.settings, admit
         )
         self.sessions.add(connection)
         if self.closing:

@@ -111,6 +111,35 @@ def build_parser() -> argparse.ArgumentParser:
         help="commit messages that arrive together in one transaction; --no-group-commit "
         "commits each message alone, to measure the difference (env CHATROOM_GROUP_COMMIT)",
     )
+    limits = serve_parser.add_argument_group(
+        "abuse limits", "what one client may hold or send; see docs/security.md"
+    )
+    limits.add_argument(
+        "--allowed-origin",
+        action="append",
+        default=[o for o in _env("ALLOWED_ORIGINS", "").split(",") if o],
+        metavar="ORIGIN",
+        help="a web page origin (https://chat.example.com) whose scripts may open WebSockets, "
+        "besides the server's own; repeatable (env CHATROOM_ALLOWED_ORIGINS, comma-separated)",
+    )
+    defaults = Settings()
+    for flag, default, what in [
+        ("--max-frame", defaults.max_frame_bytes, "bytes in one client frame (close 1009)"),
+        ("--max-rooms-per-connection", defaults.max_rooms_per_connection,
+         "rooms one connection may join"),
+        ("--max-connections-per-user", defaults.max_connections_per_user,
+         "WebSocket sessions of one user"),
+        ("--max-connections-per-address", defaults.max_connections_per_address,
+         "sockets from one client address"),
+        ("--max-unauthenticated", defaults.max_unauthenticated,
+         "sockets that have not authenticated yet"),
+        ("--max-token-ttl", defaults.max_token_ttl, "seconds a token may still be valid for"),
+        ("--send-rate", int(defaults.send_rate),
+         "`send` frames per second per connection, in bursts of twice that (10 at least)"),
+        ("--frame-rate", int(defaults.frame_rate),
+         "frames per second per connection, in bursts of twice that (10 at least)"),
+    ]:  # fmt: skip
+        _limit_option(limits, flag, default, what)
     serve_parser.add_argument(
         "--log-level",
         default=_env("LOG_LEVEL", "info"),
@@ -148,6 +177,26 @@ def build_parser() -> argparse.ArgumentParser:
     _data_dir_option(add_parser)
     _database_option(add_parser)
     return parser
+
+
+def _limit_option(group: argparse._ArgumentGroup, flag: str, default: int, what: str) -> None:
+    env = flag.removeprefix("--").replace("-", "_").upper()
+    group.add_argument(
+        flag,
+        type=_at_least_10 if flag.endswith("-rate") else _positive_int,
+        default=_env(env, str(default)),
+        metavar="N",
+        help=f"{what} (env CHATROOM_{env}; default {default})",
+    )
+
+
+def _at_least_10(text: str) -> int:
+    value = _positive_int(text)
+    if value < 10:
+        raise argparse.ArgumentTypeError(
+            "the protocol promises 10 frames per second; use 10 or more"
+        )
+    return value
 
 
 def _database_option(parser: argparse.ArgumentParser) -> None:
@@ -202,6 +251,17 @@ def _serve(args: argparse.Namespace) -> int:
         database_url=args.database,
         registration_open=args.registration == "open",
         group_commit=args.group_commit,
+        allowed_origins=tuple(args.allowed_origin),
+        max_frame_bytes=args.max_frame,
+        max_rooms_per_connection=args.max_rooms_per_connection,
+        max_connections_per_user=args.max_connections_per_user,
+        max_connections_per_address=args.max_connections_per_address,
+        max_unauthenticated=args.max_unauthenticated,
+        max_token_ttl=args.max_token_ttl,
+        send_rate=args.send_rate,
+        send_burst=2 * args.send_rate,
+        frame_rate=args.frame_rate,
+        frame_burst=2 * args.frame_rate,
     )
     signer = _signer(settings.data_dir)
     try:

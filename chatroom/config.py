@@ -24,6 +24,21 @@ class Settings:
     ping_interval: float = 30.0
     ping_timeout: float = 20.0
     close_timeout: float = 3.0
+    # abuse limits (docs/security.md)
+    allowed_origins: tuple[str, ...] = ()  # besides the server's own
+    max_rooms_per_connection: int = 100
+    max_connections_per_user: int = 32
+    max_connections_per_address: int = 1024
+    max_unauthenticated: int = 2048  # sockets that have not sent a valid hello
+    max_token_ttl: int = 30 * 24 * 3600  # tokens valid for longer are refused
+    # PROTOCOL.md promises 20 frames in a burst and 10 per second; these give
+    # twice that to `send` frames and four times that to all frames.
+    frame_burst: float = 80
+    frame_rate: float = 40  # per second
+    send_burst: float = 40
+    send_rate: float = 20  # per second
+    abuse_strikes: float = 20  # refused frames allowed before closing 1008 ...
+    abuse_forgiveness: float = 1  # ... forgiven at this many per second
     # HTTP front
     http_timeout: float = 30.0  # per request head/body, and keep-alive idle
     max_http_head_bytes: int = 16 * 1024

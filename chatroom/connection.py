@@ -10,8 +10,10 @@ WebSocket with that code, leaves every room and returns.
 from __future__ import annotations
 
 import logging
+import math
 import secrets
 import time
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -21,6 +23,7 @@ from chatroom import __version__, protocol
 from chatroom.auth import InvalidToken, TokenSigner
 from chatroom.config import Settings
 from chatroom.protocol import ErrorCode, ProtocolError, Ref
+from chatroom.ratelimit import TokenBucket
 from chatroom.rooms import (
     JoinRequest,
     LeaveRequest,
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED_DATA = 1003
+CLOSE_POLICY = 1008
 CLOSE_INTERNAL_ERROR = 1011
 CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_UNAUTHORIZED = 4401
@@ -54,6 +58,8 @@ class Connection:
     store: Store
     signer: TokenSigner
     settings: Settings
+    # Counts the user's connections; False when the user has too many.
+    admit: Callable[[str], bool] = lambda _user: True
     session: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
     authenticated_user: str | None = None
     rooms: dict[str, Room] = attrs.field(factory=dict)
@@ -61,8 +67,17 @@ class Connection:
     close_reason: str = ""
     _close_requested: trio.Event = attrs.field(factory=trio.Event)
 
+    _frames: TokenBucket = attrs.field(init=False)
+    _sends: TokenBucket = attrs.field(init=False)
+    _strikes: TokenBucket = attrs.field(init=False)
+
     def __attrs_post_init__(self) -> None:
         self.transport.on_overflow = self._on_outbound_overflow
+        now = trio.current_time()
+        settings = self.settings
+        self._frames = TokenBucket(settings.frame_burst, settings.frame_rate, stamp=now)
+        self._sends = TokenBucket(settings.send_burst, settings.send_rate, stamp=now)
+        self._strikes = TokenBucket(settings.abuse_strikes, settings.abuse_forgiveness, stamp=now)
 
     @property
     def user(self) -> str:
@@ -137,7 +152,9 @@ class Connection:
                     self._refuse_binary()
                     return
                 try:
-                    await self._dispatch(protocol.parse_request(message))
+                    request = protocol.parse_request(message)
+                    if self._within_rate(request):
+                        await self._dispatch(request)
                 except ProtocolError as error:
                     self.reply(protocol.encode_error(error))
         except ConnectionClosed:
@@ -147,6 +164,24 @@ class Connection:
             self.request_close(CLOSE_INTERNAL_ERROR, "internal error")
         finally:
             self.request_close(None)
+
+    def _within_rate(self, request: protocol.Request) -> bool:
+        """False for a frame past the rate limits (it gets `rate_limited`);
+        sustained abuse closes the connection with 1008."""
+        now = trio.current_time()
+        wait = self._frames.take(now)
+        if not wait and isinstance(request, protocol.Send):
+            wait = self._sends.take(now)
+        if not wait:
+            return True
+        error = ProtocolError(
+            ErrorCode.RATE_LIMITED, f"too many frames; retry in {wait:.1f} s", request.ref
+        )
+        error.retry_after_ms = math.ceil(wait * 1000)
+        self.reply(protocol.encode_error(error))
+        if self._strikes.take(now):
+            self.request_close(CLOSE_POLICY, "rate limits exceeded again and again")
+        return False
 
     def _refuse_binary(self) -> None:
         self.request_close(CLOSE_UNSUPPORTED_DATA, "binary frames are not supported")
@@ -171,9 +206,16 @@ class Connection:
 
     def _authenticate(self, token: str, ref: Ref) -> None:
         try:
-            claims = self.signer.verify(token, now=time.time())
+            claims = self.signer.verify(token, now=time.time(), max_ttl=self.settings.max_token_ttl)
         except InvalidToken as exc:
             self._refuse(f"token {exc.reason}", ref)
+            return
+        if not self.admit(claims.user):
+            error = ProtocolError(
+                ErrorCode.FORBIDDEN, f"{claims.user} has too many connections open", ref
+            )
+            self.reply(protocol.encode_error(error))
+            self.request_close(CLOSE_POLICY, "too many connections for this user")
             return
         self.authenticated_user = claims.user
         self.reply(protocol.encode_welcome(claims.user, self.session, __version__, ref))
@@ -216,6 +258,12 @@ class Connection:
                 raise ProtocolError(ErrorCode.BAD_REQUEST, "already authenticated", ref)
 
     async def _join(self, name: str, since: int | None, ref: Ref) -> None:
+        if name not in self.rooms and len(self.rooms) >= self.settings.max_rooms_per_connection:
+            raise ProtocolError(
+                ErrorCode.FORBIDDEN,
+                f"a connection may join {self.settings.max_rooms_per_connection} rooms at most",
+                ref,
+            )
         # A room that empties between open() and submit() is closed; the
         # registry makes a fresh one on the next open().
         while True:

@@ -58,6 +58,16 @@ def websocket_credentials(headers: dict[str, str]) -> tuple[str | None, str | No
     return token, SUBPROTOCOL if SUBPROTOCOL in offered else None
 
 
+def origin_allowed(headers: dict[str, str], allowed: tuple[str, ...]) -> bool:
+    """Browsers send Origin: refuse other sites' pages (cross-site WebSocket
+    hijacking). Clients that send none (bots, CLIs) are not browsers."""
+    origin = headers.get("origin")
+    if origin is None:
+        return True
+    host = headers.get("host", "")
+    return origin in (f"http://{host}", f"https://{host}") or origin in allowed
+
+
 def _handshake_problem(headers: dict[str, str]) -> str | None:
     if headers.get("sec-websocket-version", "").strip() != "13":
         return "WebSocket version 13 is required (Sec-WebSocket-Version: 13)"
@@ -211,6 +221,12 @@ async def _upgrade(
     if problem:
         # Answered here: trio-websocket would answer without a JSON body.
         await _send_error_and_close(conn, transport, error_response(ErrorCode.BAD_REQUEST, problem))
+        return
+    if not origin_allowed(headers, settings.allowed_origins):
+        forbidden = error_response(
+            ErrorCode.FORBIDDEN, "WebSocket connections from this Origin are refused"
+        )
+        await _send_error_and_close(conn, transport, forbidden)
         return
     trailing, _closed = conn.trailing_data
     transport.replay_first(_replayed_head(request) + trailing)

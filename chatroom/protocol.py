@@ -41,6 +41,7 @@ class ProtocolError(Exception):
         self.code = code
         self.message = message
         self.ref = ref
+        self.retry_after_ms: int | None = None  # extension, with rate_limited
 
 
 def not_member_error(room: str, ref: Ref) -> ProtocolError:
@@ -306,9 +307,10 @@ def encode_pong(ref: Ref = None) -> str:
 
 
 def encode_error(error: ProtocolError) -> str:
-    return _with_ref(
-        {"type": "error", "code": str(error.code), "message": error.message}, error.ref
-    )
+    frame: dict[str, Any] = {"type": "error", "code": str(error.code), "message": error.message}
+    if error.retry_after_ms is not None:
+        frame["retry_after_ms"] = error.retry_after_ms
+    return _with_ref(frame, error.ref)
 
 
 def encode_message(message: ChatMessage, ref: Ref = None) -> str:

@@ -33,3 +33,15 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
     running = start_server(tmp_path / "data")
     yield running
     assert stop_server(running) == 0
+
+
+# For tests that send faster than the protocol promises to allow.
+UNLIMITED_RATES = ("--send-rate", "1000000", "--frame-rate", "1000000")
+
+
+@pytest.fixture
+def fast_server(tmp_path: Path) -> Iterator[RunningServer]:
+    """Like `server`, with the per-connection rate limits out of the way."""
+    running = start_server(tmp_path / "data", *UNLIMITED_RATES)
+    yield running
+    assert stop_server(running) == 0

@@ -221,8 +221,9 @@ def test_static_files_have_types_caching_and_a_strict_policy(server: RunningServ
 
 
 def test_older_messages_load_at_the_top_and_unread_counts(
-    context: BrowserContext, server: RunningServer
+    context: BrowserContext, fast_server: RunningServer
 ) -> None:
+    server = fast_server
     writer = hello(server, "writer")
     send(writer, type="join", room="archive")
     receive_until(writer, "joined")

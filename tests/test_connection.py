@@ -230,7 +230,7 @@ async def test_frames_over_the_limit_close_1009(
 async def test_slow_member_is_closed_1013_while_others_get_everything(
     nursery: trio.Nursery, make_server: Callable[..., ChatServer]
 ) -> None:
-    server = make_server(outbound_limit_bytes=512 * 1024)
+    server = make_server(outbound_limit_bytes=512 * 1024, send_burst=1000, frame_burst=1000)
     fast = await login(server, nursery, "fast")
     slow = await login(server, nursery, "slow", queue_size=1, small_buffers=True)
     for ws in (fast, slow):
@@ -314,7 +314,7 @@ def opcodes(stream: bytes) -> list[int]:
 async def test_nothing_follows_the_close_frame(
     nursery: trio.Nursery, make_server: Callable[..., ChatServer]
 ) -> None:
-    server = make_server()
+    server = make_server(send_burst=1000, frame_burst=1000)
     talker = await login(server, nursery, "talker")
     await send(talker, type="join", room="busy")
     client, client_end = await raw_client(server, nursery)

@@ -63,7 +63,9 @@ class TokenSigner:
         signing_input = f"{_json_part(_HEADER)}.{_json_part(payload)}"
         return f"{signing_input}.{self._sign(signing_input)}"
 
-    def verify(self, token: str, *, now: float) -> TokenClaims:
+    def verify(self, token: str, *, now: float, max_ttl: int | None = None) -> TokenClaims:
+        """The claims of a valid token; `max_ttl` refuses tokens that would
+        stay valid longer than that from now (minted elsewhere, too generous)."""
         invalid = InvalidToken("invalid")
         if not isinstance(token, str) or len(token) > MAX_TOKEN_CHARS or not token.isascii():
             raise invalid
@@ -89,5 +91,7 @@ class TokenSigner:
             raise invalid
         if now >= expires:
             raise InvalidToken("expired")
+        if max_ttl is not None and expires - now > max_ttl:
+            raise invalid
         assert isinstance(user, str)
         return TokenClaims(user=user, expires=expires)

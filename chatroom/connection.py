@@ -35,7 +35,7 @@ from chatroom.rooms import (
 )
 from chatroom.store import Store, StoreUnavailable
 from chatroom.transport import SocketTransport
-from chatroom.wsframe import text_frame
+from chatroom.wsframe import close_frame, text_frame
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +73,7 @@ class Connection:
 
     def __attrs_post_init__(self) -> None:
         self.transport.on_overflow = self._on_outbound_overflow
+        self.transport.final_frame = self._protocol_error_close
         now = trio.current_time()
         settings = self.settings
         self._frames = TokenBucket(settings.frame_burst, settings.frame_rate, stamp=now)
@@ -99,6 +100,15 @@ class Connection:
         # Nothing may follow the close frame; the rooms drop us at once.
         self.transport.refuse_offers()
         self._close_requested.set()
+
+    def _protocol_error_close(self) -> bytes | None:
+        """wsproto reports a bad frame (invalid UTF-8: 1007, protocol: 1002)
+        as a close, and trio-websocket then closes the socket without a
+        close frame; send the one RFC 6455 asks for."""
+        reason = self.ws.closed
+        if reason is not None and reason.code in (1002, 1007):
+            return close_frame(reason.code, "invalid frame")
+        return None
 
     def _on_outbound_overflow(self) -> None:
         log.info("closing %s (%s): outbound queue full", self.session, self.authenticated_user)

@@ -17,6 +17,8 @@ from collections.abc import Callable
 import attrs
 import trio
 
+from chatroom.wsframe import FIN_CLOSE
+
 RECEIVE_SIZE = 65536
 
 
@@ -45,6 +47,10 @@ class SocketTransport(trio.abc.Stream):
         self.on_overflow = on_overflow
         self.overflowed = False
         self.accepting_offers = True
+        self.close_frame_sent = False
+        # Asked, when the socket closes without a close frame of ours, for
+        # one to send last (see Connection: protocol errors found by wsproto).
+        self.final_frame: Callable[[], bytes | None] | None = None
         self._replay = b""
         self._buffer = bytearray()
         # The writes in the buffer, oldest first: each is one or more whole
@@ -122,6 +128,8 @@ class SocketTransport(trio.abc.Stream):
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             raise trio.ClosedResourceError("transport is closed")
+        if data[:1] == bytes((FIN_CLOSE,)):
+            self.close_frame_sent = True
         write = self._enqueue(bytes(data), droppable=False)
         if self._broken is not None:
             raise trio.BrokenResourceError(str(self._broken))
@@ -234,6 +242,10 @@ class SocketTransport(trio.abc.Stream):
         """Close the socket at once; pending bytes are dropped."""
         if self._closed:
             return
+        if not self.close_frame_sent and not self._buffer and self.final_frame is not None:
+            last = self.final_frame()
+            if last:
+                self._send_now(last)
         self._closed = True
         self._drop_pending()
         trio.lowlevel.notify_closing(self.sock)

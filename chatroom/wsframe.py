@@ -6,6 +6,7 @@ from __future__ import annotations
 import struct
 
 _FIN_TEXT = 0x81
+FIN_CLOSE = 0x88
 
 
 def text_frame(text: str) -> bytes:
@@ -19,3 +20,9 @@ def text_frame(text: str) -> bytes:
     else:
         header = struct.pack("!BBQ", _FIN_TEXT, 127, size)
     return header + payload
+
+
+def close_frame(code: int, reason: str = "") -> bytes:
+    """A complete close frame (control frames carry at most 125 bytes)."""
+    payload = struct.pack("!H", code) + reason.encode("utf-8")[:123]
+    return bytes((FIN_CLOSE, len(payload))) + payload

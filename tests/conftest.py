@@ -1,11 +1,16 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
 
+from chatroom.app import ChatServer
+from chatroom.auth import TokenSigner
+from chatroom.config import Settings
+from chatroom.rooms import RoomRegistry
 from chatroom.store import Store, open_database
 from tests.blackbox import RunningServer, start_server, stop_server
 from tests.postgres import PostgresServer
@@ -45,3 +50,15 @@ def fast_server(tmp_path: Path) -> Iterator[RunningServer]:
     running = start_server(tmp_path / "data", *UNLIMITED_RATES)
     yield running
     assert stop_server(running) == 0
+
+
+SIGNER = TokenSigner(b"connection-test-secret")
+
+
+@pytest.fixture
+def make_server(nursery: trio.Nursery, sqlite_store: Store) -> Callable[..., ChatServer]:
+    def make(**settings: Any) -> ChatServer:
+        registry = RoomRegistry(nursery, sqlite_store)
+        return ChatServer(Settings(**settings), SIGNER, sqlite_store, registry)
+
+    return make

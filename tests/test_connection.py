@@ -20,25 +20,11 @@ from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, Ping, Request, TextMessage
 
 from chatroom.app import ChatServer
-from chatroom.auth import TokenSigner
-from chatroom.config import Settings
-from chatroom.rooms import RoomRegistry
-from chatroom.store import Store
-
-SIGNER = TokenSigner(b"connection-test-secret")
+from tests.conftest import SIGNER
 
 
 def token(user: str, ttl: int = 3600) -> str:
     return SIGNER.issue(user, ttl=ttl, now=time.time())
-
-
-@pytest.fixture
-def make_server(nursery: trio.Nursery, sqlite_store: Store) -> Callable[..., ChatServer]:
-    def make(**settings: Any) -> ChatServer:
-        registry = RoomRegistry(nursery, sqlite_store)
-        return ChatServer(Settings(**settings), SIGNER, sqlite_store, registry)
-
-    return make
 
 
 async def connect(

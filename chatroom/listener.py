@@ -49,6 +49,7 @@ async def accept_loop(
     listener: socket.socket, handler: SocketHandler, handler_nursery: trio.Nursery
 ) -> None:
     """Start `handler(sock)` in `handler_nursery` for each new connection, until cancelled."""
+    exhausted = False  # logged once per episode, not once per pause
     while True:
         await trio.lowlevel.wait_readable(listener)
         try:
@@ -60,8 +61,13 @@ async def accept_loop(
                 continue
             if exc.errno not in _RESOURCE_ERRNOS:
                 raise
-            log.warning("not accepting for %ss: %s", RESOURCE_PAUSE, exc)
+            if not exhausted:
+                log.warning("not accepting new connections: %s", exc)
+                exhausted = True
             await trio.sleep(RESOURCE_PAUSE)
             continue
+        if exhausted:
+            log.warning("accepting new connections again")
+            exhausted = False
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         handler_nursery.start_soon(handler, sock)

@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import resource
 import signal
 import subprocess
 import sys
@@ -65,13 +66,21 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("CHATROOM_")}
 
 
-def start_server(data_dir: Path, *args: str, port: int = 0) -> RunningServer:
+def start_server(
+    data_dir: Path, *args: str, port: int = 0, max_open_files: int | None = None
+) -> RunningServer:
     """Start the server and return once it listens; its log is collected."""
+
+    def limit_files() -> None:
+        if max_open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_open_files, max_open_files))
+
     process = subprocess.Popen(
         [sys.executable, "-m", "chatroom", "--port", str(port), "--data-dir", str(data_dir), *args],
         stderr=subprocess.PIPE,
         text=True,
         env=clean_env(),
+        preexec_fn=limit_files,
     )
     assert process.stderr is not None
     log: list[str] = []

@@ -20,6 +20,7 @@ from websockets.exceptions import ConnectionClosed
 from websockets.sync.client import ClientConnection, connect
 
 TIMEOUT = 10
+ROOT = Path(__file__).resolve().parent.parent
 
 
 @attrs.define

@@ -1,0 +1,126 @@
+"""One kind of hostile client, run as its own process by tests/test_abuse.py.
+
+    python -m tests.attacker MODE --port P --data-dir D --room R --seconds S
+
+Every mode loops until S seconds have passed, against 127.0.0.1 only:
+  flood      a member of R sending as fast as it can (rate limited, then 1008)
+  nonreader  a member of R that never reads (its queue overflows: 1013)
+  bigframe   frames over the size limit (1009)
+  slowloris  100 sockets sending a request head one byte at a time
+  garbage    random bytes and TLS handshakes on the plain port
+  churn      connections opened and dropped before they say anything
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import socket
+import time
+from pathlib import Path
+
+from chatroom.auth import TokenSigner, load_secret
+from tests.rawws import OP_TEXT, client_frame
+
+TLS_CLIENT_HELLO = bytes.fromhex("16030100a5010000a10303") + os.urandom(32)
+
+
+def upgrade(port: int) -> socket.socket:
+    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+    key = "dGhlIHNhbXBsZSBub25jZQ=="
+    sock.sendall(
+        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
+        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
+        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionError("closed during the handshake")
+        head += chunk
+    return sock
+
+
+def send_json(sock: socket.socket, **frame: object) -> None:
+    sock.sendall(client_frame(OP_TEXT, json.dumps(frame).encode()))
+
+
+def member(port: int, token: str, room: str) -> socket.socket:
+    sock = upgrade(port)
+    send_json(sock, type="hello", token=token)
+    send_json(sock, type="join", room=room)
+    return sock
+
+
+def drain(sock: socket.socket) -> None:
+    sock.settimeout(0)
+    try:
+        while sock.recv(65536):
+            pass
+    except (BlockingIOError, OSError):
+        pass
+    sock.settimeout(5)
+
+
+def run(mode: str, port: int, signer: TokenSigner, room: str, deadline: float) -> None:
+    token = signer.issue(f"{mode}{os.getpid() % 1000}", ttl=600, now=time.time())
+    while time.monotonic() < deadline:
+        try:
+            if mode == "flood":
+                sock = member(port, token, room)
+                while time.monotonic() < deadline:
+                    send_json(sock, type="send", room=room, text="spam " * 20)
+                    drain(sock)
+            elif mode == "nonreader":
+                sock = member(port, token, room)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                time.sleep(min(3.0, max(0.0, deadline - time.monotonic())))
+                sock.close()
+            elif mode == "bigframe":
+                sock = member(port, token, room)
+                sock.sendall(client_frame(OP_TEXT, b"x" * 100_000))
+                sock.recv(65536)
+                sock.close()
+            elif mode == "slowloris":
+                socks = [
+                    socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(100)
+                ]
+                for byte in b"GET / HTTP/1.1\r\nHost: x\r\n":
+                    if time.monotonic() >= deadline:
+                        break
+                    for sock in socks:
+                        sock.send(bytes([byte]))
+                    time.sleep(0.5)
+                for sock in socks:
+                    sock.close()
+            elif mode == "garbage":
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                sock.sendall(random.choice([TLS_CLIENT_HELLO, os.urandom(random.randint(1, 4096))]))
+                sock.recv(65536)
+                sock.close()
+                time.sleep(0.01)
+            elif mode == "churn":
+                sock = socket.create_connection(("127.0.0.1", port), timeout=5)
+                sock.close()
+                time.sleep(0.005)
+        except OSError:
+            time.sleep(0.05)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data-dir", type=Path, required=True)
+    parser.add_argument("--room", default="abuse")
+    parser.add_argument("--seconds", type=float, default=8.0)
+    args = parser.parse_args()
+    signer = TokenSigner(load_secret(args.data_dir))
+    run(args.mode, args.port, signer, args.room, time.monotonic() + args.seconds)
+
+
+if __name__ == "__main__":
+    main()

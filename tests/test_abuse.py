@@ -1,0 +1,71 @@
+"""Black-box abuse: hostile clients in several processes at once, while a
+well-behaved pair measures that every message still arrives, in order, on
+time."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+
+from tests.blackbox import ROOT, RunningServer, hello, receive_until, send
+
+ATTACKS = ["flood", "nonreader", "bigframe", "slowloris", "garbage", "churn"]
+SECONDS = 8.0
+INTERVAL = 0.05  # the good sender's pace: 20 messages a second
+P99_LIMIT_MS = 250
+
+
+def test_attacks_cost_a_good_client_nothing(server: RunningServer) -> None:
+    receiver = hello(server, "good-receiver")
+    sender = hello(server, "good-sender")
+    for ws in (receiver, sender):
+        send(ws, type="join", room="abuse")
+        receive_until(ws, "joined")
+
+    attackers = [
+        subprocess.Popen(
+            [
+                sys.executable, "-m", "tests.attacker", mode,
+                "--port", str(server.port), "--data-dir", str(server.data_dir),
+                "--room", "abuse", "--seconds", str(SECONDS),
+            ],
+            cwd=ROOT,
+        )
+        for mode in ATTACKS
+    ]  # fmt: skip
+    latencies: list[float] = []
+    texts: list[str] = []
+
+    def receive_all(count: int) -> None:
+        while len(texts) < count:
+            frame = receive_until(receiver, "message")
+            if frame["user"] != "good-sender":
+                continue
+            sent_at, _, text = frame["text"].partition(" ")
+            latencies.append(time.time() - float(sent_at))
+            texts.append(text)
+
+    count = int((SECONDS - 1) / INTERVAL)
+    try:
+        time.sleep(0.5)  # let the attacks start
+        reading = threading.Thread(target=receive_all, args=(count,), daemon=True)
+        reading.start()
+        for i in range(count):
+            send(sender, type="send", room="abuse", text=f"{time.time()} good {i}")
+            time.sleep(INTERVAL)
+        reading.join(30)
+    finally:
+        for attacker in attackers:
+            attacker.wait(30)
+
+    assert texts == [f"good {i}" for i in range(count)]
+    latencies.sort()
+    p99_ms = 1000 * latencies[int(0.99 * len(latencies))]
+    print(json.dumps({"good_messages": count, "p99_ms": round(p99_ms, 1)}))
+    assert p99_ms < P99_LIMIT_MS
+    assert server.process.poll() is None
+    assert server.http("GET", "/healthz")[0] == 200
+    assert not any("Traceback" in line for line in server.log)

@@ -58,7 +58,7 @@ def test_sigkill_under_heavy_traffic_loses_nothing_committed(tmp_path: Path) -> 
     ]
     for thread in threads:
         thread.start()
-    seen = []
+    seen: list[dict[str, Any]] = []
     while len(seen) < 500:
         frame = receive_until(watcher, "message")
         seen.append(frame)

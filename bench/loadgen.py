@@ -50,6 +50,10 @@ def server_rss_kib(pid: int) -> int:
     raise RuntimeError("no VmRSS")
 
 
+def server_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def client_frame(payload: bytes) -> bytes:
     size = len(payload)
     if size < 126:
@@ -165,6 +169,8 @@ class LoadGenerator:
             self.clients.append(self.connect(index))
             if index % 50 == 0:
                 self.pump(0)
+            if index % 2000 == 1999:
+                print(f"{index + 1} clients connected", file=sys.stderr, flush=True)
         self.settle()
 
     def settle(self, quiet: float = 0.5) -> None:
@@ -214,9 +220,9 @@ class LoadGenerator:
                 sent_ns = int(message["text"].split(" ", 1)[0])
                 self.latencies_ns.append(now - sent_ns)
 
-    def send_message(self, sender: Client) -> None:
+    def send_message(self, sender: Client, room: str | None = None) -> None:
         text = f"{time.monotonic_ns()} " + "x" * self.args.text_size
-        sender.send({"type": "send", "room": self.room_of(0), "text": text})
+        sender.send({"type": "send", "room": room or self.room_of(0), "text": text})
         sender.in_flight += 1
 
     # -- phases -------------------------------------------------------------
@@ -302,6 +308,54 @@ class LoadGenerator:
             **self.health(),
         }
 
+    def soak(self, rate: float, seconds: float, baseline_kib: int) -> dict[str, Any]:
+        """Light traffic in every room for `seconds`; the server's memory and
+        descriptors sampled as it goes."""
+        senders = self.clients[: self.args.rooms]  # client i is in room i % rooms
+        connected = {"rss_kib": server_rss_kib(self.args.pid), "fds": server_fds(self.args.pid)}
+        samples = []
+        interval = 1 / rate
+        start = time.monotonic()
+        next_send, next_sample = start, start
+        sent = 0
+        self.record = True
+        self.latencies_ns.clear()
+        while (now := time.monotonic()) < start + seconds:
+            if now >= next_sample:
+                samples.append(
+                    {
+                        "t": round(now - start),
+                        "rss_kib": server_rss_kib(self.args.pid),
+                        "fds": server_fds(self.args.pid),
+                        "open_clients": sum(not c.closed for c in self.clients),
+                    }
+                )
+                next_sample += 30
+            if now >= next_send:
+                self.send_message(senders[sent % len(senders)], self.room_of(sent % len(senders)))
+                sent += 1
+                next_send += interval
+                continue
+            self.pump(min(next_send, next_sample) - now)
+        self.record = False
+        self.settle()
+        latencies = sorted(self.latencies_ns)
+        return {
+            "phase": "soak",
+            "clients": len(self.clients),
+            "held": sum(not c.closed for c in self.clients),
+            "rooms": self.args.rooms,
+            "messages": sent,
+            "deliveries": len(latencies),
+            "p50_ms": percentile(latencies, 0.50) / 1e6,
+            "p99_ms": percentile(latencies, 0.99) / 1e6,
+            "server_rss_before_kib": baseline_kib,
+            "connected": connected,
+            "kib_per_client": (connected["rss_kib"] - baseline_kib) / len(self.clients),
+            "samples": samples,
+            **self.health(),
+        }
+
     def idle(self, baseline_kib: int) -> dict[str, Any]:
         time.sleep(1)
         self.settle()
@@ -342,7 +396,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--window", type=int, default=256, help="messages in flight per sender")
-    parser.add_argument("--phases", default="steady,full", help="steady, full, idle")
+    parser.add_argument("--phases", default="steady,full", help="steady, full, idle, soak")
     args = parser.parse_args()
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -357,6 +411,8 @@ def main() -> None:
             result = generator.full_speed(args.seconds, args.warmup, args.window)
         elif phase == "idle":
             result = generator.idle(baseline)
+        elif phase == "soak":
+            result = generator.soak(args.rate, args.seconds, baseline)
         else:
             raise SystemExit(f"unknown phase {phase!r}")
         print(json.dumps(result), flush=True)

@@ -54,14 +54,15 @@ def server_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
 
-def client_frame(payload: bytes) -> bytes:
+def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
     size = len(payload)
+    first = 0x80 | opcode
     if size < 126:
-        header = struct.pack("!BB", 0x81, 0x80 | size)
+        header = struct.pack("!BB", first, 0x80 | size)
     elif size < 65536:
-        header = struct.pack("!BBH", 0x81, 0x80 | 126, size)
+        header = struct.pack("!BBH", first, 0x80 | 126, size)
     else:
-        header = struct.pack("!BBQ", 0x81, 0x80 | 127, size)
+        header = struct.pack("!BBQ", first, 0x80 | 127, size)
     return header + b"\0\0\0\0" + payload
 
 
@@ -107,7 +108,17 @@ class Client:
         self.out_of_order = 0
 
     def send(self, frame: dict[str, Any]) -> None:
-        self.sock.sendall(client_frame(json.dumps(frame).encode()))
+        self.send_frame(0x1, json.dumps(frame).encode())
+
+    def send_frame(self, opcode: int, payload: bytes) -> None:
+        if self.closed:
+            return
+        try:
+            self.sock.sendall(client_frame(payload, opcode))
+        except BlockingIOError:
+            pass  # a full send buffer; small frames only, so this stays rare
+        except OSError:
+            self.closed = True
 
 
 class LoadGenerator:
@@ -173,9 +184,11 @@ class LoadGenerator:
                 print(f"{index + 1} clients connected", file=sys.stderr, flush=True)
         self.settle()
 
-    def settle(self, quiet: float = 0.5) -> None:
-        """Read until nothing has arrived for `quiet` seconds."""
-        while self.pump(quiet):
+    def settle(self, quiet: float = 0.5, longest: float = 10.0) -> None:
+        """Read until nothing has arrived for `quiet` seconds (keepalive pings
+        never stop on a big server: give up after `longest`)."""
+        deadline = time.monotonic() + longest
+        while self.pump(quiet) and time.monotonic() < deadline:
             pass
 
     # -- the loop -------------------------------------------------------------
@@ -205,6 +218,9 @@ class LoadGenerator:
         for opcode, payload in split_frames(client.buffer):
             if opcode == 8:
                 client.closed = True
+                continue
+            if opcode == 9:  # the server's keepalive ping
+                client.send_frame(0xA, payload)
                 continue
             if not payload.startswith(b'{"type":"message"'):
                 continue

@@ -11,6 +11,7 @@ serve
 from __future__ import annotations
 
 import functools
+import gc
 import json
 import logging
 import socket
@@ -32,6 +33,8 @@ from chatroom.store import Store, default_database_url, open_database
 from chatroom.transport import SocketTransport
 
 log = logging.getLogger(__name__)
+
+GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (Python: 700)
 
 
 @attrs.define
@@ -146,6 +149,7 @@ async def serve(
     if listener is None:
         listener = open_listener(settings.host, settings.port)
     port: int = listener.getsockname()[1]
+    tune_garbage_collector()
     database_url = settings.database_url or default_database_url(settings.data_dir)
     store = Store(open_database(database_url), group_commit=settings.group_commit)
     async with trio.open_nursery() as top:
@@ -188,6 +192,16 @@ async def _serve_clients(
                 await server.close_sessions()
             clients.cancel_scope.cancel()
         rooms_nursery.cancel_scope.cancel()
+
+
+def tune_garbage_collector() -> None:
+    """Most of a busy server's heap is long-lived connection state: a full
+    collection walks all of it (seconds, at 20,000 connections) and frees
+    next to nothing. Freeze what start-up made, and run the oldest generation
+    rarely; reference counting still frees everything that is not a cycle."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
 
 
 def _url_host(host: str) -> str:

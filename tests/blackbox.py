@@ -24,18 +24,14 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @attrs.define
-class RunningServer:
-    process: subprocess.Popen[str]
+class Endpoint:
+    """A chatroom server listening on a loopback port."""
+
     port: int
-    data_dir: Path
-    log: list[str]
 
     @property
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws"
-
-    def token(self, user: str, *extra: str) -> str:
-        return mint_token(self.data_dir, user, *extra)
 
     def http(
         self, method: str, path: str, token: str | None = None, body: Any = None
@@ -50,6 +46,18 @@ class RunningServer:
         data = response.read()
         conn.close()
         return response.status, json.loads(data) if data else None, dict(response.getheaders())
+
+
+@attrs.define
+class RunningServer(Endpoint):
+    """`python -m chatroom` in a subprocess of the tests."""
+
+    process: subprocess.Popen[str]
+    data_dir: Path
+    log: list[str]
+
+    def token(self, user: str, *extra: str) -> str:
+        return mint_token(self.data_dir, user, *extra)
 
 
 def mint_token(data_dir: Path, user: str, *extra: str) -> str:
@@ -90,7 +98,7 @@ def start_server(
         if match := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line):
             # Keep reading, so the server never blocks on a full pipe.
             threading.Thread(target=log.extend, args=(process.stderr,), daemon=True).start()
-            return RunningServer(process, int(match[1]), data_dir, log)
+            return RunningServer(int(match[1]), process, data_dir, log)
     process.wait(TIMEOUT)
     raise AssertionError(f"server exited with {process.returncode}: {''.join(log)}")
 
@@ -106,13 +114,17 @@ def stop_server(server: RunningServer, sig: signal.Signals = signal.SIGTERM) -> 
             server.process.wait()
 
 
-def connect_ws(server: RunningServer, **options: Any) -> ClientConnection:
+def connect_ws(server: Endpoint, **options: Any) -> ClientConnection:
     return connect(server.ws_url, open_timeout=TIMEOUT, legacy=True, **options)
 
 
-def hello(server: RunningServer, user: str, token: str | None = None) -> ClientConnection:
+def hello(server: Endpoint, user: str, token: str | None = None) -> ClientConnection:
+    """Connect and authenticate; without `token`, one minted for the server."""
     ws = connect_ws(server)
-    send(ws, type="hello", token=token or server.token(user))
+    if token is None:
+        assert isinstance(server, RunningServer)
+        token = server.token(user)
+    send(ws, type="hello", token=token)
     welcome = receive(ws)
     assert welcome["type"] == "welcome"
     assert welcome["user"] == user

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import re
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 import attrs
 
+from chatroom import metrics
 from chatroom.auth import InvalidToken, TokenSigner
 from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.protocol import (
@@ -105,6 +107,8 @@ class Api:
     signer: TokenSigner
     store: Store
     accounts: Accounts
+    gauges: Callable[[], dict[str, tuple[str, float]]]
+    counters: metrics.Counters
     static_files: dict[str, StaticFile] = attrs.field(factory=load_static_files)
 
     async def respond(self, request: HttpRequest) -> Response:
@@ -128,6 +132,12 @@ class Api:
         if path == "/healthz":
             _require_method(request, "GET", "HEAD")
             return json_response(200, {"status": "ok"})
+        if path == "/metrics":
+            _require_method(request, "GET", "HEAD")
+            text = metrics.exposition(self.gauges(), self.counters)
+            return Response(
+                200, text.encode(), metrics.CONTENT_TYPE, (("Cache-Control", "no-store"),)
+            )
         if path == "/api/register":
             _require_method(request, "POST")
             username, password = _credentials(request)

@@ -64,10 +64,11 @@ class ChatServer:
         self.signer = signer
         self.store = store
         self.registry = registry
+        self.counters = store.counters  # one set, counted by the store and the sessions
         accounts = Accounts(
             store, signer, settings.token_ttl, registration_open=settings.registration_open
         )
-        self.api = Api(registry, signer, store, accounts)
+        self.api = Api(registry, signer, store, accounts, self.gauges, self.counters)
         self.admission = Admission(
             max_per_address=settings.max_connections_per_address,
             max_per_user=settings.max_connections_per_user,
@@ -112,9 +113,17 @@ class ChatServer:
             return True
 
         connection = Connection(
-            ws, transport, self.registry, self.store, self.signer, self.settings, admit
+            ws,
+            transport,
+            self.registry,
+            self.store,
+            self.signer,
+            self.settings,
+            admit,
+            self.counters,
         )
         self.sessions.add(connection)
+        self.counters.websocket_sessions += 1
         if self.closing:
             connection.request_close(CLOSE_GOING_AWAY, "server shutting down")
         try:
@@ -122,6 +131,21 @@ class ChatServer:
         finally:
             self.sessions.discard(connection)
             self._sessions_changed.set()
+
+    def gauges(self) -> dict[str, tuple[str, float]]:
+        """Values for GET /metrics, read when asked."""
+        counts = self.registry.counts()
+        return {
+            "websocket_connections": ("WebSocket sessions open", len(self.sessions)),
+            "sockets": ("client sockets open", sum(self.admission.by_address.values())),
+            "unauthenticated_sockets": (
+                "sockets not yet authenticated",
+                self.admission.unauthenticated,
+            ),
+            "rooms": ("rooms with members", len(counts)),
+            "room_members": ("members summed over rooms", sum(c.count for c in counts)),
+            "store_transactions": ("write transactions committed", self.store.transactions),
+        }
 
     async def close_sessions(self) -> None:
         """Close every WebSocket with 1001 and wait until they are gone."""

@@ -22,6 +22,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from chatroom import __version__, protocol
 from chatroom.auth import InvalidToken, TokenSigner
 from chatroom.config import Settings
+from chatroom.metrics import Counters
 from chatroom.protocol import ErrorCode, ProtocolError, Ref
 from chatroom.ratelimit import TokenBucket
 from chatroom.rooms import (
@@ -60,6 +61,7 @@ class Connection:
     settings: Settings
     # Counts the user's connections; False when the user has too many.
     admit: Callable[[str], bool] = lambda _user: True
+    counters: Counters = attrs.field(factory=Counters)
     session: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
     authenticated_user: str | None = None
     rooms: dict[str, Room] = attrs.field(factory=dict)
@@ -112,6 +114,7 @@ class Connection:
 
     def _on_outbound_overflow(self) -> None:
         log.info("closing %s (%s): outbound queue full", self.session, self.authenticated_user)
+        self.counters.outbound_overflows += 1
         self.request_close(CLOSE_TRY_AGAIN_LATER, "outbound queue overflow; reconnect with since")
 
     async def run(self, header_token: str | None) -> None:
@@ -188,6 +191,7 @@ class Connection:
             ErrorCode.RATE_LIMITED, f"too many frames; retry in {wait:.1f} s", request.ref
         )
         error.retry_after_ms = math.ceil(wait * 1000)
+        self.counters.rate_limited_frames += 1
         self.reply(protocol.encode_error(error))
         if self._strikes.take(now):
             self.request_close(CLOSE_POLICY, "rate limits exceeded again and again")

@@ -100,6 +100,30 @@ def test_http_rooms_and_members_agree_with_the_websocket_view(server: RunningSer
     carol.close()
 
 
+def test_metrics_count_what_happened(server: RunningServer) -> None:
+    ws = hello(server, "counted")
+    send(ws, type="join", room="m")
+    receive_until(ws, "joined")
+    for i in range(3):
+        send(ws, type="send", room="m", text=f"m{i}")
+        receive_until(ws, "message")
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+    conn.request("GET", "/metrics")
+    response = conn.getresponse()
+    text = response.read().decode()
+    conn.close()
+    assert response.status == 200
+    assert response.getheader("Content-Type", "").startswith("text/plain; version=0.0.4")
+    values = dict(
+        line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
+    )
+    assert values["chatroom_websocket_connections"] == "1"
+    assert values["chatroom_rooms"] == "1"
+    assert values["chatroom_messages_committed_total"] == "3"
+    assert int(values["process_open_fds"]) > 0
+    ws.close()
+
+
 def test_plain_http_keeps_the_connection_alive(server: RunningServer) -> None:
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
     for path in ("/healthz", "/", "/healthz"):

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
+from chatroom.metrics import Counters
 from chatroom.protocol import ChatMessage
 from chatroom.store.sql import Database, Job
 
@@ -42,7 +43,12 @@ class _PendingWrite:
 
 class Store:
     def __init__(
-        self, database: Database, *, read_connections: int = 4, group_commit: bool = True
+        self,
+        database: Database,
+        *,
+        read_connections: int = 4,
+        group_commit: bool = True,
+        counters: Counters | None = None,
     ) -> None:
         self.database = database
         self.group_commit = group_commit
@@ -54,6 +60,7 @@ class Store:
         self._read_limiter = trio.CapacityLimiter(read_connections)
         self._write_limiter = trio.CapacityLimiter(1)
         self.transactions = 0  # write transactions committed
+        self.counters = Counters() if counters is None else counters
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -96,6 +103,7 @@ class Store:
             self.transactions += 1
         except self.database.unavailable as exc:
             log.warning("database write failed (%d jobs): %s", len(batch), exc)
+            self.counters.store_write_failures += len(batch)
             await self._discard_writer()
             for pending in batch:
                 pending.unavailable = True
@@ -120,6 +128,7 @@ class Store:
     async def save_messages(self, messages: list[ChatMessage]) -> None:
         """Commit `messages` (all or none); raises StoreUnavailable."""
         await self._write(lambda conn: self.database.insert_messages(conn, messages))
+        self.counters.messages_committed += len(messages)
 
     async def create_user(self, name: str, password_hash: str) -> bool:
         """Add a user; False if the name is taken."""

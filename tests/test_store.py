@@ -22,8 +22,8 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return postgres.new_database()
 
 
-async def open_store(nursery: trio.Nursery, url: str, **options: bool) -> Store:
-    store = Store(open_database(url), **options)
+async def open_store(nursery: trio.Nursery, url: str, *, group_commit: bool = True) -> Store:
+    store = Store(open_database(url), group_commit=group_commit)
     await nursery.start(store.run)
     return store
 

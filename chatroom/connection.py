@@ -160,9 +160,8 @@ class Connection:
             else:
                 await self._await_hello()
             while self.authenticated_user is not None:
-                message = await self.ws.get_message()
-                if isinstance(message, bytes):
-                    self._refuse_binary()
+                message = await self._next_text()
+                if message is None:
                     return
                 try:
                     request = protocol.parse_request(message)
@@ -197,14 +196,18 @@ class Connection:
             self.request_close(CLOSE_POLICY, "rate limits exceeded again and again")
         return False
 
-    def _refuse_binary(self) -> None:
-        self.request_close(CLOSE_UNSUPPORTED_DATA, "binary frames are not supported")
+    async def _next_text(self) -> str | None:
+        """The next text frame; None, closing 1003, for a binary one."""
+        message = await self.ws.get_message()
+        if isinstance(message, bytes):
+            self.request_close(CLOSE_UNSUPPORTED_DATA, "binary frames are not supported")
+            return None
+        return message
 
     async def _await_hello(self) -> None:
         with trio.move_on_after(self.settings.hello_timeout):
-            message = await self.ws.get_message()
-            if isinstance(message, bytes):
-                self._refuse_binary()
+            message = await self._next_text()
+            if message is None:
                 return
             try:
                 request = protocol.parse_request(message)

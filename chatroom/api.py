@@ -17,13 +17,16 @@ from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.protocol import (
     DEFAULT_HISTORY_LIMIT,
     MAX_HISTORY_LIMIT,
+    MAX_ID,
     ErrorCode,
     is_valid_room_name,
+    newest_within,
 )
 from chatroom.rooms import RoomRegistry
 from chatroom.static_files import SECURITY_HEADERS, StaticFile, load_static_files
 from chatroom.store import Store, StoreUnavailable
 
+HISTORY_PAGE_BYTES = 256 * 1024  # a page may hold fewer than `limit` messages
 _ROOM_PATH = re.compile(r"/api/rooms/([^/]+)/(members|messages)")
 
 _HTTP_STATUS_OF = {
@@ -109,6 +112,7 @@ class Api:
     accounts: Accounts
     gauges: Callable[[], dict[str, tuple[str, float]]]
     counters: metrics.Counters
+    max_token_ttl: int | None = None
     static_files: dict[str, StaticFile] = attrs.field(factory=load_static_files)
 
     async def respond(self, request: HttpRequest) -> Response:
@@ -179,7 +183,7 @@ class Api:
                 error_response(ErrorCode.UNAUTHORIZED, "a bearer token is required", challenge)
             )
         try:
-            self.signer.verify(token.strip(), now=time.time())
+            self.signer.verify(token.strip(), now=time.time(), max_ttl=self.max_token_ttl)
         except InvalidToken as exc:
             raise HttpError(
                 error_response(ErrorCode.UNAUTHORIZED, f"token {exc.reason}", challenge)
@@ -194,11 +198,12 @@ class Api:
         )
 
     async def _messages(self, request: HttpRequest, room: str) -> Response:
-        before = _int_param(request, "before", 0, None)
+        before = _int_param(request, "before", 0, MAX_ID)
         limit = _int_param(request, "limit", 1, MAX_HISTORY_LIMIT)
         messages = await self.store.history(
             room, before, DEFAULT_HISTORY_LIMIT if limit is None else limit
         )
+        messages = newest_within(messages, HISTORY_PAGE_BYTES)
         return json_response(200, {"room": room, "messages": [m.as_json() for m in messages]})
 
 

@@ -68,7 +68,9 @@ class ChatServer:
         accounts = Accounts(
             store, signer, settings.token_ttl, registration_open=settings.registration_open
         )
-        self.api = Api(registry, signer, store, accounts, self.gauges, self.counters)
+        self.api = Api(
+            registry, signer, store, accounts, self.gauges, self.counters, settings.max_token_ttl
+        )
         self.admission = Admission(
             max_per_address=settings.max_connections_per_address,
             max_per_user=settings.max_connections_per_user,

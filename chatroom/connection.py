@@ -49,6 +49,7 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_UNAUTHORIZED = 4401
 
 LEAVE_TIMEOUT = 5.0
+HISTORY_PAGE_BYTES = 256 * 1024
 
 
 @attrs.define(eq=False)
@@ -163,12 +164,17 @@ class Connection:
                 message = await self._next_text()
                 if message is None:
                     return
+                # Every frame costs a token, a malformed one too.
+                frame_wait = self._frames.take(trio.current_time())
                 try:
                     request = protocol.parse_request(message)
-                    if self._within_rate(request):
+                    if self._within_rate(request, frame_wait):
                         await self._dispatch(request)
                 except ProtocolError as error:
-                    self.reply(protocol.encode_error(error))
+                    if frame_wait:
+                        self._refuse_for_rate(frame_wait, error.ref)
+                    else:
+                        self.reply(protocol.encode_error(error))
         except ConnectionClosed:
             pass
         except Exception:
@@ -177,24 +183,26 @@ class Connection:
         finally:
             self.request_close(None)
 
-    def _within_rate(self, request: protocol.Request) -> bool:
-        """False for a frame past the rate limits (it gets `rate_limited`);
-        sustained abuse closes the connection with 1008."""
-        now = trio.current_time()
-        wait = self._frames.take(now)
+    def _within_rate(self, request: protocol.Request, frame_wait: float) -> bool:
+        """False for a frame past the rate limits (it gets `rate_limited`)."""
+        wait = frame_wait
         if not wait and isinstance(request, protocol.Send):
-            wait = self._sends.take(now)
+            wait = self._sends.take(trio.current_time())
         if not wait:
             return True
+        self._refuse_for_rate(wait, request.ref)
+        return False
+
+    def _refuse_for_rate(self, wait: float, ref: Ref) -> None:
+        """`rate_limited` for a refused frame; sustained abuse closes with 1008."""
+        self.counters.rate_limited_frames += 1
         error = ProtocolError(
-            ErrorCode.RATE_LIMITED, f"too many frames; retry in {wait:.1f} s", request.ref
+            ErrorCode.RATE_LIMITED, f"too many frames; retry in {wait:.1f} s", ref
         )
         error.retry_after_ms = math.ceil(wait * 1000)
-        self.counters.rate_limited_frames += 1
         self.reply(protocol.encode_error(error))
-        if self._strikes.take(now):
+        if self._strikes.take(trio.current_time()):
             self.request_close(CLOSE_POLICY, "rate limits exceeded again and again")
-        return False
 
     async def _next_text(self) -> str | None:
         """The next text frame; None, closing 1003, for a binary one."""
@@ -268,7 +276,9 @@ class Connection:
                     messages = await self.store.history(room, before, limit)
                 except StoreUnavailable:
                     raise protocol.unavailable_error(ref) from None
-                self.reply(protocol.encode_history(room, messages, ref))
+                # Bounded in bytes too: page on from the first message given.
+                page = protocol.newest_within(messages, HISTORY_PAGE_BYTES)
+                self.reply(protocol.encode_history(room, page, ref))
             case protocol.Ping(ref):
                 self.reply(protocol.encode_pong(ref))
             case protocol.Hello(_token, ref):

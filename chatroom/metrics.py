@@ -28,7 +28,8 @@ def exposition(gauges: dict[str, tuple[str, float]], counters: Counters) -> str:
     def metric(name: str, kind: str, help_text: str, value: float) -> None:
         lines.append(f"# HELP {name} {help_text}")
         lines.append(f"# TYPE {name} {kind}")
-        lines.append(f"{name} {value:g}" if isinstance(value, float) else f"{name} {value}")
+        number = int(value) if float(value).is_integer() else value
+        lines.append(f"{name} {number}")
 
     for name, (help_text, value) in gauges.items():
         metric(f"chatroom_{name}", "gauge", help_text, value)

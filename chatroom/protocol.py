@@ -14,6 +14,7 @@ MAX_TEXT_CHARS = 4000
 MAX_REF_CHARS = 64
 MAX_HISTORY_LIMIT = 200
 DEFAULT_HISTORY_LIMIT = 50
+MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
 
 _USER_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 _ROOM_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
@@ -211,7 +212,7 @@ def parse_request(text: str) -> Request:
         case "ping":
             return Ping(ref=ref)
         case "join":
-            return Join(room=fields.room(), since=fields.optional_int("since", 0), ref=ref)
+            return Join(room=fields.room(), since=fields.optional_int("since", 0, MAX_ID), ref=ref)
         case "leave":
             return Leave(room=fields.room(), ref=ref)
         case "send":
@@ -232,7 +233,7 @@ def parse_request(text: str) -> Request:
             return Rooms(ref=ref)
         case "history":
             room = fields.room()
-            before = fields.optional_int("before", 0)
+            before = fields.optional_int("before", 0, MAX_ID)
             limit = fields.optional_int("limit", 1, MAX_HISTORY_LIMIT)
             return History(
                 room=room,
@@ -282,6 +283,17 @@ class RoomCount:
 
     def as_json(self) -> dict[str, Any]:
         return {"room": self.room, "count": self.count}
+
+
+def newest_within(messages: list[ChatMessage], budget: int) -> list[ChatMessage]:
+    """The newest of `messages` (oldest first) whose encoded size fits `budget`
+    bytes; at least one, so that paging always moves."""
+    size = 0
+    for start in range(len(messages) - 1, -1, -1):
+        size += len(encode_message(messages[start]).encode())
+        if size > budget and start < len(messages) - 1:
+            return messages[start + 1 :]
+    return messages
 
 
 def dumps(obj: dict[str, Any]) -> str:

@@ -110,10 +110,11 @@ def base_image(docker_engine: None, tmp_path_factory: pytest.TempPathFactory) ->
 
 @pytest.fixture(scope="module")
 def image(base_image: str) -> Iterator[str]:
-    tag = f"chatroom-test:{uuid.uuid4().hex[:8]}"
+    tag = "chatroom-test:latest"
     docker("build", "--network", "host", "--build-arg", f"BASE={base_image}", "-t", tag, str(ROOT))
     yield tag
-    if not os.environ.get("CHATROOM_KEEP_TEST_IMAGE"):
+    # Images stay (they make the next run fast) unless removal is asked for.
+    if os.environ.get("CHATROOM_REMOVE_TEST_IMAGES"):
         docker("image", "rm", "--force", tag, check=False)
 
 

@@ -3,6 +3,7 @@ reconnects, on SQLite and on a real PostgreSQL server."""
 
 from __future__ import annotations
 
+import concurrent.futures
 import signal
 import subprocess
 import sys
@@ -89,6 +90,17 @@ def test_repeated_failed_logins_are_slowed_down(server: RunningServer) -> None:
         server.http("POST", "/api/login", body={"username": "carol", "password": PASSWORD})[0]
         == 429
     )
+
+
+def test_parallel_guesses_are_throttled_too(server: RunningServer) -> None:
+    register(server, "target")
+    guess = {"username": "target", "password": "wrong but long"}
+    with concurrent.futures.ThreadPoolExecutor(max_workers=30) as pool:
+        statuses = list(
+            pool.map(lambda _: server.http("POST", "/api/login", body=guess)[0], range(30))
+        )
+    assert statuses.count(401) <= 6
+    assert statuses.count(429) >= 24
 
 
 def test_closed_registration_and_user_add(tmp_path: Path) -> None:

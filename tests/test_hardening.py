@@ -233,3 +233,21 @@ async def test_tokens_valid_for_too_long_are_refused(
     client.send_json(type="hello", token=token("patient", ttl=7200))
     assert (await client.next_json())["message"] == "token invalid"
     assert await client.close_code() == 4401
+
+
+async def test_malformed_frames_count_against_the_rate_too(
+    nursery: trio.Nursery, make_server: MakeServer
+) -> None:
+    server = make_server(frame_burst=5, frame_rate=10, abuse_strikes=5, abuse_forgiveness=0.1)
+    client = await logged_in(server, nursery, "garbler")
+    for _ in range(40):
+        client.send(OP_TEXT, b'{"type":"nope"}')
+    codes = []
+    while True:
+        opcode, payload = await client.next_frame()
+        if opcode == OP_CLOSE:
+            break
+        codes.append(json.loads(payload)["code"])
+    assert codes[:5] == ["bad_request"] * 5
+    assert "rate_limited" in codes
+    assert int.from_bytes(payload[:2], "big") == 1008

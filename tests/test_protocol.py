@@ -86,6 +86,8 @@ def test_parses_every_request_type(text: str, expected: protocol.Request) -> Non
         frame(type="history", room="lobby", limit=0),
         frame(type="history", room="lobby", limit=201),
         frame(type="history", room="lobby", before=-5),
+        frame(type="history", room="lobby", before=2**63),
+        frame(type="join", room="lobby", since=2**63),
         '{"type":"ping","ref":NaN}',
         '{"type":"ping","type":"ping"}',
         '{"type":"send","room":"a","text":"\\ud800"}',

@@ -12,6 +12,7 @@ import trio.testing
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import TextMessage
 
+from chatroom.protocol import ChatMessage
 from chatroom.rooms import (
     JoinRequest,
     LeaveRequest,
@@ -191,3 +192,26 @@ async def test_join_since_returns_exactly_what_was_missed(
             await reader.frames(1)  # its presence join
     await room.submit(JoinRequest(reader))
     assert [m["id"] for m in (await reader.frames(1))[0]["history"]] == list(range(251, 301))
+
+
+async def test_a_failed_commit_then_a_join_in_one_batch(
+    nursery: trio.Nursery, sqlite_store: Store
+) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
+    alice, bob = FakeSubscriber("alice"), FakeSubscriber("bob")
+    room = registry.open("r")
+    await room.submit(JoinRequest(alice))
+    await alice.frames(2)
+    # Written behind the room's back: its next id (1) is taken, the commit fails.
+    await sqlite_store.save_messages([ChatMessage("r", 1, "other", "sneaked in", 1)])
+    # Both queued without a checkpoint between them: one batch, in this order.
+    room._sender.send_nowait(PublishRequest(alice, "collides", ref="c"))
+    room._sender.send_nowait(JoinRequest(bob))
+    error = (await alice.frames(1))[0]
+    assert (error["code"], error["ref"]) == ("unavailable", "c")
+    joined = (await bob.frames(1))[0]
+    assert [m["text"] for m in joined["history"]] == ["sneaked in"]
+    await room.submit(PublishRequest(alice, "after"))
+    assert registry.get("r") is room
+    message = next(f for f in await bob.frames(2) if f["type"] == "message")
+    assert (message["id"], message["text"]) == (2, "after")

@@ -81,11 +81,14 @@ class Accounts:
             raise AccountError(
                 429, ErrorCode.RATE_LIMITED, "too many failed logins; wait", math.ceil(wait)
             )
+        # Counted as a failure before the slow check, so that guesses sent in
+        # parallel cannot all slip in before the first one is counted.
+        self.throttle.failed(keys)
         password_hash = None
         if is_valid_user_name(username) and len(password) <= 1024:
             password_hash = await self.store.password_hash(username)
         if not await self.hasher.verify(password_hash, password[:1024]):
-            self.throttle.failed(keys)
             raise AccountError(401, ErrorCode.UNAUTHORIZED, BAD_CREDENTIALS)
         self.throttle.succeeded(keys[0])
+        self.throttle.forgive(keys[1])
         return self._issue(username)

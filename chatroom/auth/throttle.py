@@ -53,3 +53,14 @@ class LoginThrottle:
 
     def succeeded(self, key: str) -> None:
         self._records.pop(key, None)
+
+    def forgive(self, key: str) -> None:
+        """Take back one failure counted for `key` (an attempt that succeeded)."""
+        record = self._records.get(key)
+        if record is None:
+            return
+        record.count -= 1
+        if record.count <= 0:
+            del self._records[key]
+        elif record.count <= FREE_FAILURES:
+            record.blocked_until = record.last

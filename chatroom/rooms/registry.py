@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 
@@ -12,6 +13,8 @@ from chatroom.rooms.room import Room
 from chatroom.store import Store
 
 ROOM_INBOUND_SIZE = 256
+
+log = logging.getLogger(__name__)
 
 
 def wall_clock_ms() -> int:
@@ -50,8 +53,17 @@ class RoomRegistry:
                 on_empty=self._forget,
             )
             self._rooms[name] = room
-            self._nursery.start_soon(room.run, name=f"room {name}")
+            self._nursery.start_soon(self._run, room, name=f"room {name}")
         return room
+
+    async def _run(self, room: Room) -> None:
+        try:
+            await room.run()
+        except Exception:
+            # A broken room must not take the others down: its members get
+            # not_member from now on and may join again (a fresh room).
+            log.exception("room %s failed", room.name)
+            self._forget(room)
 
     def counts(self) -> list[RoomCount]:
         """Rooms with at least one member, by name."""

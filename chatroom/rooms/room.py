@@ -32,6 +32,7 @@ MAX_BATCH = 512
 MAX_FLUSH_BYTES = 256 * 1024
 JOIN_HISTORY = 50  # messages in `joined` without `since`
 SINCE_LIMIT = 1000  # past this, `joined` is truncated and the client pages with `history`
+HISTORY_BYTES = 256 * 1024  # and past this many bytes of messages, too
 RECENT_CACHE = 200  # recent messages kept in memory, so most joins need no query
 # A flush costs a write per member. In a large room, the room lets the
 # connections' readers run more scheduler rounds while requests keep coming,
@@ -171,11 +172,10 @@ class Room:
                 return
 
     async def _process(self, batch: list[RoomRequest]) -> None:
-        loaded = await self._load()
         publishing: list[PublishRequest] = []
         for request in batch:
             member = request.subscriber in self._subscribers
-            if isinstance(request, PublishRequest) and member and loaded:
+            if isinstance(request, PublishRequest) and member:
                 publishing.append(request)
                 continue
             # Everything else comes after the sends before it, committed.
@@ -183,13 +183,9 @@ class Room:
             publishing = []
             match request:
                 case PublishRequest(subscriber, _text, ref):
-                    error = protocol.unavailable_error(ref) if member else self._not_member(ref)
-                    self._send_error(subscriber, error)
+                    self._send_error(subscriber, self._not_member(ref))
                 case JoinRequest(subscriber, ref, since):
-                    if loaded:
-                        await self._join(subscriber, ref, since)
-                    else:
-                        self._send_error(subscriber, protocol.unavailable_error(ref))
+                    await self._join(subscriber, ref, since)
                 case LeaveRequest(subscriber, ref, reply):
                     self._leave(subscriber, ref, reply)
                 case MembersRequest(subscriber, ref):
@@ -202,13 +198,16 @@ class Room:
         self._flush()
 
     async def _load(self) -> bool:
-        """Read the last id and recent messages once; False while the store is down."""
+        """Read the last id and recent messages (again after a failed commit);
+        False while the store cannot be read."""
         if self._recent is not None:
             return True
         try:
             self._last_id = await self._store.last_id(self.name)
             recent = await self._store.history(self.name, None, RECENT_CACHE)
-        except StoreUnavailable:
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("room %s: reading its history failed", self.name)
             return False
         self._recent = collections.deque(recent, maxlen=RECENT_CACHE)
         return True
@@ -220,6 +219,10 @@ class Room:
         that could not be committed get `unavailable`.
         """
         if not requests:
+            return
+        if not await self._load():
+            for request in requests:
+                self._send_error(request.subscriber, protocol.unavailable_error(request.ref))
             return
         now = self._clock_ms()
         messages = [
@@ -271,10 +274,13 @@ class Room:
         if self._recent and since >= self._recent[0].id - 1:
             return [m for m in self._recent if m.id > since], False
         found = await self._store.after(self.name, since, SINCE_LIMIT + 1)
-        return found[-SINCE_LIMIT:], len(found) > SINCE_LIMIT
+        kept = protocol.newest_within(found[-SINCE_LIMIT:], HISTORY_BYTES)
+        return kept, len(kept) < len(found)
 
     async def _join(self, subscriber: Subscriber, ref: Ref, since: int | None) -> None:
         try:
+            if not await self._load():
+                raise StoreUnavailable(self.name)
             history, truncated = await self._history_since(since)
         except StoreUnavailable:
             self._send_error(subscriber, protocol.unavailable_error(ref))

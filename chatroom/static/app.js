@@ -92,6 +92,7 @@ function startChat(token, user) {
   client.addEventListener("status", (e) => showStatus(e.detail.status));
   client.addEventListener("welcome", (e) => {
     $("me").textContent = e.detail.user;
+    for (const room of rooms.values()) room.loading = false; // unanswered before a drop
     client.listRooms();
   });
   client.addEventListener("joined", (e) => onJoined(e.detail));
@@ -154,6 +155,12 @@ function showError(text) {
 function onJoined(frame) {
   const room = roomState(frame.room);
   room.members = frame.members;
+  if (frame.truncated) {
+    // More was missed than one frame holds: start over from what came, and
+    // page back from its first message when scrolled to the top.
+    room.items = [];
+    room.oldestId = null;
+  }
   const first = room.items.length === 0;
   appendItems(room, frame.history.map((m) => ({ kind: "message", message: m })));
   if (first) room.complete = !frame.truncated && frame.history.length < HISTORY_PAGE;
@@ -301,6 +308,7 @@ function appendToList(items, follow = true) {
   const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 48;
   const list = $("messages");
   for (const item of items) list.append(renderItem(item));
+  while (list.children.length > MAX_KEPT_MESSAGES) list.firstElementChild.remove();
   if (follow && atBottom) scrollToBottom();
 }
 

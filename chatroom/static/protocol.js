@@ -99,6 +99,8 @@ export class ChatClient extends EventTarget {
         }
         break;
       case "joined": {
+        // A truncated history starts afresh: the page restarts the room's list.
+        if (frame.truncated) this.rooms.set(frame.room, 0);
         const fresh = this.acceptMessages(frame.room, frame.history);
         this.emit("joined", { ...frame, history: fresh });
         break;

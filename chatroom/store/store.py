@@ -101,8 +101,12 @@ class Store:
             conn = self._write_conn
             await self._in_thread(lambda: self.database.run_jobs(conn, jobs), self._write_limiter)
             self.transactions += 1
-        except self.database.unavailable as exc:
-            log.warning("database write failed (%d jobs): %s", len(batch), exc)
+        except Exception as exc:
+            # Any failure of the transaction fails its writes, not the writer.
+            if isinstance(exc, self.database.unavailable):
+                log.warning("database write failed (%d jobs): %s", len(batch), exc)
+            else:
+                log.exception("database write failed (%d jobs)", len(batch))
             self.counters.store_write_failures += len(batch)
             await self._discard_writer()
             for pending in batch:
@@ -143,13 +147,12 @@ class Store:
                 if conn is None:
                     conn = await self._in_thread(self.database.connect, None)
                 result = await self._in_thread(lambda: query(conn), None)
-            except self.database.unavailable as exc:
+            except BaseException as exc:
                 if conn is not None:
-                    await trio.to_thread.run_sync(_close_quietly, conn)
-                raise StoreUnavailable(str(exc)) from exc
-            except BaseException:
-                if conn is not None:
-                    await trio.to_thread.run_sync(_close_quietly, conn)
+                    with trio.CancelScope(shield=True):
+                        await trio.to_thread.run_sync(_close_quietly, conn)
+                if isinstance(exc, self.database.unavailable):
+                    raise StoreUnavailable(str(exc)) from exc
                 raise
             self._readers.append(conn)
             return result

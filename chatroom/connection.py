@@ -92,6 +92,11 @@ class Connection:
         """Queue whole frames for the client; never blocks."""
         return self.transport.offer(data)
 
+    def not_in(self, room: str) -> None:
+        """A room refused or dropped us: `send`, `members` and `history` there
+        are `not_member` again, and it no longer counts toward the cap."""
+        self.rooms.pop(room, None)
+
     def reply(self, text: str) -> None:
         self.transport.offer(text_frame(text))
 

@@ -211,6 +211,10 @@ def test_postgresql_backend_and_an_outage(tmp_path: Path) -> None:
             assert (error["code"], error["ref"]) == ("unavailable", "down")
             status, body, _ = running.http("GET", "/api/rooms/pg/messages", token)
             assert (status, body["error"]["code"]) == (503, "unavailable")
+            send(ws, type="join", room="new-room", ref="j")
+            assert receive(ws)["code"] == "unavailable"
+            send(ws, type="send", room="new-room", text="not joined", ref="s")
+            assert receive(ws)["code"] == "not_member"
 
             postgres.start()
             send(ws, type="send", room="pg", text="two")

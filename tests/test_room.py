@@ -32,8 +32,12 @@ class FakeSubscriber:
     user: str
     writes: int = 0
     received: list[dict[str, Any]] = attrs.field(factory=list)
+    left_rooms: list[str] = attrs.field(factory=list)
     _parser: Connection = attrs.field(factory=lambda: Connection(ConnectionType.CLIENT))
     _changed: trio.Event = attrs.field(factory=trio.Event)
+
+    def not_in(self, room: str) -> None:
+        self.left_rooms.append(room)
 
     def deliver(self, data: bytes) -> bool:
         self.writes += 1

@@ -52,6 +52,9 @@ class Subscriber(Protocol):
     def deliver(self, data: bytes) -> bool:
         """Queue whole frames for the client without blocking; False if refused."""
 
+    def not_in(self, room: str) -> None:
+        """The room does not count this connection as a member (any more)."""
+
 
 @attrs.frozen(eq=False)
 class JoinRequest:
@@ -283,6 +286,8 @@ class Room:
                 raise StoreUnavailable(self.name)
             history, truncated = await self._history_since(since)
         except StoreUnavailable:
+            if subscriber not in self._subscribers:
+                subscriber.not_in(self.name)
             self._send_error(subscriber, protocol.unavailable_error(ref))
             return
         user = subscriber.user
@@ -309,6 +314,7 @@ class Room:
     def _remove(self, subscriber: Subscriber) -> None:
         if self._subscribers.pop(subscriber, None) is None:
             return
+        subscriber.not_in(self.name)
         self._outbox.forget(subscriber)
         user = subscriber.user
         membership = self._members[user]

@@ -90,7 +90,7 @@ class ChatServer:
         identity = _Identity()
         try:
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(transport.run_writer)
+                transport.writer_nursery = nursery
                 run_session = functools.partial(self.run_session, identity)
                 await serve_http(transport, self.api, self.settings, run_session)
                 nursery.cancel_scope.cancel()

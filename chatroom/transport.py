@@ -2,8 +2,8 @@
 
 Rooms hand each member the same prepared frame bytes through `offer()`, a plain
 function call: the bytes go straight to the kernel when it takes them, and only
-what it will not take waits in a bounded buffer that this transport's writer
-task flushes. trio-websocket (handshake, pong, close) and the HTTP front write
+what it will not take waits in a bounded buffer that a writer task, started
+only while bytes wait, flushes. trio-websocket (handshake, pong, close) and the HTTP front write
 through `send_all()`, which queues behind the same buffer, so every write
 reaches the socket whole and in the order it was made.
 """
@@ -60,8 +60,11 @@ class SocketTransport(trio.abc.Stream):
         self._sent_total = 0
         self._closed = False
         self._broken: OSError | None = None
-        self._work = trio.Event()
         self._progress = trio.Event()
+        # Where the writer task runs; it exists only while bytes wait, so an
+        # idle connection costs no task for it.
+        self.writer_nursery: trio.Nursery | None = None
+        self._writing = False
 
     @property
     def pending_bytes(self) -> int:
@@ -166,8 +169,17 @@ class SocketTransport(trio.abc.Stream):
         self._buffer += memoryview(data)[sent:]
         write = _Write(self._queued_total, droppable)
         self._writes.append(write)
-        self._work.set()
+        self._start_writer()
         return write
+
+    def _start_writer(self) -> None:
+        if self._writing or self.writer_nursery is None:
+            return
+        try:
+            self.writer_nursery.start_soon(self._write_pending)
+        except RuntimeError:  # the socket's nursery is closing: so is the socket
+            return
+        self._writing = True
 
     def _send_now(self, data: bytes | bytearray) -> int:
         """Bytes the kernel took right away; -1 if the connection is broken."""
@@ -211,30 +223,27 @@ class SocketTransport(trio.abc.Stream):
         self._writes.clear()
 
     def _wake_all(self) -> None:
-        self._work.set()
         progress, self._progress = self._progress, trio.Event()
         progress.set()
 
-    async def run_writer(self) -> None:
-        """Flush what the kernel did not take at once; runs for the socket's life."""
-        while not self._closed and self._broken is None:
-            if not self._buffer:
-                self._work = trio.Event()
-                await self._work.wait()
-                continue
-            try:
-                await trio.lowlevel.wait_writable(self.sock)
-            except trio.ClosedResourceError:
-                return
-            sent = self._send_now(self._buffer)
-            if sent <= 0:
-                continue
-            del self._buffer[:sent]
-            self._sent_total += sent
-            while self._writes and self._writes[0].end <= self._sent_total:
-                self._writes.popleft()
-            progress, self._progress = self._progress, trio.Event()
-            progress.set()
+    async def _write_pending(self) -> None:
+        """Flush what the kernel did not take at once; ends when nothing waits."""
+        try:
+            while self._buffer and not self._closed and self._broken is None:
+                try:
+                    await trio.lowlevel.wait_writable(self.sock)
+                except trio.ClosedResourceError:
+                    return
+                sent = self._send_now(self._buffer)
+                if sent <= 0:
+                    continue
+                del self._buffer[:sent]
+                self._sent_total += sent
+                while self._writes and self._writes[0].end <= self._sent_total:
+                    self._writes.popleft()
+                self._wake_all()
+        finally:
+            self._writing = False
 
     # -- closing -----------------------------------------------------------
 

@@ -43,6 +43,7 @@ class SocketTransport(trio.abc.Stream):
         sock.setblocking(False)
         self.sock = sock
         self.peer = _peer_name(sock)
+        self.last_received = trio.current_time()  # when the peer last sent bytes
         self.max_pending = max_pending
         self.on_overflow = on_overflow
         self.overflowed = False
@@ -95,6 +96,7 @@ class SocketTransport(trio.abc.Stream):
                 continue
             except OSError as exc:
                 raise trio.BrokenResourceError(str(exc)) from exc
+            self.last_received = trio.current_time()
             if not waited:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             return data

@@ -7,6 +7,7 @@ import struct
 
 _FIN_TEXT = 0x81
 FIN_CLOSE = 0x88
+_FIN_PING = 0x89
 
 
 def text_frame(text: str) -> bytes:
@@ -26,3 +27,8 @@ def close_frame(code: int, reason: str = "") -> bytes:
     """A complete close frame (control frames carry at most 125 bytes)."""
     payload = struct.pack("!H", code) + reason.encode("utf-8")[:123]
     return bytes((FIN_CLOSE, len(payload))) + payload
+
+
+def ping_frame(payload: bytes) -> bytes:
+    """A complete ping frame (the peer answers with a pong)."""
+    return bytes((_FIN_PING, len(payload[:125]))) + payload[:125]

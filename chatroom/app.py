@@ -1,6 +1,7 @@
 """serve(): the top of the task tree.
 
 serve
+├── the store's writer task                     (store/store.py)
 ├── rooms nursery: one task per room            (rooms/registry.py)
 └── clients nursery
     ├── accept loop                             (listener.py)

@@ -33,7 +33,7 @@ from chatroom.store import (
     open_database,
 )
 
-DEFAULT_TOKEN_TTL = 24 * 3600
+DEFAULT_TOKEN_TTL = Settings().token_ttl  # as /api/login gives
 COMMANDS = ("serve", "token", "user")
 
 log = logging.getLogger("chatroom")

@@ -40,7 +40,6 @@ from chatroom.wsframe import close_frame, ping_frame, text_frame
 
 log = logging.getLogger(__name__)
 
-CLOSE_NORMAL = 1000
 CLOSE_GOING_AWAY = 1001
 CLOSE_UNSUPPORTED_DATA = 1003
 CLOSE_POLICY = 1008

@@ -5,6 +5,7 @@ time."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import threading
@@ -18,12 +19,17 @@ INTERVAL = 0.05  # the good sender's pace: 20 messages a second
 P99_LIMIT_MS = 250
 
 
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
 def test_attacks_cost_a_good_client_nothing(server: RunningServer) -> None:
     receiver = hello(server, "good-receiver")
     sender = hello(server, "good-sender")
     for ws in (receiver, sender):
         send(ws, type="join", room="abuse")
         receive_until(ws, "joined")
+    fds_before = open_fds(server.process.pid)
 
     attackers = [
         subprocess.Popen(
@@ -69,3 +75,8 @@ def test_attacks_cost_a_good_client_nothing(server: RunningServer) -> None:
     assert server.process.poll() is None
     assert server.http("GET", "/healthz")[0] == 200
     assert not any("Traceback" in line for line in server.log)
+    # Every attacker's socket is gone again once the attackers are: no leak.
+    deadline = time.monotonic() + 10
+    while open_fds(server.process.pid) > fds_before:
+        assert time.monotonic() < deadline, (open_fds(server.process.pid), fds_before)
+        time.sleep(0.2)

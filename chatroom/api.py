@@ -96,6 +96,14 @@ def error_response(
     )
 
 
+def bearer_token(headers: dict[str, str]) -> str | None:
+    """The token of an `Authorization: Bearer <token>` header, if any."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
 def _require_method(request: HttpRequest, *allowed: str) -> None:
     if request.method not in allowed:
         allow = ", ".join(allowed)
@@ -177,13 +185,13 @@ class Api:
     def _authorize(self, request: HttpRequest) -> None:
         _require_method(request, "GET", "HEAD")
         challenge = ("WWW-Authenticate", "Bearer")
-        scheme, _, token = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        token = bearer_token(request.headers)
+        if token is None:
             raise HttpError(
                 error_response(ErrorCode.UNAUTHORIZED, "a bearer token is required", challenge)
             )
         try:
-            self.signer.verify(token.strip(), now=time.time(), max_ttl=self.max_token_ttl)
+            self.signer.verify(token, now=time.time(), max_ttl=self.max_token_ttl)
         except InvalidToken as exc:
             raise HttpError(
                 error_response(ErrorCode.UNAUTHORIZED, f"token {exc.reason}", challenge)

@@ -11,7 +11,7 @@ import h11
 import trio
 import trio_websocket
 
-from chatroom.api import Api, HttpRequest, Response, error_response
+from chatroom.api import Api, HttpRequest, Response, bearer_token, error_response
 from chatroom.config import Settings
 from chatroom.protocol import ErrorCode
 from chatroom.transport import SocketTransport
@@ -52,9 +52,8 @@ def websocket_credentials(headers: dict[str, str]) -> tuple[str | None, str | No
         ),
         None,
     )
-    scheme, _, bearer = headers.get("authorization", "").partition(" ")
-    if token is None and scheme.lower() == "bearer" and bearer.strip():
-        token = bearer.strip()
+    if token is None:
+        token = bearer_token(headers)
     return token, SUBPROTOCOL if SUBPROTOCOL in offered else None
 
 

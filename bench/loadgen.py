@@ -18,7 +18,6 @@ Server CPU comes from /proc/PID/stat over the measured window.
 from __future__ import annotations
 
 import argparse
-import base64
 import json
 import os
 import resource
@@ -30,6 +29,7 @@ import time
 from typing import Any
 
 from chatroom.auth import TokenSigner
+from tests.rawws import upgrade
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 SAMPLERS = 16
@@ -133,25 +133,8 @@ class LoadGenerator:
     # -- setup --------------------------------------------------------------
 
     def connect(self, index: int) -> Client:
-        sock = socket.create_connection((self.args.host, self.args.port), timeout=30)
+        sock, leftover = upgrade(self.args.host, self.args.port)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        key = base64.b64encode(os.urandom(16)).decode()
-        sock.sendall(
-            (
-                f"GET /ws HTTP/1.1\r\nHost: {self.args.host}:{self.args.port}\r\n"
-                "Upgrade: websocket\r\nConnection: Upgrade\r\n"
-                f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
-            ).encode()
-        )
-        response = b""
-        while b"\r\n\r\n" not in response:
-            chunk = sock.recv(4096)
-            if not chunk:
-                raise ConnectionError("closed during handshake")
-            response += chunk
-        head, leftover = response.split(b"\r\n\r\n", 1)
-        if not head.startswith(b"HTTP/1.1 101"):
-            raise ConnectionError(head.decode(errors="replace"))
         client = Client(index, sock, leftover)
         token = self.signer.issue(client.user, ttl=3600, now=time.time())
         client.send({"type": "hello", "token": token})

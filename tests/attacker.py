@@ -22,26 +22,9 @@ import time
 from pathlib import Path
 
 from chatroom.auth import TokenSigner, load_secret
-from tests.rawws import OP_TEXT, client_frame
+from tests.rawws import OP_TEXT, client_frame, upgrade
 
 TLS_CLIENT_HELLO = bytes.fromhex("16030100a5010000a10303") + os.urandom(32)
-
-
-def upgrade(port: int) -> socket.socket:
-    sock = socket.create_connection(("127.0.0.1", port), timeout=5)
-    key = "dGhlIHNhbXBsZSBub25jZQ=="
-    sock.sendall(
-        f"GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\n"
-        f"Connection: Upgrade\r\nSec-WebSocket-Key: {key}\r\n"
-        "Sec-WebSocket-Version: 13\r\n\r\n".encode()
-    )
-    head = b""
-    while b"\r\n\r\n" not in head:
-        chunk = sock.recv(4096)
-        if not chunk:
-            raise ConnectionError("closed during the handshake")
-        head += chunk
-    return sock
 
 
 def send_json(sock: socket.socket, **frame: object) -> None:
@@ -49,7 +32,7 @@ def send_json(sock: socket.socket, **frame: object) -> None:
 
 
 def member(port: int, token: str, room: str) -> socket.socket:
-    sock = upgrade(port)
+    sock, _ = upgrade("127.0.0.1", port, timeout=5)
     send_json(sock, type="hello", token=token)
     send_json(sock, type="join", room=room)
     return sock

@@ -47,6 +47,39 @@ def take_frame(buffer: bytearray) -> tuple[int, bytes] | None:
     return frame
 
 
+def upgrade_request(host: str, headers: dict[str, str] | None = None) -> bytes:
+    """The opening handshake of RFC 6455 section 4.1, for /ws."""
+    key = base64.b64encode(os.urandom(16)).decode()
+    lines = [
+        "GET /ws HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        f"Sec-WebSocket-Key: {key}",
+        "Sec-WebSocket-Version: 13",
+        *(f"{name}: {value}" for name, value in (headers or {}).items()),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def upgrade(host: str, port: int, timeout: float = 30) -> tuple[socket.socket, bytes]:
+    """Blocking: connect and upgrade; the socket and the bytes after the 101 head."""
+    sock = socket.create_connection((host, port), timeout=timeout)
+    sock.sendall(upgrade_request(f"{host}:{port}"))
+    response = b""
+    while b"\r\n\r\n" not in response:
+        chunk = sock.recv(4096)
+        if not chunk:
+            sock.close()
+            raise ConnectionError("closed during the handshake")
+        response += chunk
+    head, leftover = response.split(b"\r\n\r\n", 1)
+    if not head.startswith(b"HTTP/1.1 101"):
+        sock.close()
+        raise ConnectionError(head.decode(errors="replace"))
+    return sock, leftover
+
+
 class RawClient:
     def __init__(self, sock: socket.socket) -> None:
         sock.setblocking(False)
@@ -57,17 +90,7 @@ class RawClient:
     @classmethod
     async def connect(cls, sock: socket.socket, headers: dict[str, str] | None = None) -> RawClient:
         client = cls(sock)
-        key = base64.b64encode(os.urandom(16)).decode()
-        lines = [
-            "GET /ws HTTP/1.1",
-            "Host: localhost",
-            "Upgrade: websocket",
-            "Connection: Upgrade",
-            f"Sec-WebSocket-Key: {key}",
-            "Sec-WebSocket-Version: 13",
-            *(f"{name}: {value}" for name, value in (headers or {}).items()),
-        ]
-        client.sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+        client.sock.sendall(upgrade_request("localhost", headers))
         head = await client.read_head()
         if not head.startswith(b"HTTP/1.1 101"):
             raise ConnectionError(head.decode(errors="replace"))

@@ -75,20 +75,18 @@ class Accounts:
     async def login(self, username: object, password: object, client: str) -> IssuedToken:
         if not isinstance(username, str) or not isinstance(password, str):
             raise AccountError(400, ErrorCode.BAD_REQUEST, "username and password are strings")
-        keys = [f"user:{username}", f"client:{client}"]
-        wait = self.throttle.retry_after(keys)
+        wait = self.throttle.retry_after(username, client)
         if wait > 0:
             raise AccountError(
                 429, ErrorCode.RATE_LIMITED, "too many failed logins; wait", math.ceil(wait)
             )
         # Counted as a failure before the slow check, so that guesses sent in
         # parallel cannot all slip in before the first one is counted.
-        self.throttle.failed(keys)
+        self.throttle.failed(username, client)
         password_hash = None
         if is_valid_user_name(username) and len(password) <= 1024:
             password_hash = await self.store.password_hash(username)
         if not await self.hasher.verify(password_hash, password[:1024]):
             raise AccountError(401, ErrorCode.UNAUTHORIZED, BAD_CREDENTIALS)
-        self.throttle.succeeded(keys[0])
-        self.throttle.forgive(keys[1])
+        self.throttle.succeeded(username, client)
         return self._issue(username)

@@ -26,6 +26,7 @@ from chatroom.config import Settings
 from chatroom.listener import open_listener
 from chatroom.protocol import is_valid_user_name
 from chatroom.store import (
+    NameClash,
     SchemaTooNew,
     Store,
     StoreUnavailable,
@@ -271,7 +272,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     try:
         trio.run(_serve_until_signalled, settings, signer, listener)
-    except* (SchemaTooNew, ValueError, OSError) as group:
+    except* (SchemaTooNew, NameClash, ValueError, OSError) as group:
         for error in group.exceptions:
             log.error("cannot serve: %s", error)
         return_code = 1
@@ -303,7 +304,7 @@ def _add_user(args: argparse.Namespace) -> int:
         user = trio.run(add)
     except* AccountError as group:
         failure = str(group.exceptions[0])
-    except* (StoreUnavailable, SchemaTooNew, ValueError) as group:
+    except* (StoreUnavailable, SchemaTooNew, NameClash, ValueError) as group:
         failure = f"cannot open the database: {group.exceptions[0]}"
     if failure:
         print(f"chatroom: {failure}", file=sys.stderr)

@@ -318,6 +318,13 @@ class Connection:
                 ref,
             )
         if key not in self.saved_rooms:
+            if len(self.saved_rooms) >= self.settings.max_rooms_per_user:
+                raise ProtocolError(
+                    ErrorCode.FORBIDDEN,
+                    f"a user may have {self.settings.max_rooms_per_user} rooms at most; "
+                    "leave one first",
+                    ref,
+                )
             try:
                 await self.store.remember_room(self.user, name)
             except StoreUnavailable:

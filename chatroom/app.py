@@ -30,7 +30,7 @@ from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
 from chatroom.http import serve_http
 from chatroom.listener import accept_loop, open_listener
 from chatroom.rooms import RoomRegistry
-from chatroom.store import Store, default_database_url, open_database
+from chatroom.store import Store, StoreUnavailable, default_database_url, open_database
 from chatroom.transport import SocketTransport
 
 log = logging.getLogger(__name__)
@@ -196,6 +196,12 @@ async def serve(
         await top.start(store.run)
         log.info("database: %s", store.database.description)
         await _serve_clients(settings, signer, store, listener, port, shutdown, task_status)
+        # What the rooms queued last (where their members got to) is written too.
+        with trio.move_on_after(settings.shutdown_grace):
+            try:
+                await store.flush()
+            except StoreUnavailable:
+                log.warning("stopping without the last unread positions: database unavailable")
         top.cancel_scope.cancel()
     log.info("stopped")
 

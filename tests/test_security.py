@@ -3,6 +3,8 @@ against `python -m chatroom` as an attacker would meet it."""
 
 from __future__ import annotations
 
+import socket
+
 from tests.blackbox import RunningServer, hello, receive, send
 
 
@@ -22,3 +24,20 @@ def test_huge_numbers_in_a_query_get_400(server: RunningServer) -> None:
         expected = 200 if query.endswith("7") else 400
         assert status == expected, (query[:20], body)
     assert not any("Traceback" in line for line in server.log)
+
+
+def test_a_body_framed_two_ways_closes_the_connection(server: RunningServer) -> None:
+    smuggled = (
+        b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"2\r\n{}\r\n0\r\n\r\n"
+        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+    )
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(smuggled)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    assert received.startswith(b"HTTP/1.1 400 ")
+    assert b"connection: close" in received.lower()
+    assert received.count(b"HTTP/1.1 ") == 1  # the pipelined request was not answered

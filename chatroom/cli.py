@@ -20,9 +20,10 @@ import trio
 
 from chatroom import __version__
 from chatroom.app import serve
-from chatroom.auth import TokenSigner, load_secret
+from chatroom.auth import SecretError, TokenSigner, load_secret
 from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.config import Settings
+from chatroom.files import private_dir, restrict_new_files
 from chatroom.listener import open_listener
 from chatroom.protocol import is_valid_user_name
 from chatroom.store import (
@@ -221,11 +222,17 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if args.command == "token":
-        return _print_token(args)
-    if args.command == "user":
-        return _add_user(args)
-    return _serve(args)
+    restrict_new_files()
+    try:
+        private_dir(args.data_dir)
+        if args.command == "token":
+            return _print_token(args)
+        if args.command == "user":
+            return _add_user(args)
+        return _serve(args)
+    except (SecretError, OSError) as exc:
+        print(f"chatroom: {exc}", file=sys.stderr)
+        return 1
 
 
 def _signer(data_dir: Path) -> TokenSigner:

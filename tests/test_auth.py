@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chatroom.auth import InvalidToken, TokenSigner, load_secret
+from chatroom.auth import InvalidToken, SecretError, TokenSigner, load_secret
 
 NOW = 1_800_000_000
 signer = TokenSigner(b"s" * 32)
@@ -92,5 +92,18 @@ def test_secret_file_is_made_once_with_mode_0600(tmp_path: Path) -> None:
 
 
 def test_environment_secret_wins(tmp_path: Path) -> None:
-    assert load_secret(tmp_path, "from-env") == b"from-env"
+    assert load_secret(tmp_path, "e" * 32) == b"e" * 32
     assert not (tmp_path / "secret.key").exists()
+
+
+def test_short_secrets_and_secret_files_others_can_read_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(SecretError, match="CHATROOM_SECRET is 1 bytes; use at least 32"):
+        load_secret(tmp_path, "x")
+    load_secret(tmp_path)
+    (tmp_path / "secret.key").chmod(0o644)
+    with pytest.raises(SecretError, match=r"can be read by others \(mode 0644\).*chmod 600"):
+        load_secret(tmp_path)
+    (tmp_path / "secret.key").write_text("short")
+    (tmp_path / "secret.key").chmod(0o600)
+    with pytest.raises(SecretError, match="holds 5 bytes"):
+        load_secret(tmp_path)

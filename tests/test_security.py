@@ -3,9 +3,26 @@ against `python -m chatroom` as an attacker would meet it."""
 
 from __future__ import annotations
 
+import os
 import socket
+import sqlite3
+import stat
+import subprocess
+import sys
+from pathlib import Path
 
-from tests.blackbox import RunningServer, hello, receive, send
+from tests.blackbox import (
+    TIMEOUT,
+    RunningServer,
+    clean_env,
+    hello,
+    receive,
+    send,
+    start_server,
+    stop_server,
+)
+
+SECRET_ENV = {"CHATROOM_SECRET": "s" * 48}
 
 
 def test_numbers_json_cannot_say_are_refused_not_echoed(server: RunningServer) -> None:
@@ -41,3 +58,60 @@ def test_a_body_framed_two_ways_closes_the_connection(server: RunningServer) -> 
     assert received.startswith(b"HTTP/1.1 400 ")
     assert b"connection: close" in received.lower()
     assert received.count(b"HTTP/1.1 ") == 1  # the pipelined request was not answered
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def run_chatroom(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "chatroom", *args],
+        input="a long password\n",
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**clean_env(), **(env or {})},
+    )
+
+
+def test_the_data_dir_is_0700_and_its_files_0600_whatever_came_first(tmp_path: Path) -> None:
+    # `user add` before any `serve`, with the secret in the environment.
+    first = tmp_path / "first"
+    added = run_chatroom("user", "add", "alice", "--data-dir", str(first), env=SECRET_ENV)
+    assert added.returncode == 0, added.stderr
+    assert mode(first) == 0o700
+    assert [(p.name, mode(p)) for p in sorted(first.iterdir())] == [
+        (name, 0o600) for name in sorted(p.name for p in first.iterdir())
+    ]
+    # A data dir and database made by someone else, open to all.
+    open_dir = tmp_path / "open"
+    open_dir.mkdir(mode=0o755)
+    os.chmod(open_dir, 0o755)
+    with sqlite3.connect(open_dir / "chatroom.db"):
+        pass
+    os.chmod(open_dir / "chatroom.db", 0o644)
+    server = start_server(open_dir)
+    try:
+        hello(server, "bob").close()
+        assert mode(open_dir) == 0o700
+        files = {p.name: mode(p) for p in open_dir.iterdir()}
+        assert {"chatroom.db", "chatroom.db-wal", "secret.key"} <= set(files)
+        assert set(files.values()) == {0o600}
+    finally:
+        assert stop_server(server) == 0
+
+
+def test_secrets_others_can_read_or_too_short_are_refused(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    assert run_chatroom("token", "alice", "--data-dir", str(data_dir)).returncode == 0
+    os.chmod(data_dir / "secret.key", 0o644)
+    refused = run_chatroom("--port", "0", "--data-dir", str(data_dir))
+    assert refused.returncode == 1
+    assert "can be read by others (mode 0644)" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    short = run_chatroom(
+        "token", "alice", "--data-dir", str(data_dir), env={"CHATROOM_SECRET": "x"}
+    )
+    assert short.returncode == 1
+    assert "CHATROOM_SECRET is 1 bytes; use at least 32" in short.stderr

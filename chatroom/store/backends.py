@@ -8,6 +8,7 @@ from typing import Any
 
 import psycopg
 
+from chatroom.files import private_dir, private_files
 from chatroom.store.sql import Database
 
 SQLITE_PREFIX = "sqlite:///"
@@ -30,7 +31,8 @@ def open_database(url: str) -> Database:
 
 
 def _sqlite(path: Path) -> Database:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.exists():
+        private_dir(path.parent)
 
     def connect() -> Any:
         # Autocommit mode: transactions are begun and ended explicitly.
@@ -40,6 +42,8 @@ def _sqlite(path: Path) -> Database:
         conn.execute("PRAGMA journal_mode=WAL")
         # FULL: a commit is on disk before anyone is told about the message.
         conn.execute("PRAGMA synchronous=FULL")
+        # Users' password hashes and every message: the server's alone.
+        private_files(path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm"))
         return conn
 
     return Database(

@@ -26,7 +26,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 RUN groupadd --system --gid 10001 chatroom \
     && useradd --system --uid 10001 --gid 10001 --home-dir /data --no-create-home \
        --shell /usr/sbin/nologin chatroom \
-    && mkdir /data \
+    && mkdir -m 0700 /data \
     && chown 10001:10001 /data
 COPY --from=build /opt/chatroom /opt/chatroom
 USER 10001:10001

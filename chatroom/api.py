@@ -244,6 +244,12 @@ def _int_param(request: HttpRequest, name: str, low: int, high: int | None) -> i
 
 
 def _credentials(request: HttpRequest) -> tuple[object, object]:
+    # Only JSON: a cross-site HTML form can post text/plain without asking.
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise HttpError(
+            error_response(ErrorCode.BAD_REQUEST, "the body must be application/json", status=415)
+        )
     try:
         body = json.loads(request.body)
     except (ValueError, RecursionError):

@@ -117,6 +117,16 @@ def build_parser() -> argparse.ArgumentParser:
         "abuse limits", "what one client may hold or send; see docs/security.md"
     )
     limits.add_argument(
+        "--allowed-host",
+        action="append",
+        default=[h for h in _env("ALLOWED_HOSTS", "").split(",") if h],
+        metavar="HOST",
+        help="a host name (chat.example.com) clients may address in Host; repeatable "
+        "(env CHATROOM_ALLOWED_HOSTS, comma-separated); localhost, 127.0.0.1 and [::1] always "
+        "work. Without any, a server listening on a loopback address answers only those, "
+        "others answer any name",
+    )
+    limits.add_argument(
         "--allowed-origin",
         action="append",
         default=[o for o in _env("ALLOWED_ORIGINS", "").split(",") if o],
@@ -262,6 +272,7 @@ def _serve(args: argparse.Namespace) -> int:
         registration_open=args.registration == "open",
         group_commit=args.group_commit,
         allowed_origins=tuple(args.allowed_origin),
+        allowed_hosts=tuple(h.lower() for h in args.allowed_host),
         max_frame_bytes=args.max_frame,
         max_rooms_per_connection=args.max_rooms_per_connection,
         max_rooms_per_user=args.max_rooms_per_user,

@@ -26,6 +26,9 @@ class Settings:
     close_timeout: float = 3.0
     # abuse limits (docs/security.md)
     allowed_origins: tuple[str, ...] = ()  # besides the server's own
+    # Host names requests may be addressed to (DNS rebinding); none given:
+    # loopback names on a loopback listener, any name otherwise.
+    allowed_hosts: tuple[str, ...] = ()
     max_rooms_per_connection: int = 100
     max_rooms_per_user: int = 200  # rooms the store remembers for one user
     max_connections_per_user: int = 32

@@ -4,6 +4,7 @@ trio-websocket over the same transport and become a `Connection`."""
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
@@ -65,6 +66,28 @@ def origin_allowed(headers: dict[str, str], allowed: tuple[str, ...]) -> bool:
         return True
     host = headers.get("host", "")
     return origin in (f"http://{host}", f"https://{host}") or origin in allowed
+
+
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return address == "localhost"
+
+
+def host_allowed(headers: dict[str, str], settings: Settings) -> bool:
+    """Whether the request is addressed to a name this server answers to: a
+    page on another name that resolves here (DNS rebinding) is refused."""
+    host = headers.get("host", "").strip().lower()
+    name = host.rpartition(":")[0] if host.rpartition(":")[2].isdigit() else host
+    # A rebinding page's requests carry its own name, never a loopback one.
+    listening_on = f"[{settings.host}]" if ":" in settings.host else settings.host
+    if name in LOOPBACK_NAMES or name in settings.allowed_hosts or name == listening_on:
+        return True
+    return not settings.allowed_hosts and not _is_loopback(settings.host)
 
 
 def _handshake_problem(headers: dict[str, str]) -> str | None:
@@ -143,6 +166,14 @@ async def serve_http(
                 if not isinstance(event, h11.Request):
                     return
                 headers = _headers_of(event)
+                if not host_allowed(headers, settings):
+                    misdirected = error_response(
+                        ErrorCode.BAD_REQUEST,
+                        "this server does not answer to that Host (see --allowed-host)",
+                        status=421,
+                    )
+                    await _send_error_and_close(conn, transport, misdirected)
+                    return
                 method = event.method.decode("ascii")
                 target = event.target.decode("latin-1")
                 upgrade = (

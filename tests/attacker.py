@@ -71,7 +71,7 @@ def run(mode: str, port: int, signer: TokenSigner, room: str, deadline: float) -
                 socks = [
                     socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(100)
                 ]
-                for byte in b"GET / HTTP/1.1\r\nHost: x\r\n":
+                for byte in b"GET / HTTP/1.1\r\nHost: localhost\r\n":
                     if time.monotonic() >= deadline:
                         break
                     for sock in socks:

@@ -54,7 +54,7 @@ async def http_status(server: ChatServer, nursery: trio.Nursery, request: bytes)
 
 
 UPGRADE = (
-    "GET /ws HTTP/1.1\r\nHost: chat.example:8080\r\nUpgrade: websocket\r\n"
+    "GET /ws HTTP/1.1\r\nHost: localhost:8080\r\nUpgrade: websocket\r\n"
     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
     "Sec-WebSocket-Version: 13\r\n{origin}\r\n"
 )
@@ -64,9 +64,9 @@ UPGRADE = (
     ("origin", "allowed", "status"),
     [
         ("", (), b"HTTP/1.1 101 Switching Protocols"),
-        ("Origin: http://chat.example:8080\r\n", (), b"HTTP/1.1 101 Switching Protocols"),
+        ("Origin: http://localhost:8080\r\n", (), b"HTTP/1.1 101 Switching Protocols"),
         ("Origin: https://evil.example\r\n", (), b"HTTP/1.1 403 Forbidden"),
-        ("Origin: http://chat.example\r\n", (), b"HTTP/1.1 403 Forbidden"),
+        ("Origin: http://localhost\r\n", (), b"HTTP/1.1 403 Forbidden"),
         (
             "Origin: https://app.example\r\n",
             ("https://app.example",),
@@ -220,7 +220,7 @@ async def test_caps_on_rooms_users_and_addresses(
     await trio.testing.wait_all_tasks_blocked()
     # socketpairs share one "address": 2 sessions + 1 more socket + this one
     fourth = await raw(server, nursery)
-    status = await http_status(server, nursery, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    status = await http_status(server, nursery, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert status == b"HTTP/1.1 503 Service Unavailable"
     assert second.sock.fileno() >= 0 and fourth.sock.fileno() >= 0  # held open until here
 
@@ -230,11 +230,11 @@ async def test_unauthenticated_sockets_are_capped(
 ) -> None:
     server = make_server(max_unauthenticated=2)
     waiting = [await raw(server, nursery), await raw(server, nursery)]
-    status = await http_status(server, nursery, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    status = await http_status(server, nursery, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert status == b"HTTP/1.1 503 Service Unavailable"
     waiting[0].send_json(type="hello", token=token("now-in"))
     assert (await waiting[0].next_json())["type"] == "welcome"
-    status = await http_status(server, nursery, b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+    status = await http_status(server, nursery, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
     assert status == b"HTTP/1.1 200 OK"
 
 

@@ -67,9 +67,9 @@ async def test_pipelined_requests_are_answered_in_order(
     response = await exchange(
         server,
         nursery,
-        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
-        b"GET /missing HTTP/1.1\r\nHost: x\r\n\r\n"
-        b"HEAD / HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        b"GET /missing HTTP/1.1\r\nHost: localhost\r\n\r\n"
+        b"HEAD / HTTP/1.1\r\nHost: localhost\r\n\r\n",
     )
     # The HEAD response has a Content-Length but no body: it ends the bytes.
     head_response = response.rsplit(b"HTTP/1.1 ", 1)[1]
@@ -81,12 +81,15 @@ async def test_pipelined_requests_are_answered_in_order(
 @pytest.mark.parametrize(
     ("request_bytes", "status"),
     [
-        (b"GET /ws HTTP/1.1\r\nHost: x\r\n\r\n", 426),
-        (b"DELETE /healthz HTTP/1.1\r\nHost: x\r\n\r\n", 405),
-        (b"GET /api/rooms HTTP/1.1\r\nHost: x\r\n\r\n", 401),
-        (b"GET /api/rooms HTTP/1.1\r\nHost: x\r\nAuthorization: Basic abc\r\n\r\n", 401),
-        (b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 70000\r\n\r\n" + b"x" * 70000, 413),
-        (b"GET / HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 30000 + b"\r\n\r\n", 431),
+        (b"GET /ws HTTP/1.1\r\nHost: localhost\r\n\r\n", 426),
+        (b"DELETE /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n", 405),
+        (b"GET /api/rooms HTTP/1.1\r\nHost: localhost\r\n\r\n", 401),
+        (b"GET /api/rooms HTTP/1.1\r\nHost: localhost\r\nAuthorization: Basic abc\r\n\r\n", 401),
+        (
+            b"POST / HTTP/1.1\r\nHost: localhost\r\nContent-Length: 70000\r\n\r\n" + b"x" * 70000,
+            413,
+        ),
+        (b"GET / HTTP/1.1\r\nHost: localhost\r\nX-Big: " + b"a" * 30000 + b"\r\n\r\n", 431),
         (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 400),  # a TLS ClientHello
         (b"GARBAGE\r\n\r\n", 400),
     ],
@@ -106,7 +109,7 @@ async def test_a_client_that_never_finishes_its_head_is_dropped(
     server = await make_server(nursery, tmp_path)
     ours, theirs = socket.socketpair()
     nursery.start_soon(server.handle_socket, ours)
-    theirs.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n")
+    theirs.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n")
     await trio.sleep(Settings().http_timeout + 1)
     theirs.setblocking(False)
     assert theirs.recv(100) == b""  # closed, no answer

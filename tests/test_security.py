@@ -21,6 +21,7 @@ from tests.blackbox import (
     start_server,
     stop_server,
 )
+from tests.rawws import upgrade_request
 
 SECRET_ENV = {"CHATROOM_SECRET": "s" * 48}
 
@@ -45,10 +46,10 @@ def test_huge_numbers_in_a_query_get_400(server: RunningServer) -> None:
 
 def test_a_body_framed_two_ways_closes_the_connection(server: RunningServer) -> None:
     smuggled = (
-        b"POST /api/login HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        b"POST /api/login HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
         b"Content-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n"
         b"2\r\n{}\r\n0\r\n\r\n"
-        b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
     )
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(smuggled)
@@ -115,3 +116,43 @@ def test_secrets_others_can_read_or_too_short_are_refused(tmp_path: Path) -> Non
     )
     assert short.returncode == 1
     assert "CHATROOM_SECRET is 1 bytes; use at least 32" in short.stderr
+
+
+def raw_http(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT) as sock:
+        sock.sendall(request)
+        received = b""
+        while chunk := sock.recv(65536):
+            received += chunk
+    return received
+
+
+def test_dns_rebinding_names_are_refused(server: RunningServer, tmp_path: Path) -> None:
+    rebound = f"rebind.evil.example:{server.port}"
+    upgrade = upgrade_request(rebound, {"Origin": f"http://{rebound}"})
+    assert raw_http(server.port, upgrade).startswith(b"HTTP/1.1 421 ")
+    page = f"GET /api/rooms HTTP/1.1\r\nHost: {rebound}\r\n\r\n".encode()
+    assert raw_http(server.port, page).startswith(b"HTTP/1.1 421 ")
+    for name in ("localhost", "127.0.0.1", "[::1]"):
+        health = f"GET /healthz HTTP/1.1\r\nHost: {name}:{server.port}\r\nConnection: close\r\n\r\n"
+        assert raw_http(server.port, health.encode()).startswith(b"HTTP/1.1 200 ")
+
+    named = start_server(tmp_path / "named", "--allowed-host", "Chat.Example")
+    try:
+        for host, status in (("chat.example", b"200"), ("other.example", b"421")):
+            health = f"GET /healthz HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+            assert raw_http(named.port, health.encode()).startswith(b"HTTP/1.1 " + status)
+    finally:
+        assert stop_server(named) == 0
+
+
+def test_a_cross_site_form_cannot_make_an_account(server: RunningServer) -> None:
+    body = b'{"username":"csrf","password":"a long password"}'
+    form = (
+        b"POST /api/register HTTP/1.1\r\nHost: localhost\r\nContent-Type: text/plain\r\n"
+        b"Origin: https://evil.example\r\nConnection: close\r\n"
+        b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+    )
+    assert raw_http(server.port, form).startswith(b"HTTP/1.1 415 ")
+    status, _, _ = server.http("POST", "/api/login", body={"username": "csrf", "password": "x" * 8})
+    assert status == 401  # no such account was made

@@ -3,6 +3,7 @@ against `python -m chatroom` as an attacker would meet it."""
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import sqlite3
@@ -17,6 +18,7 @@ from tests.blackbox import (
     clean_env,
     hello,
     receive,
+    receive_until,
     send,
     start_server,
     stop_server,
@@ -156,3 +158,22 @@ def test_a_cross_site_form_cannot_make_an_account(server: RunningServer) -> None
     assert raw_http(server.port, form).startswith(b"HTTP/1.1 415 ")
     status, _, _ = server.http("POST", "/api/login", body={"username": "csrf", "password": "x" * 8})
     assert status == 401  # no such account was made
+
+
+def test_joined_is_bounded_in_encoded_bytes(fast_server: RunningServer) -> None:
+    writer = hello(fast_server, "writer")
+    send(writer, type="join", room="escapes")
+    receive_until(writer, "joined")
+    for _ in range(50):  # each 4,000 characters, 24,000 bytes as \u0001 escapes
+        send(writer, type="send", room="escapes", text="\u0001" * 4000)
+    for _ in range(50):
+        receive_until(writer, "message")
+    reader = hello(fast_server, "reader")
+    send(reader, type="join", room="escapes")
+    text = reader.recv(timeout=TIMEOUT)
+    assert isinstance(text, str)
+    joined = json.loads(text)
+    assert joined["type"] == "joined"
+    assert len(text.encode()) <= 256 * 1024 + 4096
+    assert joined["more"] is True
+    assert 0 < len(joined["history"]) < 50

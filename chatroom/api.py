@@ -154,7 +154,7 @@ class Api:
         if path == "/api/register":
             _require_method(request, "POST")
             username, password = _credentials(request)
-            issued = await self.accounts.register(username, password)
+            issued = await self.accounts.register(username, password, request.client)
             return json_response(201, issued.as_json())
         if path == "/api/login":
             _require_method(request, "POST")

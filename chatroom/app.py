@@ -67,7 +67,11 @@ class ChatServer:
         self.registry = registry
         self.counters = store.counters  # one set, counted by the store and the sessions
         accounts = Accounts(
-            store, signer, settings.token_ttl, registration_open=settings.registration_open
+            store,
+            signer,
+            settings.token_ttl,
+            registration_open=settings.registration_open,
+            registrations_per_hour=settings.registrations_per_hour,
         )
         self.api = Api(
             registry,

@@ -14,6 +14,7 @@ class Settings:
     data_dir: Path = Path("chatroom-data")
     database_url: str | None = None  # None: sqlite in data_dir
     registration_open: bool = True
+    registrations_per_hour: int = 20  # per client address (docs/security.md)
     group_commit: bool = True  # off only to measure what it saves
     token_ttl: int = 24 * 3600  # seconds, for tokens from /api/login and /api/register
     # WebSocket

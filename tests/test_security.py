@@ -3,6 +3,8 @@ against `python -m chatroom` as an attacker would meet it."""
 
 from __future__ import annotations
 
+import concurrent.futures
+import http.client
 import json
 import os
 import socket
@@ -24,6 +26,7 @@ from tests.blackbox import (
     stop_server,
 )
 from tests.rawws import upgrade_request
+from tests.test_durability import PASSWORD, register
 
 SECRET_ENV = {"CHATROOM_SECRET": "s" * 48}
 
@@ -177,3 +180,51 @@ def test_joined_is_bounded_in_encoded_bytes(fast_server: RunningServer) -> None:
     assert len(text.encode()) <= 256 * 1024 + 4096
     assert joined["more"] is True
     assert 0 < len(joined["history"]) < 50
+
+
+def http_from(
+    server: RunningServer, source: str, path: str, body: dict[str, str]
+) -> tuple[int, dict[str, object]]:
+    """A JSON POST from another loopback address (all of 127/8 reaches the server)."""
+    conn = http.client.HTTPConnection(
+        "127.0.0.1", server.port, timeout=TIMEOUT, source_address=(source, 0)
+    )
+    try:
+        conn.request("POST", path, json.dumps(body), {"Content-Type": "application/json"})
+        response = conn.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        conn.close()
+
+
+def test_guesses_from_one_address_do_not_lock_the_account_elsewhere(
+    server: RunningServer,
+) -> None:
+    register(server, "carol")
+    wrong = {"username": "carol", "password": "not her password"}
+    statuses = [http_from(server, "127.0.0.66", "/api/login", wrong)[0] for _ in range(7)]
+    assert statuses[-1] == 429
+    right = {"username": "carol", "password": PASSWORD}
+    assert http_from(server, "127.0.0.66", "/api/login", right)[0] == 429
+    status, body = http_from(server, "127.0.0.1", "/api/login", right)
+    assert (status, body["user"]) == (200, "carol")
+
+
+def test_registration_is_throttled_per_address(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", "--register-rate", "10")
+    try:
+        register(server, "taken")
+        taken = {"username": "taken", "password": "a long password"}
+        with concurrent.futures.ThreadPoolExecutor(max_workers=16) as pool:
+            flood = pool.map(
+                lambda _: http_from(server, "127.0.0.66", "/api/register", taken)[0], range(64)
+            )
+            # Meanwhile, from elsewhere, somebody logs in.
+            right = {"username": "taken", "password": PASSWORD}
+            login = http_from(server, "127.0.0.1", "/api/login", right)
+            statuses = list(flood)
+        assert login[0] == 200
+        assert statuses.count(409) == 10
+        assert statuses.count(429) == 54
+    finally:
+        assert stop_server(server) == 0

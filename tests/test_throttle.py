@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from chatroom.auth.throttle import FREE_FAILURES, FREE_NAMES_PER_ADDRESS, LoginThrottle
+from chatroom.auth.throttle import (
+    FREE_FAILURES,
+    FREE_FAILURES_PER_NAME,
+    FREE_NAMES_PER_ADDRESS,
+    MAX_NAME_SLOWDOWN,
+    LoginThrottle,
+)
 
 
 class FakeClock:
@@ -28,14 +34,32 @@ def test_one_users_typos_do_not_lock_out_others_on_the_same_address() -> None:
     assert throttle.retry_after("bob", "10.0.0.1") == 0
 
 
-def test_a_name_is_slowed_down_from_any_address_and_without_regard_to_case() -> None:
+def test_guesses_from_one_address_never_lock_the_account_for_others() -> None:
     clock = FakeClock()
     throttle = LoginThrottle(clock)
-    for i in range(FREE_FAILURES + 3):
-        throttle.failed("Carol", f"10.0.0.{i}")
-    assert throttle.retry_after("carol", "10.9.9.9") == 2**3
+    for _ in range(FREE_FAILURES + 3):
+        throttle.failed("Carol", "10.6.6.6")
+    assert throttle.retry_after("carol", "10.6.6.6") == 2**3
+    assert throttle.retry_after("CAROL", "10.0.0.1") == 0
     clock.now += 2**3
-    assert throttle.retry_after("CAROL", "10.9.9.9") == 0
+    assert throttle.retry_after("carol", "10.6.6.6") == 0
+
+
+def test_guesses_at_a_name_from_everywhere_slow_it_down_mildly() -> None:
+    clock = FakeClock()
+    throttle = LoginThrottle(clock)
+    for i in range(FREE_FAILURES_PER_NAME):
+        throttle.failed("dave", f"10.0.{i}.1")
+    assert throttle.slowdown("dave") == 0
+    slowdowns = []
+    for i in range(8):
+        throttle.failed("dave", f"10.1.{i}.1")
+        slowdowns.append(throttle.slowdown("dave"))
+        assert throttle.retry_after("dave", "10.9.9.9") == 0  # never a refusal
+    assert slowdowns == sorted(slowdowns)
+    assert slowdowns[0] > 0 and slowdowns[-1] == MAX_NAME_SLOWDOWN
+    throttle.succeeded("dave", "10.9.9.9")
+    assert throttle.slowdown("dave") == 0
 
 
 def test_an_address_is_slowed_down_only_after_many_different_names() -> None:

@@ -6,11 +6,13 @@ import math
 import time
 
 import attrs
+import trio
 
 from chatroom.auth.passwords import PasswordHasher, password_problem
 from chatroom.auth.throttle import LoginThrottle
 from chatroom.auth.tokens import TokenSigner
 from chatroom.protocol import ErrorCode, is_valid_user_name
+from chatroom.ratelimit import BucketsByKey
 from chatroom.store import Store
 
 BAD_CREDENTIALS = "invalid username or password"
@@ -45,15 +47,22 @@ class Accounts:
     signer: TokenSigner
     token_ttl: int
     registration_open: bool = True
+    registrations_per_hour: int = 20  # per client address, in bursts of as many
     hasher: PasswordHasher = attrs.field(factory=PasswordHasher)
     throttle: LoginThrottle = attrs.field(factory=LoginThrottle)
+    _registrations: BucketsByKey = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self._registrations = BucketsByKey(
+            self.registrations_per_hour, self.registrations_per_hour / 3600
+        )
 
     def _issue(self, user: str) -> IssuedToken:
         now = time.time()
         token = self.signer.issue(user, ttl=self.token_ttl, now=now)
         return IssuedToken(user, token, int(now) + self.token_ttl)
 
-    async def add_user(self, username: object, password: object) -> str:
+    async def add_user(self, username: object, password: object, client: str = "") -> str:
         """Create a user (no token); raises AccountError."""
         if not is_valid_user_name(username):
             raise AccountError(
@@ -62,15 +71,26 @@ class Accounts:
         if problem := password_problem(password):
             raise AccountError(400, ErrorCode.BAD_REQUEST, problem)
         assert isinstance(username, str) and isinstance(password, str)
-        password_hash = await self.hasher.hash(password)
+        # A taken name costs no hash (409 tells it is taken either way).
+        if await self.store.password_hash(username) is not None:
+            raise AccountError(409, ErrorCode.CONFLICT, f"username {username!r} is taken")
+        password_hash = await self.hasher.hash(password, client)
         if not await self.store.create_user(username, password_hash):
             raise AccountError(409, ErrorCode.CONFLICT, f"username {username!r} is taken")
         return username
 
-    async def register(self, username: object, password: object) -> IssuedToken:
+    async def register(self, username: object, password: object, client: str) -> IssuedToken:
         if not self.registration_open:
             raise AccountError(403, ErrorCode.FORBIDDEN, "registration is closed on this server")
-        return self._issue(await self.add_user(username, password))
+        wait = self._registrations.take(client)
+        if wait > 0:
+            raise AccountError(
+                429,
+                ErrorCode.RATE_LIMITED,
+                f"at most {self.registrations_per_hour} sign-ups an hour from one address; wait",
+                math.ceil(wait),
+            )
+        return self._issue(await self.add_user(username, password, client))
 
     async def login(self, username: object, password: object, client: str) -> IssuedToken:
         if not isinstance(username, str) or not isinstance(password, str):
@@ -83,11 +103,13 @@ class Accounts:
         # Counted as a failure before the slow check, so that guesses sent in
         # parallel cannot all slip in before the first one is counted.
         self.throttle.failed(username, client)
+        # Guesses at one name from many addresses slow every login for it a little.
+        await trio.sleep(self.throttle.slowdown(username))
         account = None
         if is_valid_user_name(username) and len(password) <= 1024:
             account = await self.store.password_hash(username)
         password_hash = None if account is None else account[1]
-        if not await self.hasher.verify(password_hash, password[:1024]) or account is None:
+        if not await self.hasher.verify(password_hash, password[:1024], client) or account is None:
             raise AccountError(401, ErrorCode.UNAUTHORIZED, BAD_CREDENTIALS)
         self.throttle.succeeded(username, client)
         return self._issue(account[0])  # the account's spelling of the name

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import argon2
 import trio
 
@@ -10,29 +13,50 @@ MAX_PASSWORD_CHARS = 1024
 # Each hash takes argon2-cffi's default 64 MiB for about 50 ms: two at a time
 # bounds the memory and keeps a login flood from starving everything else.
 CONCURRENT_HASHES = 2
+# And one at a time per client address, so that one address's flood queues
+# behind itself, not in front of everybody else.
+CONCURRENT_HASHES_PER_CLIENT = 1
 
 
 class PasswordHasher:
     def __init__(self) -> None:
         self._argon2 = argon2.PasswordHasher()  # argon2id
         self._limiter = trio.CapacityLimiter(CONCURRENT_HASHES)
+        self._by_client: dict[str, trio.CapacityLimiter] = {}
         self._dummy_hash: str | None = None
 
-    async def hash(self, password: str) -> str:
-        return await trio.to_thread.run_sync(self._argon2.hash, password, limiter=self._limiter)
+    @asynccontextmanager
+    async def _turn(self, client: str) -> AsyncIterator[None]:
+        """The client's turn at hashing (at most CONCURRENT_HASHES_PER_CLIENT)."""
+        limiter = self._by_client.get(client)
+        if limiter is None:
+            limiter = self._by_client[client] = trio.CapacityLimiter(CONCURRENT_HASHES_PER_CLIENT)
+        try:
+            async with limiter:
+                yield
+        finally:
+            stats = limiter.statistics()
+            if not stats.borrowed_tokens and not stats.tasks_waiting:
+                self._by_client.pop(client, None)
 
-    async def verify(self, password_hash: str | None, password: str) -> bool:
+    async def hash(self, password: str, client: str = "") -> str:
+        async with self._turn(client):
+            return await trio.to_thread.run_sync(self._argon2.hash, password, limiter=self._limiter)
+
+    async def verify(self, password_hash: str | None, password: str, client: str = "") -> bool:
         """Check `password`; with no hash (no such user) take as long and say False."""
         if password_hash is None:
             if self._dummy_hash is None:
                 self._dummy_hash = await self.hash("not a password of anybody")
-            await trio.to_thread.run_sync(
-                self._check, self._dummy_hash, password, limiter=self._limiter
+            password_hash = self._dummy_hash
+            known = False
+        else:
+            known = True
+        async with self._turn(client):
+            matches = await trio.to_thread.run_sync(
+                self._check, password_hash, password, limiter=self._limiter
             )
-            return False
-        return await trio.to_thread.run_sync(
-            self._check, password_hash, password, limiter=self._limiter
-        )
+        return known and matches
 
     def _check(self, password_hash: str, password: str) -> bool:
         try:

@@ -1,9 +1,16 @@
-"""Slowing down repeated failed logins: per user name, and per client address.
+"""Slowing down repeated failed logins.
 
-The two are kept apart so that one person's typos never lock out their
-colleagues behind the same address: a user name is slowed down after a few
-failures of its own, an address only after failures for many different
-names (someone trying one password on every account).
+Three records, each for its own attacker:
+
+- a user name from one address (someone guessing one account): a few free
+  failures, then a wait that doubles per failure. Only that address waits:
+  an attacker cannot lock anybody out from anywhere else.
+- a user name from everywhere (guesses spread over many addresses): a mild
+  slowdown of every login for that name, never a refusal, so the real user
+  still gets in.
+- an address (one password tried on many accounts): a wait only after
+  failures for many different names, so one person's typos never lock out
+  their colleagues behind the same address.
 """
 
 from __future__ import annotations
@@ -14,9 +21,11 @@ from collections.abc import Callable
 import attrs
 import trio
 
-FREE_FAILURES = 5  # failures for one name allowed before any wait
+FREE_FAILURES = 5  # failures for one name from one address before any wait
 FREE_NAMES_PER_ADDRESS = 20  # names that may fail from one address before it waits
-MAX_DELAY = 15 * 60.0  # the wait doubles per failure up to this
+MAX_DELAY = 15 * 60.0  # waits double per failure up to this
+FREE_FAILURES_PER_NAME = 10  # failures for one name, from anywhere, before slowing down
+MAX_NAME_SLOWDOWN = 2.0  # seconds added to each login for a name guessed at everywhere
 FORGET_AFTER = 15 * 60.0  # a record with no failure for this long starts over
 MAX_RECORDS = 100_000  # of each kind; past this, the least recently failed are forgotten
 # An address's failed names are kept up to the point where the wait is at its
@@ -31,7 +40,7 @@ def _delay(failures: int, free: int) -> float:
 @attrs.define
 class _Record:
     last: float
-    failures: int = 0  # for a user name
+    failures: int = 0
     names: dict[str, None] = attrs.field(factory=dict)  # for an address, in order
     blocked_until: float = 0.0
 
@@ -42,8 +51,9 @@ class _Records:
     def __init__(self) -> None:
         self._records: collections.OrderedDict[str, _Record] = collections.OrderedDict()
 
-    def get(self, key: str) -> _Record | None:
-        return self._records.get(key)
+    def get(self, key: str, now: float) -> _Record | None:
+        record = self._records.get(key)
+        return None if record is None or now - record.last > FORGET_AFTER else record
 
     def failing(self, key: str, now: float) -> _Record:
         """The record for `key`, moved to the end; a fresh one if it was stale."""
@@ -63,20 +73,30 @@ class _Records:
 class LoginThrottle:
     def __init__(self, clock: Callable[[], float] = trio.current_time) -> None:
         self._clock = clock
-        self._users = _Records()
-        self._addresses = _Records()
+        self._pairs = _Records()  # a name from one address
+        self._names = _Records()  # a name from everywhere
+        self._addresses = _Records()  # an address, over names
 
     def retry_after(self, user: str, address: str) -> float:
         """Seconds until a login for `user` from `address` may be tried; 0 if now."""
         now = self._clock()
-        records = (self._users.get(user.lower()), self._addresses.get(address))
+        records = (self._pairs.get(_pair(user, address), now), self._addresses.get(address, now))
         return max([0.0, *(r.blocked_until - now for r in records if r is not None)])
+
+    def slowdown(self, user: str) -> float:
+        """Seconds to hold every login for `user` before checking it."""
+        record = self._names.get(user.lower(), self._clock())
+        if record is None or record.failures <= FREE_FAILURES_PER_NAME:
+            return 0.0
+        excess = record.failures - FREE_FAILURES_PER_NAME
+        return min(0.25 * 2.0 ** (excess - 1), MAX_NAME_SLOWDOWN)
 
     def failed(self, user: str, address: str) -> None:
         now = self._clock()
-        record = self._users.failing(user.lower(), now)
-        record.failures += 1
-        record.blocked_until = now + _delay(record.failures, FREE_FAILURES)
+        pair = self._pairs.failing(_pair(user, address), now)
+        pair.failures += 1
+        pair.blocked_until = now + _delay(pair.failures, FREE_FAILURES)
+        self._names.failing(user.lower(), now).failures += 1
         by_address = self._addresses.failing(address, now)
         by_address.names.pop(user.lower(), None)
         by_address.names[user.lower()] = None
@@ -85,11 +105,16 @@ class LoginThrottle:
         by_address.blocked_until = now + _delay(len(by_address.names), FREE_NAMES_PER_ADDRESS)
 
     def succeeded(self, user: str, address: str) -> None:
-        """`user` proved who they are: their failures, here and on `address`, are forgiven."""
+        """`user` proved who they are: their failures are forgiven."""
         name = user.lower()
-        self._users.pop(name)
-        by_address = self._addresses.get(address)
+        self._pairs.pop(_pair(user, address))
+        self._names.pop(name)
+        by_address = self._addresses.get(address, self._clock())
         if by_address is not None and name in by_address.names:
             del by_address.names[name]
             if len(by_address.names) <= FREE_NAMES_PER_ADDRESS:
                 by_address.blocked_until = 0.0
+
+
+def _pair(user: str, address: str) -> str:
+    return f"{user.lower()} {address}"  # names have no spaces

@@ -18,7 +18,15 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
 from websockets.sync.client import ClientConnection
 
-from tests.blackbox import RunningServer, connect_ws, receive, receive_until, send
+from tests.blackbox import (
+    RunningServer,
+    connect_ws,
+    receive,
+    receive_until,
+    send,
+    start_server,
+    stop_server,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 PASSWORD = "correct horse battery"
@@ -125,10 +133,6 @@ def scroll_gap(page: Page) -> float:
     return float(gap)
 
 
-def expect_at_bottom(page: Page) -> None:
-    expect(page.locator("#scroller")).to_have_js_property("dataset", {"at": "bottom"})
-
-
 def register(server: RunningServer, user: str) -> str:
     """Sign up over HTTP; the token."""
     code, body, _ = server.http(
@@ -175,3 +179,23 @@ def all_text(locator: Locator) -> str:
 
 def count_of(locator: Locator, pattern: str) -> int:
     return sum(1 for text in locator.all_inner_texts() if re.fullmatch(pattern, text))
+
+
+def settle(page: Page) -> None:
+    """Wait two animation frames, so scroll events have been handled."""
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+
+
+def wait_at_bottom(page: Page) -> None:
+    """The message list is scrolled to its end (or reaches it within 5 s)."""
+    page.wait_for_function(
+        "() => { const s = document.getElementById('scroller');"
+        " return s.scrollHeight - s.scrollTop - s.clientHeight < 2; }",
+        timeout=5000,
+    )
+
+
+def restart(server: RunningServer, *args: str) -> RunningServer:
+    """Stop `server` (SIGTERM, cleanly) and start it again on its port and data."""
+    assert stop_server(server) == 0
+    return start_server(server.data_dir, *args, port=server.port)

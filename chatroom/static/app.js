@@ -69,6 +69,7 @@ function addRoom(name, known) {
       complete: false, // nothing older exists
       loading: false,
       view: { atBottom: true, fromBottom: 0, fresh: 0 },
+      openedFrom: null, // the room open when this one was joined
     });
   }
   const room = rooms.get(key);
@@ -380,15 +381,19 @@ function onError(frame) {
         saveRooms();
       }
       return;
-    case "join":
-      if (!rooms.get(key)?.known) {
+    case "join": {
+      const room = rooms.get(key);
+      if (room && !room.known) {
+        // Refused: back to the room open before.
         removeRoom(key);
+        if (rooms.has(room.openedFrom) && current !== room.openedFrom) current = room.openedFrom;
         saveRooms();
         renderSide();
         showRoom();
       }
       showError(`Could not join # ${request.room}: ${text}`);
       return;
+    }
     case "history":
       if (rooms.has(key)) rooms.get(key).loading = false;
       break;
@@ -465,7 +470,10 @@ function joinRoom(name) {
   if (!client) return;
   const key = roomKey(name);
   leaving.delete(key);
-  if (!rooms.has(key)) client.join(addRoom(name, false).name);
+  if (!rooms.has(key)) {
+    addRoom(name, false).openedFrom = current;
+    client.join(name);
+  }
   selectRoom(key);
 }
 

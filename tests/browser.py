@@ -111,7 +111,7 @@ def members(page: Page) -> Locator:
 
 
 def your_rooms(page: Page) -> Locator:
-    return page.get_by_role("list", name="Your rooms")
+    return page.locator("#joined-rooms")
 
 
 def status(page: Page) -> Locator:

@@ -4,11 +4,12 @@ once, and Log out ends the session on the server (issue 10, items 6 and 10)."""
 from __future__ import annotations
 
 import os
+import re
 import signal
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import BrowserContext, expect
+from playwright.sync_api import BrowserContext, WebSocketRoute, expect
 
 from tests.blackbox import RunningServer, close_code, connect_ws, send, start_server, stop_server
 from tests.browser import (
@@ -71,6 +72,38 @@ def test_a_message_sent_to_a_frozen_server_arrives_once(
         expect(sent).to_have_count(1)
     finally:
         assert stop_server(server) == 0
+
+
+def test_unsent_messages_survive_a_reload(context: BrowserContext, server: RunningServer) -> None:
+    # Every WebSocket of the page goes through here: to the server while
+    # `online`, else nowhere (it opens, and nothing ever answers).
+    online = True
+    sockets: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        sockets.append(ws)
+        if online:
+            ws.connect_to_server()
+
+    context.route_web_socket(re.compile(r"/ws$"), route)
+    page = open_page(context, server)
+    sign_up(page, "lena")
+    join(page, "lobby")
+    online = False
+    sockets.pop().close()
+    expect(status(page)).not_to_have_text("connected")
+    say(page, "written offline")
+    unsent = page.locator(".pending", has_text="written offline")
+    expect(unsent).to_be_visible()
+
+    page.reload()
+    expect(unsent).to_be_visible()
+    online = True
+    sockets.pop().close()  # the page tries again at once
+    sent = messages(page).locator(".message:not(.pending)", has_text="written offline")
+    expect(sent).to_have_count(1)
+    expect(unsent).to_have_count(0)
+    assert stored_texts(server, token_of(page), "lobby") == ["written offline"]
 
 
 def test_log_out_ends_the_session_on_the_server(

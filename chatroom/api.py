@@ -12,7 +12,7 @@ from urllib.parse import parse_qs, unquote
 import attrs
 
 from chatroom import metrics
-from chatroom.auth import InvalidToken, TokenSigner
+from chatroom.auth import InvalidToken, TokenClaims, TokenSigner
 from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.protocol import (
     DEFAULT_HISTORY_LIMIT,
@@ -20,13 +20,11 @@ from chatroom.protocol import (
     MAX_ID,
     ErrorCode,
     is_valid_room_name,
-    newest_within,
 )
 from chatroom.rooms import RoomRegistry
 from chatroom.static_files import SECURITY_HEADERS, StaticFile, load_static_files
 from chatroom.store import Store, StoreUnavailable
 
-HISTORY_PAGE_BYTES = 256 * 1024  # a page may hold fewer than `limit` messages
 _ROOM_PATH = re.compile(r"/api/rooms/([^/]+)/(members|messages)")
 
 _HTTP_STATUS_OF = {
@@ -34,6 +32,7 @@ _HTTP_STATUS_OF = {
     ErrorCode.UNAUTHORIZED: 401,
     ErrorCode.FORBIDDEN: 403,
     ErrorCode.NOT_FOUND: 404,
+    ErrorCode.CONFLICT: 409,
     ErrorCode.TOO_LARGE: 413,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.UNAVAILABLE: 503,
@@ -120,6 +119,8 @@ class Api:
     accounts: Accounts
     gauges: Callable[[], dict[str, tuple[str, float]]]
     counters: metrics.Counters
+    # Ends the live sessions of a token id just revoked.
+    end_sessions_of_token: Callable[[str], None]
     max_token_ttl: int | None = None
     static_files: dict[str, StaticFile] = attrs.field(factory=load_static_files)
 
@@ -160,11 +161,20 @@ class Api:
             username, password = _credentials(request)
             issued = await self.accounts.login(username, password, request.client)
             return json_response(200, issued.as_json())
+        if path == "/api/logout":
+            _require_method(request, "POST")
+            claims = await self._authorize(request)
+            if claims.token_id is not None:
+                await self.store.revoke(claims.token_id, claims.expires * 1000)
+                self.end_sessions_of_token(claims.token_id)
+            return json_response(200, {"revoked": claims.token_id is not None})
         if path == "/api/rooms":
-            self._authorize(request)
+            _require_method(request, "GET", "HEAD")
+            await self._authorize(request)
             return json_response(200, {"rooms": [r.as_json() for r in self.registry.counts()]})
         if match := _ROOM_PATH.fullmatch(path):
-            self._authorize(request)
+            _require_method(request, "GET", "HEAD")
+            await self._authorize(request)
             room = unquote(match[1])
             if not is_valid_room_name(room):
                 raise HttpError(error_response(ErrorCode.BAD_REQUEST, "invalid room name"))
@@ -182,37 +192,41 @@ class Api:
             return Response(304, b"", file.content_type, headers)
         return Response(200, file.body, file.content_type, headers)
 
-    def _authorize(self, request: HttpRequest) -> None:
-        _require_method(request, "GET", "HEAD")
-        challenge = ("WWW-Authenticate", "Bearer")
+    async def _authorize(self, request: HttpRequest) -> TokenClaims:
         token = bearer_token(request.headers)
         if token is None:
-            raise HttpError(
-                error_response(ErrorCode.UNAUTHORIZED, "a bearer token is required", challenge)
-            )
+            raise _unauthorized("a bearer token is required")
         try:
-            self.signer.verify(token, now=time.time(), max_ttl=self.max_token_ttl)
+            claims = self.signer.verify(token, now=time.time(), max_ttl=self.max_token_ttl)
         except InvalidToken as exc:
-            raise HttpError(
-                error_response(ErrorCode.UNAUTHORIZED, f"token {exc.reason}", challenge)
-            ) from None
+            raise _unauthorized(f"token {exc.reason}") from None
+        if claims.token_id is not None and await self.store.is_revoked(claims.token_id):
+            raise _unauthorized("token revoked")
+        return claims
 
     def _members(self, room_name: str) -> Response:
         room = self.registry.get(room_name)
         if room is None or not room.member_count:
             return error_response(ErrorCode.NOT_FOUND, f"no one is in room {room_name!r}")
         return json_response(
-            200, {"room": room_name, "members": [m.as_json() for m in room.members()]}
+            200, {"room": room.name, "members": [m.as_json() for m in room.members()]}
         )
 
     async def _messages(self, request: HttpRequest, room: str) -> Response:
         before = _int_param(request, "before", 0, MAX_ID)
         limit = _int_param(request, "limit", 1, MAX_HISTORY_LIMIT)
-        messages = await self.store.history(
-            room, before, DEFAULT_HISTORY_LIMIT if limit is None else limit
+        name = self.registry.stored_name(room) or room
+        page = await self.store.history_page(
+            name, before, DEFAULT_HISTORY_LIMIT if limit is None else limit
         )
-        messages = newest_within(messages, HISTORY_PAGE_BYTES)
-        return json_response(200, {"room": room, "messages": [m.as_json() for m in messages]})
+        messages = [m.as_json() for m in page.messages]
+        return json_response(200, {"room": name, "messages": messages, "more": page.more})
+
+
+def _unauthorized(message: str) -> HttpError:
+    return HttpError(
+        error_response(ErrorCode.UNAUTHORIZED, message, ("WWW-Authenticate", "Bearer"))
+    )
 
 
 def _int_param(request: HttpRequest, name: str, low: int, high: int | None) -> int | None:

@@ -26,11 +26,11 @@ from chatroom.api import Api
 from chatroom.auth import TokenSigner
 from chatroom.auth.accounts import Accounts
 from chatroom.config import Settings
-from chatroom.connection import CLOSE_GOING_AWAY, Connection
+from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
 from chatroom.http import serve_http
 from chatroom.listener import accept_loop, open_listener
 from chatroom.rooms import RoomRegistry
-from chatroom.store import Store, default_database_url, open_database
+from chatroom.store import Store, StoreUnavailable, default_database_url, open_database
 from chatroom.transport import SocketTransport
 
 log = logging.getLogger(__name__)
@@ -70,7 +70,14 @@ class ChatServer:
             store, signer, settings.token_ttl, registration_open=settings.registration_open
         )
         self.api = Api(
-            registry, signer, store, accounts, self.gauges, self.counters, settings.max_token_ttl
+            registry,
+            signer,
+            store,
+            accounts,
+            self.gauges,
+            self.counters,
+            self.end_sessions_of_token,
+            settings.max_token_ttl,
         )
         self.admission = Admission(
             max_per_address=settings.max_connections_per_address,
@@ -135,9 +142,15 @@ class ChatServer:
             self.sessions.discard(connection)
             self._sessions_changed.set()
 
+    def end_sessions_of_token(self, token_id: str) -> None:
+        """The token was revoked: its sessions end as an invalid token would."""
+        for connection in list(self.sessions):
+            if connection.token_id == token_id:
+                connection.request_close(CLOSE_UNAUTHORIZED, "token revoked")
+
     def gauges(self) -> dict[str, tuple[str, float]]:
         """Values for GET /metrics, read when asked."""
-        counts = self.registry.counts()
+        counts = [c for c in self.registry.counts() if c.count]
         return {
             "websocket_connections": ("WebSocket sessions open", len(self.sessions)),
             "sockets": ("client sockets open", sum(self.admission.by_address.values())),
@@ -183,6 +196,12 @@ async def serve(
         await top.start(store.run)
         log.info("database: %s", store.database.description)
         await _serve_clients(settings, signer, store, listener, port, shutdown, task_status)
+        # What the rooms queued last (where their members got to) is written too.
+        with trio.move_on_after(settings.shutdown_grace):
+            try:
+                await store.flush()
+            except StoreUnavailable:
+                log.warning("stopping without the last unread positions: database unavailable")
         top.cancel_scope.cancel()
     log.info("stopped")
 
@@ -197,7 +216,9 @@ async def _serve_clients(
     task_status: trio.TaskStatus[int],
 ) -> None:
     async with trio.open_nursery() as rooms_nursery:
-        server = ChatServer(settings, signer, store, RoomRegistry(rooms_nursery, store))
+        registry = RoomRegistry(rooms_nursery, store)
+        await registry.load()
+        server = ChatServer(settings, signer, store, registry)
         async with trio.open_nursery() as clients:
             accepting = trio.CancelScope()
 

@@ -26,6 +26,7 @@ from chatroom.config import Settings
 from chatroom.listener import open_listener
 from chatroom.protocol import is_valid_user_name
 from chatroom.store import (
+    NameClash,
     SchemaTooNew,
     Store,
     StoreUnavailable,
@@ -127,6 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("--max-frame", defaults.max_frame_bytes, "bytes in one client frame (close 1009)"),
         ("--max-rooms-per-connection", defaults.max_rooms_per_connection,
          "rooms one connection may join"),
+        ("--max-rooms-per-user", defaults.max_rooms_per_user,
+         "rooms one user may have (remembered until left)"),
         ("--max-connections-per-user", defaults.max_connections_per_user,
          "WebSocket sessions of one user"),
         ("--max-connections-per-address", defaults.max_connections_per_address,
@@ -254,6 +257,7 @@ def _serve(args: argparse.Namespace) -> int:
         allowed_origins=tuple(args.allowed_origin),
         max_frame_bytes=args.max_frame,
         max_rooms_per_connection=args.max_rooms_per_connection,
+        max_rooms_per_user=args.max_rooms_per_user,
         max_connections_per_user=args.max_connections_per_user,
         max_connections_per_address=args.max_connections_per_address,
         max_unauthenticated=args.max_unauthenticated,
@@ -271,7 +275,7 @@ def _serve(args: argparse.Namespace) -> int:
         return 1
     try:
         trio.run(_serve_until_signalled, settings, signer, listener)
-    except* (SchemaTooNew, ValueError, OSError) as group:
+    except* (SchemaTooNew, NameClash, ValueError, OSError) as group:
         for error in group.exceptions:
             log.error("cannot serve: %s", error)
         return_code = 1
@@ -303,7 +307,7 @@ def _add_user(args: argparse.Namespace) -> int:
         user = trio.run(add)
     except* AccountError as group:
         failure = str(group.exceptions[0])
-    except* (StoreUnavailable, SchemaTooNew, ValueError) as group:
+    except* (StoreUnavailable, SchemaTooNew, NameClash, ValueError) as group:
         failure = f"cannot open the database: {group.exceptions[0]}"
     if failure:
         print(f"chatroom: {failure}", file=sys.stderr)

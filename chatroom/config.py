@@ -27,6 +27,7 @@ class Settings:
     # abuse limits (docs/security.md)
     allowed_origins: tuple[str, ...] = ()  # besides the server's own
     max_rooms_per_connection: int = 100
+    max_rooms_per_user: int = 200  # rooms the store remembers for one user
     max_connections_per_user: int = 32
     max_connections_per_address: int = 1024
     max_unauthenticated: int = 2048  # sockets that have not sent a valid hello

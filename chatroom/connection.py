@@ -48,7 +48,6 @@ CLOSE_TRY_AGAIN_LATER = 1013
 CLOSE_UNAUTHORIZED = 4401
 
 LEAVE_TIMEOUT = 5.0
-HISTORY_PAGE_BYTES = 256 * 1024
 
 
 @attrs.define(eq=False)
@@ -64,7 +63,10 @@ class Connection:
     counters: Counters = attrs.field(factory=Counters)
     session: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
     authenticated_user: str | None = None
-    rooms: dict[str, Room] = attrs.field(factory=dict)
+    token_id: str | None = None  # the `jti` of the token it authenticated with
+    rooms: dict[str, Room] = attrs.field(factory=dict)  # joined here, by key
+    # Keys of the user's rooms, which the store remembers until a `leave`.
+    saved_rooms: set[str] = attrs.field(factory=set)
     close_code: int | None = None
     close_reason: str = ""
     _close_requested: trio.Event = attrs.field(factory=trio.Event)
@@ -94,7 +96,7 @@ class Connection:
     def not_in(self, room: str) -> None:
         """A room refused or dropped us: `send`, `members` and `history` there
         are `not_member` again, and it no longer counts toward the cap."""
-        self.rooms.pop(room, None)
+        self.rooms.pop(room.lower(), None)
 
     def reply(self, text: str) -> None:
         self.transport.offer(text_frame(text))
@@ -169,7 +171,7 @@ class Connection:
     async def _read_frames(self, header_token: str | None) -> None:
         try:
             if header_token is not None:
-                self._authenticate(header_token, ref=None)
+                await self._authenticate(header_token, ref=None)
             else:
                 await self._await_hello()
             while self.authenticated_user is not None:
@@ -225,84 +227,109 @@ class Connection:
         return message
 
     async def _await_hello(self) -> None:
-        with trio.move_on_after(self.settings.hello_timeout):
+        """Authenticate with the first frame, which must be a `hello` arriving
+        within the hello timeout (looking the user up may take longer)."""
+        with trio.move_on_after(self.settings.hello_timeout) as waiting:
             message = await self._next_text()
-            if message is None:
-                return
-            try:
-                request = protocol.parse_request(message)
-            except ProtocolError as error:
-                self._refuse(error.message, error.ref)
-                return
-            if isinstance(request, protocol.Hello):
-                self._authenticate(request.token, request.ref)
-            else:
-                self._refuse("the first frame must be hello", request.ref)
+        if waiting.cancelled_caught:
+            self._refuse(f"no hello within {self.settings.hello_timeout:g} s", None)
             return
-        self._refuse(f"no hello within {self.settings.hello_timeout:g} s", None)
+        if message is None:  # a binary frame: closing already
+            return
+        try:
+            request = protocol.parse_request(message)
+        except ProtocolError as error:
+            self._refuse(error.message, error.ref)
+            return
+        if isinstance(request, protocol.Hello):
+            await self._authenticate(request.token, request.ref)
+        else:
+            self._refuse("the first frame must be hello", request.ref)
 
-    def _authenticate(self, token: str, ref: Ref) -> None:
+    async def _authenticate(self, token: str, ref: Ref) -> None:
         try:
             claims = self.signer.verify(token, now=time.time(), max_ttl=self.settings.max_token_ttl)
         except InvalidToken as exc:
             self._refuse(f"token {exc.reason}", ref)
             return
-        if not self.admit(claims.user):
+        try:
+            start = await self.store.start_session(claims.user, claims.token_id)
+        except StoreUnavailable:
+            # Without its rooms, a welcome would tell the client it has none.
+            self.reply(protocol.encode_error(protocol.unavailable_error(ref)))
+            self.request_close(CLOSE_TRY_AGAIN_LATER, "the database is unavailable; retry")
+            return
+        if start.revoked:
+            self._refuse("token revoked", ref)
+            return
+        if not self.admit(start.user):
             error = ProtocolError(
-                ErrorCode.FORBIDDEN, f"{claims.user} has too many connections open", ref
+                ErrorCode.FORBIDDEN, f"{start.user} has too many connections open", ref
             )
             self.reply(protocol.encode_error(error))
             self.request_close(CLOSE_POLICY, "too many connections for this user")
             return
-        self.authenticated_user = claims.user
-        self.reply(protocol.encode_welcome(claims.user, self.session, __version__, ref))
+        self.authenticated_user, self.token_id = start.user, claims.token_id
+        self.saved_rooms = {r.name.lower() for r in start.rooms}
+        rooms = [protocol.UserRoom(r.name, r.unread) for r in start.rooms]
+        self.reply(protocol.encode_welcome(start.user, self.session, __version__, rooms, ref))
 
     def _refuse(self, message: str, ref: Ref) -> None:
         self.reply(protocol.encode_error(ProtocolError(ErrorCode.UNAUTHORIZED, message, ref)))
         self.request_close(CLOSE_UNAUTHORIZED, "unauthorized")
 
     def _joined_room(self, name: str, ref: Ref) -> Room:
-        room = self.rooms.get(name)
+        room = self.rooms.get(name.lower())
         if room is None:
             raise protocol.not_member_error(name, ref)
         return room
 
     async def _dispatch(self, request: protocol.Request) -> None:
         match request:
-            case protocol.Send(room, text, ref):
-                await self._submit(self._joined_room(room, ref), PublishRequest(self, text, ref))
+            case protocol.Send(room, text, ref, cid):
+                publish = PublishRequest(self, text, ref, cid)
+                await self._submit(self._joined_room(room, ref), publish)
             case protocol.Join(room, since, ref):
                 await self._join(room, since, ref)
             case protocol.Leave(room, ref):
-                joined = self._joined_room(room, ref)
-                await self._submit(joined, LeaveRequest(self, ref))
-                # Only now: if the submit is cancelled, _leave_all still leaves.
-                self.rooms.pop(room, None)
+                await self._leave(room, ref)
             case protocol.Members(room, ref):
                 await self._submit(self._joined_room(room, ref), MembersRequest(self, ref))
             case protocol.Rooms(ref):
                 self.reply(protocol.encode_rooms(self.registry.counts(), ref))
             case protocol.History(room, before, limit, ref):
-                self._joined_room(room, ref)
+                name = self._joined_room(room, ref).name
                 try:
-                    messages = await self.store.history(room, before, limit)
+                    page = await self.store.history_page(name, before, limit)
                 except StoreUnavailable:
                     raise protocol.unavailable_error(ref) from None
-                # Bounded in bytes too: page on from the first message given.
-                page = protocol.newest_within(messages, HISTORY_PAGE_BYTES)
-                self.reply(protocol.encode_history(room, page, ref))
+                self.reply(protocol.encode_history(name, page, ref))
             case protocol.Ping(ref):
                 self.reply(protocol.encode_pong(ref))
             case protocol.Hello(_token, ref):
                 raise ProtocolError(ErrorCode.BAD_REQUEST, "already authenticated", ref)
 
     async def _join(self, name: str, since: int | None, ref: Ref) -> None:
-        if name not in self.rooms and len(self.rooms) >= self.settings.max_rooms_per_connection:
+        key = name.lower()
+        if key not in self.rooms and len(self.rooms) >= self.settings.max_rooms_per_connection:
             raise ProtocolError(
                 ErrorCode.FORBIDDEN,
                 f"a connection may join {self.settings.max_rooms_per_connection} rooms at most",
                 ref,
             )
+        if key not in self.saved_rooms:
+            if len(self.saved_rooms) >= self.settings.max_rooms_per_user:
+                raise ProtocolError(
+                    ErrorCode.FORBIDDEN,
+                    f"a user may have {self.settings.max_rooms_per_user} rooms at most; "
+                    "leave one first",
+                    ref,
+                )
+            try:
+                await self.store.remember_room(self.user, name)
+            except StoreUnavailable:
+                raise protocol.unavailable_error(ref) from None
+            self.saved_rooms.add(key)
         # A room that empties between open() and submit() is closed; the
         # registry makes a fresh one on the next open().
         while True:
@@ -311,8 +338,28 @@ class Connection:
                 await room.submit(JoinRequest(self, ref, since))
             except RoomClosed:
                 continue
-            self.rooms[name] = room
+            self.rooms[key] = room
             return
+
+    async def _leave(self, name: str, ref: Ref) -> None:
+        """Leave the room here, and forget it among the user's rooms: a room
+        not joined on this connection can be left too (a leave queued offline)."""
+        key = name.lower()
+        room = self.rooms.get(key)
+        if room is None and key not in self.saved_rooms:
+            raise protocol.not_member_error(name, ref)
+        try:
+            if key in self.saved_rooms:
+                await self.store.forget_room(self.user, name)
+                self.saved_rooms.discard(key)
+        except StoreUnavailable:
+            raise protocol.unavailable_error(ref) from None
+        if room is None:
+            self.reply(protocol.encode_left(self.registry.stored_name(name) or name, ref))
+            return
+        await self._submit(room, LeaveRequest(self, ref))
+        # Only now: if the submit is cancelled, _leave_all still leaves.
+        self.rooms.pop(key, None)
 
     async def _submit(
         self, room: Room, request: PublishRequest | LeaveRequest | MembersRequest

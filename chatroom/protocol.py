@@ -12,9 +12,13 @@ import attrs
 
 MAX_TEXT_CHARS = 4000
 MAX_REF_CHARS = 64
+MAX_CID_CHARS = 64
 MAX_HISTORY_LIMIT = 200
 DEFAULT_HISTORY_LIMIT = 50
 MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
+# History pages and `joined` carry at most this many bytes of messages (at
+# least one message, so that paging always moves).
+HISTORY_PAGE_BYTES = 256 * 1024
 
 _USER_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 _ROOM_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
@@ -28,6 +32,7 @@ class ErrorCode(enum.StrEnum):
     FORBIDDEN = "forbidden"
     NOT_MEMBER = "not_member"
     NOT_FOUND = "not_found"
+    CONFLICT = "conflict"
     TOO_LARGE = "too_large"
     RATE_LIMITED = "rate_limited"
     UNAVAILABLE = "unavailable"
@@ -85,6 +90,7 @@ class Send:
     room: str
     text: str
     ref: Ref = None
+    cid: str | None = None  # the client's id: stored at most once per user and room
 
 
 @attrs.frozen
@@ -180,6 +186,14 @@ class _Fields:
             raise self.error("room names are 1 to 64 characters from A-Z a-z 0-9 _ - .")
         return room
 
+    def cid(self) -> str | None:
+        if self.obj.get("cid") is None:
+            return None
+        cid = self.string("cid")
+        if not 1 <= len(cid) <= MAX_CID_CHARS or not _is_encodable(cid):
+            raise self.error(f"cid must be 1 to {MAX_CID_CHARS} characters")
+        return cid
+
     def optional_int(self, name: str, low: int, high: int | None = None) -> int | None:
         if name not in self.obj or self.obj[name] is None:
             return None
@@ -226,7 +240,7 @@ def parse_request(text: str) -> Request:
                 )
             if not _is_encodable(message_text):
                 raise fields.error("text must be valid Unicode (no lone surrogates)")
-            return Send(room=room, text=message_text, ref=ref)
+            return Send(room=room, text=message_text, ref=ref, cid=fields.cid())
         case "members":
             return Members(room=fields.room(), ref=ref)
         case "rooms":
@@ -255,9 +269,10 @@ class ChatMessage:
     user: str
     text: str
     ts: int
+    cid: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        message = {
             "type": "message",
             "room": self.room,
             "id": self.id,
@@ -265,6 +280,9 @@ class ChatMessage:
             "text": self.text,
             "ts": self.ts,
         }
+        if self.cid is not None:
+            message["cid"] = self.cid
+        return message
 
 
 @attrs.frozen
@@ -288,6 +306,10 @@ class RoomCount:
 def newest_within(messages: list[ChatMessage], budget: int) -> list[ChatMessage]:
     """The newest of `messages` (oldest first) whose encoded size fits `budget`
     bytes; at least one, so that paging always moves."""
+    # A character never encodes to more than 6 bytes (a \u escape): most
+    # pages are shown to fit without encoding anything.
+    if sum(6 * (len(m.text) + len(m.cid or "")) + 512 for m in messages) <= budget:
+        return messages
     size = 0
     for start in range(len(messages) - 1, -1, -1):
         size += len(encode_message(messages[start]).encode())
@@ -307,9 +329,36 @@ def _with_ref(obj: dict[str, Any], ref: Ref) -> str:
     return dumps(obj)
 
 
-def encode_welcome(user: str, session: str, version: str, ref: Ref = None) -> str:
+@attrs.frozen
+class UserRoom:
+    """One of a user's rooms in `welcome`."""
+
+    room: str
+    unread: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {"room": self.room, "unread": self.unread}
+
+
+@attrs.frozen
+class HistoryPage:
+    """Messages oldest first, and whether older ones exist."""
+
+    messages: list[ChatMessage]
+    more: bool
+
+
+def encode_welcome(
+    user: str, session: str, version: str, rooms: list[UserRoom], ref: Ref = None
+) -> str:
     return _with_ref(
-        {"type": "welcome", "user": user, "session": session, "server": {"version": version}},
+        {
+            "type": "welcome",
+            "user": user,
+            "session": session,
+            "server": {"version": version},
+            "rooms": [r.as_json() for r in rooms],
+        },
         ref,
     )
 
@@ -332,7 +381,7 @@ def encode_message(message: ChatMessage, ref: Ref = None) -> str:
 def encode_joined(
     room: str,
     members: list[Member],
-    history: list[ChatMessage],
+    history: HistoryPage,
     ref: Ref = None,
     truncated: bool = False,
 ) -> str:
@@ -340,7 +389,8 @@ def encode_joined(
         "type": "joined",
         "room": room,
         "members": [m.as_json() for m in members],
-        "history": [m.as_json() for m in history],
+        "history": [m.as_json() for m in history.messages],
+        "more": history.more,  # extension: older messages exist before `history`
     }
     if truncated:
         # Extension: more messages than `history` holds came after `since`;
@@ -363,9 +413,15 @@ def encode_rooms(rooms: list[RoomCount], ref: Ref = None) -> str:
     return _with_ref({"type": "rooms", "rooms": [r.as_json() for r in rooms]}, ref)
 
 
-def encode_history(room: str, messages: list[ChatMessage], ref: Ref = None) -> str:
+def encode_history(room: str, page: HistoryPage, ref: Ref = None) -> str:
     return _with_ref(
-        {"type": "history", "room": room, "messages": [m.as_json() for m in messages]}, ref
+        {
+            "type": "history",
+            "room": room,
+            "messages": [m.as_json() for m in page.messages],
+            "more": page.more,
+        },
+        ref,
     )
 
 

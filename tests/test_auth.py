@@ -19,6 +19,11 @@ def test_a_token_names_its_user_until_it_expires() -> None:
     token = signer.issue("alice", ttl=60, now=NOW)
     claims = signer.verify(token, now=NOW + 59)
     assert (claims.user, claims.expires) == ("alice", NOW + 60)
+    assert (
+        claims.token_id
+        and claims.token_id
+        != signer.verify(signer.issue("alice", ttl=60, now=NOW), now=NOW).token_id
+    )
     with pytest.raises(InvalidToken) as info:
         signer.verify(token, now=NOW + 60)
     assert info.value.reason == "expired"
@@ -61,6 +66,7 @@ def test_forged_and_malformed_tokens_are_invalid(token: str) -> None:
         ({"alg": "HS256"}, {"sub": "bad name", "exp": NOW + 60}),
         ({"alg": "HS256"}, {"sub": "alice", "exp": "later"}),
         ({"alg": "HS256"}, {"sub": "alice"}),
+        ({"alg": "HS256"}, {"sub": "alice", "exp": NOW + 60, "jti": 5}),
         ({"alg": "HS256"}, ["not", "an", "object"]),
     ],
 )

@@ -253,6 +253,9 @@ async def test_dead_peer_is_dropped_by_keepalive(
     make_server: Callable[..., ChatServer],
     autojump_clock: trio.testing.MockClock,
 ) -> None:
+    # Jumps wait for real idleness, so that the user's look-up (in a worker
+    # thread, which the mock clock cannot see) ends before time moves on.
+    autojump_clock.autojump_threshold = 0.2
     server = make_server(ping_interval=30, ping_timeout=20)
     client, client_end = await raw_client(server, nursery)
     client_end.sendall(client.send(TextMessage(json.dumps({"type": "hello", "token": token("z")}))))

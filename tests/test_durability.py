@@ -7,6 +7,7 @@ import concurrent.futures
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -90,6 +91,19 @@ def test_repeated_failed_logins_are_slowed_down(server: RunningServer) -> None:
         server.http("POST", "/api/login", body={"username": "carol", "password": PASSWORD})[0]
         == 429
     )
+
+
+def test_one_users_failed_logins_do_not_lock_out_the_address(server: RunningServer) -> None:
+    register(server, "alice")
+    register(server, "bob")
+    for i in range(6):
+        server.http("POST", "/api/login", body={"username": "alice", "password": f"typo {i}!!"})
+    time.sleep(3)
+    for user in ("alice", "bob"):
+        status, body, _ = server.http(
+            "POST", "/api/login", body={"username": user, "password": PASSWORD}
+        )
+        assert (status, body["user"]) == (200, user)
 
 
 def test_parallel_guesses_are_throttled_too(server: RunningServer) -> None:

@@ -185,7 +185,10 @@ async def test_caps_on_rooms_users_and_addresses(
     nursery: trio.Nursery, make_server: MakeServer
 ) -> None:
     server = make_server(
-        max_rooms_per_connection=2, max_connections_per_user=2, max_connections_per_address=4
+        max_rooms_per_connection=2,
+        max_rooms_per_user=3,
+        max_connections_per_user=2,
+        max_connections_per_address=4,
     )
     first = await logged_in(server, nursery, "capped")
     for room in ("a", "b"):
@@ -200,6 +203,16 @@ async def test_caps_on_rooms_users_and_addresses(
         "ref": "third",
     }
     second = await logged_in(server, nursery, "capped")
+    second.send_json(type="join", room="c")  # the user's third room; d is one too many
+    assert (await second.next_json())["type"] == "joined"
+    await second.next_json()
+    second.send_json(type="join", room="d", ref="d")
+    assert await second.next_json() == {
+        "type": "error",
+        "code": "forbidden",
+        "message": "a user may have 3 rooms at most; leave one first",
+        "ref": "d",
+    }
     third = await raw(server, nursery)
     third.send_json(type="hello", token=token("capped"))
     assert (await third.next_json())["code"] == "forbidden"

@@ -14,6 +14,7 @@ from chatroom.protocol import (
     ChatMessage,
     ErrorCode,
     History,
+    HistoryPage,
     Join,
     Leave,
     Member,
@@ -23,6 +24,7 @@ from chatroom.protocol import (
     RoomCount,
     Rooms,
     Send,
+    UserRoom,
     parse_request,
 )
 
@@ -46,6 +48,11 @@ def refused(text: str) -> ProtocolError:
         (frame(type="join", room="a.b-c_D9", since=12, ref="r"), Join("a.b-c_D9", 12, "r")),
         (frame(type="leave", room="lobby"), Leave("lobby")),
         (frame(type="send", room="lobby", text="hi ☃"), Send("lobby", "hi ☃")),
+        (
+            frame(type="send", room="lobby", text="x", ref=2, cid="c" * 64),
+            Send("lobby", "x", 2, "c" * 64),
+        ),
+        (frame(type="send", room="lobby", text="x", cid=None), Send("lobby", "x")),
         (frame(type="members", room="lobby"), Members("lobby")),
         (frame(type="rooms", ref=1.5), Rooms(1.5)),
         (frame(type="history", room="lobby"), History("lobby", None, 50)),
@@ -83,6 +90,9 @@ def test_parses_every_request_type(text: str, expected: protocol.Request) -> Non
         frame(type="send", room="lobby"),
         frame(type="send", room="lobby", text=""),
         frame(type="send", room="lobby", text=["x"]),
+        frame(type="send", room="lobby", text="x", cid=""),
+        frame(type="send", room="lobby", text="x", cid="c" * 65),
+        frame(type="send", room="lobby", text="x", cid=5),
         frame(type="history", room="lobby", limit=0),
         frame(type="history", room="lobby", limit=201),
         frame(type="history", room="lobby", before=-5),
@@ -129,15 +139,17 @@ def test_bad_refs_are_refused_without_echo(ref: object) -> None:
 
 def test_encoders_produce_the_documented_shapes() -> None:
     message = ChatMessage(room="r", id=3, user="u", text="hé", ts=1000)
+    sent_with_cid = ChatMessage(room="r", id=4, user="u", text="x", ts=1000, cid="c-1")
     members = [Member("u", 5)]
     cases = [
         (
-            protocol.encode_welcome("u", "s", "1.0", 1),
+            protocol.encode_welcome("u", "s", "1.0", [UserRoom("r", 7)], 1),
             {
                 "type": "welcome",
                 "user": "u",
                 "session": "s",
                 "server": {"version": "1.0"},
+                "rooms": [{"room": "r", "unread": 7}],
                 "ref": 1,
             },
         ),
@@ -155,12 +167,18 @@ def test_encoders_produce_the_documented_shapes() -> None:
             },
         ),
         (
-            protocol.encode_joined("r", members, [message]),
+            protocol.encode_message(sent_with_cid),
+            {"type": "message", "room": "r", "id": 4, "user": "u", "text": "x", "ts": 1000}
+            | {"cid": "c-1"},
+        ),
+        (
+            protocol.encode_joined("r", members, HistoryPage([message], more=True)),
             {
                 "type": "joined",
                 "room": "r",
                 "members": [{"user": "u", "since": 5}],
                 "history": [message.as_json()],
+                "more": True,
             },
         ),
         (protocol.encode_left("r", "l"), {"type": "left", "room": "r", "ref": "l"}),
@@ -173,8 +191,8 @@ def test_encoders_produce_the_documented_shapes() -> None:
             {"type": "rooms", "rooms": [{"room": "r", "count": 2}]},
         ),
         (
-            protocol.encode_history("r", [message]),
-            {"type": "history", "room": "r", "messages": [message.as_json()]},
+            protocol.encode_history("r", HistoryPage([message], more=False)),
+            {"type": "history", "room": "r", "messages": [message.as_json()], "more": False},
         ),
         (
             protocol.encode_presence("r", "join", "u"),

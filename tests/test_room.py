@@ -73,6 +73,7 @@ async def test_join_send_leave_in_order(nursery: trio.Nursery, sqlite_store: Sto
             "room": "lobby",
             "members": [{"user": "alice", "since": 1234}],
             "history": [],
+            "more": False,
             "ref": "a",
         },
         {"type": "presence", "room": "lobby", "event": "join", "user": "alice"},
@@ -167,7 +168,8 @@ async def test_an_empty_room_ends_and_a_new_one_continues_its_ids(
     await alice.frames(4)
     await trio.testing.wait_all_tasks_blocked()
     assert registry.get("r") is None
-    assert registry.counts() == []
+    # Empty, the room still exists: it has history.
+    assert [(c.room, c.count) for c in registry.counts()] == [("r", 0)]
     again = registry.open("r")
     assert again is not room
     await again.submit(JoinRequest(alice, since=0))
@@ -175,6 +177,27 @@ async def test_an_empty_room_ends_and_a_new_one_continues_its_ids(
     joined, _presence, message = await alice.frames(3)
     assert [m["text"] for m in joined["history"]] == ["one"]
     assert (message["id"], message["text"]) == (2, "two")
+
+
+async def test_room_names_are_one_room_in_any_case_with_the_first_spelling(
+    nursery: trio.Nursery, sqlite_store: Store
+) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
+    alice, bob = FakeSubscriber("alice"), FakeSubscriber("bob")
+    room = registry.open("General")
+    await room.submit(JoinRequest(alice))
+    assert registry.open("GENERAL") is room
+    await room.submit(JoinRequest(bob))
+    assert (await bob.frames(1))[0]["room"] == "General"
+    await room.submit(LeaveRequest(alice))
+    await room.submit(LeaveRequest(bob))
+    await trio.testing.wait_all_tasks_blocked()
+    # A joined-but-silent room is gone when empty; its spelling is kept.
+    assert registry.counts() == []
+    assert registry.stored_name("general") == "General"
+    later = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
+    await later.load()
+    assert later.open("gEnErAl").name == "General"
 
 
 async def test_join_since_returns_exactly_what_was_missed(

@@ -6,11 +6,21 @@ import sqlite3
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import attrs
 import pytest
 import trio
 
 from chatroom.protocol import ChatMessage
-from chatroom.store import SchemaTooNew, Store, StoreUnavailable, open_database
+from chatroom.store import (
+    NameClash,
+    Saved,
+    SavedRoom,
+    SchemaTooNew,
+    Store,
+    StoreUnavailable,
+    open_database,
+)
+from chatroom.store.schema import CREATE_VERSION_TABLE, migrations_after
 from tests.postgres import PostgresServer
 
 
@@ -63,10 +73,11 @@ async def test_last_id_per_room(store: Store) -> None:
     assert (await store.last_id("r"), await store.last_id("s")) == (2, 9)
 
 
-async def test_users_are_unique(store: Store) -> None:
-    assert await store.create_user("alice", "hash-1")
+async def test_users_are_unique_without_regard_to_case(store: Store) -> None:
+    assert await store.create_user("Alice", "hash-1")
     assert not await store.create_user("alice", "hash-2")
-    assert await store.password_hash("alice") == "hash-1"
+    assert not await store.create_user("ALICE", "hash-3")
+    assert await store.password_hash("aLiCe") == ("Alice", "hash-1")
     assert await store.password_hash("bob") is None
 
 
@@ -115,11 +126,93 @@ async def test_migrations_run_once_and_newer_schemas_are_refused(
         await open_store(second, url)
         second.cancel_scope.cancel()
     with sqlite3.connect(tmp_path / "chat.db") as conn:
-        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,)]
+        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,)]
         conn.execute("INSERT INTO schema_migrations VALUES (99, 0)")
     with pytest.RaisesGroup(pytest.RaisesExc(SchemaTooNew, match="schema version 99")):
         async with trio.open_nursery() as third:
             await open_store(third, url)
+
+
+def version_1_database(path: Path, users: list[str], rooms: list[str]) -> None:
+    """A database as chatroom 0.1 (schema 1) left it."""
+    with sqlite3.connect(path) as conn:
+        conn.execute(CREATE_VERSION_TABLE)
+        for statement in migrations_after(0, "sqlite")[0][1]:
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (1, 0)")
+        conn.executemany("INSERT INTO users VALUES (?, 'hash', 0)", [(u,) for u in users])
+        conn.executemany(
+            "INSERT INTO messages VALUES (?, 1, 'someone', 'hi', 0)", [(r,) for r in rooms]
+        )
+
+
+async def test_an_old_database_with_names_that_clash_by_case_is_refused_by_name(
+    tmp_path: Path,
+) -> None:
+    version_1_database(tmp_path / "chat.db", ["alice", "ALICE", "bob"], ["General", "general", "x"])
+    message = (
+        "names that differ only by case.*users 'ALICE' and 'alice'; rooms 'General' and 'general'"
+    )
+    with pytest.RaisesGroup(pytest.RaisesExc(NameClash, match=message)):
+        async with trio.open_nursery() as nursery:
+            await open_store(nursery, f"sqlite:///{tmp_path / 'chat.db'}")
+    with sqlite3.connect(tmp_path / "chat.db") as conn:  # left as it was
+        assert conn.execute("SELECT MAX(version) FROM schema_migrations").fetchone() == (1,)
+
+
+async def test_an_old_database_gets_its_rooms_with_their_spelling(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    version_1_database(tmp_path / "chat.db", ["alice"], ["General", "dev"])
+    store = await open_store(nursery, f"sqlite:///{tmp_path / 'chat.db'}")
+    assert sorted(await store.rooms()) == [("General", True), ("dev", True)]
+    assert await store.create_room("GENERAL") == "General"
+    assert not await store.create_user("Alice", "hash")
+
+
+async def test_a_users_rooms_and_what_is_unread_there(store: Store) -> None:
+    await store.create_room("Lobby")
+    await store.save_messages([message("Lobby", 1), message("Lobby", 2)])
+    await store.remember_room("Ann", "lobby")  # read up to 2, the last message
+    await store.remember_room("ann", "Empty")  # no such room yet: not listed
+    await store.save_messages([message("Lobby", 3)])
+    start = await store.start_session("ann", None)
+    assert (start.user, start.revoked, start.rooms) == ("ann", False, [SavedRoom("Lobby", 1)])
+    store.mark_seen("ann", "Lobby", 3)
+    await store.flush()
+    assert (await store.start_session("ann", None)).rooms == [SavedRoom("Lobby", 0)]
+    store.mark_seen("ann", "Lobby", 2)  # never backwards
+    await store.flush()
+    assert (await store.start_session("ann", None)).rooms == [SavedRoom("Lobby", 0)]
+    assert await store.forget_room("ANN", "LOBBY")
+    assert not await store.forget_room("ann", "lobby")
+    assert (await store.start_session("ann", None)).rooms == []
+
+
+async def test_unread_counts_stop_at_1000(store: Store) -> None:
+    await store.create_room("big")
+    await store.remember_room("ann", "big")
+    await store.save_messages([message("big", i) for i in range(1, 1203)])
+    assert (await store.start_session("ann", None)).rooms == [SavedRoom("big", 1000)]
+
+
+async def test_a_repeated_cid_stores_nothing_and_ids_stay_contiguous(store: Store) -> None:
+    first = ChatMessage("r", 1, "ann", "hello", 5, cid="c1")
+    assert await store.save_messages([first]) == [Saved(first, True)]
+    again = ChatMessage("r", 2, "ann", "hello", 6, cid="c1")
+    other_user = ChatMessage("r", 3, "bob", "hello", 6, cid="c1")
+    saved = await store.save_messages([again, other_user])
+    assert saved == [Saved(first, False), Saved(attrs.evolve(other_user, id=2), True)]
+    assert [m.id for m in await store.history("r", None, 10)] == [1, 2]
+
+
+async def test_revoked_tokens(store: Store) -> None:
+    await store.revoke("jti-1", 2**50)
+    await store.revoke("jti-old", 1)  # already expired: dropped at the next revoke
+    await store.revoke("jti-2", 2**50)
+    assert await store.is_revoked("jti-1")
+    assert not await store.is_revoked("jti-old")
+    assert (await store.start_session("ann", "jti-2")).revoked
 
 
 async def test_postgres_going_away_and_coming_back(nursery: trio.Nursery) -> None:

@@ -64,7 +64,7 @@ class Accounts:
         assert isinstance(username, str) and isinstance(password, str)
         password_hash = await self.hasher.hash(password)
         if not await self.store.create_user(username, password_hash):
-            raise AccountError(409, ErrorCode.BAD_REQUEST, f"username {username!r} is taken")
+            raise AccountError(409, ErrorCode.CONFLICT, f"username {username!r} is taken")
         return username
 
     async def register(self, username: object, password: object) -> IssuedToken:
@@ -75,20 +75,19 @@ class Accounts:
     async def login(self, username: object, password: object, client: str) -> IssuedToken:
         if not isinstance(username, str) or not isinstance(password, str):
             raise AccountError(400, ErrorCode.BAD_REQUEST, "username and password are strings")
-        keys = [f"user:{username}", f"client:{client}"]
-        wait = self.throttle.retry_after(keys)
+        wait = self.throttle.retry_after(username, client)
         if wait > 0:
             raise AccountError(
                 429, ErrorCode.RATE_LIMITED, "too many failed logins; wait", math.ceil(wait)
             )
         # Counted as a failure before the slow check, so that guesses sent in
         # parallel cannot all slip in before the first one is counted.
-        self.throttle.failed(keys)
-        password_hash = None
+        self.throttle.failed(username, client)
+        account = None
         if is_valid_user_name(username) and len(password) <= 1024:
-            password_hash = await self.store.password_hash(username)
-        if not await self.hasher.verify(password_hash, password[:1024]):
+            account = await self.store.password_hash(username)
+        password_hash = None if account is None else account[1]
+        if not await self.hasher.verify(password_hash, password[:1024]) or account is None:
             raise AccountError(401, ErrorCode.UNAUTHORIZED, BAD_CREDENTIALS)
-        self.throttle.succeeded(keys[0])
-        self.throttle.forgive(keys[1])
-        return self._issue(username)
+        self.throttle.succeeded(username, client)
+        return self._issue(account[0])  # the account's spelling of the name

@@ -1,4 +1,5 @@
-"""HS256 JSON Web Tokens naming one user (`sub`) until `exp`.
+"""HS256 JSON Web Tokens naming one user (`sub`) until `exp`, with an id (`jti`)
+by which a token can be revoked before then.
 
 Only what chatroom needs of RFC 7519: the header must say HS256, the
 signature is checked in constant time before the payload is read, and the
@@ -11,6 +12,7 @@ import base64
 import hashlib
 import hmac
 import json
+import secrets
 from typing import Any
 
 import attrs
@@ -33,6 +35,8 @@ class InvalidToken(Exception):
 class TokenClaims:
     user: str
     expires: int
+    # `jti`, by which a token can be revoked; None in tokens minted elsewhere
+    token_id: str | None = None
 
 
 def _b64encode(data: bytes) -> str:
@@ -59,7 +63,12 @@ class TokenSigner:
         if not is_valid_user_name(user):
             raise ValueError(f"invalid user name: {user!r}")
         issued = int(now)
-        payload = {"sub": user, "iat": issued, "exp": issued + ttl}
+        payload = {
+            "sub": user,
+            "iat": issued,
+            "exp": issued + ttl,
+            "jti": secrets.token_urlsafe(12),
+        }
         signing_input = f"{_json_part(_HEADER)}.{_json_part(payload)}"
         return f"{signing_input}.{self._sign(signing_input)}"
 
@@ -84,14 +93,16 @@ class TokenSigner:
             raise invalid
         if not isinstance(payload, dict):
             raise invalid
-        user, expires = payload.get("sub"), payload.get("exp")
+        user, expires, token_id = payload.get("sub"), payload.get("exp"), payload.get("jti")
         if not is_valid_user_name(user):
             raise invalid
         if not isinstance(expires, int) or isinstance(expires, bool):
+            raise invalid
+        if token_id is not None and (not isinstance(token_id, str) or len(token_id) > 64):
             raise invalid
         if now >= expires:
             raise InvalidToken("expired")
         if max_ttl is not None and expires - now > max_ttl:
             raise invalid
         assert isinstance(user, str)
-        return TokenClaims(user=user, expires=expires)
+        return TokenClaims(user=user, expires=expires, token_id=token_id)

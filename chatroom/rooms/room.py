@@ -19,9 +19,9 @@ import attrs
 import trio
 
 from chatroom import protocol
-from chatroom.protocol import ChatMessage, Member, Ref
+from chatroom.protocol import HISTORY_PAGE_BYTES, ChatMessage, HistoryPage, Member, Ref
 from chatroom.rooms.outbox import Outbox
-from chatroom.store import Store, StoreUnavailable
+from chatroom.store import Saved, Store, StoreUnavailable
 from chatroom.wsframe import text_frame
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,6 @@ MAX_BATCH = 512
 MAX_FLUSH_BYTES = 256 * 1024
 JOIN_HISTORY = 50  # messages in `joined` without `since`
 SINCE_LIMIT = 1000  # past this, `joined` is truncated and the client pages with `history`
-HISTORY_BYTES = 256 * 1024  # and past this many bytes of messages, too
 RECENT_CACHE = 200  # recent messages kept in memory, so most joins need no query
 # A flush costs a write per member. In a large room, the room lets the
 # connections' readers run more scheduler rounds while requests keep coming,
@@ -75,6 +74,7 @@ class PublishRequest:
     subscriber: Subscriber
     text: str
     ref: Ref = None
+    cid: str | None = None
 
 
 @attrs.frozen(eq=False)
@@ -105,8 +105,13 @@ class Room:
         store: Store,
         clock_ms: Callable[[], int],
         on_empty: Callable[[Room], None],
+        stored: bool = False,
     ) -> None:
+        # As first spelled: the store's spelling once the room is stored.
         self.name = name
+        self.key = name.lower()
+        # Whether the store has the room (its row in `rooms`).
+        self.stored = stored
         self._store = store
         self._sender, self._receiver = trio.open_memory_channel[RoomRequest](inbound_size)
         self._clock_ms = clock_ms
@@ -119,6 +124,11 @@ class Room:
         # None until the last id and recent messages are read from the store;
         # None again after a failed commit, so the store stays the truth.
         self._recent: collections.deque[ChatMessage] | None = None
+
+    @property
+    def last_id(self) -> int:
+        """The id of the last message committed here (0: none, or not loaded yet)."""
+        return self._last_id
 
     @property
     def member_count(self) -> int:
@@ -185,7 +195,7 @@ class Room:
             await self._publish(publishing)
             publishing = []
             match request:
-                case PublishRequest(subscriber, _text, ref):
+                case PublishRequest(subscriber, _text, ref, _cid):
                     self._send_error(subscriber, self._not_member(ref))
                 case JoinRequest(subscriber, ref, since):
                     await self._join(subscriber, ref, since)
@@ -206,6 +216,9 @@ class Room:
         if self._recent is not None:
             return True
         try:
+            if not self.stored:
+                self.name = await self._store.create_room(self.name)
+                self.stored = True
             self._last_id = await self._store.last_id(self.name)
             recent = await self._store.history(self.name, None, RECENT_CACHE)
         except Exception as exc:
@@ -219,7 +232,9 @@ class Room:
         """Commit the messages, then queue them for every member.
 
         A message is never sent before it is committed; the senders of those
-        that could not be committed get `unavailable`.
+        that could not be committed get `unavailable`. A send whose `cid` its
+        user already used here is answered with the stored message, to the
+        sender alone.
         """
         if not requests:
             return
@@ -228,57 +243,70 @@ class Room:
                 self._send_error(request.subscriber, protocol.unavailable_error(request.ref))
             return
         now = self._clock_ms()
-        messages = [
-            ChatMessage(self.name, self._last_id + i, r.subscriber.user, r.text, now)
+        drafts = [
+            ChatMessage(self.name, self._last_id + i, r.subscriber.user, r.text, now, r.cid)
             for i, r in enumerate(requests, start=1)
         ]
-        saved = await self._save(messages)
-        if saved:
-            self._last_id = messages[saved - 1].id
-        if self._recent is not None:  # None after a failure: reloaded next batch
-            self._recent.extend(messages[:saved])
-        for request, message in zip(requests[:saved], messages, strict=False):
+        saved = await self._save(drafts)
+        for request, result in zip(requests, saved, strict=False):
+            message = result.message
+            if not result.new:
+                own = protocol.encode_message(message, request.ref)
+                self._outbox.send_to(request.subscriber, text_frame(own))
+                continue
             self._outbox.broadcast(text_frame(protocol.encode_message(message)))
             if request.ref is not None:
-                own = text_frame(protocol.encode_message(message, request.ref))
-                self._outbox.replace_last(request.subscriber, own)
+                own = protocol.encode_message(message, request.ref)
+                self._outbox.replace_last(request.subscriber, text_frame(own))
             if self._outbox.size > MAX_FLUSH_BYTES:
                 self._flush()
-        for request in requests[saved:]:
+        for request in requests[len(saved) :]:
             self._send_error(request.subscriber, protocol.unavailable_error(request.ref))
 
-    async def _save(self, messages: list[ChatMessage]) -> int:
-        """Commit `messages`; how many of them, from the first, were committed.
+    async def _save(self, drafts: list[ChatMessage]) -> list[Saved]:
+        """Commit `drafts`; what became of them, for as many as were committed.
 
         With group commit they go in one transaction; without, one each (to
         measure what grouping saves). After a failure the room rereads its
         last id from the store, which stays the truth.
         """
-        chunks = [messages] if self._store.group_commit else [[m] for m in messages]
-        saved = 0
+        chunks = [drafts] if self._store.group_commit else [[d] for d in drafts]
+        saved: list[Saved] = []
         for chunk in chunks:
+            # Numbered on from the last id committed (a repeated cid takes none).
+            chunk[0] = attrs.evolve(chunk[0], id=self._last_id + 1)
             try:
-                await self._store.save_messages(chunk)
+                results = await self._store.save_messages(chunk)
             except Exception as exc:
                 if not isinstance(exc, StoreUnavailable):
                     log.exception("room %s: saving %d messages failed", self.name, len(chunk))
                 self._recent = None
                 break
-            saved += len(chunk)
+            saved += results
+            new = [r.message for r in results if r.new]
+            if new:
+                self._last_id = new[-1].id
+            if self._recent is not None:
+                self._recent.extend(new)
         return saved
 
-    async def _history_since(self, since: int | None) -> tuple[list[ChatMessage], bool]:
-        """What `joined` carries, and whether it was cut at SINCE_LIMIT."""
+    async def _history_since(self, since: int | None) -> tuple[HistoryPage, bool]:
+        """What `joined` carries, and whether it was cut (at SINCE_LIMIT
+        messages or HISTORY_PAGE_BYTES); ids are contiguous from 1, so older
+        messages exist when the first one's id is above 1."""
         assert self._recent is not None
         if since is None:
-            return list(self._recent)[-JOIN_HISTORY:], False
-        if since >= self._last_id:
-            return [], False
-        if self._recent and since >= self._recent[0].id - 1:
-            return [m for m in self._recent if m.id > since], False
-        found = await self._store.after(self.name, since, SINCE_LIMIT + 1)
-        kept = protocol.newest_within(found[-SINCE_LIMIT:], HISTORY_BYTES)
-        return kept, len(kept) < len(found)
+            found = list(self._recent)[-JOIN_HISTORY:]
+        elif since >= self._last_id:
+            found = []
+        elif self._recent and since >= self._recent[0].id - 1:
+            found = [m for m in self._recent if m.id > since]
+        else:
+            found = await self._store.after(self.name, since, SINCE_LIMIT + 1)
+        kept = protocol.newest_within(found[-SINCE_LIMIT:], HISTORY_PAGE_BYTES)
+        more = kept[0].id > 1 if kept else self._last_id > 0
+        truncated = since is not None and len(kept) < len(found)
+        return HistoryPage(kept, more), truncated
 
     async def _join(self, subscriber: Subscriber, ref: Ref, since: int | None) -> None:
         try:
@@ -321,6 +349,7 @@ class Room:
         membership.connections -= 1
         if membership.connections == 0:
             del self._members[user]
+            self._store.mark_seen(user, self.name, self._last_id)
             self._outbox.broadcast(text_frame(protocol.encode_presence(self.name, "leave", user)))
 
     def _send_to(self, subscriber: Subscriber, text: str) -> None:

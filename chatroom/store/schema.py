@@ -41,7 +41,61 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
             )""",
         ],
     },
+    # Names unique without regard to case; rooms with their first spelling;
+    # each user's rooms; client ids of sends; revoked tokens.
+    2: {
+        "sqlite": [
+            "CREATE UNIQUE INDEX users_name_key ON users (lower(name))",
+            """CREATE TABLE rooms (
+                key TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                created_ms INTEGER NOT NULL
+            ) WITHOUT ROWID""",
+            """INSERT INTO rooms (key, name, created_ms)
+                SELECT lower(room), room, MIN(ts) FROM messages GROUP BY room""",
+            """CREATE TABLE user_rooms (
+                user_key TEXT NOT NULL,
+                room_key TEXT NOT NULL,
+                joined_ms INTEGER NOT NULL,
+                seen_id INTEGER NOT NULL,
+                PRIMARY KEY (user_key, room_key)
+            ) WITHOUT ROWID""",
+            "ALTER TABLE messages ADD COLUMN cid TEXT",
+            """CREATE UNIQUE INDEX messages_cid ON messages (room, author, cid)
+                WHERE cid IS NOT NULL""",
+            """CREATE TABLE revoked_tokens (
+                jti TEXT PRIMARY KEY,
+                expires_ms INTEGER NOT NULL
+            ) WITHOUT ROWID""",
+        ],
+        "postgresql": [
+            "CREATE UNIQUE INDEX users_name_key ON users (lower(name))",
+            """CREATE TABLE rooms (
+                key TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                created_ms BIGINT NOT NULL
+            )""",
+            """INSERT INTO rooms (key, name, created_ms)
+                SELECT lower(room), room, MIN(ts) FROM messages GROUP BY room""",
+            """CREATE TABLE user_rooms (
+                user_key TEXT NOT NULL,
+                room_key TEXT NOT NULL,
+                joined_ms BIGINT NOT NULL,
+                seen_id BIGINT NOT NULL,
+                PRIMARY KEY (user_key, room_key)
+            )""",
+            "ALTER TABLE messages ADD COLUMN cid TEXT",
+            """CREATE UNIQUE INDEX messages_cid ON messages (room, author, cid)
+                WHERE cid IS NOT NULL""",
+            """CREATE TABLE revoked_tokens (
+                jti TEXT PRIMARY KEY,
+                expires_ms BIGINT NOT NULL
+            )""",
+        ],
+    },
 }
+# From this version on, user and room names are unique without regard to case.
+NAMES_FOLDED_FROM = 2
 
 SCHEMA_VERSION = max(_MIGRATIONS)
 

@@ -15,16 +15,55 @@ import attrs
 from chatroom.protocol import ChatMessage
 from chatroom.store.schema import (
     CREATE_VERSION_TABLE,
+    NAMES_FOLDED_FROM,
     SCHEMA_VERSION,
     Dialect,
     migrations_after,
 )
 
-_COLUMNS = "room, id, author, body, ts"
+_COLUMNS = "room, id, author, body, ts, cid"
+MAX_UNREAD = 1000  # unread counts stop here
 
 
 class SchemaTooNew(Exception):
     """The database was written by a newer chatroom; refuse to touch it."""
+
+
+class NameClash(Exception):
+    """Names that differ only by case, which the schema cannot take in."""
+
+
+@attrs.frozen
+class SavedRoom:
+    """One of a user's rooms, with what arrived since the user was last there."""
+
+    name: str
+    unread: int
+
+
+@attrs.frozen
+class SessionStart:
+    """What a new session needs from the database."""
+
+    user: str  # the account's spelling of the name, or the token's without an account
+    revoked: bool
+    rooms: list[SavedRoom]
+
+
+@attrs.frozen
+class Saved:
+    """A message as committed: new, or the one already stored for its cid."""
+
+    message: ChatMessage
+    new: bool
+
+
+def _row(m: ChatMessage) -> tuple[Any, ...]:
+    return (m.room, m.id, m.user, m.text, m.ts, m.cid)
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
 
 
 @attrs.define(eq=False)
@@ -37,8 +76,8 @@ class Job:
 
 
 def _message(row: Sequence[Any]) -> ChatMessage:
-    room, id_, author, body, ts = row
-    return ChatMessage(room=room, id=int(id_), user=author, text=body, ts=int(ts))
+    room, id_, author, body, ts, cid = row
+    return ChatMessage(room=room, id=int(id_), user=author, text=body, ts=int(ts), cid=cid)
 
 
 @attrs.frozen
@@ -77,18 +116,41 @@ class Database:
         for version, statements in migrations_after(found, self.dialect):
             self._begin(conn)
             try:
+                if version == NAMES_FOLDED_FROM:
+                    self._refuse_name_clashes(conn)
                 for statement in statements:
                     self._execute(conn, statement)
                 self._execute(
                     conn,
                     "INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)",
-                    (version, time.time_ns() // 1_000_000),
+                    (version, _now_ms()),
                 )
                 self._execute(conn, "COMMIT")
             except BaseException:
                 self._rollback(conn)
                 raise
         return found
+
+    def _refuse_name_clashes(self, conn: Any) -> None:
+        clashes = []
+        for what, query in (
+            ("users", "SELECT name FROM users"),
+            ("rooms", "SELECT DISTINCT room FROM messages"),
+        ):
+            by_key: dict[str, list[str]] = {}
+            for (name,) in self._execute(conn, query).fetchall():
+                by_key.setdefault(name.lower(), []).append(name)
+            clashes += [
+                f"{what} {' and '.join(map(repr, sorted(names)))}"
+                for names in by_key.values()
+                if len(names) > 1
+            ]
+        if clashes:
+            raise NameClash(
+                f"{self.description} holds names that differ only by case, which this "
+                f"chatroom treats as one: {'; '.join(clashes)}. Rename or remove all but one "
+                "of each (users in table users, rooms in table messages), then start again."
+            )
 
     def _rollback(self, conn: Any) -> None:
         try:
@@ -120,12 +182,35 @@ class Database:
 
     # -- messages -------------------------------------------------------------
 
-    def insert_messages(self, conn: Any, messages: Sequence[ChatMessage]) -> None:
-        cursor = conn.cursor()
-        cursor.executemany(
-            self._sql(f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?)"),
-            [(m.room, m.id, m.user, m.text, m.ts) for m in messages],
-        )
+    def insert_messages(self, conn: Any, drafts: Sequence[ChatMessage]) -> list[Saved]:
+        """Store `drafts` of one room, numbered on from the first draft's id.
+
+        A draft whose user already stored a message with its `cid` is not
+        stored again: the stored message stands in its place, and the drafts
+        after it take the id it would have had, so ids stay contiguous.
+        """
+        insert = self._sql(f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)")
+        if all(d.cid is None for d in drafts):
+            conn.cursor().executemany(insert, [_row(m) for m in drafts])
+            return [Saved(m, True) for m in drafts]
+        saved = []
+        next_id = drafts[0].id
+        for draft in drafts:
+            stored = None
+            if draft.cid is not None:
+                stored = self._execute(
+                    conn,
+                    f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND author = ? AND cid = ?",
+                    (draft.room, draft.user, draft.cid),
+                ).fetchone()
+            if stored is not None:
+                saved.append(Saved(_message(stored), False))
+                continue
+            message = attrs.evolve(draft, id=next_id)
+            self._execute(conn, insert, _row(message))
+            saved.append(Saved(message, True))
+            next_id += 1
+        return saved
 
     def last_id(self, conn: Any, room: str) -> int:
         row = self._execute(
@@ -162,17 +247,113 @@ class Database:
     # -- users ------------------------------------------------------------------
 
     def create_user(self, conn: Any, name: str, password_hash: str) -> bool:
-        """False if the name is taken."""
+        """False if the name is taken, in any case."""
         cursor = self._execute(
             conn,
             "INSERT INTO users (name, password_hash, created_ms) VALUES (?, ?, ?) "
-            "ON CONFLICT (name) DO NOTHING",
-            (name, password_hash, time.time_ns() // 1_000_000),
+            "ON CONFLICT DO NOTHING",
+            (name, password_hash, _now_ms()),
         )
         return bool(cursor.rowcount == 1)
 
-    def password_hash(self, conn: Any, name: str) -> str | None:
+    def password_hash(self, conn: Any, name: str) -> tuple[str, str] | None:
+        """The account's spelling of `name` and its password hash."""
         row = self._execute(
-            conn, "SELECT password_hash FROM users WHERE name = ?", (name,)
+            conn, "SELECT name, password_hash FROM users WHERE lower(name) = lower(?)", (name,)
         ).fetchone()
-        return None if row is None else str(row[0])
+        return None if row is None else (str(row[0]), str(row[1]))
+
+    def start_session(self, conn: Any, name: str, token_id: str | None) -> SessionStart:
+        row = self._execute(
+            conn, "SELECT name FROM users WHERE lower(name) = lower(?)", (name,)
+        ).fetchone()
+        revoked = token_id is not None and self.is_revoked(conn, token_id)
+        return SessionStart(
+            user=name if row is None else str(row[0]),
+            revoked=revoked,
+            rooms=[] if revoked else self.user_rooms(conn, name),
+        )
+
+    # -- rooms and each user's rooms ----------------------------------------------
+
+    def rooms(self, conn: Any) -> list[tuple[str, bool]]:
+        """Every room's name, and whether it has history."""
+        rows = self._execute(
+            conn,
+            "SELECT r.name, EXISTS (SELECT 1 FROM messages m WHERE m.room = r.name) FROM rooms r",
+        ).fetchall()
+        return [(str(name), bool(has_history)) for name, has_history in rows]
+
+    def create_room(self, conn: Any, name: str) -> str:
+        """The room's name as first spelled, creating the room if it is new."""
+        self._execute(
+            conn,
+            "INSERT INTO rooms (key, name, created_ms) VALUES (lower(?), ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (name, name, _now_ms()),
+        )
+        row = self._execute(conn, "SELECT name FROM rooms WHERE key = lower(?)", (name,))
+        return str(row.fetchone()[0])
+
+    def remember_room(self, conn: Any, user: str, room: str) -> None:
+        """`room` is one of `user`'s rooms from now on, read up to its last message."""
+        self._execute(
+            conn,
+            "INSERT INTO user_rooms (user_key, room_key, joined_ms, seen_id) "
+            "VALUES (lower(?), lower(?), ?, "
+            "(SELECT COALESCE(MAX(id), 0) FROM messages "
+            " WHERE room = (SELECT name FROM rooms WHERE key = lower(?)))) "
+            "ON CONFLICT DO NOTHING",
+            (user, room, _now_ms(), room),
+        )
+
+    def forget_room(self, conn: Any, user: str, room: str) -> bool:
+        """False if `room` was not one of `user`'s rooms."""
+        cursor = self._execute(
+            conn,
+            "DELETE FROM user_rooms WHERE user_key = lower(?) AND room_key = lower(?)",
+            (user, room),
+        )
+        return bool(cursor.rowcount)
+
+    def mark_seen(self, conn: Any, user: str, room: str, last_id: int) -> None:
+        """`user` was present in `room` up to message `last_id`."""
+        self._execute(
+            conn,
+            "UPDATE user_rooms SET seen_id = ? "
+            "WHERE user_key = lower(?) AND room_key = lower(?) AND seen_id < ?",
+            (last_id, user, room, last_id),
+        )
+
+    def user_rooms(self, conn: Any, user: str) -> list[SavedRoom]:
+        """`user`'s rooms in the order joined, with unread counts (at most MAX_UNREAD)."""
+        rows = self._execute(
+            conn,
+            "SELECT r.name, u.seen_id FROM user_rooms u JOIN rooms r ON r.key = u.room_key "
+            "WHERE u.user_key = lower(?) ORDER BY u.joined_ms, r.key",
+            (user,),
+        ).fetchall()
+        count = (
+            "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE room = ? AND id > ? LIMIT ?) AS n"
+        )
+        return [
+            SavedRoom(
+                str(name), int(self._execute(conn, count, (name, seen, MAX_UNREAD)).fetchone()[0])
+            )
+            for name, seen in rows
+        ]
+
+    # -- revoked tokens -------------------------------------------------------------
+
+    def revoke(self, conn: Any, token_id: str, expires_ms: int) -> None:
+        now = _now_ms()
+        self._execute(conn, "DELETE FROM revoked_tokens WHERE expires_ms < ?", (now,))
+        self._execute(
+            conn,
+            "INSERT INTO revoked_tokens (jti, expires_ms) VALUES (?, ?) ON CONFLICT DO NOTHING",
+            (token_id, expires_ms),
+        )
+
+    def is_revoked(self, conn: Any, token_id: str) -> bool:
+        row = self._execute(conn, "SELECT 1 FROM revoked_tokens WHERE jti = ?", (token_id,))
+        return row.fetchone() is not None

@@ -19,8 +19,8 @@ import attrs
 import trio
 
 from chatroom.metrics import Counters
-from chatroom.protocol import ChatMessage
-from chatroom.store.sql import Database, Job
+from chatroom.protocol import HISTORY_PAGE_BYTES, ChatMessage, HistoryPage, newest_within
+from chatroom.store.sql import Database, Job, Saved, SessionStart
 
 log = logging.getLogger(__name__)
 
@@ -129,14 +129,47 @@ class Store:
             raise pending.job.error
         return pending.job.result  # type: ignore[return-value]
 
-    async def save_messages(self, messages: list[ChatMessage]) -> None:
-        """Commit `messages` (all or none); raises StoreUnavailable."""
-        await self._write(lambda conn: self.database.insert_messages(conn, messages))
-        self.counters.messages_committed += len(messages)
+    def _write_soon(self, run: Callable[[Any], object]) -> bool:
+        """Queue a write nobody waits for; False (and nothing written) while the
+        queue is full. Only for what may be lost, never for a message."""
+        try:
+            self._writes_in.send_nowait(_PendingWrite(Job(run)))
+        except trio.WouldBlock:
+            return False
+        return True
+
+    async def flush(self) -> None:
+        """Wait until every write queued before this call is committed."""
+        await self._write(lambda conn: None)
+
+    async def save_messages(self, drafts: list[ChatMessage]) -> list[Saved]:
+        """Commit the drafts of one room (all or none; see Database.insert_messages);
+        raises StoreUnavailable."""
+        saved = await self._write(lambda conn: self.database.insert_messages(conn, drafts))
+        self.counters.messages_committed += sum(s.new for s in saved)
+        return saved
 
     async def create_user(self, name: str, password_hash: str) -> bool:
-        """Add a user; False if the name is taken."""
+        """Add a user; False if the name is taken, in any case."""
         return await self._write(lambda conn: self.database.create_user(conn, name, password_hash))
+
+    async def create_room(self, name: str) -> str:
+        """The room's name as first spelled, creating it if new."""
+        return await self._write(lambda conn: self.database.create_room(conn, name))
+
+    async def remember_room(self, user: str, room: str) -> None:
+        await self._write(lambda conn: self.database.remember_room(conn, user, room))
+
+    async def forget_room(self, user: str, room: str) -> bool:
+        return await self._write(lambda conn: self.database.forget_room(conn, user, room))
+
+    def mark_seen(self, user: str, room: str, last_id: int) -> None:
+        """Record, soon, that `user` saw `room` up to `last_id` (lost if the
+        write queue is full: an unread count then starts a little early)."""
+        self._write_soon(lambda conn: self.database.mark_seen(conn, user, room, last_id))
+
+    async def revoke(self, token_id: str, expires_ms: int) -> None:
+        await self._write(lambda conn: self.database.revoke(conn, token_id, expires_ms))
 
     # -- reads ------------------------------------------------------------------
 
@@ -163,11 +196,27 @@ class Store:
     async def history(self, room: str, before: int | None, limit: int) -> list[ChatMessage]:
         return await self._read(lambda conn: self.database.history(conn, room, before, limit))
 
+    async def history_page(self, room: str, before: int | None, limit: int) -> HistoryPage:
+        """At most `limit` messages and HISTORY_PAGE_BYTES just before `before`."""
+        found = await self.history(room, before, limit + 1)
+        page = newest_within(found[-limit:], HISTORY_PAGE_BYTES)
+        return HistoryPage(page, more=len(page) < len(found))
+
     async def after(self, room: str, since: int, limit: int) -> list[ChatMessage]:
         return await self._read(lambda conn: self.database.after(conn, room, since, limit))
 
-    async def password_hash(self, name: str) -> str | None:
+    async def password_hash(self, name: str) -> tuple[str, str] | None:
+        """The account's spelling of `name` and its password hash."""
         return await self._read(lambda conn: self.database.password_hash(conn, name))
+
+    async def start_session(self, user: str, token_id: str | None) -> SessionStart:
+        return await self._read(lambda conn: self.database.start_session(conn, user, token_id))
+
+    async def rooms(self) -> list[tuple[str, bool]]:
+        return await self._read(self.database.rooms)
+
+    async def is_revoked(self, token_id: str) -> bool:
+        return await self._read(lambda conn: self.database.is_revoked(conn, token_id))
 
     async def _in_thread(self, fn: Callable[[], T], limiter: trio.CapacityLimiter | None) -> T:
         return await trio.to_thread.run_sync(fn, limiter=limiter)

@@ -149,6 +149,7 @@ def test_static_files_have_types_caching_and_a_strict_policy(server: RunningServ
         ("/", "text/html"),
         ("/static/app.js", "text/javascript"),
         ("/static/protocol.js", "text/javascript"),
+        ("/static/messages.js", "text/javascript"),
         ("/static/app.css", "text/css"),
     ]:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)

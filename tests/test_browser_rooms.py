@@ -46,6 +46,7 @@ def test_your_rooms_come_with_you_to_a_new_browser(browser: Browser, server: Run
     bob, _ = welcome(server, server.token("bob"))
     joined(bob, "ops")
     post(bob, "ops", "one", "two", "three")
+    joined(bob, "Lounge")
     bob.close()
 
     context = browser.new_context(viewport={"width": 1100, "height": 700})
@@ -59,6 +60,13 @@ def test_your_rooms_come_with_you_to_a_new_browser(browser: Browser, server: Run
     rooms.get_by_role("button", name="# ops").click()
     expect(messages(page).get_by_text("three")).to_be_visible()
     expect(rooms.get_by_label("3 unread")).to_have_count(0)
+
+    # Room names in any case are one room, spelled as the server spells it.
+    for typed in ("#LOUNGE", "lounge"):
+        page.get_by_label("Room", exact=True).fill(typed)
+        page.get_by_role("button", name="Join").click()
+        expect(page.get_by_role("heading", name="# Lounge", exact=True)).to_be_visible()
+        expect(rooms.get_by_role("listitem")).to_have_count(4)
 
     # Left on another device: gone here at the next connection.
     other, _ = welcome(server, token)

@@ -16,6 +16,7 @@ from tests.browser import (
     join,
     joined,
     launch_browser,
+    members,
     messages,
     new_context,
     open_page,
@@ -89,6 +90,7 @@ def test_unsent_messages_survive_a_reload(context: BrowserContext, server: Runni
     page = open_page(context, server)
     sign_up(page, "lena")
     join(page, "lobby")
+    expect(members(page).get_by_text("lena")).to_be_visible()
     online = False
     sockets.pop().close()
     expect(status(page)).not_to_have_text("connected")

@@ -1,6 +1,7 @@
-// The page: sign-in, the session, and what the server's events do to the
-// page's rooms. The protocol is in protocol.js, unconfirmed sends in
-// pending.js, the message list in messages.js, the side lists in sidebar.js.
+// The page: the session, and what the server's events do to the page's
+// rooms. The protocol is in protocol.js, the sign-in form in signin.js,
+// unconfirmed sends in pending.js, the message list in messages.js, the side
+// lists in sidebar.js.
 
 import { $, plural } from "./dom.js";
 import { MAX_SHOWN, MessageView } from "./messages.js";
@@ -9,14 +10,13 @@ import {
   ChatClient,
   HISTORY_PAGE,
   MAX_TEXT,
-  authenticate,
   describeError,
   revoke,
   roomKey,
-  sentence,
   webSocketUrl,
 } from "./protocol.js";
 import { openDrawer, renderAllRooms, renderMembers, renderYourRooms, setUpDrawer } from "./sidebar.js";
+import { setUpSignIn, showSignIn } from "./signin.js";
 
 const TOKEN_KEY = "chatroom.token";
 const USER_KEY = "chatroom.user";
@@ -28,9 +28,7 @@ const ROOMS_REFRESH_MS = 10000;
 const ROOMS_SOON_MS = 300; // All rooms follows presence changes this soon
 const COUNTER_FROM = 500; // show the characters left once fewer than this remain
 const ERROR_SHOWN_MS = 6000;
-const SEND_TIMEOUT_MS = 10000; // unconfirmed this long: "Not sent yet", with Retry
 const RETURNING_MS = 60000; // a member back this soon after our reconnect did not "join"
-const USER_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 let client = null;
@@ -39,7 +37,6 @@ let current = null; // roomKey of the open room
 let allRooms = []; // the last `rooms` answer
 const rooms = new Map(); // roomKey -> see addRoom()
 const leaving = new Map(); // roomKey -> name: left, `left` not seen yet
-const sendTimers = new Map(); // cid -> timeout marking the send failed
 let roomsTimer = null;
 let roomsSoon = null;
 let errorTimer = null;
@@ -51,7 +48,7 @@ const view = new MessageView({
   beginning: $("history-state"),
   jump: $("jump"),
   onNearTop: loadOlder,
-  onRetry: trySend,
+  onRetry: (entry) => pending.try(entry),
 });
 
 function addRoom(name, known) {
@@ -90,42 +87,12 @@ function loadList(key) {
 }
 
 function saveRooms() {
-  const known = [...rooms.values()].filter((room) => room.known).map((room) => room.name);
-  localStorage.setItem(ROOMS_KEY, JSON.stringify(known));
+  localStorage.setItem(ROOMS_KEY, JSON.stringify([...rooms.values()].map((room) => room.name)));
   localStorage.setItem(LEAVING_KEY, JSON.stringify([...leaving.values()]));
   localStorage.setItem(CURRENT_KEY, current ? rooms.get(current).name : "");
 }
 
-// -- signing in and out -------------------------------------------------------
-
-function showAuth(message = "") {
-  $("chat").hidden = true;
-  $("auth").hidden = false;
-  $("auth-error").textContent = message;
-  $("username").focus();
-}
-
-async function onAuthSubmit(event) {
-  event.preventDefault();
-  const kind = event.submitter?.value === "register" ? "register" : "login";
-  const username = $("username").value.trim();
-  const password = $("password").value;
-  $("auth-error").textContent = "";
-  if (!USER_NAME.test(username)) {
-    $("auth-error").textContent = "User names are 1 to 32 letters, digits, dots, dashes or underscores.";
-    return;
-  }
-  try {
-    const issued = await authenticate(kind, username, password);
-    localStorage.setItem(TOKEN_KEY, issued.token);
-    localStorage.setItem(USER_KEY, issued.user);
-    $("password").value = "";
-    startChat(issued.token, issued.user);
-  } catch (error) {
-    const wait = error.retryAfter ? ` Try again in ${error.retryAfter} s.` : "";
-    $("auth-error").textContent = sentence(error.message) + wait;
-  }
-}
+// -- signing out ----------------------------------------------------------------
 
 // End the session here; with `revokeToken`, on the server first (every tab
 // using the token is then closed by the server).
@@ -138,17 +105,16 @@ async function logOut(message = "", { revokeToken = true } = {}) {
     for (const key of SESSION_KEYS) localStorage.removeItem(key);
     PendingSends.clear();
   }
-  showAuth(message);
+  showSignIn(message);
 }
 
 function stopChat() {
   client?.stop();
   client = null;
+  pending?.stop();
   pending = null;
   clearInterval(roomsTimer);
   clearTimeout(roomsSoon);
-  for (const timer of sendTimers.values()) clearTimeout(timer);
-  sendTimers.clear();
   rooms.clear();
   leaving.clear();
   current = null;
@@ -165,15 +131,19 @@ function startChat(token, user) {
   $("chat").hidden = false;
   $("me").textContent = user;
   view.me = user;
-  pending = new PendingSends(user);
   client = new ChatClient(webSocketUrl(window.location), token);
+  pending = new PendingSends(user, {
+    send: (entry) => client.send(entry.room, entry.text, entry.cid),
+    show: (entry) => {
+      if (roomKey(entry.room) === current) view.showPending(entry);
+    },
+    hide: (cid) => view.removePending(cid),
+  });
   for (const name of loadList(LEAVING_KEY)) leaving.set(roomKey(name), name);
   for (const name of loadList(ROOMS_KEY)) {
     if (!leaving.has(roomKey(name))) client.join(addRoom(name, true).name);
   }
-  for (const entry of pending.entries.values()) {
-    if (!rooms.has(roomKey(entry.room))) pending.remove(entry.cid);
-  }
+  pending.keepRooms(rooms);
   const saved = roomKey(localStorage.getItem(CURRENT_KEY) || "");
   current = rooms.has(saved) ? saved : firstRoom();
   const on = (type, handler) => client.addEventListener(type, (event) => handler(event.detail));
@@ -185,7 +155,7 @@ function startChat(token, user) {
     saveRooms();
   });
   on("message", onMessage);
-  on("sent", (frame) => confirm(frame.cid));
+  on("sent", (frame) => pending.settle(frame.cid));
   on("presence", onPresence);
   on("members", (frame) => setMembers(frame.room, frame.members, false));
   on("rooms", (frame) => {
@@ -281,7 +251,7 @@ function onJoined(frame) {
   addItems(room, items);
   room.loaded = true;
   for (const message of frame.history) {
-    if (message.cid !== undefined && message.user === client.user) confirm(message.cid);
+    if (message.cid !== undefined && message.user === client.user) pending.settle(message.cid);
   }
   current ??= key;
   saveRooms();
@@ -290,7 +260,7 @@ function onJoined(frame) {
     if (again) view.appended(items);
     else showRoom();
   }
-  for (const entry of pending.inRoom(room.name)) if (!entry.error) trySend(entry);
+  pending.resend(room.name);
   refreshRoomsSoon();
 }
 
@@ -370,8 +340,7 @@ function onError(frame) {
   const key = request?.room ? roomKey(request.room) : null;
   switch (request?.type) {
     case "send": {
-      const entry = pending.get(request.cid);
-      if (entry) failed(entry, text); // the message says so itself
+      pending.refused(request.cid, text); // the message says so itself
       if (key === current) return;
       break;
     }
@@ -401,15 +370,6 @@ function onError(frame) {
   showError(text, key);
 }
 
-// The server stored a send of ours.
-function confirm(cid) {
-  if (!pending?.get(cid)) return;
-  pending.remove(cid);
-  clearTimeout(sendTimers.get(cid));
-  sendTimers.delete(cid);
-  view.removePending(cid);
-}
-
 function addItems(room, items) {
   room.items.push(...items);
   if (room.items.length > MAX_SHOWN) {
@@ -424,7 +384,7 @@ function removeRoom(key) {
   if (!room) return;
   rooms.delete(key);
   client.forget(room.name);
-  for (const entry of pending.inRoom(room.name)) confirm(entry.cid);
+  pending.dropRoom(room.name);
   if (current === key) current = firstRoom();
 }
 
@@ -512,33 +472,10 @@ function onComposerSubmit(event) {
     showError(describeError("too_large"));
     return;
   }
-  trySend(pending.add(room.name, text));
+  pending.add(room.name, text);
   view.toBottom();
   input.value = "";
   updateCounter();
-}
-
-// Send (again) now if the room is joined, else after its next `joined`; the
-// same cid each time, so the server stores it once.
-function trySend(entry) {
-  entry.failed = false;
-  entry.error = null;
-  client.send(entry.room, entry.text, entry.cid);
-  clearTimeout(sendTimers.get(entry.cid));
-  sendTimers.set(
-    entry.cid,
-    setTimeout(() => failed(entry, null), SEND_TIMEOUT_MS),
-  );
-  if (roomKey(entry.room) === current) view.showPending(entry);
-}
-
-function failed(entry, error) {
-  if (pending?.get(entry.cid) !== entry) return; // confirmed meanwhile
-  clearTimeout(sendTimers.get(entry.cid));
-  sendTimers.delete(entry.cid);
-  entry.failed = true;
-  entry.error = error;
-  if (roomKey(entry.room) === current) view.showPending(entry);
 }
 
 function onComposerKey(event) {
@@ -565,7 +502,11 @@ function loadOlder() {
 }
 
 function main() {
-  $("auth-form").addEventListener("submit", onAuthSubmit);
+  setUpSignIn((issued) => {
+    localStorage.setItem(TOKEN_KEY, issued.token);
+    localStorage.setItem(USER_KEY, issued.user);
+    startChat(issued.token, issued.user);
+  });
   $("logout").addEventListener("click", () => logOut());
   $("join-form").addEventListener("submit", onJoinSubmit);
   $("composer").addEventListener("submit", onComposerSubmit);
@@ -587,7 +528,7 @@ function main() {
   const token = localStorage.getItem(TOKEN_KEY);
   const user = localStorage.getItem(USER_KEY);
   if (token && user) startChat(token, user);
-  else showAuth();
+  else showSignIn();
 }
 
 main();

@@ -182,14 +182,12 @@ export class MessageView {
 
   // New items at the end of the open room (already in room.items).
   appended(items) {
-    const room = this.room;
+    const { items: all } = this.room;
     if (this.list.children.length + items.length > 2 * MAX_SHOWN) {
       this.rerender(); // room.items is trimmed to MAX_SHOWN
-      this.follow(items.filter((i) => i.kind === "message").length);
-      return;
+    } else {
+      this.list.append(renderItems(items, all[all.length - items.length - 1] ?? null, this.me));
     }
-    const previous = room.items[room.items.length - items.length - 1] ?? null;
-    this.list.append(renderItems(items, previous, this.me));
     this.follow(items.filter((i) => i.kind === "message").length);
   }
 

@@ -8,8 +8,6 @@ A browser test module makes its fixtures with
 
 from __future__ import annotations
 
-import json
-import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,15 +122,6 @@ def token_of(page: Page) -> str:
     return token
 
 
-def scroll_gap(page: Page) -> float:
-    """How far the message list is scrolled up from its bottom, in pixels."""
-    gap = page.locator("#scroller").evaluate(
-        "node => node.scrollHeight - node.scrollTop - node.clientHeight"
-    )
-    assert isinstance(gap, int | float)
-    return float(gap)
-
-
 def register(server: RunningServer, user: str) -> str:
     """Sign up over HTTP; the token."""
     code, body, _ = server.http(
@@ -171,14 +160,6 @@ def stored_texts(server: RunningServer, token: str, room: str) -> list[str]:
     code, body, _ = server.http("GET", f"/api/rooms/{room}/messages?limit=200", token=token)
     assert code == 200, body
     return [m["text"] for m in body["messages"]]
-
-
-def all_text(locator: Locator) -> str:
-    return json.dumps(locator.all_inner_texts())
-
-
-def count_of(locator: Locator, pattern: str) -> int:
-    return sum(1 for text in locator.all_inner_texts() if re.fullmatch(pattern, text))
 
 
 def settle(page: Page) -> None:

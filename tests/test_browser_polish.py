@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
-from tests.blackbox import RunningServer, start_server, stop_server
+from tests.blackbox import RunningServer, hello, start_server, stop_server
 from tests.browser import (
     PASSWORD,
     join,
@@ -23,7 +23,6 @@ from tests.browser import (
     say,
     sign_up,
     skip_without_chromium,
-    welcome,
     your_rooms,
 )
 
@@ -92,7 +91,7 @@ def test_room_counts_agree_with_members(context: BrowserContext, server: Running
     page = open_page(context, server)
     sign_up(page, "rita")
     join(page, "lobby")
-    bob, _ = welcome(server, server.token("bob"))
+    bob = hello(server, "bob")
     joined(bob, "lobby")
     all_rooms = page.locator("#all-rooms")
     expect(members(page).get_by_role("listitem")).to_have_count(2)
@@ -108,7 +107,7 @@ def test_messages_are_grouped_dated_and_linked(
     page = open_page(context, server)
     sign_up(page, "sam")
     join(page, "lobby")
-    bob, _ = welcome(server, server.token("bob"))
+    bob = hello(server, "bob")
     joined(bob, "lobby")
     post(bob, "lobby", "hi", "see https://example.org/a?b=1&c=<2>, ok", "javascript:alert(1)")
     say(page, "thanks")

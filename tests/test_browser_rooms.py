@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, expect
 
-from tests.blackbox import RunningServer, receive_until, send, start_server, stop_server
+from tests.blackbox import RunningServer, hello, receive_until, send, start_server, stop_server
 from tests.browser import (
     join,
     joined,
@@ -39,11 +39,11 @@ def test_your_rooms_come_with_you_to_a_new_browser(browser: Browser, server: Run
     # kate joins three rooms elsewhere (a bot, another device) and goes away;
     # three messages come in ops meanwhile.
     token = register(server, "kate")
-    ws, _ = welcome(server, token)
+    ws = hello(server, "kate", token)
     for room in ("general", "dev", "ops"):
         joined(ws, room)
     ws.close()
-    bob, _ = welcome(server, server.token("bob"))
+    bob = hello(server, "bob")
     joined(bob, "ops")
     post(bob, "ops", "one", "two", "three")
     joined(bob, "Lounge")
@@ -69,7 +69,7 @@ def test_your_rooms_come_with_you_to_a_new_browser(browser: Browser, server: Run
         expect(rooms.get_by_role("listitem")).to_have_count(4)
 
     # Left on another device: gone here at the next connection.
-    other, _ = welcome(server, token)
+    other = hello(server, "kate", token)
     send(other, type="leave", room="dev")
     assert receive_until(other, "left")["room"] == "dev"
     other.close()
@@ -115,7 +115,7 @@ def test_reconnects_add_no_presence_lines(context: BrowserContext, tmp_path: Pat
     sign_up(page, "mona")
     join(page, "general")
     bob_token = server.token("bob")
-    bob, _ = welcome(server, bob_token)
+    bob = hello(server, "bob", bob_token)
     joined(bob, "general")
     expect(members(page).get_by_text("bob")).to_be_visible()
     lines = messages(page).locator(".presence")
@@ -126,11 +126,11 @@ def test_reconnects_add_no_presence_lines(context: BrowserContext, tmp_path: Pat
             server = restart(server)
             # The page comes back first; bob's client a moment later.
             expect(status(page)).to_have_text("connected", timeout=15000)
-            bob, _ = welcome(server, bob_token)
+            bob = hello(server, "bob", bob_token)
             joined(bob, "general")
             expect(members(page).get_by_text("bob")).to_be_visible()
         # A real arrival still shows, and nothing else was added.
-        carol, _ = welcome(server, server.token("carol"))
+        carol = hello(server, "carol")
         joined(carol, "general")
         expect(members(page).get_by_text("carol")).to_be_visible()
         expect(lines).to_have_text(["bob joined", "carol joined"])

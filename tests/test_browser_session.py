@@ -11,7 +11,15 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, WebSocketRoute, expect
 
-from tests.blackbox import RunningServer, close_code, connect_ws, send, start_server, stop_server
+from tests.blackbox import (
+    RunningServer,
+    close_code,
+    connect_ws,
+    hello,
+    send,
+    start_server,
+    stop_server,
+)
 from tests.browser import (
     join,
     joined,
@@ -26,7 +34,6 @@ from tests.browser import (
     status,
     stored_texts,
     token_of,
-    welcome,
 )
 
 pytestmark = skip_without_chromium
@@ -66,7 +73,7 @@ def test_a_message_sent_to_a_frozen_server_arrives_once(
         expect(sent).to_have_count(1, timeout=10000)
         expect(page.locator(".pending")).to_have_count(0)
         # Someone else sees it, once; so does the store.
-        other, _ = welcome(server, server.token("judy"))
+        other = hello(server, "judy")
         assert [m["text"] for m in joined(other, "ops")["history"]].count(text) == 1
         other.close()
         assert stored_texts(server, token_of(page), "ops").count(text) == 1

@@ -405,6 +405,7 @@ function showRoom() {
   $("room-title").textContent = room ? `# ${room.name}` : "Join a room to start";
   $("message-input").disabled = !room;
   $("composer").querySelector("button").disabled = !room;
+  if (!room) openDrawer(true); // on a narrow screen: where to join one
   view.show(room || null, room ? pending.inRoom(room.name) : []);
 }
 

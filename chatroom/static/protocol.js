@@ -138,10 +138,10 @@ export class ChatClient extends EventTarget {
 
   // A request after `welcome`, with a fresh ref; the ref, or null if offline.
   request(frame) {
-    if (!this.welcomed) return null;
     const ref = this.nextRef++;
+    if (!this.welcomed || !this.sendFrame({ ...frame, ref })) return null;
     this.requests.set(ref, { type: frame.type, room: frame.room, cid: frame.cid });
-    return this.sendFrame({ ...frame, ref }) ? ref : null;
+    return ref;
   }
 
   receive(text) {

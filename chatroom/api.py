@@ -233,7 +233,9 @@ def _int_param(request: HttpRequest, name: str, low: int, high: int | None) -> i
     text = request.query(name)
     if text is None or text == "":
         return None
-    if not text.isdecimal() or not (low <= int(text) <= (high if high is not None else int(text))):
+    # Digits past 19 cannot be a 64-bit id (and int() refuses thousands of them).
+    too_long = len(text.lstrip("0")) > len(str(MAX_ID))
+    if not text.isdecimal() or too_long or not (low <= int(text) <= (high or int(text))):
         bounds = f"{low}..{high}" if high is not None else f">= {low}"
         raise HttpError(
             error_response(ErrorCode.BAD_REQUEST, f"{name} must be an integer {bounds}")

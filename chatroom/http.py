@@ -154,6 +154,10 @@ async def serve_http(
                     body = await _read_body(conn, transport, settings.max_http_body_bytes)
                     request = HttpRequest(method, target, headers, body, transport.peer)
                     response = await _route(api, request)
+                    if "transfer-encoding" in headers and "content-length" in headers:
+                        # A body framed two ways may be smuggling a request
+                        # past a proxy: answer, then close (RFC 9112 6.1).
+                        response = _closing(response)
                     await _send_response(conn, transport, response, method == "HEAD")
         except _TooLarge:
             await _send_error_and_close(
@@ -187,19 +191,19 @@ async def _route(api: Api, request: HttpRequest) -> Response:
     return await api.respond(request)
 
 
+def _closing(response: Response) -> Response:
+    """`response`, saying the connection closes after it."""
+    headers = (*response.headers, ("Connection", "close"))
+    return Response(response.status, response.body, response.content_type, headers)
+
+
 async def _send_error_and_close(
     conn: h11.Connection, transport: SocketTransport, response: Response
 ) -> None:
-    closing = Response(
-        response.status,
-        response.body,
-        response.content_type,
-        (*response.headers, ("Connection", "close")),
-    )
     # A client that does not read its error must not hold the connection.
     with trio.move_on_after(ERROR_SEND_TIMEOUT):
         try:
-            await _send_response(conn, transport, closing, head_only=False)
+            await _send_response(conn, transport, _closing(response), head_only=False)
         except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import enum
 import json
+import math
 import re
 from typing import Any
 
@@ -134,7 +135,16 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return obj
 
 
-_decoder = json.JSONDecoder(parse_constant=_reject_constant, object_pairs_hook=_unique_keys)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):  # 1e999: JSON has no infinity to answer with
+        raise ValueError(f"number {text[:20]} is out of range")
+    return value
+
+
+_decoder = json.JSONDecoder(
+    parse_constant=_reject_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+)
 
 
 def _is_encodable(text: str) -> bool:
@@ -319,8 +329,8 @@ def newest_within(messages: list[ChatMessage], budget: int) -> list[ChatMessage]
 
 
 def dumps(obj: dict[str, Any]) -> str:
-    """Compact JSON text, non-ASCII kept as UTF-8."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
+    """Compact JSON text, non-ASCII kept as UTF-8; never NaN or Infinity."""
+    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 
 
 def _with_ref(obj: dict[str, Any], ref: Ref) -> str:

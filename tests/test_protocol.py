@@ -99,6 +99,8 @@ def test_parses_every_request_type(text: str, expected: protocol.Request) -> Non
         frame(type="history", room="lobby", before=2**63),
         frame(type="join", room="lobby", since=2**63),
         '{"type":"ping","ref":NaN}',
+        '{"type":"ping","ref":1e999}',
+        '{"type":"ping","ref":-1e400}',
         '{"type":"ping","type":"ping"}',
         '{"type":"send","room":"a","text":"\\ud800"}',
         "[" * 100_000 + "]" * 100_000,

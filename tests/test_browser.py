@@ -6,81 +6,28 @@ from __future__ import annotations
 import os
 import re
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, expect
 
 from tests.blackbox import RunningServer, hello, receive_until, send, start_server, stop_server
-
-CHROMIUM = "/usr/bin/chromium"
-PASSWORD = "correct horse battery"
-ROOT = Path(__file__).resolve().parent.parent
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(),
-    reason="Debian's chromium is not installed (scripts/test installs it)",
+from tests.browser import (
+    ROOT,
+    join,
+    launch_browser,
+    members,
+    messages,
+    new_context,
+    open_page,
+    say,
+    sign_up,
+    skip_without_chromium,
 )
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-dev-shm-usage",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-            ],
-        )
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def context(browser: Browser) -> Iterator[BrowserContext]:
-    context = browser.new_context(viewport={"width": 1100, "height": 700})
-    yield context
-    context.close()
-
-
-def open_page(context: BrowserContext, server: RunningServer) -> Page:
-    page = context.new_page()
-    page.on("dialog", lambda dialog: pytest.fail(f"a dialog opened: {dialog.message}"))
-    page.goto(f"http://127.0.0.1:{server.port}/")
-    return page
-
-
-def sign_up(page: Page, user: str) -> None:
-    page.get_by_label("Username").fill(user)
-    page.get_by_label("Password").fill(PASSWORD)
-    page.get_by_role("button", name="Sign up").click()
-    expect(page.get_by_role("button", name="Log out")).to_be_visible()
-
-
-def join(page: Page, room: str) -> None:
-    page.get_by_label("Room", exact=True).fill(room)
-    page.get_by_role("button", name="Join").click()
-    expect(page.get_by_role("heading", name=f"# {room}")).to_be_visible()
-
-
-def say(page: Page, text: str) -> None:
-    page.get_by_label("Message", exact=True).fill(text)
-    page.get_by_label("Message", exact=True).press("Enter")
-
-
-def messages(page: Page) -> Locator:
-    return page.get_by_role("region", name="Messages")
-
-
-def members(page: Page) -> Locator:
-    return page.get_by_role("region", name="Members")
+pytestmark = skip_without_chromium
+browser = pytest.fixture(launch_browser, scope="module", name="browser")
+context = pytest.fixture(new_context, name="context")
 
 
 def test_two_people_chat_in_two_browsers(
@@ -190,7 +137,9 @@ def test_wrong_password_is_said_in_words(context: BrowserContext, server: Runnin
     page.get_by_label("Username").fill("frank")
     page.get_by_label("Password").fill("not the password")
     page.get_by_role("button", name="Log in").click()
-    expect(page.get_by_role("alert").first).to_have_text(re.compile("invalid username or password"))
+    expect(page.get_by_role("alert").first).to_have_text(
+        re.compile("invalid username or password", re.I)
+    )
 
 
 def test_static_files_have_types_caching_and_a_strict_policy(server: RunningServer) -> None:
@@ -200,6 +149,7 @@ def test_static_files_have_types_caching_and_a_strict_policy(server: RunningServ
         ("/", "text/html"),
         ("/static/app.js", "text/javascript"),
         ("/static/protocol.js", "text/javascript"),
+        ("/static/messages.js", "text/javascript"),
         ("/static/app.css", "text/css"),
     ]:
         conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)

@@ -1,85 +1,127 @@
-// The page: sign-in, rooms, messages, members, composer. Every string from a
-// user is inserted with textContent, never as HTML. The protocol lives in
-// protocol.js.
+// The page: the session, and what the server's events do to the page's
+// rooms. The protocol is in protocol.js, the sign-in form in signin.js,
+// unconfirmed sends in pending.js, the message list in messages.js, the side
+// lists in sidebar.js.
 
+import { $, plural } from "./dom.js";
+import { MAX_SHOWN, MessageView } from "./messages.js";
+import { PendingSends } from "./pending.js";
 import {
   ChatClient,
   HISTORY_PAGE,
   MAX_TEXT,
-  authenticate,
   describeError,
+  revoke,
+  roomKey,
   webSocketUrl,
 } from "./protocol.js";
+import { openDrawer, renderAllRooms, renderMembers, renderYourRooms, setUpDrawer } from "./sidebar.js";
+import { setUpSignIn, showSignIn } from "./signin.js";
 
 const TOKEN_KEY = "chatroom.token";
 const USER_KEY = "chatroom.user";
-const ROOMS_KEY = "chatroom.rooms";
-const MAX_KEPT_MESSAGES = 2000; // per room, in the page
+const ROOMS_KEY = "chatroom.rooms"; // your rooms, shown before the server lists them
+const CURRENT_KEY = "chatroom.current"; // the open room
+const LEAVING_KEY = "chatroom.leaving"; // left here; `leave` goes out after the next welcome
+const SESSION_KEYS = [TOKEN_KEY, USER_KEY, ROOMS_KEY, CURRENT_KEY, LEAVING_KEY];
 const ROOMS_REFRESH_MS = 10000;
+const ROOMS_SOON_MS = 300; // All rooms follows presence changes this soon
 const COUNTER_FROM = 500; // show the characters left once fewer than this remain
 const ERROR_SHOWN_MS = 6000;
-
-const $ = (id) => document.getElementById(id);
+const RETURNING_MS = 60000; // a member back this soon after our reconnect did not "join"
+const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 
 let client = null;
-let current = null; // the room shown
+let pending = null; // PendingSends of the signed-in user
+let current = null; // roomKey of the open room
+let allRooms = []; // the last `rooms` answer
+const rooms = new Map(); // roomKey -> see addRoom()
+const leaving = new Map(); // roomKey -> name: left, `left` not seen yet
 let roomsTimer = null;
-const rooms = new Map(); // name -> {items, members, unread, oldestId, complete, loading}
+let roomsSoon = null;
+let errorTimer = null;
 
-function roomState(name) {
-  let room = rooms.get(name);
-  if (!room) {
-    room = { items: [], members: [], unread: 0, oldestId: null, complete: false, loading: false };
-    rooms.set(name, room);
+const view = new MessageView({
+  scroller: $("scroller"),
+  list: $("messages"),
+  pending: $("pending"),
+  beginning: $("history-state"),
+  jump: $("jump"),
+  onNearTop: loadOlder,
+  onRetry: (entry) => pending.try(entry),
+});
+
+function addRoom(name, known) {
+  const key = roomKey(name);
+  if (!rooms.has(key)) {
+    rooms.set(key, {
+      name, // the server's spelling, once it answered
+      known, // the server keeps it among your rooms
+      loaded: false, // its messages came (`joined`)
+      items: [], // {kind: "message"|"presence", message | text, ts}, oldest first
+      members: [],
+      returning: new Map(), // user -> until when a `join` of theirs is a return
+      unread: 0,
+      oldestId: null,
+      complete: false, // nothing older exists
+      loading: false,
+      view: { atBottom: true, fromBottom: 0, fresh: 0 },
+      openedFrom: null, // the room open when this one was joined
+    });
   }
+  const room = rooms.get(key);
+  room.known ||= known;
   return room;
 }
 
-function element(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+const messageItem = (message) => ({ kind: "message", message, ts: message.ts });
+const isSeen = (key) => key === current && !document.hidden;
 
-// -- signing in ---------------------------------------------------------------
-
-function showAuth(message = "") {
-  $("chat").hidden = true;
-  $("auth").hidden = false;
-  $("auth-error").textContent = message;
-  $("username").focus();
-}
-
-async function onAuthSubmit(event) {
-  event.preventDefault();
-  const kind = event.submitter?.value === "register" ? "register" : "login";
-  const username = $("username").value.trim();
-  const password = $("password").value;
-  $("auth-error").textContent = "";
+function loadList(key) {
   try {
-    const issued = await authenticate(kind, username, password);
-    localStorage.setItem(TOKEN_KEY, issued.token);
-    localStorage.setItem(USER_KEY, issued.user);
-    $("password").value = "";
-    startChat(issued.token, issued.user);
-  } catch (error) {
-    const wait = error.retryAfter ? ` Try again in ${error.retryAfter} s.` : "";
-    $("auth-error").textContent = `${error.message}.${wait}`;
+    const list = JSON.parse(localStorage.getItem(key) || "[]");
+    return Array.isArray(list) ? list.filter((name) => typeof name === "string") : [];
+  } catch {
+    return [];
   }
 }
 
-function logOut(message = "") {
-  if (client) client.stop();
+function saveRooms() {
+  localStorage.setItem(ROOMS_KEY, JSON.stringify([...rooms.values()].map((room) => room.name)));
+  localStorage.setItem(LEAVING_KEY, JSON.stringify([...leaving.values()]));
+  localStorage.setItem(CURRENT_KEY, current ? rooms.get(current).name : "");
+}
+
+// -- signing out ----------------------------------------------------------------
+
+// End the session here; with `revokeToken`, on the server first (every tab
+// using the token is then closed by the server).
+async function logOut(message = "", { revokeToken = true } = {}) {
+  const token = client?.token;
+  stopChat();
+  if (revokeToken && token) await revoke(token);
+  // Another tab may have logged in since: its session is not ours to end.
+  if (!token || localStorage.getItem(TOKEN_KEY) === token) {
+    for (const key of SESSION_KEYS) localStorage.removeItem(key);
+    PendingSends.clear();
+  }
+  showSignIn(message);
+}
+
+function stopChat() {
+  client?.stop();
   client = null;
+  pending?.stop();
+  pending = null;
   clearInterval(roomsTimer);
-  localStorage.removeItem(TOKEN_KEY);
-  localStorage.removeItem(USER_KEY);
-  localStorage.removeItem(ROOMS_KEY);
+  clearTimeout(roomsSoon);
   rooms.clear();
+  leaving.clear();
   current = null;
-  renderAll();
-  showAuth(message);
+  allRooms = [];
+  clearError();
+  renderSide();
+  showRoom();
 }
 
 // -- the session --------------------------------------------------------------
@@ -88,46 +130,51 @@ function startChat(token, user) {
   $("auth").hidden = true;
   $("chat").hidden = false;
   $("me").textContent = user;
+  view.me = user;
   client = new ChatClient(webSocketUrl(window.location), token);
-  client.addEventListener("status", (e) => showStatus(e.detail.status));
-  client.addEventListener("welcome", (e) => {
-    $("me").textContent = e.detail.user;
-    for (const room of rooms.values()) room.loading = false; // unanswered before a drop
-    client.listRooms();
+  pending = new PendingSends(user, {
+    send: (entry) => client.send(entry.room, entry.text, entry.cid),
+    show: (entry) => {
+      if (roomKey(entry.room) === current) view.showPending(entry);
+    },
+    hide: (cid) => view.removePending(cid),
   });
-  client.addEventListener("joined", (e) => onJoined(e.detail));
-  client.addEventListener("left", (e) => onLeft(e.detail.room));
-  client.addEventListener("message", (e) => onMessage(e.detail));
-  client.addEventListener("presence", (e) => onPresence(e.detail));
-  client.addEventListener("members", (e) => {
-    roomState(e.detail.room).members = e.detail.members;
-    renderMembers();
-  });
-  client.addEventListener("rooms", (e) => renderAllRooms(e.detail.rooms));
-  client.addEventListener("history", (e) => onHistory(e.detail));
-  client.addEventListener("error", (e) => showError(describeError(e.detail.code, e.detail.message)));
-  client.addEventListener("unauthorized", () => logOut("Your session has ended; please log in again."));
-  for (const room of savedRooms()) {
-    roomState(room);
-    client.join(room);
+  for (const name of loadList(LEAVING_KEY)) leaving.set(roomKey(name), name);
+  for (const name of loadList(ROOMS_KEY)) {
+    if (!leaving.has(roomKey(name))) client.join(addRoom(name, true).name);
   }
+  pending.keepRooms(rooms);
+  const saved = roomKey(localStorage.getItem(CURRENT_KEY) || "");
+  current = rooms.has(saved) ? saved : firstRoom();
+  const on = (type, handler) => client.addEventListener(type, (event) => handler(event.detail));
+  on("status", ({ status }) => showStatus(status));
+  on("welcome", onWelcome);
+  on("joined", onJoined);
+  on("left", (frame) => {
+    leaving.delete(roomKey(frame.room));
+    saveRooms();
+  });
+  on("message", onMessage);
+  on("sent", (frame) => pending.settle(frame.cid));
+  on("presence", onPresence);
+  on("members", (frame) => setMembers(frame.room, frame.members, false));
+  on("rooms", (frame) => {
+    allRooms = frame.rooms;
+    renderSide();
+  });
+  on("history", onHistory);
+  on("error", onError);
+  on("unauthorized", () =>
+    logOut("Your session has ended; please log in again.", { revokeToken: false }),
+  );
   client.start();
-  roomsTimer = setInterval(() => client && client.listRooms(), ROOMS_REFRESH_MS);
-  renderAll();
+  roomsTimer = setInterval(() => client.listRooms(), ROOMS_REFRESH_MS);
+  openDrawer(false);
+  renderSide();
+  showRoom();
 }
 
-function savedRooms() {
-  try {
-    const saved = JSON.parse(localStorage.getItem(ROOMS_KEY) || "[]");
-    return Array.isArray(saved) ? saved.filter((r) => typeof r === "string") : [];
-  } catch {
-    return [];
-  }
-}
-
-function saveRooms() {
-  localStorage.setItem(ROOMS_KEY, JSON.stringify([...rooms.keys()]));
-}
+const firstRoom = () => rooms.keys().next().value ?? null;
 
 function showStatus(status) {
   const words = {
@@ -138,230 +185,278 @@ function showStatus(status) {
   };
   $("status").textContent = words[status] || status;
   $("status").dataset.status = status;
-  const enabled = status === "online" && current !== null;
-  $("message-input").disabled = !enabled;
-  $("composer").querySelector("button").disabled = !enabled;
 }
 
-let errorTimer = null;
-function showError(text) {
-  $("chat-error").textContent = text;
+function showError(text, key = null) {
+  const other = key && key !== current && rooms.get(key);
+  $("chat-error").textContent = other ? `# ${other.name}: ${text}` : text;
   clearTimeout(errorTimer);
-  errorTimer = setTimeout(() => ($("chat-error").textContent = ""), ERROR_SHOWN_MS);
+  errorTimer = setTimeout(clearError, ERROR_SHOWN_MS);
+}
+
+function clearError() {
+  clearTimeout(errorTimer);
+  $("chat-error").textContent = "";
 }
 
 // -- events from the server ---------------------------------------------------
 
-function onJoined(frame) {
-  const room = roomState(frame.room);
-  room.members = frame.members;
-  if (frame.truncated) {
-    // More was missed than one frame holds: start over from what came, and
-    // page back from its first message when scrolled to the top.
-    room.items = [];
-    room.oldestId = null;
-  }
-  const first = room.items.length === 0;
-  appendItems(room, frame.history.map((m) => ({ kind: "message", message: m })));
-  if (first) room.complete = !frame.truncated && frame.history.length < HISTORY_PAGE;
-  if (room.oldestId === null && frame.history.length) room.oldestId = frame.history[0].id;
-  saveRooms();
-  if (current === null) current = frame.room;
-  renderAll();
-  if (frame.room === current) scrollToBottom();
+function onWelcome(frame) {
+  $("me").textContent = frame.user;
+  const shown = current;
+  for (const room of rooms.values()) room.loading = false; // unanswered before a drop
+  if (Array.isArray(frame.rooms)) adoptRooms(frame.rooms);
+  for (const name of leaving.values()) client.leave(name);
   client.listRooms();
+  renderSide();
+  if (current !== shown) showRoom();
 }
 
-function onLeft(name) {
-  rooms.delete(name);
+// The server's list of your rooms: join those new here (with their unread
+// counts), drop those left on another device.
+function adoptRooms(list) {
+  const listed = new Set(list.map((entry) => roomKey(entry.room)));
+  for (const [key, room] of rooms) {
+    if (room.known && !listed.has(key)) removeRoom(key);
+  }
+  for (const { room: name, unread } of list) {
+    const key = roomKey(name);
+    if (leaving.has(key)) continue;
+    const room = addRoom(name, true);
+    if (!room.loaded && key !== current && Number.isInteger(unread)) room.unread = unread;
+    client.join(room.name);
+  }
+  current ??= firstRoom();
   saveRooms();
-  if (current === name) current = rooms.keys().next().value ?? null;
-  renderAll();
-  client.listRooms();
+}
+
+function onJoined(frame) {
+  const key = roomKey(frame.room);
+  const room = rooms.get(key);
+  if (!room) return;
+  const again = room.loaded && !frame.truncated; // a rejoin: only what was missed
+  room.name = frame.room;
+  room.known = true;
+  setMembers(frame.room, frame.members, room.loaded);
+  const items = frame.history.map(messageItem);
+  if (again) {
+    if (!isSeen(key)) room.unread += items.filter((i) => i.message.user !== client.user).length;
+  } else {
+    // The first messages (or, truncated, more was missed than one frame
+    // holds): start over from what came, and page back from its first.
+    room.items = [];
+    room.oldestId = frame.history[0]?.id ?? null;
+    room.complete = noOlder(frame, frame.truncated ? HISTORY_PAGE : frame.history.length);
+  }
+  addItems(room, items);
+  room.loaded = true;
+  for (const message of frame.history) {
+    if (message.cid !== undefined && message.user === client.user) pending.settle(message.cid);
+  }
+  current ??= key;
+  saveRooms();
+  renderSide();
+  if (key === current) {
+    if (again) view.appended(items);
+    else showRoom();
+  }
+  pending.resend(room.name);
+  refreshRoomsSoon();
+}
+
+// Whether nothing older than a page exists: the server says so with `more`
+// (1.1); a 1.0 server only by a short page.
+function noOlder(frame, count) {
+  return frame.more === undefined ? count < HISTORY_PAGE : !frame.more;
 }
 
 function onMessage(message) {
-  const room = roomState(message.room);
-  const item = { kind: "message", message };
-  appendItems(room, [item]);
-  if (message.room === current) {
-    appendToList([item]);
-    if (document.hidden) room.unread += 1;
-  } else {
+  const key = roomKey(message.room);
+  const room = rooms.get(key);
+  if (!room) return;
+  const item = messageItem(message);
+  addItems(room, [item]);
+  if (key === current) view.appended([item]);
+  if (message.user !== client.user && !isSeen(key)) {
     room.unread += 1;
-    renderJoinedRooms();
+    renderSide();
   }
 }
 
+// Presence lines only for changes to the Members list: not for a rejoin after
+// a reconnect, nor for yourself.
 function onPresence(frame) {
-  const room = rooms.get(frame.room);
+  const key = roomKey(frame.room);
+  const room = rooms.get(key);
+  if (!room?.loaded) return;
+  const { user } = frame;
+  const joining = frame.event === "join";
+  if (joining === room.members.some((m) => m.user === user)) return;
+  if (joining) room.members.push({ user, since: Date.now() });
+  else room.members = room.members.filter((m) => m.user !== user);
+  const back = joining && room.returning.get(user) > Date.now();
+  room.returning.delete(user);
+  if (user !== client.user && !back) {
+    const item = { kind: "presence", text: `${user} ${joining ? "joined" : "left"}`, ts: Date.now() };
+    addItems(room, [item]);
+    if (key === current) view.appended([item]);
+  }
+  renderSide();
+  refreshRoomsSoon();
+}
+
+// After a reconnect the members present before and not yet back may be on
+// their way: their `join` within RETURNING_MS is no arrival.
+function setMembers(name, members, rejoin) {
+  const room = rooms.get(roomKey(name));
   if (!room) return;
-  if (frame.event === "join") {
-    if (!room.members.some((m) => m.user === frame.user)) {
-      room.members.push({ user: frame.user, since: Date.now() });
+  if (rejoin) {
+    const until = Date.now() + RETURNING_MS;
+    for (const { user } of room.members) {
+      if (!members.some((m) => m.user === user)) room.returning.set(user, until);
     }
-  } else {
-    room.members = room.members.filter((m) => m.user !== frame.user);
   }
-  const item = { kind: "presence", text: `${frame.user} ${frame.event === "join" ? "joined" : "left"}` };
-  appendItems(room, [item]);
-  if (frame.room === current) {
-    appendToList([item]);
-    renderMembers();
-  }
+  room.members = [...members];
+  renderSide();
 }
 
 function onHistory(frame) {
-  const room = rooms.get(frame.room);
+  const key = roomKey(frame.room);
+  const room = rooms.get(key);
   if (!room) return;
   room.loading = false;
   const older = frame.messages.filter((m) => room.oldestId === null || m.id < room.oldestId);
-  if (frame.messages.length < HISTORY_PAGE) room.complete = true;
+  room.complete = noOlder(frame, frame.messages.length);
   if (older.length) {
     room.oldestId = older[0].id;
-    room.items = older.map((m) => ({ kind: "message", message: m })).concat(room.items);
+    room.items = older.map(messageItem).concat(room.items);
   }
-  if (frame.room !== current) return;
-  const scroller = $("scroller");
-  const fromBottom = scroller.scrollHeight - scroller.scrollTop;
-  renderMessages();
-  scroller.scrollTop = scroller.scrollHeight - fromBottom;
+  if (key === current) view.rerender();
 }
 
-function appendItems(room, items) {
-  room.items.push(...items);
-  if (room.items.length > MAX_KEPT_MESSAGES) {
-    room.items.splice(0, room.items.length - MAX_KEPT_MESSAGES);
-    room.complete = false;
-    const first = room.items.find((i) => i.kind === "message");
-    room.oldestId = first ? first.message.id : room.oldestId;
-  }
-}
-
-// -- rendering ------------------------------------------------------------------
-
-function renderAll() {
-  renderJoinedRooms();
-  renderMessages();
-  renderMembers();
-  $("room-title").textContent = current ? `# ${current}` : "Join a room to start";
-  showStatus(client ? client.status : "offline");
-}
-
-function renderJoinedRooms() {
-  const list = $("joined-rooms");
-  list.replaceChildren();
-  for (const [name, room] of rooms) {
-    const item = element("li", name === current ? "room current" : "room");
-    const open = element("button", "room-name", `# ${name}`);
-    open.type = "button";
-    open.addEventListener("click", () => selectRoom(name));
-    if (name === current) open.setAttribute("aria-current", "true");
-    item.append(open);
-    if (room.unread) {
-      const badge = element("span", "badge", String(room.unread));
-      badge.setAttribute("aria-label", `${room.unread} unread`);
-      item.append(badge);
+function onError(frame) {
+  const { request } = frame;
+  const text = describeError(frame.code, frame.message);
+  const key = request?.room ? roomKey(request.room) : null;
+  switch (request?.type) {
+    case "send": {
+      pending.refused(request.cid, text); // the message says so itself
+      if (key === current) return;
+      break;
     }
-    const leave = element("button", "leave", "×");
-    leave.type = "button";
-    leave.setAttribute("aria-label", `Leave ${name}`);
-    leave.addEventListener("click", () => client && client.leave(name));
-    item.append(leave);
-    list.append(item);
+    case "leave":
+      if (frame.code !== "rate_limited" && frame.code !== "unavailable") {
+        leaving.delete(key); // nothing to leave
+        saveRooms();
+      }
+      return;
+    case "join": {
+      const room = rooms.get(key);
+      if (room && !room.known) {
+        // Refused: back to the room open before.
+        removeRoom(key);
+        if (rooms.has(room.openedFrom) && current !== room.openedFrom) current = room.openedFrom;
+        saveRooms();
+        renderSide();
+        showRoom();
+      }
+      showError(`Could not join # ${request.room}: ${text}`);
+      return;
+    }
+    case "history":
+      if (rooms.has(key)) rooms.get(key).loading = false;
+      break;
+  }
+  showError(text, key);
+}
+
+function addItems(room, items) {
+  room.items.push(...items);
+  if (room.items.length > MAX_SHOWN) {
+    room.items.splice(0, room.items.length - MAX_SHOWN);
+    room.complete = false;
+    room.oldestId = room.items.find((i) => i.kind === "message")?.message.id ?? room.oldestId;
   }
 }
 
-function renderAllRooms(list) {
-  const target = $("all-rooms");
-  target.replaceChildren();
-  for (const { room, count } of list) {
-    const item = element("li", "room");
-    const open = element("button", "room-name", `# ${room}`);
-    open.type = "button";
-    open.addEventListener("click", () => joinRoom(room));
-    item.append(open, element("span", "count", `${count} ${count === 1 ? "member" : "members"}`));
-    target.append(item);
-  }
-}
-
-function renderMembers() {
-  const list = $("members");
-  list.replaceChildren();
-  const room = current && rooms.get(current);
+function removeRoom(key) {
+  const room = rooms.get(key);
   if (!room) return;
-  for (const member of room.members) {
-    const item = element("li", member.user === client?.user ? "member me" : "member", member.user);
-    list.append(item);
-  }
+  rooms.delete(key);
+  client.forget(room.name);
+  pending.dropRoom(room.name);
+  if (current === key) current = firstRoom();
 }
 
-function renderMessages() {
-  $("messages").replaceChildren();
+// -- rendering ----------------------------------------------------------------
+
+function renderSide() {
+  renderYourRooms(rooms, current, { onOpen: selectRoom, onLeave: leaveRoom });
+  renderAllRooms(allRooms, rooms, joinRoom);
   const room = current && rooms.get(current);
-  $("history-state").textContent = room ? (room.complete ? "The beginning of this room." : "") : "";
-  if (room) appendToList(room.items, false);
+  renderMembers(room, client?.user);
+  let unread = 0;
+  for (const r of rooms.values()) unread += r.unread;
+  document.title = unread ? `(${unread}) chatroom` : "chatroom";
 }
 
-function appendToList(items, follow = true) {
-  const scroller = $("scroller");
-  const atBottom = scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < 48;
-  const list = $("messages");
-  for (const item of items) list.append(renderItem(item));
-  while (list.children.length > MAX_KEPT_MESSAGES) list.firstElementChild.remove();
-  if (follow && atBottom) scrollToBottom();
+function showRoom() {
+  const room = current && rooms.get(current);
+  $("room-title").textContent = room ? `# ${room.name}` : "Join a room to start";
+  $("message-input").disabled = !room;
+  $("composer").querySelector("button").disabled = !room;
+  if (!room) openDrawer(true); // on a narrow screen: where to join one
+  view.show(room || null, room ? pending.inRoom(room.name) : []);
 }
 
-function renderItem(item) {
-  if (item.kind === "presence") return element("li", "presence", item.text);
-  const { message } = item;
-  const own = message.user === client?.user;
-  const li = element("li", own ? "message own" : "message");
-  li.dataset.id = String(message.id);
-  const meta = element("div", "meta");
-  const author = element("span", "author", message.user);
-  const when = new Date(message.ts);
-  const time = element("time", "time", when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
-  time.dateTime = when.toISOString();
-  time.title = when.toLocaleString();
-  meta.append(author, time);
-  li.append(meta, element("p", "text", message.text));
-  return li;
-}
-
-function scrollToBottom() {
-  const scroller = $("scroller");
-  scroller.scrollTop = scroller.scrollHeight;
+function refreshRoomsSoon() {
+  clearTimeout(roomsSoon);
+  roomsSoon = setTimeout(() => client?.listRooms(), ROOMS_SOON_MS);
 }
 
 // -- actions --------------------------------------------------------------------
 
-function selectRoom(name) {
-  current = name;
-  roomState(name).unread = 0;
-  renderAll();
-  scrollToBottom();
+function selectRoom(key) {
+  current = key;
+  if (!document.hidden) rooms.get(key).unread = 0;
+  clearError();
+  openDrawer(false);
+  saveRooms();
+  renderSide();
+  showRoom();
   $("message-input").focus();
 }
 
 function joinRoom(name) {
   if (!client) return;
-  if (rooms.has(name)) {
-    selectRoom(name);
-    return;
+  const key = roomKey(name);
+  leaving.delete(key);
+  if (!rooms.has(key)) {
+    addRoom(name, false).openedFrom = current;
+    client.join(name);
   }
-  roomState(name);
-  current = name;
-  client.join(name);
-  renderAll();
+  selectRoom(key);
+}
+
+// At once, online or not: the `leave` goes now or after the next welcome.
+function leaveRoom(key) {
+  const { name } = rooms.get(key);
+  leaving.set(key, name);
+  const shown = current;
+  removeRoom(key);
+  client.leave(name);
+  saveRooms();
+  renderSide();
+  if (current !== shown) showRoom();
 }
 
 function onJoinSubmit(event) {
   event.preventDefault();
   const input = $("room-input");
-  const name = input.value.trim();
-  if (!/^[A-Za-z0-9_.-]{1,64}$/.test(name)) {
-    showError("Room names are 1 to 64 characters: letters, digits, _ - .");
+  const name = input.value.trim().replace(/^#\s*/, "");
+  if (!ROOM_NAME.test(name)) {
+    showError("Room names are 1 to 64 letters, digits, dots, dashes or underscores.");
+    input.focus();
     return;
   }
   input.value = "";
@@ -372,15 +467,14 @@ function onComposerSubmit(event) {
   event.preventDefault();
   const input = $("message-input");
   const text = input.value;
-  if (!text.trim() || !current || !client) return;
+  const room = current && rooms.get(current);
+  if (!text.trim() || !room) return;
   if ([...text].length > MAX_TEXT) {
     showError(describeError("too_large"));
     return;
   }
-  if (client.send(current, text) === null) {
-    showError("Not connected: the message was not sent.");
-    return;
-  }
+  pending.add(room.name, text);
+  view.toBottom();
   input.value = "";
   updateCounter();
 }
@@ -395,35 +489,47 @@ function onComposerKey(event) {
 function updateCounter() {
   const left = MAX_TEXT - [...$("message-input").value].length;
   const counter = $("counter");
-  counter.textContent = left < COUNTER_FROM ? `${left} characters left` : "";
+  if (left < 0) counter.textContent = `${plural(-left, "character")} too many`;
+  else counter.textContent = left < COUNTER_FROM ? `${plural(left, "character")} left` : "";
   counter.classList.toggle("warn", left < 100);
 }
 
-function onScroll() {
+function loadOlder() {
   const room = current && rooms.get(current);
-  if (!room || room.complete || room.loading || room.oldestId === null) return;
-  if ($("scroller").scrollTop < 40 && client.history(current, room.oldestId)) room.loading = true;
+  if (!room?.loaded || room.complete || room.loading || room.oldestId === null) return;
+  if (client.isJoined(room.name) && client.history(room.name, room.oldestId) !== null) {
+    room.loading = true;
+  }
 }
 
-document.addEventListener("visibilitychange", () => {
-  if (!document.hidden && current && rooms.has(current)) {
-    rooms.get(current).unread = 0;
-    renderJoinedRooms();
-  }
-});
-
 function main() {
-  $("auth-form").addEventListener("submit", onAuthSubmit);
+  setUpSignIn((issued) => {
+    localStorage.setItem(TOKEN_KEY, issued.token);
+    localStorage.setItem(USER_KEY, issued.user);
+    startChat(issued.token, issued.user);
+  });
   $("logout").addEventListener("click", () => logOut());
   $("join-form").addEventListener("submit", onJoinSubmit);
   $("composer").addEventListener("submit", onComposerSubmit);
   $("message-input").addEventListener("keydown", onComposerKey);
   $("message-input").addEventListener("input", updateCounter);
-  $("scroller").addEventListener("scroll", onScroll);
+  setUpDrawer();
+  document.addEventListener("visibilitychange", () => {
+    if (!document.hidden && current && rooms.has(current)) {
+      rooms.get(current).unread = 0;
+      renderSide();
+    }
+  });
+  // Logged out in another tab: this one too.
+  window.addEventListener("storage", (event) => {
+    if (event.key === TOKEN_KEY && client && event.newValue !== client.token) {
+      logOut("You logged out in another tab.", { revokeToken: false });
+    }
+  });
   const token = localStorage.getItem(TOKEN_KEY);
   const user = localStorage.getItem(USER_KEY);
   if (token && user) startChat(token, user);
-  else showAuth();
+  else showSignIn();
 }
 
 main();

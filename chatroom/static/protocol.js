@@ -1,19 +1,29 @@
-// chatroom protocol v1 for the browser: the WebSocket session, with no DOM
-// access. Read it next to docs/protocol.md.
+// chatroom protocol 1.1 for the browser: the WebSocket session and the HTTP
+// calls, with no DOM access. Read it next to docs/protocol.md.
 //
 // ChatClient keeps one connection up: it sends `hello` first, rejoins every
-// joined room with `since` (the last message id it saw) after a reconnect, and
-// drops messages it has already delivered, so a page misses nothing and shows
-// nothing twice. It reports everything as events (EventTarget): `status`,
-// `welcome`, `joined`, `left`, `message`, `presence`, `members`, `rooms`,
-// `history`, `error` and `unauthorized`; each event's `detail` is the frame.
+// room it was asked to join with `since` (the last message id it saw) after a
+// reconnect, and drops messages it has already delivered, so a page misses
+// nothing and shows nothing twice. A quiet server is pinged; one that does
+// not answer is dropped and reconnected to. Every request carries a `ref`,
+// so an error can be traced to the request (and room) that caused it.
+// Events (EventTarget, `detail` is the frame): `status`, `welcome`, `joined`,
+// `left`, `message`, `sent` (the server stored a send of ours carrying a
+// `cid`; possibly one already delivered), `presence`, `members`, `rooms`,
+// `history`, `error` (with `request`: {type, room, cid} when known) and
+// `unauthorized`. Room names are compared without regard to case: roomKey().
 
 export const MAX_TEXT = 4000;
 export const HISTORY_PAGE = 50;
 
 const BACKOFF_FIRST_MS = 500;
 const BACKOFF_MAX_MS = 10000;
+const WELCOME_WITHIN_MS = 10000; // from opening the socket
+const PING_AFTER_MS = 10000; // of silence from the server
+const PONG_WITHIN_MS = 5000;
 const CLOSE_UNAUTHORIZED = 4401;
+
+export const roomKey = (name) => name.toLowerCase();
 
 export class ChatClient extends EventTarget {
   constructor(url, token) {
@@ -23,11 +33,16 @@ export class ChatClient extends EventTarget {
     this.user = null;
     this.status = "offline";
     this.socket = null;
+    this.welcomed = false; // on the current socket
+    this.connection = 0; // counts sockets: a join is sent once per connection
     this.stopped = false;
     this.backoffMs = BACKOFF_FIRST_MS;
     this.retryTimer = null;
-    // room -> id of the last message delivered to the page (0: none yet)
+    this.watchdog = null; // drops a connection that went silent
+    // roomKey -> {name, lastId (of the last message delivered, 0: none),
+    //             sentOn / joinedOn (connection numbers)}
     this.rooms = new Map();
+    this.requests = new Map(); // ref -> {type, room, cid}, until answered
     this.nextRef = 1;
   }
 
@@ -39,7 +54,10 @@ export class ChatClient extends EventTarget {
   stop() {
     this.stopped = true;
     clearTimeout(this.retryTimer);
-    if (this.socket) this.socket.close(1000, "bye");
+    clearTimeout(this.watchdog);
+    const socket = this.socket;
+    this.socket = null;
+    if (socket) socket.close(1000, "bye");
     this.setStatus("offline");
   }
 
@@ -47,23 +65,60 @@ export class ChatClient extends EventTarget {
     this.setStatus("connecting");
     const socket = new WebSocket(this.url);
     this.socket = socket;
+    this.connection += 1;
+    this.welcomed = false;
+    this.requests.clear();
     socket.onopen = () => this.sendFrame({ type: "hello", token: this.token });
-    socket.onmessage = (event) => this.receive(event.data);
-    socket.onclose = (event) => {
+    socket.onmessage = (event) => {
       if (this.socket !== socket) return;
-      this.socket = null;
-      if (event.code === CLOSE_UNAUTHORIZED) {
-        this.stopped = true;
-        this.setStatus("offline");
-        this.emit("unauthorized", { code: event.code, reason: event.reason });
-        return;
-      }
-      if (this.stopped) return;
-      this.setStatus("reconnecting");
-      const delay = this.backoffMs * (0.75 + Math.random() / 2);
-      this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
-      this.retryTimer = setTimeout(() => this.open(), delay);
+      this.receive(event.data);
+      this.heard();
     };
+    socket.onclose = (event) => this.closed(socket, event.code);
+    this.expectWithin(WELCOME_WITHIN_MS);
+  }
+
+  // Anything from the server shows the connection lives: ping after a quiet
+  // PING_AFTER_MS, and give up PONG_WITHIN_MS later.
+  heard() {
+    if (!this.welcomed) return; // WELCOME_WITHIN_MS still runs
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => {
+      this.sendFrame({ type: "ping" });
+      this.expectWithin(PONG_WITHIN_MS);
+    }, PING_AFTER_MS);
+  }
+
+  expectWithin(ms) {
+    clearTimeout(this.watchdog);
+    this.watchdog = setTimeout(() => this.drop(), ms);
+  }
+
+  // A dead connection: do not wait for its closing handshake.
+  drop() {
+    const socket = this.socket;
+    if (!socket) return;
+    socket.onclose = socket.onmessage = null;
+    socket.close();
+    this.closed(socket, 1006);
+  }
+
+  closed(socket, code) {
+    if (this.socket !== socket) return;
+    clearTimeout(this.watchdog);
+    this.socket = null;
+    this.welcomed = false;
+    if (code === CLOSE_UNAUTHORIZED) {
+      this.stopped = true;
+      this.setStatus("offline");
+      this.emit("unauthorized", { code });
+      return;
+    }
+    if (this.stopped) return;
+    this.setStatus("reconnecting");
+    const delay = this.backoffMs * (0.75 + Math.random() / 2);
+    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    this.retryTimer = setTimeout(() => this.open(), delay);
   }
 
   setStatus(status) {
@@ -81,6 +136,14 @@ export class ChatClient extends EventTarget {
     return true;
   }
 
+  // A request after `welcome`, with a fresh ref; the ref, or null if offline.
+  request(frame) {
+    const ref = this.nextRef++;
+    if (!this.welcomed || !this.sendFrame({ ...frame, ref })) return null;
+    this.requests.set(ref, { type: frame.type, room: frame.room, cid: frame.cid });
+    return ref;
+  }
+
   receive(text) {
     let frame;
     try {
@@ -88,79 +151,99 @@ export class ChatClient extends EventTarget {
     } catch {
       return;
     }
+    const request = this.requests.get(frame.ref);
+    this.requests.delete(frame.ref);
+    const room = typeof frame.room === "string" ? this.rooms.get(roomKey(frame.room)) : null;
     switch (frame.type) {
       case "welcome":
         this.user = frame.user;
         this.backoffMs = BACKOFF_FIRST_MS;
+        this.welcomed = true;
         this.setStatus("online");
-        this.emit("welcome", frame);
-        for (const [room, lastId] of this.rooms) {
-          this.sendFrame(lastId ? { type: "join", room, since: lastId } : { type: "join", room });
-        }
+        this.emit("welcome", frame); // the page may join, forget and leave here
+        for (const key of this.rooms.keys()) this.sendJoin(key);
         break;
       case "joined": {
+        if (!room) break; // left meanwhile
+        room.name = frame.room; // the server's spelling
+        room.joinedOn = this.connection;
         // A truncated history starts afresh: the page restarts the room's list.
-        if (frame.truncated) this.rooms.set(frame.room, 0);
-        const fresh = this.acceptMessages(frame.room, frame.history);
-        this.emit("joined", { ...frame, history: fresh });
+        if (frame.truncated) room.lastId = 0;
+        this.emit("joined", { ...frame, history: this.accept(room, frame.history) });
         break;
       }
       case "message":
-        if (this.acceptMessages(frame.room, [frame]).length) this.emit("message", frame);
-        break;
-      case "history":
-        // Older pages: never newer than what the page has, so no bookkeeping.
-        this.emit("history", frame);
+        if (!room) break;
+        // Our own copy carries the send's ref (and, from a 1.1 server, its cid).
+        if (request?.cid) this.emit("sent", { ...frame, cid: request.cid });
+        else if (frame.cid !== undefined && frame.user === this.user) this.emit("sent", frame);
+        if (this.accept(room, [frame]).length) this.emit("message", frame);
         break;
       case "left":
-        this.rooms.delete(frame.room);
         this.emit("left", frame);
+        break;
+      case "pong":
+        break;
+      case "error":
+        this.emit("error", { ...frame, request });
         break;
       default:
         this.emit(frame.type, frame);
     }
   }
 
-  // Messages of `room` not yet delivered to the page, oldest first.
-  acceptMessages(room, messages) {
-    if (!this.rooms.has(room)) this.rooms.set(room, 0);
-    let lastId = this.rooms.get(room);
+  // Messages not yet delivered to the page, oldest first.
+  accept(room, messages) {
     const fresh = [];
     for (const message of messages) {
-      if (message.id > lastId) {
+      if (message.id > room.lastId) {
         fresh.push(message);
-        lastId = message.id;
+        room.lastId = message.id;
       }
     }
-    this.rooms.set(room, lastId);
     return fresh;
   }
 
-  join(room) {
-    if (!this.rooms.has(room)) this.rooms.set(room, 0);
-    return this.sendFrame({ type: "join", room });
+  // Join now if connected, and again after every reconnect, until forget().
+  join(name) {
+    const key = roomKey(name);
+    if (!this.rooms.has(key)) this.rooms.set(key, { name, lastId: 0, sentOn: 0, joinedOn: 0 });
+    this.sendJoin(key);
   }
 
-  leave(room) {
-    this.rooms.delete(room);
-    return this.sendFrame({ type: "leave", room });
+  sendJoin(key) {
+    const room = this.rooms.get(key);
+    if (!this.welcomed || room.sentOn === this.connection) return;
+    room.sentOn = this.connection;
+    const since = room.lastId ? { since: room.lastId } : {};
+    this.request({ type: "join", room: room.name, ...since });
   }
 
-  send(room, text) {
-    const ref = this.nextRef++;
-    return this.sendFrame({ type: "send", room, text, ref }) ? ref : null;
+  isJoined(name) {
+    const room = this.rooms.get(roomKey(name));
+    return Boolean(room && this.welcomed && room.joinedOn === this.connection);
+  }
+
+  forget(name) {
+    this.rooms.delete(roomKey(name));
+  }
+
+  leave(name) {
+    this.forget(name);
+    return this.request({ type: "leave", room: name });
+  }
+
+  // Only into a room joined on this connection; the ref, or null.
+  send(room, text, cid) {
+    return this.isJoined(room) ? this.request({ type: "send", room, text, cid }) : null;
   }
 
   history(room, before) {
-    return this.sendFrame({ type: "history", room, before, limit: HISTORY_PAGE });
+    return this.request({ type: "history", room, before, limit: HISTORY_PAGE });
   }
 
   listRooms() {
-    return this.sendFrame({ type: "rooms" });
-  }
-
-  listMembers(room) {
-    return this.sendFrame({ type: "members", room });
+    return this.request({ type: "rooms" });
   }
 }
 
@@ -182,15 +265,34 @@ export async function authenticate(kind, username, password) {
   return body;
 }
 
+// Revoke `token` on the server; true if it said so. Never throws.
+export async function revoke(token, timeoutMs = 5000) {
+  try {
+    const response = await fetch("/api/logout", {
+      method: "POST",
+      headers: { Authorization: `Bearer ${token}` },
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
 export function webSocketUrl(location) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   return `${scheme}//${location.host}/ws`;
 }
 
+// A client-chosen id for a send (1 to 64 characters); no secure context needed.
+export function newCid() {
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 const ERROR_WORDS = {
   bad_request: "The server did not understand that request.",
   unauthorized: "Your session has expired; please log in again.",
-  forbidden: "That is not allowed.",
   not_member: "You are not in that room; join it first.",
   not_found: "Not found.",
   too_large: `That message is too long: ${MAX_TEXT} characters at most.`,
@@ -199,7 +301,14 @@ const ERROR_WORDS = {
   internal: "Something went wrong on the server.",
 };
 
-// An error frame (or HTTP error) in words for people.
+// An error frame (or HTTP error) in words for people; `forbidden` and others
+// say best themselves why.
 export function describeError(code, message) {
-  return ERROR_WORDS[code] || message || "Something went wrong.";
+  return ERROR_WORDS[code] || sentence(message || "That did not work");
+}
+
+// `text` as a sentence: a capital first, one full stop at the end.
+export function sentence(text) {
+  const capital = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }

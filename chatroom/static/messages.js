@@ -1,0 +1,223 @@
+// The open room's messages: rendering (groups, day separators, links) and
+// the scroll place (at the bottom it stays there; scrolled up it stays put
+// and counts what arrives below). Every string from a user is a text node.
+
+import { button, element } from "./dom.js";
+
+const GROUP_MS = 5 * 60 * 1000; // one author's messages closer than this share a heading
+const NEAR_BOTTOM_PX = 48;
+const NEAR_TOP_PX = 40;
+export const MAX_SHOWN = 2000;
+
+// http and https URLs; trailing punctuation stays text.
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
+const TRAILING = /[.,;:!?'")\]]+$/;
+
+
+// `text` as text nodes and links (never HTML).
+export function linkify(text) {
+  const fragment = document.createDocumentFragment();
+  let from = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    const url = match[0].replace(TRAILING, "");
+    if (!/^https?:\/\/./i.test(url)) continue;
+    fragment.append(text.slice(from, match.index));
+    const link = element("a", "", url);
+    link.href = url;
+    link.target = "_blank";
+    link.rel = "noopener noreferrer";
+    fragment.append(link);
+    from = match.index + url.length;
+  }
+  fragment.append(text.slice(from));
+  return fragment;
+}
+
+function startOfDay(ts) {
+  const day = new Date(ts);
+  return new Date(day.getFullYear(), day.getMonth(), day.getDate()).getTime();
+}
+
+// "Today", "Yesterday", or the date.
+export function dayLabel(ts, now = Date.now()) {
+  const days = Math.round((startOfDay(now) - startOfDay(ts)) / 86400000);
+  if (days === 0) return "Today";
+  if (days === 1) return "Yesterday";
+  const sameYear = new Date(ts).getFullYear() === new Date(now).getFullYear();
+  return new Date(ts).toLocaleDateString([], {
+    weekday: "long",
+    day: "numeric",
+    month: "long",
+    year: sameYear ? undefined : "numeric",
+  });
+}
+
+function timeOf(ts, className) {
+  const when = new Date(ts);
+  const time = element("time", className, when.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }));
+  time.dateTime = when.toISOString();
+  time.title = when.toLocaleString();
+  return time;
+}
+
+// List items for `items` (messages and presence lines), following `previous`.
+function renderItems(items, previous, me) {
+  const fragment = document.createDocumentFragment();
+  for (const item of items) {
+    if (!previous || startOfDay(previous.ts) !== startOfDay(item.ts)) {
+      const day = element("li", "day");
+      day.append(element("span", "", dayLabel(item.ts)));
+      fragment.append(day);
+      previous = null;
+    }
+    if (item.kind === "presence") {
+      fragment.append(element("li", "presence", item.text));
+    } else {
+      const { message } = item;
+      const grouped =
+        previous?.kind === "message" &&
+        previous.message.user === message.user &&
+        item.ts - previous.ts < GROUP_MS;
+      const li = element("li", "message");
+      li.classList.toggle("own", message.user === me);
+      li.classList.toggle("grouped", grouped);
+      li.dataset.id = String(message.id);
+      if (!grouped) {
+        const meta = element("div", "meta");
+        meta.append(element("span", "author", message.user), timeOf(message.ts, "time"));
+        li.append(meta);
+      } else {
+        li.title = new Date(message.ts).toLocaleString();
+      }
+      const text = element("p", "text");
+      text.append(linkify(message.text));
+      li.append(text);
+      fragment.append(li);
+    }
+    previous = item;
+  }
+  return fragment;
+}
+
+// A send not confirmed yet: "Sending…", or "Not sent" with a Retry button.
+function renderPending(entry, me, onRetry) {
+  const li = element("li", "message own pending");
+  li.dataset.cid = entry.cid;
+  const meta = element("div", "meta");
+  meta.append(element("span", "author", me));
+  if (entry.failed) {
+    li.classList.add("failed");
+    meta.append(element("span", "state", entry.error ? `Not sent: ${entry.error}` : "Not sent yet."));
+    meta.append(button("retry", "Retry", () => onRetry(entry)));
+  } else {
+    meta.append(element("span", "state", "Sending…"));
+  }
+  const text = element("p", "text");
+  text.append(linkify(entry.text));
+  li.append(meta, text);
+  return li;
+}
+
+export class MessageView {
+  // `onNearTop()` asks for older messages; `onRetry(entry)` repeats a send.
+  constructor({ scroller, list, pending, beginning, jump, onNearTop, onRetry }) {
+    Object.assign(this, { scroller, list, pendingList: pending, beginning, jump, onNearTop, onRetry });
+    this.room = null; // {items, complete, view: {atBottom, fromBottom, fresh}}
+    this.me = null;
+    scroller.addEventListener("scroll", () => this.onScroll());
+    jump.addEventListener("click", () => this.toBottom());
+    // A smaller or larger box (keyboard, rotation) keeps the bottom in view.
+    new ResizeObserver(() => this.room?.view.atBottom && this.toBottom()).observe(scroller);
+  }
+
+  onScroll() {
+    if (!this.room) return;
+    const { scrollHeight, scrollTop, clientHeight } = this.scroller;
+    const view = this.room.view;
+    view.atBottom = scrollHeight - scrollTop - clientHeight < NEAR_BOTTOM_PX;
+    this.remember();
+    if (view.atBottom) view.fresh = 0;
+    this.showJump();
+    if (scrollTop < NEAR_TOP_PX) this.onNearTop();
+  }
+
+  toBottom() {
+    this.scroller.scrollTop = this.scroller.scrollHeight;
+    if (this.room) {
+      this.room.view.atBottom = true;
+      this.room.view.fresh = 0;
+    }
+    this.showJump();
+  }
+
+  showJump() {
+    const fresh = this.room?.view.fresh ?? 0;
+    this.jump.hidden = fresh === 0;
+    this.jump.textContent = `Jump to latest (${fresh} new)`;
+  }
+
+  // Show `room` (or nothing) where it was last left: at the bottom, or as far
+  // from it as before.
+  show(room, pending) {
+    this.room = room;
+    this.pendingList.replaceChildren();
+    for (const entry of pending) this.pendingList.append(renderPending(entry, this.me, this.onRetry));
+    this.rerender();
+  }
+
+  // Render the room's items again, the same ones staying in view (as after
+  // older messages came in above).
+  rerender() {
+    const room = this.room;
+    const view = room?.view;
+    this.list.replaceChildren();
+    if (room) this.list.append(renderItems(room.items, null, this.me));
+    this.beginning.textContent = room?.complete ? "The beginning of this room." : "";
+    if (!view || view.atBottom) this.toBottom();
+    else this.scroller.scrollTop = this.scroller.scrollHeight - view.fromBottom;
+    this.showJump();
+    // Too few to scroll: there is no top to reach, so ask now.
+    if (room && !room.complete && this.scroller.scrollHeight <= this.scroller.clientHeight) this.onNearTop();
+  }
+
+  // New items at the end of the open room (already in room.items).
+  appended(items) {
+    const { items: all } = this.room;
+    if (this.list.children.length + items.length > 2 * MAX_SHOWN) {
+      this.rerender(); // room.items is trimmed to MAX_SHOWN
+    } else {
+      this.list.append(renderItems(items, all[all.length - items.length - 1] ?? null, this.me));
+    }
+    this.follow(items.filter((i) => i.kind === "message").length);
+  }
+
+  // Keep the bottom in view if it was; otherwise count what came.
+  follow(fresh) {
+    const view = this.room.view;
+    if (view.atBottom) this.toBottom();
+    else {
+      view.fresh += fresh;
+      this.remember();
+      this.showJump();
+    }
+  }
+
+  // Where the view is, as distance from the end: what stays when older
+  // messages come in above or the room is shown again.
+  remember() {
+    if (this.room) this.room.view.fromBottom = this.scroller.scrollHeight - this.scroller.scrollTop;
+  }
+
+  showPending(entry) {
+    const li = renderPending(entry, this.me, this.onRetry);
+    const old = this.pendingList.querySelector(`[data-cid="${entry.cid}"]`);
+    if (old) old.replaceWith(li);
+    else this.pendingList.append(li);
+    this.follow(0);
+  }
+
+  removePending(cid) {
+    this.pendingList.querySelector(`[data-cid="${cid}"]`)?.remove();
+    if (this.room && !this.room.view.atBottom) this.remember();
+  }
+}

@@ -1,0 +1,65 @@
+// The lists beside the conversation: your rooms (unread badges, ×), all
+// rooms (with member counts), the open room's members; and, on a narrow
+// screen, the drawer the room lists live in.
+
+import { $, button, element, plural } from "./dom.js";
+import { roomKey } from "./protocol.js";
+
+// `rooms`: roomKey -> {name, unread}; `current`: a roomKey or null.
+export function renderYourRooms(rooms, current, { onOpen, onLeave }) {
+  const list = $("joined-rooms");
+  list.replaceChildren();
+  for (const [key, room] of rooms) {
+    const item = element("li", key === current ? "room current" : "room");
+    const open = button("room-name", `# ${room.name}`, () => onOpen(key));
+    open.title = room.name;
+    if (key === current) open.setAttribute("aria-current", "true");
+    item.append(open);
+    if (room.unread) {
+      const badge = element("span", "badge", String(room.unread));
+      badge.setAttribute("aria-label", `${room.unread} unread`);
+      item.append(badge);
+    }
+    const leave = button("leave", "×", () => onLeave(key));
+    leave.setAttribute("aria-label", `Leave ${room.name}`);
+    item.append(leave);
+    list.append(item);
+  }
+}
+
+// `list`: [{room, count}] from the server. For a room the page is in, the
+// count is its Members list, which presence keeps current.
+export function renderAllRooms(list, rooms, onOpen) {
+  const target = $("all-rooms");
+  target.replaceChildren();
+  for (const { room: name, count } of list) {
+    const mine = rooms.get(roomKey(name));
+    const members = mine?.loaded ? mine.members.length : count;
+    const item = element("li", "room");
+    const open = button("room-name", `# ${name}`, () => onOpen(name));
+    open.title = name;
+    item.append(open, element("span", "count", plural(members, "member")));
+    target.append(item);
+  }
+}
+
+export function renderMembers(room, me) {
+  const list = $("members");
+  list.replaceChildren();
+  for (const member of room?.members ?? []) {
+    list.append(element("li", member.user === me ? "member me" : "member", member.user));
+  }
+}
+
+// The room lists as a drawer on a narrow screen (CSS decides when).
+export function setUpDrawer() {
+  $("rooms-toggle").addEventListener("click", () => openDrawer($("chat").dataset.drawer !== "open"));
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") openDrawer(false);
+  });
+}
+
+export function openDrawer(open) {
+  $("chat").dataset.drawer = open ? "open" : "closed";
+  $("rooms-toggle").setAttribute("aria-expanded", String(open));
+}

@@ -1,11 +1,35 @@
 """Who may hold a connection: caps per client address, per user, and on
-connections that have not authenticated yet."""
+sockets that have not authenticated yet.
+
+Unauthenticated slots are what an attacker can take without an account, so
+they are guarded three ways: a small share per address, a short keep-alive
+once they run low, and, before a new socket is refused, the socket that has
+been idle longest between plain-HTTP requests is closed to make room.
+"""
 
 from __future__ import annotations
 
 import collections
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import attrs
+import trio
+
+# Once this share of the unauthenticated slots is taken, idle keep-alive
+# HTTP connections get BUSY_IDLE_TIMEOUT instead of the usual wait.
+BUSY_SHARE = 0.75
+BUSY_IDLE_TIMEOUT = 2.0
+
+
+@attrs.define(eq=False)
+class Ticket:
+    """One admitted socket."""
+
+    address: str
+    user: str | None = None
+    released: bool = False  # its counts were given back early (evicted)
+    idle_scope: trio.CancelScope | None = None  # while it waits between requests
 
 
 @attrs.define
@@ -13,35 +37,85 @@ class Admission:
     max_per_address: int
     max_per_user: int
     max_unauthenticated: int
+    max_unauthenticated_per_address: int
     by_address: collections.Counter[str] = attrs.field(factory=collections.Counter)
     by_user: collections.Counter[str] = attrs.field(factory=collections.Counter)
+    unauthenticated_by_address: collections.Counter[str] = attrs.field(factory=collections.Counter)
     unauthenticated: int = 0
+    evictions: int = 0
+    # Plain-HTTP sockets waiting for their next request, longest idle first.
+    _idle: dict[Ticket, None] = attrs.field(factory=dict)
 
-    def open_socket(self, address: str) -> str | None:
-        """Count a new socket; the reason to refuse it, or None."""
-        if self.unauthenticated >= self.max_unauthenticated:
-            return "too many connections are waiting to authenticate"
+    def open_socket(self, address: str) -> Ticket | str:
+        """Count a new socket: its ticket, or the reason to refuse it."""
         if self.by_address[address] >= self.max_per_address:
             return "too many connections from this address"
+        if self.unauthenticated_by_address[
+            address
+        ] >= self.max_unauthenticated_per_address and not self._evict_idle(address):
+            return "too many connections from this address are waiting to authenticate"
+        if self.unauthenticated >= self.max_unauthenticated and not self._evict_idle(None):
+            return "too many connections are waiting to authenticate"
         self.by_address[address] += 1
+        self.unauthenticated_by_address[address] += 1
         self.unauthenticated += 1
-        return None
+        return Ticket(address)
 
-    def authenticate(self, user: str) -> bool:
-        """A socket becomes `user`'s connection; False if that user has too many."""
+    def authenticate(self, ticket: Ticket, user: str) -> bool:
+        """The socket becomes `user`'s connection; False if that user has too many."""
         if self.by_user[user] >= self.max_per_user:
             return False
         self.by_user[user] += 1
-        self.unauthenticated -= 1
+        ticket.user = user
+        self._discount_unauthenticated(ticket.address)
         return True
 
-    def close_socket(self, address: str, user: str | None) -> None:
-        if user is None:
-            self.unauthenticated -= 1
+    def close_socket(self, ticket: Ticket) -> None:
+        self._idle.pop(ticket, None)
+        if ticket.released:
+            return
+        ticket.released = True
+        if ticket.user is None:
+            self._discount_unauthenticated(ticket.address)
         else:
-            self.by_user[user] -= 1
-            if not self.by_user[user]:
-                del self.by_user[user]
-        self.by_address[address] -= 1
-        if not self.by_address[address]:
-            del self.by_address[address]
+            _discount(self.by_user, ticket.user)
+        _discount(self.by_address, ticket.address)
+
+    def idle_timeout(self, usual: float) -> float:
+        """How long a plain-HTTP socket may wait for its next request now."""
+        busy = self.unauthenticated >= BUSY_SHARE * self.max_unauthenticated
+        return min(usual, BUSY_IDLE_TIMEOUT) if busy else usual
+
+    @contextmanager
+    def idle(self, ticket: Ticket) -> Iterator[trio.CancelScope]:
+        """Around a wait for the next request: the socket may be evicted
+        meanwhile (the scope is cancelled, and its counts given back)."""
+        with trio.CancelScope() as scope:
+            ticket.idle_scope = scope
+            self._idle[ticket] = None
+            try:
+                yield scope
+            finally:
+                self._idle.pop(ticket, None)
+                ticket.idle_scope = None
+
+    def _evict_idle(self, address: str | None) -> bool:
+        """Close the longest-idle plain-HTTP socket (of `address`, if given)."""
+        ticket = next((t for t in self._idle if address in (None, t.address)), None)
+        if ticket is None:
+            return False
+        assert ticket.idle_scope is not None
+        ticket.idle_scope.cancel()
+        self.close_socket(ticket)
+        self.evictions += 1
+        return True
+
+    def _discount_unauthenticated(self, address: str) -> None:
+        self.unauthenticated -= 1
+        _discount(self.unauthenticated_by_address, address)
+
+
+def _discount(counter: collections.Counter[str], key: str) -> None:
+    counter[key] -= 1
+    if not counter[key]:
+        del counter[key]

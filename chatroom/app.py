@@ -17,11 +17,10 @@ import json
 import logging
 import socket
 
-import attrs
 import trio
 import trio_websocket
 
-from chatroom.admission import Admission
+from chatroom.admission import Admission, Ticket
 from chatroom.api import Api
 from chatroom.auth import TokenSigner
 from chatroom.auth.accounts import Accounts
@@ -36,13 +35,6 @@ from chatroom.transport import SocketTransport
 log = logging.getLogger(__name__)
 
 GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (Python: 700)
-
-
-@attrs.define
-class _Identity:
-    """Who a socket turned out to be, for the admission counts."""
-
-    user: str | None = None
 
 
 def refusal_response(reason: str) -> bytes:
@@ -87,6 +79,7 @@ class ChatServer:
             max_per_address=settings.max_connections_per_address,
             max_per_user=settings.max_connections_per_user,
             max_unauthenticated=settings.max_unauthenticated,
+            max_unauthenticated_per_address=settings.max_unauthenticated_per_address,
         )
         self.sessions: set[Connection] = set()
         self.closing = False
@@ -94,37 +87,35 @@ class ChatServer:
 
     async def handle_socket(self, sock: socket.socket) -> None:
         transport = SocketTransport(sock, max_pending=self.settings.outbound_limit_bytes)
-        refusal = self.admission.open_socket(transport.peer)
-        if refusal is not None:
-            transport.offer(refusal_response(refusal))
+        ticket = self.admission.open_socket(transport.peer)
+        if isinstance(ticket, str):
+            transport.offer(refusal_response(ticket))
             transport.close_now()
             return
-        identity = _Identity()
         try:
             async with trio.open_nursery() as nursery:
                 transport.writer_nursery = nursery
-                run_session = functools.partial(self.run_session, identity)
-                await serve_http(transport, self.api, self.settings, run_session)
+                run_session = functools.partial(self.run_session, ticket)
+                await serve_http(
+                    transport, self.api, self.settings, run_session, self.admission, ticket
+                )
                 nursery.cancel_scope.cancel()
         except Exception:
             # One client's failure must never reach the clients nursery.
             log.exception("connection failed")
         finally:
             transport.close_now()
-            self.admission.close_socket(transport.peer, identity.user)
+            self.admission.close_socket(ticket)
 
     async def run_session(
         self,
-        identity: _Identity,
+        ticket: Ticket,
         transport: SocketTransport,
         ws: trio_websocket.WebSocketConnection,
         header_token: str | None,
     ) -> None:
         def admit(user: str) -> bool:
-            if not self.admission.authenticate(user):
-                return False
-            identity.user = user
-            return True
+            return self.admission.authenticate(ticket, user)
 
         connection = Connection(
             ws,

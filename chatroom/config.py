@@ -35,6 +35,7 @@ class Settings:
     max_connections_per_user: int = 32
     max_connections_per_address: int = 1024
     max_unauthenticated: int = 2048  # sockets that have not sent a valid hello
+    max_unauthenticated_per_address: int = 128  # of those, from one address
     max_token_ttl: int = 30 * 24 * 3600  # tokens valid for longer are refused
     # PROTOCOL.md promises 20 frames in a burst and 10 per second; these give
     # twice that to `send` frames and four times that to all frames.

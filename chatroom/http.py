@@ -12,6 +12,7 @@ import h11
 import trio
 import trio_websocket
 
+from chatroom.admission import Admission, Ticket
 from chatroom.api import Api, HttpRequest, Response, bearer_token, error_response
 from chatroom.config import Settings
 from chatroom.protocol import ErrorCode
@@ -155,14 +156,27 @@ def _replayed_head(request: h11.Request) -> bytes:
 
 
 async def serve_http(
-    transport: SocketTransport, api: Api, settings: Settings, on_websocket: WebSocketHandler
+    transport: SocketTransport,
+    api: Api,
+    settings: Settings,
+    on_websocket: WebSocketHandler,
+    admission: Admission,
+    ticket: Ticket,
 ) -> None:
     """Serve one client connection until it closes, idles out or upgrades."""
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_http_head_bytes)
     while True:
         try:
-            with trio.fail_after(settings.http_timeout):
+            # Waiting for a request head, the socket is idle: it may be
+            # evicted, and waits less while unauthenticated slots run low.
+            with (
+                trio.move_on_after(admission.idle_timeout(settings.http_timeout)) as waited,
+                admission.idle(ticket) as evictable,
+            ):
                 event = await _next_event(conn, transport)
+            if waited.cancelled_caught or evictable.cancelled_caught:
+                return
+            with trio.fail_after(settings.http_timeout):
                 if not isinstance(event, h11.Request):
                     return
                 headers = _headers_of(event)

@@ -228,3 +228,57 @@ def test_registration_is_throttled_per_address(tmp_path: Path) -> None:
         assert statuses.count(429) == 54
     finally:
         assert stop_server(server) == 0
+
+
+HEALTH = b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n"
+
+
+def keep_alive_client(port: int, source: str) -> socket.socket:
+    """A plain-HTTP client from `source` that made one request and now idles."""
+    sock = socket.create_connection(
+        ("127.0.0.1", port), timeout=TIMEOUT, source_address=(source, 0)
+    )
+    health(sock)
+    return sock
+
+
+def health(sock: socket.socket) -> None:
+    sock.sendall(HEALTH)
+    response = b""
+    while not response.endswith(b'{"status":"ok"}'):
+        response += sock.recv(65536)
+    assert response.startswith(b"HTTP/1.1 200 ")
+
+
+def closed_by_server(sock: socket.socket) -> bool:
+    try:
+        return sock.recv(65536) == b""
+    except ConnectionResetError:
+        return True
+
+
+def test_idle_keep_alive_sockets_cannot_hold_every_slot(tmp_path: Path) -> None:
+    server = start_server(
+        tmp_path / "data", "--max-unauthenticated", "12", "--max-unauthenticated-per-address", "4"
+    )
+    try:
+        # One address gets four slots; a fifth socket takes its own oldest one.
+        first = keep_alive_client(server.port, "127.0.0.2")
+        mine = [keep_alive_client(server.port, "127.0.0.2") for _ in range(4)]
+        assert closed_by_server(first)
+        # Three addresses fill every slot...
+        others = [keep_alive_client(server.port, f"127.0.0.{n}") for n in (3, 4) for _ in range(4)]
+        # ...and still a new client is served, in place of the longest idle.
+        status, body, _ = server.http("GET", "/healthz")
+        assert (status, body) == (200, {"status": "ok"})
+        assert closed_by_server(mine[0])
+        hello(server, "newcomer").close()
+        # With the slots nearly all taken, a keep-alive ends after 2 s of quiet.
+        busy = others[-1]
+        health(busy)
+        busy.settimeout(5)
+        assert closed_by_server(busy)
+        for sock in [*mine, *others]:
+            sock.close()
+    finally:
+        assert stop_server(server) == 0

@@ -16,10 +16,13 @@ from chatroom.auth import InvalidToken, TokenClaims, TokenSigner
 from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.protocol import (
     DEFAULT_HISTORY_LIMIT,
+    DEFAULT_ROOMS_LIMIT,
     MAX_HISTORY_LIMIT,
     MAX_ID,
+    MAX_ROOMS_LIMIT,
     ErrorCode,
     is_valid_room_name,
+    is_valid_room_prefix,
 )
 from chatroom.rooms import RoomRegistry
 from chatroom.static_files import SECURITY_HEADERS, StaticFile, load_static_files
@@ -171,7 +174,7 @@ class Api:
         if path == "/api/rooms":
             _require_method(request, "GET", "HEAD")
             await self._authorize(request)
-            return json_response(200, {"rooms": [r.as_json() for r in self.registry.counts()]})
+            return self._rooms(request)
         if match := _ROOM_PATH.fullmatch(path):
             _require_method(request, "GET", "HEAD")
             await self._authorize(request)
@@ -203,6 +206,14 @@ class Api:
         if claims.token_id is not None and await self.store.is_revoked(claims.token_id):
             raise _unauthorized("token revoked")
         return claims
+
+    def _rooms(self, request: HttpRequest) -> Response:
+        prefix = request.query("prefix") or ""
+        after = request.query("after") or None
+        if not is_valid_room_prefix(prefix) or not (after is None or is_valid_room_name(after)):
+            raise HttpError(error_response(ErrorCode.BAD_REQUEST, "invalid prefix or after"))
+        limit = _int_param(request, "limit", 1, MAX_ROOMS_LIMIT) or DEFAULT_ROOMS_LIMIT
+        return json_response(200, self.registry.page(prefix, after, limit).as_json())
 
     def _members(self, room_name: str) -> Response:
         room = self.registry.get(room_name)

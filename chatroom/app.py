@@ -145,7 +145,7 @@ class ChatServer:
 
     def gauges(self) -> dict[str, tuple[str, float]]:
         """Values for GET /metrics, read when asked."""
-        counts = [c for c in self.registry.counts() if c.count]
+        counts = [count for count in self.registry.member_counts() if count]
         return {
             "websocket_connections": ("WebSocket sessions open", len(self.sessions)),
             "sockets": ("client sockets open", sum(self.admission.by_address.values())),
@@ -154,7 +154,7 @@ class ChatServer:
                 self.admission.unauthenticated,
             ),
             "rooms": ("rooms with members", len(counts)),
-            "room_members": ("members summed over rooms", sum(c.count for c in counts)),
+            "room_members": ("members summed over rooms", sum(counts)),
             "store_transactions": ("write transactions committed", self.store.transactions),
         }
 
@@ -211,7 +211,9 @@ async def _serve_clients(
     task_status: trio.TaskStatus[int],
 ) -> None:
     async with trio.open_nursery() as rooms_nursery:
-        registry = RoomRegistry(rooms_nursery, store)
+        registry = RoomRegistry(
+            rooms_nursery, store, creations_per_hour=settings.room_creations_per_hour
+        )
         await registry.load()
         server = ChatServer(settings, signer, store, registry)
         async with trio.open_nursery() as clients:

@@ -32,6 +32,7 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     max_rooms_per_connection: int = 100
     max_rooms_per_user: int = 200  # rooms the store remembers for one user
+    room_creations_per_hour: int = 60  # new rooms per user, in bursts of as many
     max_connections_per_user: int = 32
     max_connections_per_address: int = 1024
     max_unauthenticated: int = 2048  # sockets that have not sent a valid hello

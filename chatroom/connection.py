@@ -295,8 +295,9 @@ class Connection:
                 await self._leave(room, ref)
             case protocol.Members(room, ref):
                 await self._submit(self._joined_room(room, ref), MembersRequest(self, ref))
-            case protocol.Rooms(ref):
-                self.reply(protocol.encode_rooms(self.registry.counts(), ref))
+            case protocol.Rooms(ref, prefix, after, limit):
+                listing = self.registry.page(prefix, after, limit)
+                self.reply(protocol.encode_rooms(listing, ref))
             case protocol.History(room, before, limit, ref):
                 name = self._joined_room(room, ref).name
                 try:
@@ -317,6 +318,15 @@ class Connection:
                 f"a connection may join {self.settings.max_rooms_per_connection} rooms at most",
                 ref,
             )
+        if wait := self.registry.creation_wait(name, self.user):
+            error = ProtocolError(
+                ErrorCode.RATE_LIMITED,
+                f"at most {self.settings.room_creations_per_hour} new rooms an hour; "
+                "join an existing room, or wait",
+                ref,
+            )
+            error.retry_after_ms = math.ceil(wait * 1000)
+            raise error
         if key not in self.saved_rooms:
             if len(self.saved_rooms) >= self.settings.max_rooms_per_user:
                 raise ProtocolError(

@@ -16,6 +16,8 @@ MAX_REF_CHARS = 64
 MAX_CID_CHARS = 64
 MAX_HISTORY_LIMIT = 200
 DEFAULT_HISTORY_LIMIT = 50
+MAX_ROOMS_LIMIT = 200  # rooms in one `rooms` page
+DEFAULT_ROOMS_LIMIT = 100
 MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
 # History pages and `joined` carry at most this many bytes of messages (at
 # least one message, so that paging always moves).
@@ -23,6 +25,7 @@ HISTORY_PAGE_BYTES = 256 * 1024
 
 _USER_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 _ROOM_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
+_ROOM_PREFIX = re.compile(r"[A-Za-z0-9_.\-]{0,64}")
 
 Ref = str | int | float | None
 
@@ -103,6 +106,11 @@ class Members:
 @attrs.frozen
 class Rooms:
     ref: Ref = None
+    # Extension: a page of the listing, by name, of rooms starting with
+    # `prefix` (any case) and coming after the room `after`.
+    prefix: str = ""
+    after: str | None = None
+    limit: int = DEFAULT_ROOMS_LIMIT
 
 
 @attrs.frozen
@@ -122,6 +130,11 @@ def is_valid_user_name(name: object) -> bool:
 
 def is_valid_room_name(name: object) -> bool:
     return isinstance(name, str) and _ROOM_NAME.fullmatch(name) is not None
+
+
+def is_valid_room_prefix(prefix: object) -> bool:
+    """The start of a room name, or nothing."""
+    return isinstance(prefix, str) and _ROOM_PREFIX.fullmatch(prefix) is not None
 
 
 def _reject_constant(name: str) -> Any:
@@ -190,11 +203,14 @@ class _Fields:
             raise self.error(f"field {name!r} must be a string")
         return value
 
-    def room(self) -> str:
-        room = self.string("room")
+    def room(self, name: str = "room") -> str:
+        room = self.string(name)
         if not is_valid_room_name(room):
             raise self.error("room names are 1 to 64 characters from A-Z a-z 0-9 _ - .")
         return room
+
+    def room_or_none(self, name: str) -> str | None:
+        return None if self.obj.get(name) is None else self.room(name)
 
     def cid(self) -> str | None:
         if self.obj.get("cid") is None:
@@ -254,7 +270,12 @@ def parse_request(text: str) -> Request:
         case "members":
             return Members(room=fields.room(), ref=ref)
         case "rooms":
-            return Rooms(ref=ref)
+            prefix = fields.obj.get("prefix", "")
+            if not is_valid_room_prefix(prefix):
+                raise fields.error("prefix must be up to 64 characters from A-Z a-z 0-9 _ - .")
+            after = fields.room_or_none("after")
+            limit = fields.optional_int("limit", 1, MAX_ROOMS_LIMIT)
+            return Rooms(ref, prefix, after, DEFAULT_ROOMS_LIMIT if limit is None else limit)
         case "history":
             room = fields.room()
             before = fields.optional_int("before", 0, MAX_ID)
@@ -419,8 +440,19 @@ def encode_members(room: str, members: list[Member], ref: Ref = None) -> str:
     )
 
 
-def encode_rooms(rooms: list[RoomCount], ref: Ref = None) -> str:
-    return _with_ref({"type": "rooms", "rooms": [r.as_json() for r in rooms]}, ref)
+@attrs.frozen
+class RoomsPage:
+    """A page of the room listing, and whether more rooms follow it."""
+
+    rooms: list[RoomCount]
+    more: bool
+
+    def as_json(self) -> dict[str, Any]:
+        return {"rooms": [r.as_json() for r in self.rooms], "more": self.more}
+
+
+def encode_rooms(page: RoomsPage, ref: Ref = None) -> str:
+    return _with_ref({"type": "rooms", **page.as_json()}, ref)
 
 
 def encode_history(room: str, page: HistoryPage, ref: Ref = None) -> str:

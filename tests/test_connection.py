@@ -282,7 +282,7 @@ async def test_client_reset_mid_frame_leaves_the_server_serving(
     client_end.close()
     await trio.testing.wait_all_tasks_blocked()
     await send(ws, type="rooms")
-    assert await receive(ws) == {"type": "rooms", "rooms": []}
+    assert await receive(ws) == {"type": "rooms", "rooms": [], "more": False}
     assert len(server.sessions) == 1
 
 

@@ -282,3 +282,52 @@ def test_idle_keep_alive_sockets_cannot_hold_every_slot(tmp_path: Path) -> None:
             sock.close()
     finally:
         assert stop_server(server) == 0
+
+
+def test_room_creation_is_capped_per_user(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", "--room-create-rate", "10")
+    try:
+        maker = hello(server, "maker")
+        for i in range(10):
+            send(maker, type="join", room=f"new-{i}")
+            receive_until(maker, "joined")
+        send(maker, type="join", room="one-too-many", ref="x")
+        refused = receive_until(maker, "error")
+        assert (refused["code"], refused["ref"]) == ("rate_limited", "x")
+        assert refused["retry_after_ms"] > 0
+        other = hello(server, "other")
+        send(other, type="join", room="new-1", ref="old")  # joining is not creating
+        assert receive_until(other, "joined")["ref"] == "old"
+    finally:
+        assert stop_server(server) == 0
+
+
+def test_room_listing_comes_in_bounded_pages(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", "--frame-rate", "1000000")
+    try:
+        makers = [hello(server, f"maker{i}") for i in range(5)]
+        for i in range(250):
+            send(makers[i % 5], type="join", room=f"room-{i:03d}")
+        for maker in makers:
+            for _ in range(50):
+                receive_until(maker, "joined")
+        reader = hello(server, "reader")
+        send(reader, type="rooms")
+        first = receive_until(reader, "rooms")
+        assert (len(first["rooms"]), first["more"]) == (100, True)
+        assert first["rooms"][0] == {"room": "room-000", "count": 1}
+        send(reader, type="rooms", after=first["rooms"][-1]["room"], limit=200)
+        rest = receive_until(reader, "rooms")
+        names = [r["room"] for r in first["rooms"] + rest["rooms"]]
+        assert names == [f"room-{i:03d}" for i in range(250)]
+        assert rest["more"] is False
+        send(reader, type="rooms", prefix="ROOM-24")
+        assert [r["room"] for r in receive_until(reader, "rooms")["rooms"]] == [
+            f"room-{i}" for i in range(240, 250)
+        ]
+        status, body, _ = server.http(
+            "GET", "/api/rooms?prefix=room-1&limit=5", server.token("reader")
+        )
+        assert (status, len(body["rooms"]), body["more"]) == (200, 5, True)
+    finally:
+        assert stop_server(server) == 0

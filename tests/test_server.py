@@ -62,7 +62,8 @@ def test_two_users_chat_with_presence_and_ordered_ids(server: RunningServer) -> 
     assert from_alice[25]["user"] == "alice"
 
     send(alice, type="rooms")
-    assert receive(alice) == {"type": "rooms", "rooms": [{"room": "lobby", "count": 2}]}
+    listing = {"type": "rooms", "rooms": [{"room": "lobby", "count": 2}], "more": False}
+    assert receive(alice) == listing
     send(bob, type="leave", room="lobby", ref="bye")
     assert receive(bob) == {"type": "left", "room": "lobby", "ref": "bye"}
     assert receive(alice) == {"type": "presence", "room": "lobby", "event": "leave", "user": "bob"}
@@ -81,7 +82,7 @@ def test_http_rooms_and_members_agree_with_the_websocket_view(server: RunningSer
     assert (status, body["error"]["code"]) == (401, "unauthorized")
     assert server.http("GET", "/api/rooms", token)[:2] == (
         200,
-        {"rooms": [{"room": "general", "count": 1}]},
+        {"rooms": [{"room": "general", "count": 1}], "more": False},
     )
     status, body, _ = server.http("GET", "/api/rooms/general/members", token)
     assert status == 200

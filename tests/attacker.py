@@ -9,6 +9,10 @@ Every mode loops until S seconds have passed, against 127.0.0.1 only:
   slowloris  100 sockets sending a request head one byte at a time
   garbage    random bytes and TLS handshakes on the plain port
   churn      connections opened and dropped before they say anything
+  roomlist   users creating all the rooms they may, then asking for the
+             listing 10 times a second on WebSocket and over HTTP
+  idlehttp   keep-alive HTTP sockets from two more loopback addresses,
+             trying to hold every unauthenticated slot
 """
 
 from __future__ import annotations
@@ -48,6 +52,59 @@ def drain(sock: socket.socket) -> None:
     sock.settimeout(5)
 
 
+LISTERS = 5
+ROOMS_PER_LISTER = 60  # the server's default cap on new rooms per user and hour
+
+
+def list_rooms(port: int, signer: TokenSigner, deadline: float) -> None:
+    listers = []
+    for n in range(LISTERS):
+        token = signer.issue(f"lister{os.getpid() % 1000}-{n}", ttl=600, now=time.time())
+        sock, _ = upgrade("127.0.0.1", port, timeout=5)
+        send_json(sock, type="hello", token=token)
+        for i in range(ROOMS_PER_LISTER):
+            name = f"{os.getpid()}-{n}-{i}-".ljust(64, "x")
+            send_json(sock, type="join", room=name)  # within the server's burst
+        drain(sock)
+        listers.append(sock)
+    http = socket.create_connection(("127.0.0.1", port), timeout=5)
+    token = signer.issue("http-lister", ttl=600, now=time.time())
+    while time.monotonic() < deadline:
+        for sock in listers:
+            send_json(sock, type="rooms")
+            drain(sock)
+        http.sendall(
+            f"GET /api/rooms HTTP/1.1\r\nHost: localhost\r\n"
+            f"Authorization: Bearer {token}\r\n\r\n".encode()
+        )
+        drain(http)
+        time.sleep(0.1)
+
+
+def hold_idle_sockets(port: int, deadline: float) -> None:
+    held: list[socket.socket] = []
+    for source in ("127.0.0.2", "127.0.0.3"):
+        for _ in range(300):
+            try:
+                sock = socket.create_connection(
+                    ("127.0.0.1", port), timeout=5, source_address=(source, 0)
+                )
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                held.append(sock)
+            except OSError:
+                pass
+    while time.monotonic() < deadline:
+        for sock in held:  # keep-alive: a request now and then
+            try:
+                drain(sock)
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            except OSError:
+                pass
+        time.sleep(1.0)
+    for sock in held:
+        sock.close()
+
+
 def run(mode: str, port: int, signer: TokenSigner, room: str, deadline: float) -> None:
     token = signer.issue(f"{mode}{os.getpid() % 1000}", ttl=600, now=time.time())
     while time.monotonic() < deadline:
@@ -85,6 +142,10 @@ def run(mode: str, port: int, signer: TokenSigner, room: str, deadline: float) -
                 sock.recv(65536)
                 sock.close()
                 time.sleep(0.01)
+            elif mode == "roomlist":
+                list_rooms(port, signer, deadline)
+            elif mode == "idlehttp":
+                hold_idle_sockets(port, deadline)
             elif mode == "churn":
                 sock = socket.create_connection(("127.0.0.1", port), timeout=5)
                 sock.close()

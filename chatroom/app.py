@@ -28,6 +28,7 @@ from chatroom.config import Settings
 from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
 from chatroom.http import serve_http
 from chatroom.listener import accept_loop, open_listener
+from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms import RoomRegistry
 from chatroom.store import Store, StoreUnavailable, default_database_url, open_database
 from chatroom.transport import SocketTransport
@@ -81,6 +82,8 @@ class ChatServer:
             max_unauthenticated=settings.max_unauthenticated,
             max_unauthenticated_per_address=settings.max_unauthenticated_per_address,
         )
+        storage_per_hour = settings.storage_kib_per_hour * 1024
+        self.storage = BucketsByKey(storage_per_hour, storage_per_hour / 3600)
         self.sessions: set[Connection] = set()
         self.closing = False
         self._sessions_changed = trio.Event()
@@ -126,6 +129,7 @@ class ChatServer:
             self.settings,
             admit,
             self.counters,
+            self.storage,
         )
         self.sessions.add(connection)
         self.counters.websocket_sessions += 1
@@ -156,6 +160,10 @@ class ChatServer:
             "rooms": ("rooms with members", len(counts)),
             "room_members": ("members summed over rooms", sum(counts)),
             "store_transactions": ("write transactions committed", self.store.transactions),
+            "history_cache_bytes": (
+                "bytes of recent messages kept in memory, all rooms",
+                self.registry.cache_budget.total,
+            ),
         }
 
     async def close_sessions(self) -> None:
@@ -212,7 +220,10 @@ async def _serve_clients(
 ) -> None:
     async with trio.open_nursery() as rooms_nursery:
         registry = RoomRegistry(
-            rooms_nursery, store, creations_per_hour=settings.room_creations_per_hour
+            rooms_nursery,
+            store,
+            creations_per_hour=settings.room_creations_per_hour,
+            cache_bytes=settings.history_cache_mib * 1024 * 1024,
         )
         await registry.load()
         server = ChatServer(settings, signer, store, registry)

@@ -33,6 +33,9 @@ class Settings:
     max_rooms_per_connection: int = 100
     max_rooms_per_user: int = 200  # rooms the store remembers for one user
     room_creations_per_hour: int = 60  # new rooms per user, in bursts of as many
+    history_cache_mib: int = 64  # recent messages kept in memory, all rooms together
+    history_kib_per_second: int = 2048  # history one connection may read, bursts of 4x
+    storage_kib_per_hour: int = 10240  # message text one user may store, bursts of as many
     max_connections_per_user: int = 32
     max_connections_per_address: int = 1024
     max_unauthenticated: int = 2048  # sockets that have not sent a valid hello

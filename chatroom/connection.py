@@ -13,7 +13,8 @@ import logging
 import math
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 import attrs
 import trio
@@ -24,7 +25,7 @@ from chatroom.auth import InvalidToken, TokenSigner
 from chatroom.config import Settings
 from chatroom.metrics import Counters
 from chatroom.protocol import ErrorCode, ProtocolError, Ref
-from chatroom.ratelimit import TokenBucket
+from chatroom.ratelimit import BucketsByKey, TokenBucket
 from chatroom.rooms import (
     JoinRequest,
     LeaveRequest,
@@ -34,6 +35,7 @@ from chatroom.rooms import (
     RoomClosed,
     RoomRegistry,
 )
+from chatroom.rooms.room import SINCE_LIMIT
 from chatroom.store import Store, StoreUnavailable
 from chatroom.transport import SocketTransport
 from chatroom.wsframe import close_frame, ping_frame, text_frame
@@ -49,6 +51,8 @@ CLOSE_UNAUTHORIZED = 4401
 
 LEAVE_TIMEOUT = 5.0
 
+T = TypeVar("T")
+
 
 @attrs.define(eq=False)
 class Connection:
@@ -61,6 +65,8 @@ class Connection:
     # Counts the user's connections; False when the user has too many.
     admit: Callable[[str], bool] = lambda _user: True
     counters: Counters = attrs.field(factory=Counters)
+    # Bytes of message text each user may store, shared by their connections.
+    storage: BucketsByKey | None = None
     session: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
     authenticated_user: str | None = None
     token_id: str | None = None  # the `jti` of the token it authenticated with
@@ -73,6 +79,7 @@ class Connection:
 
     _frames: TokenBucket = attrs.field(init=False)
     _sends: TokenBucket = attrs.field(init=False)
+    _history_bytes: TokenBucket = attrs.field(init=False)
     _strikes: TokenBucket = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -82,6 +89,8 @@ class Connection:
         settings = self.settings
         self._frames = TokenBucket(settings.frame_burst, settings.frame_rate, stamp=now)
         self._sends = TokenBucket(settings.send_burst, settings.send_rate, stamp=now)
+        history_rate = settings.history_kib_per_second * 1024
+        self._history_bytes = TokenBucket(4 * history_rate, history_rate, stamp=now)
         self._strikes = TokenBucket(settings.abuse_strikes, settings.abuse_forgiveness, stamp=now)
 
     @property
@@ -202,6 +211,9 @@ class Connection:
         wait = frame_wait
         if not wait and isinstance(request, protocol.Send):
             wait = self._sends.take(trio.current_time())
+        if not wait and isinstance(request, protocol.History | protocol.Join):
+            # Reads cost by their size, charged once known (see _read_history).
+            wait = self._history_bytes.owed(trio.current_time())
         if not wait:
             return True
         self._refuse_for_rate(wait, request.ref)
@@ -287,8 +299,9 @@ class Connection:
     async def _dispatch(self, request: protocol.Request) -> None:
         match request:
             case protocol.Send(room, text, ref, cid):
-                publish = PublishRequest(self, text, ref, cid)
-                await self._submit(self._joined_room(room, ref), publish)
+                joined = self._joined_room(room, ref)
+                self._charge_storage(text, ref)
+                await self._submit(joined, PublishRequest(self, text, ref, cid))
             case protocol.Join(room, since, ref):
                 await self._join(room, since, ref)
             case protocol.Leave(room, ref):
@@ -300,10 +313,8 @@ class Connection:
                 self.reply(protocol.encode_rooms(listing, ref))
             case protocol.History(room, before, limit, ref):
                 name = self._joined_room(room, ref).name
-                try:
-                    page = await self.store.history_page(name, before, limit)
-                except StoreUnavailable:
-                    raise protocol.unavailable_error(ref) from None
+                page = await self._read(self.store.history_page(name, before, limit), ref)
+                self._charge_history(page.messages)
                 self.reply(protocol.encode_history(name, page, ref))
             case protocol.Ping(ref):
                 self.reply(protocol.encode_pong(ref))
@@ -344,12 +355,43 @@ class Connection:
         # registry makes a fresh one on the next open().
         while True:
             room = self.registry.open(name)
+            prefetched = None
+            if since is not None and room.covers(since) is False:
+                # Read here, not in the room's task, which everyone there waits on.
+                read = self.store.after(room.name, since, SINCE_LIMIT + 1)
+                prefetched = await self._read(read, ref)
+                self._charge_history(prefetched)
             try:
-                await room.submit(JoinRequest(self, ref, since))
+                await room.submit(JoinRequest(self, ref, since, prefetched))
             except RoomClosed:
                 continue
             self.rooms[key] = room
             return
+
+    async def _read(self, read: Awaitable[T], ref: Ref) -> T:
+        try:
+            return await read
+        except StoreUnavailable:
+            raise protocol.unavailable_error(ref) from None
+
+    def _charge_history(self, messages: list[protocol.ChatMessage]) -> None:
+        """History read for this client costs its size (characters, near
+        enough) against its budget; past it, reads get `rate_limited`."""
+        size = sum(len(m.text) + 100 for m in messages)
+        self._history_bytes.spend(trio.current_time(), size)
+
+    def _charge_storage(self, text: str, ref: Ref) -> None:
+        """Count `text` against the user's storage rate; rate_limited past it."""
+        if self.storage is None:
+            return
+        wait = self.storage.take(self.user.lower(), len(text.encode()))
+        if wait:
+            kib = self.settings.storage_kib_per_hour
+            error = ProtocolError(
+                ErrorCode.RATE_LIMITED, f"at most {kib} KiB of messages an hour; wait", ref
+            )
+            error.retry_after_ms = math.ceil(wait * 1000)
+            raise error
 
     async def _leave(self, name: str, ref: Ref) -> None:
         """Leave the room here, and forget it among the user's rooms: a room

@@ -23,14 +23,27 @@ class TokenBucket:
         if self.tokens < 0:
             self.tokens = self.capacity
 
-    def take(self, now: float) -> float:
-        """Spend a token: 0.0 if there was one, else seconds until there is."""
+    def take(self, now: float, cost: float = 1.0) -> float:
+        """Spend `cost` tokens: 0.0 if there were enough, else seconds until there are."""
+        self._refill(now)
+        if self.tokens >= cost:
+            self.tokens -= cost
+            return 0.0
+        return (cost - self.tokens) / self.rate
+
+    def spend(self, now: float, cost: float) -> None:
+        """Spend `cost` tokens, into debt if need be (for costs known only afterwards)."""
+        self._refill(now)
+        self.tokens -= cost
+
+    def owed(self, now: float) -> float:
+        """Seconds until the bucket is out of debt; 0.0 if it is not in debt."""
+        self._refill(now)
+        return max(0.0, -self.tokens / self.rate)
+
+    def _refill(self, now: float) -> None:
         self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
         self.stamp = now
-        if self.tokens >= 1:
-            self.tokens -= 1
-            return 0.0
-        return (1 - self.tokens) / self.rate
 
 
 class BucketsByKey:
@@ -49,11 +62,11 @@ class BucketsByKey:
         self._clock = clock
         self._buckets: collections.OrderedDict[str, TokenBucket] = collections.OrderedDict()
 
-    def take(self, key: str) -> float:
-        """Spend one of `key`'s tokens: 0.0 if it had one, else seconds until it has."""
+    def take(self, key: str, cost: float = 1.0) -> float:
+        """Spend `cost` of `key`'s tokens: 0.0 if it had them, else seconds until it has."""
         now = self._clock()
         bucket = self._buckets.pop(key, None) or TokenBucket(self._capacity, self._rate, stamp=now)
         self._buckets[key] = bucket
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
-        return bucket.take(now)
+        return bucket.take(now, cost)

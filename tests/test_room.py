@@ -210,13 +210,28 @@ async def test_join_since_returns_exactly_what_was_missed(
     for i in range(300):
         await room.submit(PublishRequest(writer, f"m{i}"))
     await writer.frames(302)
-    for since, expected in [(0, range(1, 301)), (290, range(291, 301)), (300, range(0))]:
-        await room.submit(JoinRequest(reader, since=since))
+    # Memory reaches back 200 messages; before that, the connection reads
+    # what was missed itself and hands it over (the room never queries).
+    assert (room.covers(0), room.covers(100), room.covers(290)) == (False, True, True)
+    prefetched = await sqlite_store.after("r", 0, 1001)
+    for since, read, expected in [
+        (0, prefetched[:-5], range(1, 301)),  # 5 more came after the read
+        (290, None, range(291, 301)),
+        (300, None, range(0)),
+    ]:
+        await room.submit(JoinRequest(reader, since=since, prefetched=read))
         joined = (await reader.frames(1))[0]
         assert [m["id"] for m in joined["history"]] == list(expected)
         assert "truncated" not in joined
         if since == 0:
             await reader.frames(1)  # its presence join
+    # Not read, not in memory: what memory has, truncated (page back from it).
+    await room.submit(JoinRequest(reader, since=50))
+    joined = (await reader.frames(1))[0]
+    assert ([m["id"] for m in joined["history"]], joined["truncated"]) == (
+        list(range(101, 301)),
+        True,
+    )
     await room.submit(JoinRequest(reader))
     assert [m["id"] for m in (await reader.frames(1))[0]["history"]] == list(range(251, 301))
 

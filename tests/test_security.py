@@ -331,3 +331,96 @@ def test_room_listing_comes_in_bounded_pages(tmp_path: Path) -> None:
         assert (status, len(body["rooms"]), body["more"]) == (200, 5, True)
     finally:
         assert stop_server(server) == 0
+
+
+LIFTED = ("--send-rate", "1000000", "--frame-rate", "1000000", "--storage-rate", "1000000")
+BIG = "長" * 3990  # about 12 KB of UTF-8
+
+
+def fill(server: RunningServer, room: str, count: int, user: str = "filler") -> None:
+    writer = hello(server, user)
+    send(writer, type="join", room=room)
+    receive_until(writer, "joined")
+    for start in range(0, count, 20):  # reading as it goes: its own queue stays small
+        for i in range(start, min(count, start + 20)):
+            send(writer, type="send", room=room, text=f"{i} {BIG}")
+        for _ in range(start, min(count, start + 20)):
+            receive_until(writer, "message")
+    writer.close()
+
+
+def metric(server: RunningServer, name: str) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
+    conn.request("GET", "/metrics")
+    text = conn.getresponse().read().decode()
+    conn.close()
+    return int(next(line.split()[1] for line in text.splitlines() if line.startswith(name)))
+
+
+def test_old_history_is_read_outside_the_room_and_costs_by_size(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", *LIFTED)
+    try:
+        fill(server, "archive", 1200)
+        member, other = hello(server, "member"), hello(server, "other")
+        for ws in (member, other):
+            send(ws, type="join", room="archive")
+            receive_until(ws, "joined")
+        hog = hello(server, "hog")
+        codes = []
+        for _ in range(40):  # joins with since 0, well inside the frame rate
+            send(hog, type="join", room="archive", since=0)
+            frame = receive(hog)
+            while frame["type"] not in ("joined", "error"):
+                frame = receive(hog)
+            codes.append(frame.get("code", "joined"))
+            if frame["type"] == "error":
+                break
+            if frame["type"] == "joined":
+                assert len(json.dumps(frame, ensure_ascii=False).encode()) < 300 * 1024
+                assert frame["truncated"] is True
+        assert codes[:2] == ["joined"] * 2  # 4 MB read each: the burst is 8 MiB
+        assert codes[-1] == "rate_limited"
+        # The room went on serving its members meanwhile.
+        send(member, type="send", room="archive", text="still here")
+        assert receive_until(other, "message")["text"] == "still here"
+    finally:
+        assert stop_server(server) == 0
+
+
+def test_recent_messages_in_memory_have_one_budget_for_all_rooms(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    server = start_server(data_dir, *LIFTED)
+    try:
+        for n in range(12):
+            fill(server, f"full-{n}", 200)
+    finally:
+        assert stop_server(server) == 0
+    server = start_server(data_dir, "--history-cache-mib", "8")
+    try:
+        reader = hello(server, "reader")
+        for n in range(12):  # about 2.4 MiB of recent messages each
+            send(reader, type="join", room=f"full-{n}")
+            receive_until(reader, "joined")
+        cached = metric(server, "chatroom_history_cache_bytes")
+        assert 4 * 1024 * 1024 < cached <= 8 * 1024 * 1024
+    finally:
+        assert stop_server(server) == 0
+
+
+def test_each_user_may_store_only_so_much_an_hour(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", "--storage-rate", "30")  # KiB an hour
+    try:
+        writer = hello(server, "writer")
+        send(writer, type="join", room="disk")
+        receive_until(writer, "joined")
+        for _ in range(2):
+            send(writer, type="send", room="disk", text=BIG)
+            assert receive_until(writer, "message")["user"] == "writer"
+        send(writer, type="send", room="disk", text=BIG, ref="third")
+        refused = receive(writer)
+        assert (refused["code"], refused["ref"]) == ("rate_limited", "third")
+        assert refused["retry_after_ms"] > 60_000
+        send(writer, type="send", room="disk", text="a short one still fits")
+        assert receive_until(writer, "message")["text"] == "a short one still fits"
+    finally:
+        assert stop_server(server) == 0

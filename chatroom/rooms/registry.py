@@ -17,6 +17,7 @@ import trio
 
 from chatroom.protocol import RoomCount, RoomsPage
 from chatroom.ratelimit import BucketsByKey
+from chatroom.rooms.recent import DEFAULT_BUDGET_BYTES, CacheBudget
 from chatroom.rooms.room import Room
 from chatroom.store import Store
 
@@ -41,6 +42,7 @@ class RoomRegistry:
         inbound_size: int = ROOM_INBOUND_SIZE,
         clock_ms: Callable[[], int] = wall_clock_ms,
         creations_per_hour: int = ROOM_CREATIONS_PER_HOUR,
+        cache_bytes: int = DEFAULT_BUDGET_BYTES,
     ) -> None:
         self._nursery = nursery
         self._store = store
@@ -53,6 +55,7 @@ class RoomRegistry:
         # keys of the rooms with history or a task, sorted.
         self._listed: list[str] = []
         self._creations = BucketsByKey(creations_per_hour, creations_per_hour / 3600)
+        self.cache_budget = CacheBudget(cache_bytes)  # every room's recent messages
 
     async def load(self) -> None:
         """Learn the rooms the store holds (once, before serving)."""
@@ -90,6 +93,7 @@ class RoomRegistry:
                 clock_ms=self._clock_ms,
                 on_empty=self._forget,
                 stored=stored is not None,
+                cache_budget=self.cache_budget,
             )
             self._rooms[key] = room
             if key not in self._with_history:

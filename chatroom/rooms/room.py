@@ -10,7 +10,6 @@ full) stops being a member at once and is closed by its own connection.
 
 from __future__ import annotations
 
-import collections
 import logging
 from collections.abc import Callable
 from typing import Protocol
@@ -21,6 +20,7 @@ import trio
 from chatroom import protocol
 from chatroom.protocol import HISTORY_PAGE_BYTES, ChatMessage, HistoryPage, Member, Ref
 from chatroom.rooms.outbox import Outbox
+from chatroom.rooms.recent import MAX_MESSAGES, CacheBudget, RecentMessages
 from chatroom.store import Saved, Store, StoreUnavailable
 from chatroom.wsframe import text_frame
 
@@ -32,7 +32,6 @@ MAX_BATCH = 512
 MAX_FLUSH_BYTES = 256 * 1024
 JOIN_HISTORY = 50  # messages in `joined` without `since`
 SINCE_LIMIT = 1000  # past this, `joined` is truncated and the client pages with `history`
-RECENT_CACHE = 200  # recent messages kept in memory, so most joins need no query
 # A flush costs a write per member. In a large room, the room lets the
 # connections' readers run more scheduler rounds while requests keep coming,
 # so that each write carries more messages: a round costs microseconds, a
@@ -60,6 +59,9 @@ class JoinRequest:
     subscriber: Subscriber
     ref: Ref = None
     since: int | None = None
+    # Messages after `since` that the connection read itself, when the room
+    # said its recent messages do not reach back that far (see covers()).
+    prefetched: list[ChatMessage] | None = None
 
 
 @attrs.frozen(eq=False)
@@ -106,6 +108,7 @@ class Room:
         clock_ms: Callable[[], int],
         on_empty: Callable[[Room], None],
         stored: bool = False,
+        cache_budget: CacheBudget | None = None,
     ) -> None:
         # As first spelled: the store's spelling once the room is stored.
         self.name = name
@@ -123,12 +126,20 @@ class Room:
         self._last_id = 0
         # None until the last id and recent messages are read from the store;
         # None again after a failed commit, so the store stays the truth.
-        self._recent: collections.deque[ChatMessage] | None = None
+        self._recent: RecentMessages | None = None
+        self._cache_budget = CacheBudget() if cache_budget is None else cache_budget
 
     @property
     def last_id(self) -> int:
         """The id of the last message committed here (0: none, or not loaded yet)."""
         return self._last_id
+
+    def covers(self, since: int) -> bool | None:
+        """Whether a join with `since` can be answered from memory; None
+        while the room has not loaded its recent messages."""
+        if self._recent is None:
+            return None
+        return since >= self._last_id or self._recent.after(since) is not None
 
     @property
     def member_count(self) -> int:
@@ -147,6 +158,17 @@ class Room:
 
     async def run(self) -> None:
         """Serve requests until the room is empty and nothing is waiting."""
+        try:
+            await self._serve()
+        finally:
+            self._forget_recent()
+
+    def _forget_recent(self) -> None:
+        if self._recent is not None:
+            self._recent.close()
+            self._recent = None
+
+    async def _serve(self) -> None:
         async with self._receiver:
             batch = [await self._receiver.receive()]
             while True:
@@ -197,8 +219,8 @@ class Room:
             match request:
                 case PublishRequest(subscriber, _text, ref, _cid):
                     self._send_error(subscriber, self._not_member(ref))
-                case JoinRequest(subscriber, ref, since):
-                    await self._join(subscriber, ref, since)
+                case JoinRequest(subscriber, ref, since, prefetched):
+                    await self._join(subscriber, ref, since, prefetched)
                 case LeaveRequest(subscriber, ref, reply):
                     self._leave(subscriber, ref, reply)
                 case MembersRequest(subscriber, ref):
@@ -220,12 +242,12 @@ class Room:
                 self.name = await self._store.create_room(self.name)
                 self.stored = True
             self._last_id = await self._store.last_id(self.name)
-            recent = await self._store.history(self.name, None, RECENT_CACHE)
+            recent = await self._store.history(self.name, None, MAX_MESSAGES)
         except Exception as exc:
             if not isinstance(exc, StoreUnavailable):
                 log.exception("room %s: reading its history failed", self.name)
             return False
-        self._recent = collections.deque(recent, maxlen=RECENT_CACHE)
+        self._recent = RecentMessages(self._cache_budget, recent)
         return True
 
     async def _publish(self, requests: list[PublishRequest]) -> None:
@@ -280,7 +302,7 @@ class Room:
             except Exception as exc:
                 if not isinstance(exc, StoreUnavailable):
                     log.exception("room %s: saving %d messages failed", self.name, len(chunk))
-                self._recent = None
+                self._forget_recent()
                 break
             saved += results
             new = [r.message for r in results if r.new]
@@ -290,34 +312,45 @@ class Room:
                 self._recent.extend(new)
         return saved
 
-    async def _history_since(self, since: int | None) -> tuple[HistoryPage, bool]:
+    def _history_since(
+        self, since: int | None, prefetched: list[ChatMessage] | None
+    ) -> tuple[HistoryPage, bool]:
         """What `joined` carries, and whether it was cut (at SINCE_LIMIT
-        messages or HISTORY_PAGE_BYTES); ids are contiguous from 1, so older
-        messages exist when the first one's id is above 1."""
+        messages or HISTORY_PAGE_BYTES, or where memory does not reach back
+        and nothing was prefetched); ids are contiguous from 1, so older
+        messages exist when the first one's id is above 1. Never a query:
+        this runs in the room's task, which everybody in the room waits on."""
         assert self._recent is not None
         if since is None:
-            found = list(self._recent)[-JOIN_HISTORY:]
+            found: list[ChatMessage] | None = self._recent.latest(JOIN_HISTORY)
         elif since >= self._last_id:
             found = []
-        elif self._recent and since >= self._recent[0].id - 1:
-            found = [m for m in self._recent if m.id > since]
         else:
-            found = await self._store.after(self.name, since, SINCE_LIMIT + 1)
+            found = self._recent.after(since)
+            if found is None and prefetched is not None:
+                tail = self._recent.after(prefetched[-1].id if prefetched else since)
+                found = None if tail is None else prefetched + tail
+        gap = found is None
+        if found is None:
+            found = self._recent.latest(SINCE_LIMIT)
         kept = protocol.newest_within(found[-SINCE_LIMIT:], HISTORY_PAGE_BYTES)
         more = kept[0].id > 1 if kept else self._last_id > 0
-        truncated = since is not None and len(kept) < len(found)
+        truncated = since is not None and (gap or len(kept) < len(found))
         return HistoryPage(kept, more), truncated
 
-    async def _join(self, subscriber: Subscriber, ref: Ref, since: int | None) -> None:
-        try:
-            if not await self._load():
-                raise StoreUnavailable(self.name)
-            history, truncated = await self._history_since(since)
-        except StoreUnavailable:
+    async def _join(
+        self,
+        subscriber: Subscriber,
+        ref: Ref,
+        since: int | None,
+        prefetched: list[ChatMessage] | None,
+    ) -> None:
+        if not await self._load():
             if subscriber not in self._subscribers:
                 subscriber.not_in(self.name)
             self._send_error(subscriber, protocol.unavailable_error(ref))
             return
+        history, truncated = self._history_since(since, prefetched)
         user = subscriber.user
         is_new_member = user not in self._members
         if subscriber not in self._subscribers:

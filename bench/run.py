@@ -67,8 +67,12 @@ def free_port() -> int:
 BENCH_LIMITS = [
     "--max-connections-per-address", "100000",
     "--max-unauthenticated", "100000",
+    "--max-unauthenticated-per-address", "100000",
     "--send-rate", "1000000",
     "--frame-rate", "1000000",
+    "--storage-rate", "1000000000",
+    "--history-rate", "1000000000",
+    "--room-create-rate", "1000000",
 ]  # fmt: skip
 
 

@@ -34,7 +34,11 @@ def main() -> None:
     env = bench_environment()
     with tempfile.TemporaryDirectory() as tmp:
         # One address holds every connection here; rate limits stay as shipped.
-        limits = ["--max-connections-per-address", "100000", "--max-unauthenticated", "100000"]
+        limits = [
+            "--max-connections-per-address", "100000",
+            "--max-unauthenticated", "100000",
+            "--max-unauthenticated-per-address", "100000",
+        ]  # fmt: skip
         command = [sys.executable, "-m", "chatroom", "--port", "0", "--data-dir", tmp, *limits]
         process, port = start(command, env)
         try:

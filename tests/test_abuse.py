@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 
+from chatroom.auth import TokenSigner, load_secret
 from tests.blackbox import ROOT, RunningServer, hello, receive_until, send
 
 ATTACKS = [
@@ -69,11 +70,13 @@ def test_attacks_cost_a_good_client_nothing(server: RunningServer) -> None:
         time.sleep(0.5)  # let the attacks start
         reading = threading.Thread(target=receive_all, args=(count,), daemon=True)
         reading.start()
+        signer = TokenSigner(load_secret(server.data_dir))  # no token process mid-test
         newcomers = 0
         for i in range(count):
             send(sender, type="send", room="abuse", text=f"{time.time()} good {i}")
             if i % 20 == 10:  # a new client gets in while the attacks go on
-                hello(server, f"newcomer{i}").close()
+                token = signer.issue(f"newcomer{i}", ttl=600, now=time.time())
+                hello(server, f"newcomer{i}", token=token).close()
                 newcomers += 1
             time.sleep(INTERVAL)
         reading.join(30)

@@ -62,8 +62,9 @@ class Admission:
         return Ticket(address)
 
     def authenticate(self, ticket: Ticket, user: str) -> bool:
-        """The socket becomes `user`'s connection; False if that user has too many."""
-        if self.by_user[user] >= self.max_per_user:
+        """The socket becomes `user`'s connection; False if that user has too
+        many, or if the socket was evicted meanwhile (it holds no slot)."""
+        if ticket.released or self.by_user[user] >= self.max_per_user:
             return False
         self.by_user[user] += 1
         ticket.user = user
@@ -91,8 +92,11 @@ class Admission:
         """Around a wait for the next request: the socket may be evicted
         meanwhile (the scope is cancelled, and its counts given back)."""
         with trio.CancelScope() as scope:
-            ticket.idle_scope = scope
-            self._idle[ticket] = None
+            if ticket.released:  # evicted already: it does not wait again
+                scope.cancel()
+            else:
+                ticket.idle_scope = scope
+                self._idle[ticket] = None
             try:
                 yield scope
             finally:

@@ -210,7 +210,7 @@ def _limit_option(group: argparse._ArgumentGroup, flag: str, default: int, what:
     env = flag.removeprefix("--").replace("-", "_").upper()
     group.add_argument(
         flag,
-        type=_at_least_10 if flag.endswith("-rate") else _positive_int,
+        type=_at_least_10 if flag in ("--send-rate", "--frame-rate") else _positive_int,
         default=_env(env, str(default)),
         metavar="N",
         help=f"{what} (env CHATROOM_{env}; default {default})",

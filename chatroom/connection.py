@@ -419,5 +419,5 @@ class Connection:
         try:
             await room.submit(request)
         except RoomClosed:
-            self.rooms.pop(room.name, None)
+            self.rooms.pop(room.key, None)
             raise protocol.not_member_error(room.name, request.ref) from None

@@ -174,7 +174,8 @@ async def serve_http(
                 admission.idle(ticket) as evictable,
             ):
                 event = await _next_event(conn, transport)
-            if waited.cancelled_caught or evictable.cancelled_caught:
+            # Evicted after its request arrived, it still goes: its slot is given away.
+            if waited.cancelled_caught or evictable.cancel_called or ticket.released:
                 return
             with trio.fail_after(settings.http_timeout):
                 if not isinstance(event, h11.Request):

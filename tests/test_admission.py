@@ -1,0 +1,35 @@
+"""Admission counts: a socket evicted while idle holds nothing, even if its
+task goes on for a moment (its request arrived just as it was evicted)."""
+
+from __future__ import annotations
+
+from chatroom.admission import Admission, Ticket
+
+
+def admission() -> Admission:
+    return Admission(
+        max_per_address=10, max_per_user=2, max_unauthenticated=2, max_unauthenticated_per_address=2
+    )
+
+
+async def test_an_evicted_socket_holds_nothing_and_cannot_be_evicted_twice() -> None:
+    gate = admission()
+    first, second = gate.open_socket("a"), gate.open_socket("a")
+    assert isinstance(first, Ticket) and isinstance(second, Ticket)
+    with gate.idle(first) as waiting:
+        third = gate.open_socket("b")  # evicts `first`, the only idle socket
+        assert isinstance(third, Ticket)
+        assert waiting.cancel_called
+    assert (gate.unauthenticated, gate.evictions) == (2, 1)
+    # Its task, still running, neither authenticates nor waits to be evicted again.
+    assert not gate.authenticate(first, "mallory")
+    with gate.idle(first) as again:
+        assert again.cancel_called
+        assert isinstance(gate.open_socket("c"), str)  # no phantom room made
+    gate.close_socket(first)
+    assert gate.unauthenticated == 2
+    assert gate.authenticate(second, "alice")
+    gate.close_socket(second)
+    gate.close_socket(third)
+    assert (gate.unauthenticated, dict(gate.by_address), dict(gate.by_user)) == (0, {}, {})
+    assert dict(gate.unauthenticated_by_address) == {}

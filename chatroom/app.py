@@ -130,6 +130,7 @@ class ChatServer:
             admit,
             self.counters,
             self.storage,
+            self.forget_saved_room,
         )
         self.sessions.add(connection)
         self.counters.websocket_sessions += 1
@@ -140,6 +141,13 @@ class ChatServer:
         finally:
             self.sessions.discard(connection)
             self._sessions_changed.set()
+
+    def forget_saved_room(self, user: str, key: str) -> None:
+        """`user` left the room `key`: none of their connections here keeps it
+        among the user's rooms (a later join remembers it again)."""
+        for connection in self.sessions:
+            if connection.authenticated_user == user:
+                connection.saved_rooms.discard(key)
 
     def end_sessions_of_token(self, token_id: str) -> None:
         """The token was revoked: its sessions end as an invalid token would."""

@@ -67,6 +67,9 @@ class Connection:
     counters: Counters = attrs.field(factory=Counters)
     # Bytes of message text each user may store, shared by their connections.
     storage: BucketsByKey | None = None
+    # Told when the user leaves a room for good, so that all of their
+    # connections here stop counting it among the user's rooms.
+    forgotten: Callable[[str, str], None] = lambda user, key: None
     session: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
     authenticated_user: str | None = None
     token_id: str | None = None  # the `jti` of the token it authenticated with
@@ -339,17 +342,14 @@ class Connection:
             error.retry_after_ms = math.ceil(wait * 1000)
             raise error
         if key not in self.saved_rooms:
-            if len(self.saved_rooms) >= self.settings.max_rooms_per_user:
+            # Counted in the database: the user's other connections add rooms too.
+            cap = self.settings.max_rooms_per_user
+            if not await self._read(self.store.remember_room(self.user, name, cap), ref):
                 raise ProtocolError(
                     ErrorCode.FORBIDDEN,
-                    f"a user may have {self.settings.max_rooms_per_user} rooms at most; "
-                    "leave one first",
+                    f"a user may have {cap} rooms at most; leave one first",
                     ref,
                 )
-            try:
-                await self.store.remember_room(self.user, name)
-            except StoreUnavailable:
-                raise protocol.unavailable_error(ref) from None
             self.saved_rooms.add(key)
         # A room that empties between open() and submit() is closed; the
         # registry makes a fresh one on the next open().
@@ -369,6 +369,7 @@ class Connection:
             return
 
     async def _read(self, read: Awaitable[T], ref: Ref) -> T:
+        """`read` (or write) in the store; `unavailable` when it cannot be reached."""
         try:
             return await read
         except StoreUnavailable:
@@ -400,12 +401,9 @@ class Connection:
         room = self.rooms.get(key)
         if room is None and key not in self.saved_rooms:
             raise protocol.not_member_error(name, ref)
-        try:
-            if key in self.saved_rooms:
-                await self.store.forget_room(self.user, name)
-                self.saved_rooms.discard(key)
-        except StoreUnavailable:
-            raise protocol.unavailable_error(ref) from None
+        if key in self.saved_rooms:
+            await self._read(self.store.forget_room(self.user, name), ref)
+            self.forgotten(self.user, key)
         if room is None:
             self.reply(protocol.encode_left(self.registry.stored_name(name) or name, ref))
             return

@@ -173,8 +173,10 @@ async def test_an_old_database_gets_its_rooms_with_their_spelling(
 async def test_a_users_rooms_and_what_is_unread_there(store: Store) -> None:
     await store.create_room("Lobby")
     await store.save_messages([message("Lobby", 1), message("Lobby", 2)])
-    await store.remember_room("Ann", "lobby")  # read up to 2, the last message
-    await store.remember_room("ann", "Empty")  # no such room yet: not listed
+    assert await store.remember_room("Ann", "lobby", 2)  # read up to 2, the last message
+    assert await store.remember_room("ann", "Empty", 2)  # no such room yet: not listed
+    assert not await store.remember_room("ann", "third", 2)  # two rooms already
+    assert await store.remember_room("ANN", "LOBBY", 2)  # one of them
     await store.save_messages([message("Lobby", 3)])
     start = await store.start_session("ann", None)
     assert (start.user, start.revoked, start.rooms) == ("ann", False, [SavedRoom("Lobby", 1)])
@@ -191,7 +193,7 @@ async def test_a_users_rooms_and_what_is_unread_there(store: Store) -> None:
 
 async def test_unread_counts_stop_at_1000(store: Store) -> None:
     await store.create_room("big")
-    await store.remember_room("ann", "big")
+    await store.remember_room("ann", "big", 200)
     await store.save_messages([message("big", i) for i in range(1, 1203)])
     assert (await store.start_session("ann", None)).rooms == [SavedRoom("big", 1000)]
 

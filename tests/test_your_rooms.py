@@ -193,3 +193,21 @@ def test_logging_out_revokes_the_token_everywhere_it_is_used(server: RunningServ
     assert server.http("POST", "/api/logout", token)[0] == 401
     # Other tokens of the same user are not touched.
     hello(server, "grace").close()
+
+
+def test_a_room_left_on_one_tab_and_joined_again_on_another_is_kept(
+    server: RunningServer,
+) -> None:
+    tab_a, tab_b = hello(server, "hank"), hello(server, "hank")
+    for tab in (tab_a, tab_b):
+        send(tab, type="join", room="x")
+        receive_until(tab, "joined")
+    send(tab_a, type="leave", room="x")
+    receive_until(tab_a, "left")
+    send(tab_b, type="join", room="x", ref="again")
+    assert receive_until(tab_b, "joined")["ref"] == "again"
+    device = connect_ws(server)
+    send(device, type="hello", token=server.token("hank"))
+    assert receive(device)["rooms"] == [{"room": "x", "unread": 0}]
+    for ws in (tab_a, tab_b, device):
+        ws.close()

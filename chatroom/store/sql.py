@@ -295,17 +295,25 @@ class Database:
         row = self._execute(conn, "SELECT name FROM rooms WHERE key = lower(?)", (name,))
         return str(row.fetchone()[0])
 
-    def remember_room(self, conn: Any, user: str, room: str) -> None:
-        """`room` is one of `user`'s rooms from now on, read up to its last message."""
+    def remember_room(self, conn: Any, user: str, room: str, max_rooms: int) -> bool:
+        """`room` is one of `user`'s rooms from now on, read up to its last
+        message; False (and nothing written) if they have `max_rooms` others."""
         self._execute(
             conn,
             "INSERT INTO user_rooms (user_key, room_key, joined_ms, seen_id) "
-            "VALUES (lower(?), lower(?), ?, "
+            "SELECT lower(?), lower(?), ?, "
             "(SELECT COALESCE(MAX(id), 0) FROM messages "
-            " WHERE room = (SELECT name FROM rooms WHERE key = lower(?)))) "
+            " WHERE room = (SELECT name FROM rooms WHERE key = lower(?))) "
+            "WHERE (SELECT COUNT(*) FROM user_rooms WHERE user_key = lower(?)) < ? "
             "ON CONFLICT DO NOTHING",
-            (user, room, _now_ms(), room),
+            (user, room, _now_ms(), room, user, max_rooms),
         )
+        row = self._execute(
+            conn,
+            "SELECT 1 FROM user_rooms WHERE user_key = lower(?) AND room_key = lower(?)",
+            (user, room),
+        ).fetchone()
+        return row is not None
 
     def forget_room(self, conn: Any, user: str, room: str) -> bool:
         """False if `room` was not one of `user`'s rooms."""

@@ -157,8 +157,11 @@ class Store:
         """The room's name as first spelled, creating it if new."""
         return await self._write(lambda conn: self.database.create_room(conn, name))
 
-    async def remember_room(self, user: str, room: str) -> None:
-        await self._write(lambda conn: self.database.remember_room(conn, user, room))
+    async def remember_room(self, user: str, room: str, max_rooms: int) -> bool:
+        """False if the user already has `max_rooms` other rooms."""
+        return await self._write(
+            lambda conn: self.database.remember_room(conn, user, room, max_rooms)
+        )
 
     async def forget_room(self, user: str, room: str) -> bool:
         return await self._write(lambda conn: self.database.forget_room(conn, user, room))

@@ -100,9 +100,7 @@ class Accounts:
             raise AccountError(
                 429, ErrorCode.RATE_LIMITED, "too many failed logins; wait", math.ceil(wait)
             )
-        # Counted as a failure before the slow check, so that guesses sent in
-        # parallel cannot all slip in before the first one is counted.
-        self.throttle.failed(username, client)
+        self.throttle.attempt(username, client)
         # Guesses at one name from many addresses slow every login for it a little.
         await trio.sleep(self.throttle.slowdown(username))
         account = None
@@ -110,6 +108,7 @@ class Accounts:
             account = await self.store.password_hash(username)
         password_hash = None if account is None else account[1]
         if not await self.hasher.verify(password_hash, password[:1024], client) or account is None:
+            self.throttle.failed(username, client)
             raise AccountError(401, ErrorCode.UNAUTHORIZED, BAD_CREDENTIALS)
         self.throttle.succeeded(username, client)
         return self._issue(account[0])  # the account's spelling of the name

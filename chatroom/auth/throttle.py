@@ -21,6 +21,8 @@ from collections.abc import Callable
 import attrs
 import trio
 
+from chatroom.protocol import is_valid_user_name
+
 FREE_FAILURES = 5  # failures for one name from one address before any wait
 FREE_NAMES_PER_ADDRESS = 20  # names that may fail from one address before it waits
 MAX_DELAY = 15 * 60.0  # waits double per failure up to this
@@ -85,28 +87,38 @@ class LoginThrottle:
 
     def slowdown(self, user: str) -> float:
         """Seconds to hold every login for `user` before checking it."""
-        record = self._names.get(user.lower(), self._clock())
+        record = self._names.get(_name(user), self._clock())
         if record is None or record.failures <= FREE_FAILURES_PER_NAME:
             return 0.0
         excess = record.failures - FREE_FAILURES_PER_NAME
         return min(0.25 * 2.0 ** (excess - 1), MAX_NAME_SLOWDOWN)
 
-    def failed(self, user: str, address: str) -> None:
+    def attempt(self, user: str, address: str) -> None:
+        """A login for `user` from `address` is about to be checked. Counted
+        as a failure of the pair until it succeeds, so that guesses sent in
+        parallel cannot all slip in before the first one is counted."""
         now = self._clock()
         pair = self._pairs.failing(_pair(user, address), now)
         pair.failures += 1
         pair.blocked_until = now + _delay(pair.failures, FREE_FAILURES)
-        self._names.failing(user.lower(), now).failures += 1
+
+    def failed(self, user: str, address: str) -> None:
+        """The login was checked and refused: held against the name everywhere
+        and against the address (only logins that really failed count there,
+        so many colleagues logging in at once never block their address)."""
+        now = self._clock()
+        name = _name(user)
+        self._names.failing(name, now).failures += 1
         by_address = self._addresses.failing(address, now)
-        by_address.names.pop(user.lower(), None)
-        by_address.names[user.lower()] = None
+        by_address.names.pop(name, None)
+        by_address.names[name] = None
         while len(by_address.names) > MAX_NAMES_PER_ADDRESS:
             del by_address.names[next(iter(by_address.names))]
         by_address.blocked_until = now + _delay(len(by_address.names), FREE_NAMES_PER_ADDRESS)
 
     def succeeded(self, user: str, address: str) -> None:
         """`user` proved who they are: their failures are forgiven."""
-        name = user.lower()
+        name = _name(user)
         self._pairs.pop(_pair(user, address))
         self._names.pop(name)
         by_address = self._addresses.get(address, self._clock())
@@ -116,5 +128,11 @@ class LoginThrottle:
                 by_address.blocked_until = 0.0
 
 
+def _name(user: str) -> str:
+    """The key for a user name: any case alike, and one key for all the
+    names no account can have (so their length costs nothing)."""
+    return user.lower() if is_valid_user_name(user) else " invalid"
+
+
 def _pair(user: str, address: str) -> str:
-    return f"{user.lower()} {address}"  # names have no spaces
+    return f"{_name(user)} {address}"  # names have no spaces

@@ -35,7 +35,7 @@ from chatroom.rooms import (
     RoomClosed,
     RoomRegistry,
 )
-from chatroom.rooms.room import SINCE_LIMIT
+from chatroom.rooms.room import JOIN_HISTORY, SINCE_LIMIT
 from chatroom.store import Store, StoreUnavailable
 from chatroom.transport import SocketTransport
 from chatroom.wsframe import close_frame, ping_frame, text_frame
@@ -356,11 +356,12 @@ class Connection:
         while True:
             room = self.registry.open(name)
             prefetched = None
-            if since is not None and room.covers(since) is False:
+            if room.covers(since) is False:
                 # Read here, not in the room's task, which everyone there waits on.
-                read = self.store.after(room.name, since, SINCE_LIMIT + 1)
+                count = JOIN_HISTORY if since is None else SINCE_LIMIT
+                read = self.store.history_page(room.name, None, count, after=since or 0)
                 prefetched = await self._read(read, ref)
-                self._charge_history(prefetched)
+                self._charge_history(prefetched.messages)
             try:
                 await room.submit(JoinRequest(self, ref, since, prefetched))
             except RoomClosed:

@@ -367,7 +367,7 @@ def test_old_history_is_read_outside_the_room_and_costs_by_size(tmp_path: Path) 
             receive_until(ws, "joined")
         hog = hello(server, "hog")
         codes = []
-        for _ in range(40):  # joins with since 0, well inside the frame rate
+        for _ in range(200):  # joins with since 0 (the frame rate is lifted)
             send(hog, type="join", room="archive", since=0)
             frame = receive(hog)
             while frame["type"] not in ("joined", "error"):
@@ -378,7 +378,8 @@ def test_old_history_is_read_outside_the_room_and_costs_by_size(tmp_path: Path) 
             if frame["type"] == "joined":
                 assert len(json.dumps(frame, ensure_ascii=False).encode()) < 300 * 1024
                 assert frame["truncated"] is True
-        assert codes[:2] == ["joined"] * 2  # 4 MB read each: the burst is 8 MiB
+        # Each reads what it gives, 256 KiB; the burst is 8 MiB.
+        assert codes[:20] == ["joined"] * 20
         assert codes[-1] == "rate_limited"
         # The room went on serving its members meanwhile.
         send(member, type="send", room="archive", text="still here")
@@ -395,14 +396,16 @@ def test_recent_messages_in_memory_have_one_budget_for_all_rooms(tmp_path: Path)
             fill(server, f"full-{n}", 200)
     finally:
         assert stop_server(server) == 0
-    server = start_server(data_dir, "--history-cache-mib", "8")
+    server = start_server(data_dir, "--history-cache-mib", "1", "--frame-rate", "1000")
     try:
         reader = hello(server, "reader")
         for n in range(12):  # about 2.4 MiB of recent messages each
             send(reader, type="join", room=f"full-{n}")
-            receive_until(reader, "joined")
+            joined = receive_until(reader, "joined")
+            # Memory holds a few of each; the rest of the page is read for the joiner.
+            assert len(joined["history"]) >= 15
         cached = metric(server, "chatroom_history_cache_bytes")
-        assert 4 * 1024 * 1024 < cached <= 8 * 1024 * 1024
+        assert 512 * 1024 < cached <= 1024 * 1024
     finally:
         assert stop_server(server) == 0
 

@@ -60,11 +60,20 @@ async def test_history_pages_backwards_oldest_first(store: Store) -> None:
     assert await store.history("nobody", None, 50) == []
 
 
-async def test_after_gives_the_latest_messages_past_an_id(store: Store) -> None:
-    await store.save_messages([message("r", i) for i in range(1, 11)])
-    assert [m.id for m in await store.after("r", 7, 100)] == [8, 9, 10]
-    assert [m.id for m in await store.after("r", 0, 3)] == [8, 9, 10]
-    assert await store.after("r", 10, 100) == []
+async def test_pages_hold_the_newest_in_a_range_bounded_in_count_and_bytes(
+    store: Store,
+) -> None:
+    await store.save_messages([message("r", i) for i in range(1, 121)])
+    page = await store.history_page("r", None, 200, after=7)
+    assert ([m.id for m in page.messages], page.more) == (list(range(8, 121)), False)
+    page = await store.history_page("r", None, 3)
+    assert ([m.id for m in page.messages], page.more) == ([118, 119, 120], True)
+    page = await store.history_page("r", 60, 50, after=9)
+    assert ([m.id for m in page.messages], page.more) == (list(range(10, 60)), False)
+    assert (await store.history_page("r", None, 100, after=120)).messages == []
+    await store.save_messages([message("big", i, "字" * 4000) for i in range(1, 101)])
+    page = await store.history_page("big", None, 100, after=0)
+    assert page.more and 15 < len(page.messages) < 30  # 256 KiB of 12 KB messages
 
 
 async def test_last_id_per_room(store: Store) -> None:

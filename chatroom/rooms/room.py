@@ -59,9 +59,10 @@ class JoinRequest:
     subscriber: Subscriber
     ref: Ref = None
     since: int | None = None
-    # Messages after `since` that the connection read itself, when the room
-    # said its recent messages do not reach back that far (see covers()).
-    prefetched: list[ChatMessage] | None = None
+    # The newest messages after `since` (or the latest page), read by the
+    # connection itself when the room said its memory does not reach back
+    # that far (see covers()).
+    prefetched: HistoryPage | None = None
 
 
 @attrs.frozen(eq=False)
@@ -127,6 +128,9 @@ class Room:
         # None until the last id and recent messages are read from the store;
         # None again after a failed commit, so the store stays the truth.
         self._recent: RecentMessages | None = None
+        # What the load read, kept for the batch that loaded it: its joins
+        # need no second read even if the memory budget cut the room at once.
+        self._loaded_now: list[ChatMessage] | None = None
         self._cache_budget = CacheBudget() if cache_budget is None else cache_budget
 
     @property
@@ -134,12 +138,29 @@ class Room:
         """The id of the last message committed here (0: none, or not loaded yet)."""
         return self._last_id
 
-    def covers(self, since: int) -> bool | None:
-        """Whether a join with `since` can be answered from memory; None
-        while the room has not loaded its recent messages."""
+    def covers(self, since: int | None) -> bool | None:
+        """Whether a join with `since` (None: the latest messages) can be
+        answered from memory; None while the room has not loaded them."""
         if self._recent is None:
             return None
-        return since >= self._last_id or self._recent.after(since) is not None
+        if since is None:
+            return len(self._recent) >= JOIN_HISTORY or self._in_memory_after(0) is not None
+        return self._in_memory_after(since) is not None
+
+    def _in_memory_after(self, since: int) -> list[ChatMessage] | None:
+        """Every message after `since`, from memory; None if some are not there."""
+        assert self._recent is not None
+        if since >= self._last_id:
+            return []
+        found = self._recent.after(since)
+        loaded = self._loaded_now
+        if found is None and loaded and since >= loaded[0].id - 1:
+            # The page just read at load time, before the memory budget cut it.
+            end = loaded[-1].id
+            tail = [] if end >= self._last_id else self._recent.after(end)
+            if tail is not None:
+                found = [m for m in loaded if m.id > since] + tail
+        return found
 
     @property
     def member_count(self) -> int:
@@ -230,6 +251,7 @@ class Room:
                     else:
                         self._send_error(subscriber, self._not_member(ref))
         await self._publish(publishing)
+        self._loaded_now = None
         self._flush()
 
     async def _load(self) -> bool:
@@ -248,6 +270,7 @@ class Room:
                 log.exception("room %s: reading its history failed", self.name)
             return False
         self._recent = RecentMessages(self._cache_budget, recent)
+        self._loaded_now = recent
         return True
 
     async def _publish(self, requests: list[PublishRequest]) -> None:
@@ -313,29 +336,28 @@ class Room:
         return saved
 
     def _history_since(
-        self, since: int | None, prefetched: list[ChatMessage] | None
+        self, since: int | None, prefetched: HistoryPage | None
     ) -> tuple[HistoryPage, bool]:
         """What `joined` carries, and whether it was cut (at SINCE_LIMIT
-        messages or HISTORY_PAGE_BYTES, or where memory does not reach back
-        and nothing was prefetched); ids are contiguous from 1, so older
+        messages or HISTORY_PAGE_BYTES, or where neither memory nor a
+        prefetched page reaches back); ids are contiguous from 1, so older
         messages exist when the first one's id is above 1. Never a query:
         this runs in the room's task, which everybody in the room waits on."""
         assert self._recent is not None
+        found = self._in_memory_after(0 if since is None else since)
+        cut = False
+        if found is None and prefetched is not None:
+            last_read = prefetched.messages[-1].id if prefetched.messages else since or 0
+            tail = self._in_memory_after(last_read)
+            if tail is not None:
+                found, cut = prefetched.messages + tail, prefetched.more
+        if found is None:  # memory alone, where it does not reach back
+            found, cut = self._recent.latest(SINCE_LIMIT), True
         if since is None:
-            found: list[ChatMessage] | None = self._recent.latest(JOIN_HISTORY)
-        elif since >= self._last_id:
-            found = []
-        else:
-            found = self._recent.after(since)
-            if found is None and prefetched is not None:
-                tail = self._recent.after(prefetched[-1].id if prefetched else since)
-                found = None if tail is None else prefetched + tail
-        gap = found is None
-        if found is None:
-            found = self._recent.latest(SINCE_LIMIT)
+            found, cut = found[-JOIN_HISTORY:], False
         kept = protocol.newest_within(found[-SINCE_LIMIT:], HISTORY_PAGE_BYTES)
         more = kept[0].id > 1 if kept else self._last_id > 0
-        truncated = since is not None and (gap or len(kept) < len(found))
+        truncated = since is not None and (cut or len(kept) < len(found))
         return HistoryPage(kept, more), truncated
 
     async def _join(
@@ -343,7 +365,7 @@ class Room:
         subscriber: Subscriber,
         ref: Ref,
         since: int | None,
-        prefetched: list[ChatMessage] | None,
+        prefetched: HistoryPage | None,
     ) -> None:
         if not await self._load():
             if subscriber not in self._subscribers:

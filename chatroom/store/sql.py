@@ -12,7 +12,7 @@ from typing import Any
 
 import attrs
 
-from chatroom.protocol import ChatMessage
+from chatroom.protocol import MAX_ID, ChatMessage, HistoryPage, encode_message
 from chatroom.store.schema import (
     CREATE_VERSION_TABLE,
     NAMES_FOLDED_FROM,
@@ -23,6 +23,7 @@ from chatroom.store.schema import (
 
 _COLUMNS = "room, id, author, body, ts, cid"
 MAX_UNREAD = 1000  # unread counts stop here
+PAGE_READ_ROWS = 50  # rows read at a time for a page bounded in bytes
 
 
 class SchemaTooNew(Exception):
@@ -235,14 +236,36 @@ class Database:
             ).fetchall()
         return [_message(row) for row in reversed(rows)]
 
-    def after(self, conn: Any, room: str, since: int, limit: int) -> list[ChatMessage]:
-        """The latest `limit` messages with ids above `since`, oldest first."""
-        rows = self._execute(
-            conn,
-            f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id > ? ORDER BY id DESC LIMIT ?",
-            (room, since, limit),
-        ).fetchall()
-        return [_message(row) for row in reversed(rows)]
+    def page(
+        self, conn: Any, room: str, after: int, before: int | None, count: int, budget: int
+    ) -> HistoryPage:
+        """The newest messages with ids between `after` and `before`, oldest
+        first: at most `count` of them and `budget` encoded bytes (at least
+        one), read newest first a few at a time, so that a page of large
+        messages reads little more than it gives; `more` if older ones in
+        the range were left out."""
+        kept: list[ChatMessage] = []
+        size = 0
+        ceiling = MAX_ID if before is None else before - 1
+        while True:
+            wanted = min(PAGE_READ_ROWS, count - len(kept) + 1)  # +1: are there more?
+            rows = self._execute(
+                conn,
+                f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id > ? AND id <= ? "
+                "ORDER BY id DESC LIMIT ?",
+                (room, after, ceiling, wanted),
+            ).fetchall()
+            for row in rows:
+                if len(kept) == count:
+                    return HistoryPage(kept[::-1], more=True)
+                message = _message(row)
+                size += len(encode_message(message).encode())
+                if kept and size > budget:
+                    return HistoryPage(kept[::-1], more=True)
+                kept.append(message)
+            if len(rows) < wanted:
+                return HistoryPage(kept[::-1], more=False)
+            ceiling = kept[-1].id - 1
 
     # -- users ------------------------------------------------------------------
 

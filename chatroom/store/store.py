@@ -19,7 +19,7 @@ import attrs
 import trio
 
 from chatroom.metrics import Counters
-from chatroom.protocol import HISTORY_PAGE_BYTES, ChatMessage, HistoryPage, newest_within
+from chatroom.protocol import HISTORY_PAGE_BYTES, ChatMessage, HistoryPage
 from chatroom.store.sql import Database, Job, Saved, SessionStart
 
 log = logging.getLogger(__name__)
@@ -199,14 +199,15 @@ class Store:
     async def history(self, room: str, before: int | None, limit: int) -> list[ChatMessage]:
         return await self._read(lambda conn: self.database.history(conn, room, before, limit))
 
-    async def history_page(self, room: str, before: int | None, limit: int) -> HistoryPage:
-        """At most `limit` messages and HISTORY_PAGE_BYTES just before `before`."""
-        found = await self.history(room, before, limit + 1)
-        page = newest_within(found[-limit:], HISTORY_PAGE_BYTES)
-        return HistoryPage(page, more=len(page) < len(found))
-
-    async def after(self, room: str, since: int, limit: int) -> list[ChatMessage]:
-        return await self._read(lambda conn: self.database.after(conn, room, since, limit))
+    async def history_page(
+        self, room: str, before: int | None, limit: int, *, after: int = 0
+    ) -> HistoryPage:
+        """The newest messages between `after` and `before` (or the latest):
+        at most `limit`, and HISTORY_PAGE_BYTES; `more` if older ones there
+        were left out."""
+        return await self._read(
+            lambda conn: self.database.page(conn, room, after, before, limit, HISTORY_PAGE_BYTES)
+        )
 
     async def password_hash(self, name: str) -> tuple[str, str] | None:
         """The account's spelling of `name` and its password hash."""

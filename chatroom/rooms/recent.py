@@ -37,11 +37,15 @@ class CacheBudget:
         self._caches.discard(cache)
         self.total -= cache.bytes
 
-    def _grew(self, delta: int) -> None:
-        self.total += delta
-        while self.total > self.max_bytes and self._caches:
-            biggest = max(self._caches, key=lambda cache: cache.bytes)
-            biggest.trim_to(self.max_bytes // len(self._caches))
+    def _grew(self, cache: RecentMessages) -> None:
+        """`cache` grew: past the budget it is cut to its share first (so a
+        busy room over budget costs O(1) per batch), then the largest others."""
+        if self.total <= self.max_bytes:
+            return
+        share = self.max_bytes // len(self._caches)
+        cache.trim_to(share)
+        while self.total > self.max_bytes:
+            max(self._caches, key=lambda c: c.bytes).trim_to(share)
 
 
 class RecentMessages:
@@ -66,7 +70,8 @@ class RecentMessages:
             len(self._messages) > MAX_MESSAGES or self.bytes > MAX_ROOM_BYTES
         ):
             self.bytes -= message_bytes(self._messages.popleft())
-        self._budget._grew(self.bytes - before)
+        self._budget.total += self.bytes - before
+        self._budget._grew(self)
 
     def trim_to(self, max_bytes: int) -> None:
         """Forget the oldest messages until at most `max_bytes` remain."""

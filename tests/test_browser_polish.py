@@ -172,3 +172,23 @@ def test_narrow_screen_drawer_and_long_room_names(browser: Browser, server: Runn
     open_drawer(page)
     expect(your_rooms(page).get_by_role("button", name="# mobile")).to_be_visible()
     narrow.close()
+
+
+def test_all_rooms_past_the_first_page_are_found_by_typing(
+    context: BrowserContext, server: RunningServer
+) -> None:
+    makers = [hello(server, f"maker{n}") for n in range(3)]
+    for i in range(120):  # 40 new rooms each, inside the per-user cap
+        maker = makers[i % 3]
+        joined(maker, f"{'zz' if i >= 110 else 'aa'}-{i:03d}")
+    page = open_page(context, server)
+    sign_up(page, "uma")
+    all_rooms = page.locator("#all-rooms")
+    expect(all_rooms.locator(".room")).to_have_count(100)
+    expect(all_rooms.get_by_text("More rooms: type the start of a name above.")).to_be_visible()
+    page.get_by_label("Room", exact=True).fill("#ZZ")
+    expect(all_rooms.locator(".room")).to_have_count(10)
+    expect(all_rooms.get_by_text("# zz-119")).to_be_visible()
+    expect(all_rooms.get_by_text("More rooms")).to_have_count(0)
+    for maker in makers:
+        maker.close()

@@ -30,11 +30,12 @@ const COUNTER_FROM = 500; // show the characters left once fewer than this remai
 const ERROR_SHOWN_MS = 6000;
 const RETURNING_MS = 60000; // a member back this soon after our reconnect did not "join"
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
+const ROOM_PREFIX = /^[A-Za-z0-9_.-]{0,64}$/;
 
 let client = null;
 let pending = null; // PendingSends of the signed-in user
 let current = null; // roomKey of the open room
-let allRooms = []; // the last `rooms` answer
+let allRooms = { rooms: [], more: false }; // the last `rooms` answer
 const rooms = new Map(); // roomKey -> see addRoom()
 const leaving = new Map(); // roomKey -> name: left, `left` not seen yet
 let roomsTimer = null;
@@ -118,7 +119,7 @@ function stopChat() {
   rooms.clear();
   leaving.clear();
   current = null;
-  allRooms = [];
+  allRooms = { rooms: [], more: false };
   clearError();
   renderSide();
   showRoom();
@@ -159,7 +160,7 @@ function startChat(token, user) {
   on("presence", onPresence);
   on("members", (frame) => setMembers(frame.room, frame.members, false));
   on("rooms", (frame) => {
-    allRooms = frame.rooms;
+    allRooms = { rooms: frame.rooms, more: Boolean(frame.more) };
     renderSide();
   });
   on("history", onHistory);
@@ -168,7 +169,7 @@ function startChat(token, user) {
     logOut("Your session has ended; please log in again.", { revokeToken: false }),
   );
   client.start();
-  roomsTimer = setInterval(() => client.listRooms(), ROOMS_REFRESH_MS);
+  roomsTimer = setInterval(listRooms, ROOMS_REFRESH_MS);
   openDrawer(false);
   renderSide();
   showRoom();
@@ -207,7 +208,7 @@ function onWelcome(frame) {
   for (const room of rooms.values()) room.loading = false; // unanswered before a drop
   if (Array.isArray(frame.rooms)) adoptRooms(frame.rooms);
   for (const name of leaving.values()) client.leave(name);
-  client.listRooms();
+  listRooms();
   renderSide();
   if (current !== shown) showRoom();
 }
@@ -411,7 +412,13 @@ function showRoom() {
 
 function refreshRoomsSoon() {
   clearTimeout(roomsSoon);
-  roomsSoon = setTimeout(() => client?.listRooms(), ROOMS_SOON_MS);
+  roomsSoon = setTimeout(listRooms, ROOMS_SOON_MS);
+}
+
+// All rooms, narrowed to those starting with what is typed in the Room field.
+function listRooms() {
+  const typed = $("room-input").value.trim().replace(/^#\s*/, "");
+  client?.listRooms(ROOM_PREFIX.test(typed) ? typed : "");
 }
 
 // -- actions --------------------------------------------------------------------
@@ -510,6 +517,7 @@ function main() {
   });
   $("logout").addEventListener("click", () => logOut());
   $("join-form").addEventListener("submit", onJoinSubmit);
+  $("room-input").addEventListener("input", refreshRoomsSoon);
   $("composer").addEventListener("submit", onComposerSubmit);
   $("message-input").addEventListener("keydown", onComposerKey);
   $("message-input").addEventListener("input", updateCounter);

@@ -242,8 +242,9 @@ export class ChatClient extends EventTarget {
     return this.request({ type: "history", room, before, limit: HISTORY_PAGE });
   }
 
-  listRooms() {
-    return this.request({ type: "rooms" });
+  // The first page of rooms whose names start with `prefix` (any case).
+  listRooms(prefix = "") {
+    return this.request(prefix ? { type: "rooms", prefix } : { type: "rooms" });
   }
 }
 

@@ -27,12 +27,12 @@ export function renderYourRooms(rooms, current, { onOpen, onLeave }) {
   }
 }
 
-// `list`: [{room, count}] from the server. For a room the page is in, the
-// count is its Members list, which presence keeps current.
-export function renderAllRooms(list, rooms, onOpen) {
+// `listing`: {rooms: [{room, count}], more} from the server. For a room the
+// page is in, the count is its Members list, which presence keeps current.
+export function renderAllRooms(listing, rooms, onOpen) {
   const target = $("all-rooms");
   target.replaceChildren();
-  for (const { room: name, count } of list) {
+  for (const { room: name, count } of listing.rooms) {
     const mine = rooms.get(roomKey(name));
     const members = mine?.loaded ? mine.members.length : count;
     const item = element("li", "room");
@@ -40,6 +40,9 @@ export function renderAllRooms(list, rooms, onOpen) {
     open.title = name;
     item.append(open, element("span", "count", plural(members, "member")));
     target.append(item);
+  }
+  if (listing.more) {
+    target.append(element("li", "more-rooms muted", "More rooms: type the start of a name above."));
   }
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from collections.abc import Callable
@@ -23,7 +24,9 @@ from chatroom.protocol import (
     ErrorCode,
     is_valid_room_name,
     is_valid_room_prefix,
+    read_cost,
 )
+from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms import RoomRegistry
 from chatroom.static_files import SECURITY_HEADERS, StaticFile, load_static_files
 from chatroom.store import Store, StoreUnavailable
@@ -125,6 +128,8 @@ class Api:
     # Ends the live sessions of a token id just revoked.
     end_sessions_of_token: Callable[[str], None]
     max_token_ttl: int | None = None
+    # History read over HTTP, per client address (as --history-rate is per connection).
+    history_reads: BucketsByKey = attrs.field(factory=lambda: BucketsByKey(8 << 20, 2 << 20))
     static_files: dict[str, StaticFile] = attrs.field(factory=load_static_files)
 
     async def respond(self, request: HttpRequest) -> Response:
@@ -224,6 +229,12 @@ class Api:
         )
 
     async def _messages(self, request: HttpRequest, room: str) -> Response:
+        if wait := self.history_reads.owed(request.client):
+            return error_response(
+                ErrorCode.RATE_LIMITED,
+                "too much history too fast; wait",
+                ("Retry-After", str(math.ceil(wait))),
+            )
         before = _int_param(request, "before", 0, MAX_ID)
         limit = _int_param(request, "limit", 1, MAX_HISTORY_LIMIT)
         name = self.registry.stored_name(room) or room
@@ -231,6 +242,7 @@ class Api:
             name, before, DEFAULT_HISTORY_LIMIT if limit is None else limit
         )
         messages = [m.as_json() for m in page.messages]
+        self.history_reads.spend(request.client, read_cost(page.messages))
         return json_response(200, {"room": name, "messages": messages, "more": page.more})
 
 

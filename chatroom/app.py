@@ -75,6 +75,10 @@ class ChatServer:
             self.counters,
             self.end_sessions_of_token,
             settings.max_token_ttl,
+            BucketsByKey(
+                4 * settings.history_kib_per_second * 1024,
+                settings.history_kib_per_second * 1024,
+            ),
         )
         self.admission = Admission(
             max_per_address=settings.max_connections_per_address,

@@ -267,6 +267,8 @@ class Connection:
         except InvalidToken as exc:
             self._refuse(f"token {exc.reason}", ref)
             return
+        # Known before the look-up: a logout meanwhile finds this session too.
+        self.token_id = claims.token_id
         try:
             start = await self.store.start_session(claims.user, claims.token_id)
         except StoreUnavailable:
@@ -284,7 +286,7 @@ class Connection:
             self.reply(protocol.encode_error(error))
             self.request_close(CLOSE_POLICY, "too many connections for this user")
             return
-        self.authenticated_user, self.token_id = start.user, claims.token_id
+        self.authenticated_user = start.user
         self.saved_rooms = {r.name.lower() for r in start.rooms}
         rooms = [protocol.UserRoom(r.name, r.unread) for r in start.rooms]
         self.reply(protocol.encode_welcome(start.user, self.session, __version__, rooms, ref))
@@ -379,8 +381,7 @@ class Connection:
     def _charge_history(self, messages: list[protocol.ChatMessage]) -> None:
         """History read for this client costs its size (characters, near
         enough) against its budget; past it, reads get `rate_limited`."""
-        size = sum(len(m.text) + 100 for m in messages)
-        self._history_bytes.spend(trio.current_time(), size)
+        self._history_bytes.spend(trio.current_time(), protocol.read_cost(messages))
 
     def _charge_storage(self, text: str, ref: Ref) -> None:
         """Count `text` against the user's storage rate; rate_limited past it."""

@@ -349,6 +349,12 @@ def newest_within(messages: list[ChatMessage], budget: int) -> list[ChatMessage]
     return messages
 
 
+def read_cost(messages: list[ChatMessage]) -> int:
+    """What reading `messages` for a client costs against its history budget
+    (characters, close enough to bytes, and no encoding needed)."""
+    return sum(len(m.text) + 100 for m in messages)
+
+
 def dumps(obj: dict[str, Any]) -> str:
     """Compact JSON text, non-ASCII kept as UTF-8; never NaN or Infinity."""
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)

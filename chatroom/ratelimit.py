@@ -64,9 +64,22 @@ class BucketsByKey:
 
     def take(self, key: str, cost: float = 1.0) -> float:
         """Spend `cost` of `key`'s tokens: 0.0 if it had them, else seconds until it has."""
-        now = self._clock()
-        bucket = self._buckets.pop(key, None) or TokenBucket(self._capacity, self._rate, stamp=now)
+        return self._bucket(key).take(self._clock(), cost)
+
+    def spend(self, key: str, cost: float) -> None:
+        """Spend `cost` of `key`'s tokens, into debt if need be."""
+        self._bucket(key).spend(self._clock(), cost)
+
+    def owed(self, key: str) -> float:
+        """Seconds until `key` is out of debt; 0.0 if it is not in debt."""
+        bucket = self._buckets.get(key)
+        return 0.0 if bucket is None else bucket.owed(self._clock())
+
+    def _bucket(self, key: str) -> TokenBucket:
+        bucket = self._buckets.pop(key, None) or TokenBucket(
+            self._capacity, self._rate, stamp=self._clock()
+        )
         self._buckets[key] = bucket
         while len(self._buckets) > self._max_keys:
             self._buckets.popitem(last=False)
-        return bucket.take(now, cost)
+        return bucket

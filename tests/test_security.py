@@ -384,6 +384,13 @@ def test_old_history_is_read_outside_the_room_and_costs_by_size(tmp_path: Path) 
         # The room went on serving its members meanwhile.
         send(member, type="send", room="archive", text="still here")
         assert receive_until(other, "message")["text"] == "still here"
+        # Over HTTP the same, per address.
+        token = server.token("reader")
+        statuses: list[int] = []
+        while len(statuses) < 200 and 429 not in statuses:
+            statuses.append(server.http("GET", "/api/rooms/archive/messages?limit=200", token)[0])
+        assert statuses[:20] == [200] * 20
+        assert statuses[-1] == 429
     finally:
         assert stop_server(server) == 0
 

@@ -434,3 +434,14 @@ def test_each_user_may_store_only_so_much_an_hour(tmp_path: Path) -> None:
         assert receive_until(writer, "message")["text"] == "a short one still fits"
     finally:
         assert stop_server(server) == 0
+
+
+def test_logins_sent_all_at_once_are_held_to_the_address_limit(server: RunningServer) -> None:
+    def guess(i: int) -> int:
+        body = {"username": f"sprayed{i}", "password": "Summer2026!"}
+        return http_from(server, "127.0.0.77", "/api/login", body)[0]
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=40) as pool:
+        statuses = list(pool.map(guess, range(40)))
+    assert statuses.count(401) <= 21  # 20 names free, then the address waits
+    assert statuses.count(429) >= 19

@@ -106,3 +106,13 @@ def test_names_no_account_can_have_share_one_record() -> None:
         fail(throttle, "x" * 10_000 + str(i), "10.0.0.1")
     assert throttle.retry_after("y" * 5000, "10.0.0.1") > 0
     assert throttle.retry_after("alice", "10.0.0.1") == 0
+
+
+def test_an_attempt_never_checked_is_taken_back() -> None:
+    throttle = LoginThrottle(FakeClock())
+    for _ in range(FREE_FAILURES):
+        fail(throttle, "ann", "10.0.0.1")
+    throttle.attempt("ann", "10.0.0.1")
+    assert throttle.retry_after("ann", "10.0.0.1") > 0
+    throttle.abandoned("ann", "10.0.0.1")  # say the database was away
+    assert throttle.retry_after("ann", "10.0.0.1") == 0

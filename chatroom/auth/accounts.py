@@ -95,20 +95,37 @@ class Accounts:
     async def login(self, username: object, password: object, client: str) -> IssuedToken:
         if not isinstance(username, str) or not isinstance(password, str):
             raise AccountError(400, ErrorCode.BAD_REQUEST, "username and password are strings")
-        wait = self.throttle.retry_after(username, client)
+        self._refuse_if_throttled(username, client)
+        self.throttle.attempt(username, client)
+        settled = False
+        try:
+            # Guesses at one name from many addresses slow every login for it a little.
+            await trio.sleep(self.throttle.slowdown(username))
+            account = None
+            if is_valid_user_name(username) and len(password) <= 1024:
+                account = await self.store.password_hash(username)
+            password_hash = None if account is None else account[1]
+            # Checked again in the address's hashing turn (one at a time): logins
+            # sent all at once from one address are held to its limit too.
+            matches = await self.hasher.verify(
+                password_hash,
+                password[:1024],
+                client,
+                first=lambda: self._refuse_if_throttled(username, client, address_only=True),
+            )
+            settled = True
+            if not matches or account is None:
+                self.throttle.failed(username, client)
+                raise AccountError(401, ErrorCode.UNAUTHORIZED, BAD_CREDENTIALS)
+            self.throttle.succeeded(username, client)
+            return self._issue(account[0])  # the account's spelling of the name
+        finally:
+            if not settled:  # refused, cancelled or the database away: not a guess
+                self.throttle.abandoned(username, client)
+
+    def _refuse_if_throttled(self, username: str, client: str, address_only: bool = False) -> None:
+        wait = self.throttle.retry_after(username, client, address_only)
         if wait > 0:
             raise AccountError(
                 429, ErrorCode.RATE_LIMITED, "too many failed logins; wait", math.ceil(wait)
             )
-        self.throttle.attempt(username, client)
-        # Guesses at one name from many addresses slow every login for it a little.
-        await trio.sleep(self.throttle.slowdown(username))
-        account = None
-        if is_valid_user_name(username) and len(password) <= 1024:
-            account = await self.store.password_hash(username)
-        password_hash = None if account is None else account[1]
-        if not await self.hasher.verify(password_hash, password[:1024], client) or account is None:
-            self.throttle.failed(username, client)
-            raise AccountError(401, ErrorCode.UNAUTHORIZED, BAD_CREDENTIALS)
-        self.throttle.succeeded(username, client)
-        return self._issue(account[0])  # the account's spelling of the name

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import argon2
@@ -43,8 +43,16 @@ class PasswordHasher:
         async with self._turn(client):
             return await trio.to_thread.run_sync(self._argon2.hash, password, limiter=self._limiter)
 
-    async def verify(self, password_hash: str | None, password: str, client: str = "") -> bool:
-        """Check `password`; with no hash (no such user) take as long and say False."""
+    async def verify(
+        self,
+        password_hash: str | None,
+        password: str,
+        client: str = "",
+        first: Callable[[], None] = lambda: None,
+    ) -> bool:
+        """Check `password`; with no hash (no such user) take as long and say
+        False. `first` runs when the client's turn comes, before the check
+        (turns are one at a time per client: it may raise to refuse)."""
         if password_hash is None:
             if self._dummy_hash is None:
                 self._dummy_hash = await self.hash("not a password of anybody")
@@ -53,6 +61,7 @@ class PasswordHasher:
         else:
             known = True
         async with self._turn(client):
+            first()
             matches = await trio.to_thread.run_sync(
                 self._check, password_hash, password, limiter=self._limiter
             )

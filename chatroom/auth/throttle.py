@@ -79,10 +79,11 @@ class LoginThrottle:
         self._names = _Records()  # a name from everywhere
         self._addresses = _Records()  # an address, over names
 
-    def retry_after(self, user: str, address: str) -> float:
+    def retry_after(self, user: str, address: str, address_only: bool = False) -> float:
         """Seconds until a login for `user` from `address` may be tried; 0 if now."""
         now = self._clock()
-        records = (self._pairs.get(_pair(user, address), now), self._addresses.get(address, now))
+        pair = None if address_only else self._pairs.get(_pair(user, address), now)
+        records = (pair, self._addresses.get(address, now))
         return max([0.0, *(r.blocked_until - now for r in records if r is not None)])
 
     def slowdown(self, user: str) -> float:
@@ -101,6 +102,15 @@ class LoginThrottle:
         pair = self._pairs.failing(_pair(user, address), now)
         pair.failures += 1
         pair.blocked_until = now + _delay(pair.failures, FREE_FAILURES)
+
+    def abandoned(self, user: str, address: str) -> None:
+        """An attempt that was never checked (refused, cancelled, the database
+        away) is taken back."""
+        now = self._clock()
+        pair = self._pairs.get(_pair(user, address), now)
+        if pair is not None and pair.failures > 0:
+            pair.failures -= 1
+            pair.blocked_until = pair.last + _delay(pair.failures, FREE_FAILURES)
 
     def failed(self, user: str, address: str) -> None:
         """The login was checked and refused: held against the name everywhere

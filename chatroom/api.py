@@ -18,6 +18,7 @@ from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.protocol import (
     DEFAULT_HISTORY_LIMIT,
     DEFAULT_ROOMS_LIMIT,
+    HISTORY_PAGE_BYTES,
     MAX_HISTORY_LIMIT,
     MAX_ID,
     MAX_ROOMS_LIMIT,
@@ -238,9 +239,15 @@ class Api:
         before = _int_param(request, "before", 0, MAX_ID)
         limit = _int_param(request, "limit", 1, MAX_HISTORY_LIMIT)
         name = self.registry.stored_name(room) or room
-        page = await self.store.history_page(
-            name, before, DEFAULT_HISTORY_LIMIT if limit is None else limit
-        )
+        # Charged in full before the read (requests sent at once all count),
+        # then what the page really cost.
+        self.history_reads.spend(request.client, HISTORY_PAGE_BYTES)
+        try:
+            page = await self.store.history_page(
+                name, before, DEFAULT_HISTORY_LIMIT if limit is None else limit
+            )
+        finally:
+            self.history_reads.spend(request.client, -HISTORY_PAGE_BYTES)
         messages = [m.as_json() for m in page.messages]
         self.history_reads.spend(request.client, read_cost(page.messages))
         return json_response(200, {"room": name, "messages": messages, "more": page.more})

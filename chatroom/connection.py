@@ -401,11 +401,11 @@ class Connection:
         not joined on this connection can be left too (a leave queued offline)."""
         key = name.lower()
         room = self.rooms.get(key)
-        if room is None and key not in self.saved_rooms:
-            raise protocol.not_member_error(name, ref)
-        if key in self.saved_rooms:
-            await self._read(self.store.forget_room(self.user, name), ref)
+        # Asked of the store: the user's other connections may have added it.
+        if await self._read(self.store.forget_room(self.user, name), ref):
             self.forgotten(self.user, key)
+        elif room is None:
+            raise protocol.not_member_error(name, ref)
         if room is None:
             self.reply(protocol.encode_left(self.registry.stored_name(name) or name, ref))
             return

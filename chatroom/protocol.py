@@ -350,9 +350,9 @@ def newest_within(messages: list[ChatMessage], budget: int) -> list[ChatMessage]
 
 
 def read_cost(messages: list[ChatMessage]) -> int:
-    """What reading `messages` for a client costs against its history budget
-    (characters, close enough to bytes, and no encoding needed)."""
-    return sum(len(m.text) + 100 for m in messages)
+    """What reading `messages` for a client costs against its history budget:
+    their text in UTF-8 bytes, and a little for the rest."""
+    return sum(len(m.text.encode()) + 100 for m in messages)
 
 
 def dumps(obj: dict[str, Any]) -> str:

@@ -32,9 +32,10 @@ class TokenBucket:
         return (cost - self.tokens) / self.rate
 
     def spend(self, now: float, cost: float) -> None:
-        """Spend `cost` tokens, into debt if need be (for costs known only afterwards)."""
+        """Spend `cost` tokens, into debt if need be (for costs known only
+        afterwards); a negative cost gives tokens back, up to the capacity."""
         self._refill(now)
-        self.tokens -= cost
+        self.tokens = min(self.capacity, self.tokens - cost)
 
     def owed(self, now: float) -> float:
         """Seconds until the bucket is out of debt; 0.0 if it is not in debt."""

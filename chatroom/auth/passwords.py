@@ -24,6 +24,7 @@ class PasswordHasher:
         self._limiter = trio.CapacityLimiter(CONCURRENT_HASHES)
         self._by_client: dict[str, trio.CapacityLimiter] = {}
         self._dummy_hash: str | None = None
+        self._making_dummy = trio.Lock()
 
     @asynccontextmanager
     async def _turn(self, client: str) -> AsyncIterator[None]:
@@ -54,8 +55,9 @@ class PasswordHasher:
         False. `first` runs when the client's turn comes, before the check
         (turns are one at a time per client: it may raise to refuse)."""
         if password_hash is None:
-            if self._dummy_hash is None:
-                self._dummy_hash = await self.hash("not a password of anybody")
+            async with self._making_dummy:  # made once, not by every early caller
+                if self._dummy_hash is None:
+                    self._dummy_hash = await self.hash("not a password of anybody")
             password_hash = self._dummy_hash
             known = False
         else:

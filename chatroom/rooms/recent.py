@@ -80,6 +80,10 @@ class RecentMessages:
             self.bytes -= message_bytes(self._messages.popleft())
         self._budget.total += self.bytes - before
 
+    @property
+    def oldest_id(self) -> int | None:
+        return self._messages[0].id if self._messages else None
+
     def latest(self, count: int) -> list[ChatMessage]:
         return list(self._messages)[-count:]
 

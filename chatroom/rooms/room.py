@@ -32,6 +32,9 @@ MAX_BATCH = 512
 MAX_FLUSH_BYTES = 256 * 1024
 JOIN_HISTORY = 50  # messages in `joined` without `since`
 SINCE_LIMIT = 1000  # past this, `joined` is truncated and the client pages with `history`
+# Messages that may arrive between a connection asking covers() and its join
+# reaching the room; nearer the edge of memory than this, it reads instead.
+COVER_MARGIN = 50
 # A flush costs a write per member. In a large room, the room lets the
 # connections' readers run more scheduler rounds while requests keep coming,
 # so that each write carries more messages: a round costs microseconds, a
@@ -140,12 +143,16 @@ class Room:
 
     def covers(self, since: int | None) -> bool | None:
         """Whether a join with `since` (None: the latest messages) can be
-        answered from memory; None while the room has not loaded them."""
+        answered from memory; None while the room has not loaded them. With a
+        margin: sends queued ahead of the join move memory on meanwhile."""
         if self._recent is None:
             return None
         if since is None:
-            return len(self._recent) >= JOIN_HISTORY or self._in_memory_after(0) is not None
-        return self._in_memory_after(since) is not None
+            return len(self._recent) >= JOIN_HISTORY + COVER_MARGIN or self._recent.oldest_id == 1
+        if since >= self._last_id:
+            return True
+        oldest = self._recent.oldest_id
+        return oldest is not None and (oldest == 1 or since >= oldest - 1 + COVER_MARGIN)
 
     def _in_memory_after(self, since: int) -> list[ChatMessage] | None:
         """Every message after `since`, from memory; None if some are not there."""

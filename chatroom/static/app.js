@@ -467,6 +467,7 @@ function onJoinSubmit(event) {
     return;
   }
   input.value = "";
+  refreshRoomsSoon(); // All rooms no longer narrowed by what was typed
   joinRoom(name);
 }
 

@@ -248,7 +248,7 @@ class Database:
         size = 0
         ceiling = MAX_ID if before is None else before - 1
         while True:
-            wanted = min(PAGE_READ_ROWS, count - len(kept) + 1)  # +1: are there more?
+            wanted = min(PAGE_READ_ROWS, count - len(kept)) + 1  # +1: are there more?
             rows = self._execute(
                 conn,
                 f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id > ? AND id <= ? "

@@ -78,8 +78,26 @@ async def test_pages_hold_the_newest_in_a_range_bounded_in_count_and_bytes(
 
 async def test_last_id_per_room(store: Store) -> None:
     assert await store.last_id("r") == 0
-    await store.save_messages([message("r", 1), message("r", 2), message("s", 9)])
-    assert (await store.last_id("r"), await store.last_id("s")) == (2, 9)
+    saved = await store.save_messages([message("r", 0), message("r", 0)])
+    assert [s.message.id for s in saved] == [1, 2]  # the store numbers a room's messages
+    await store.save_messages([message("s", 0)])
+    assert (await store.last_id("r"), await store.last_id("s")) == (2, 1)
+
+
+async def test_two_stores_on_one_database_number_a_room_as_one(
+    nursery: trio.Nursery, database_url: str
+) -> None:
+    first, second = [await open_store(nursery, database_url) for _ in range(2)]
+
+    async def write(store: Store, n: int) -> None:
+        for i in range(20):
+            await store.save_messages([message("shared", 0, f"{n}-{i}")])
+
+    async with trio.open_nursery() as writers:
+        writers.start_soon(write, first, 1)
+        writers.start_soon(write, second, 2)
+    stored = await first.history("shared", None, 100)
+    assert [m.id for m in stored] == list(range(1, 41))
 
 
 async def test_users_are_unique_without_regard_to_case(store: Store) -> None:
@@ -102,10 +120,11 @@ async def test_a_failing_write_fails_alone(store: Store) -> None:
             except Exception as exc:
                 results[name] = type(exc).__name__
 
-        nursery.start_soon(save, "duplicate", [message("r", 1)])
-        nursery.start_soon(save, "fresh", [message("r", 2)])
+        # A room with no name breaks a NOT NULL constraint: that write alone fails.
+        nursery.start_soon(save, "broken", [message(None, 0)])  # type: ignore[arg-type]
+        nursery.start_soon(save, "fresh", [message("r", 0)])
     assert results["fresh"] == "ok"
-    assert results["duplicate"] != "ok"
+    assert results["broken"] != "ok"
     assert [m.id for m in await store.history("r", None, 10)] == [1, 2]
 
 
@@ -135,7 +154,11 @@ async def test_migrations_run_once_and_newer_schemas_are_refused(
         await open_store(second, url)
         second.cancel_scope.cancel()
     with sqlite3.connect(tmp_path / "chat.db") as conn:
-        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [(1,), (2,)]
+        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [
+            (1,),
+            (2,),
+            (3,),
+        ]
         conn.execute("INSERT INTO schema_migrations VALUES (99, 0)")
     with pytest.RaisesGroup(pytest.RaisesExc(SchemaTooNew, match="schema version 99")):
         async with trio.open_nursery() as third:
@@ -238,6 +261,7 @@ async def test_postgres_going_away_and_coming_back(nursery: trio.Nursery) -> Non
             await store.history("r", None, 10)
         await trio.to_thread.run_sync(server.start)
         await store.save_messages([message("r", 3)])
-        assert [m.id for m in await store.history("r", None, 10)] == [1, 3]
+        # The failed write's id was rolled back with it.
+        assert [m.id for m in await store.history("r", None, 10)] == [1, 2]
     finally:
         await trio.to_thread.run_sync(server.destroy)

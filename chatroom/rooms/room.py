@@ -35,6 +35,7 @@ SINCE_LIMIT = 1000  # past this, `joined` is truncated and the client pages with
 # Messages that may arrive between a connection asking covers() and its join
 # reaching the room; nearer the edge of memory than this, it reads instead.
 COVER_MARGIN = 50
+CATCH_UP_PAGE = 200  # messages of another server's read at a time
 # A flush costs a write per member. In a large room, the room lets the
 # connections' readers run more scheduler rounds while requests keep coming,
 # so that each write carries more messages: a round costs microseconds, a
@@ -286,7 +287,8 @@ class Room:
         A message is never sent before it is committed; the senders of those
         that could not be committed get `unavailable`. A send whose `cid` its
         user already used here is answered with the stored message, to the
-        sender alone.
+        sender alone. With group commit the batch is one transaction; without,
+        one each (to measure what grouping saves).
         """
         if not requests:
             return
@@ -294,53 +296,70 @@ class Room:
             for request in requests:
                 self._send_error(request.subscriber, protocol.unavailable_error(request.ref))
             return
-        now = self._clock_ms()
-        drafts = [
-            ChatMessage(self.name, self._last_id + i, r.subscriber.user, r.text, now, r.cid)
-            for i, r in enumerate(requests, start=1)
-        ]
-        saved = await self._save(drafts)
-        for request, result in zip(requests, saved, strict=False):
-            message = result.message
-            if not result.new:
-                own = protocol.encode_message(message, request.ref)
-                self._outbox.send_to(request.subscriber, text_frame(own))
-                continue
-            self._outbox.broadcast(text_frame(protocol.encode_message(message)))
-            if request.ref is not None:
-                own = protocol.encode_message(message, request.ref)
-                self._outbox.replace_last(request.subscriber, text_frame(own))
-            if self._outbox.size > MAX_FLUSH_BYTES:
-                self._flush()
-        for request in requests[len(saved) :]:
-            self._send_error(request.subscriber, protocol.unavailable_error(request.ref))
-
-    async def _save(self, drafts: list[ChatMessage]) -> list[Saved]:
-        """Commit `drafts`; what became of them, for as many as were committed.
-
-        With group commit they go in one transaction; without, one each (to
-        measure what grouping saves). After a failure the room rereads its
-        last id from the store, which stays the truth.
-        """
-        chunks = [drafts] if self._store.group_commit else [[d] for d in drafts]
-        saved: list[Saved] = []
-        for chunk in chunks:
-            # Numbered on from the last id committed (a repeated cid takes none).
-            chunk[0] = attrs.evolve(chunk[0], id=self._last_id + 1)
+        chunks = [requests] if self._store.group_commit else [[r] for r in requests]
+        for at, chunk in enumerate(chunks):
+            now = self._clock_ms()
+            # Ids here are drafts: the store numbers the messages.
+            drafts = [
+                ChatMessage(self.name, 0, r.subscriber.user, r.text, now, r.cid) for r in chunk
+            ]
             try:
-                results = await self._store.save_messages(chunk)
+                saved = await self._store.save_messages(drafts)
             except Exception as exc:
                 if not isinstance(exc, StoreUnavailable):
                     log.exception("room %s: saving %d messages failed", self.name, len(chunk))
+                # The store stays the truth: reread it before the next batch.
                 self._forget_recent()
-                break
-            saved += results
-            new = [r.message for r in results if r.new]
+                for chunk_after in chunks[at:]:
+                    for request in chunk_after:
+                        self._send_error(
+                            request.subscriber, protocol.unavailable_error(request.ref)
+                        )
+                return
+            new = [s.message for s in saved if s.new]
             if new:
-                self._last_id = new[-1].id
-            if self._recent is not None:
-                self._recent.extend(new)
-        return saved
+                await self._catch_up(new[0].id)
+                self._accept(new)
+            for request, result in zip(chunk, saved, strict=True):
+                self._deliver_saved(request, result)
+
+    def _deliver_saved(self, request: PublishRequest, result: Saved) -> None:
+        own = protocol.encode_message(result.message, request.ref)
+        if not result.new:  # its cid was used before: the sender alone hears again
+            self._outbox.send_to(request.subscriber, text_frame(own))
+            return
+        self._outbox.broadcast(text_frame(protocol.encode_message(result.message)))
+        if request.ref is not None:
+            self._outbox.replace_last(request.subscriber, text_frame(own))
+        if self._outbox.size > MAX_FLUSH_BYTES:
+            self._flush()
+
+    async def _catch_up(self, next_id: int) -> None:
+        """Another server using the same database committed messages here
+        (ids below `next_id` that this room has not seen): read and fan them
+        out first, so that every member still gets every message, in order.
+        Rare with one server: this read runs in the room's task."""
+        while self._last_id + 1 < next_id:
+            try:
+                missed = await self._store.between(self.name, self._last_id, next_id, CATCH_UP_PAGE)
+            except StoreUnavailable:
+                log.warning(
+                    "room %s: messages %d..%d not read", self.name, self._last_id + 1, next_id - 1
+                )
+                return
+            if not missed:
+                return
+            self._accept(missed)
+            for message in missed:
+                self._outbox.broadcast(text_frame(protocol.encode_message(message)))
+                if self._outbox.size > MAX_FLUSH_BYTES:
+                    self._flush()
+
+    def _accept(self, messages: list[ChatMessage]) -> None:
+        """Messages committed here, in id order: the room's last id and memory move on."""
+        self._last_id = messages[-1].id
+        if self._recent is not None:
+            self._recent.extend(messages)
 
     def _history_since(
         self, since: int | None, prefetched: HistoryPage | None

@@ -93,6 +93,20 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
             )""",
         ],
     },
+    # Each room's last message id, handed out in the writing transaction, so
+    # that several servers on one database number a room's messages as one.
+    3: {
+        "sqlite": [
+            "ALTER TABLE rooms ADD COLUMN last_id INTEGER NOT NULL DEFAULT 0",
+            """UPDATE rooms SET last_id =
+                (SELECT COALESCE(MAX(id), 0) FROM messages WHERE messages.room = rooms.name)""",
+        ],
+        "postgresql": [
+            "ALTER TABLE rooms ADD COLUMN last_id BIGINT NOT NULL DEFAULT 0",
+            """UPDATE rooms SET last_id =
+                (SELECT COALESCE(MAX(id), 0) FROM messages WHERE messages.room = rooms.name)""",
+        ],
+    },
 }
 # From this version on, user and room names are unique without regard to case.
 NAMES_FOLDED_FROM = 2

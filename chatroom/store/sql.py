@@ -184,34 +184,58 @@ class Database:
     # -- messages -------------------------------------------------------------
 
     def insert_messages(self, conn: Any, drafts: Sequence[ChatMessage]) -> list[Saved]:
-        """Store `drafts` of one room, numbered on from the first draft's id.
+        """Store `drafts` of one room (their ids are ignored), numbered after
+        the room's last id, which this transaction holds locked: every server
+        writing to this database numbers the room as one.
 
         A draft whose user already stored a message with its `cid` is not
-        stored again: the stored message stands in its place, and the drafts
-        after it take the id it would have had, so ids stay contiguous.
+        stored again: the stored message stands in its place and takes no id.
         """
-        insert = self._sql(f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)")
-        if all(d.cid is None for d in drafts):
-            conn.cursor().executemany(insert, [_row(m) for m in drafts])
-            return [Saved(m, True) for m in drafts]
+        stored = [
+            None
+            if draft.cid is None
+            else self._execute(
+                conn,
+                f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND author = ? AND cid = ?",
+                (draft.room, draft.user, draft.cid),
+            ).fetchone()
+            for draft in drafts
+        ]
+        fresh = sum(row is None for row in stored)
+        next_id = self._allocate_ids(conn, drafts[0].room, fresh) if fresh else 0
         saved = []
-        next_id = drafts[0].id
-        for draft in drafts:
-            stored = None
-            if draft.cid is not None:
-                stored = self._execute(
-                    conn,
-                    f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND author = ? AND cid = ?",
-                    (draft.room, draft.user, draft.cid),
-                ).fetchone()
-            if stored is not None:
-                saved.append(Saved(_message(stored), False))
-                continue
-            message = attrs.evolve(draft, id=next_id)
-            self._execute(conn, insert, _row(message))
-            saved.append(Saved(message, True))
-            next_id += 1
+        for draft, row in zip(drafts, stored, strict=True):
+            if row is not None:
+                saved.append(Saved(_message(row), False))
+            else:
+                saved.append(Saved(attrs.evolve(draft, id=next_id), True))
+                next_id += 1
+        insert = self._sql(f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)")
+        conn.cursor().executemany(insert, [_row(s.message) for s in saved if s.new])
         return saved
+
+    def _allocate_ids(self, conn: Any, room: str, count: int) -> int:
+        """The first of `count` new ids in `room`; its row stays locked until
+        the transaction ends."""
+        row = self._execute(
+            conn,
+            "INSERT INTO rooms (key, name, created_ms, last_id) VALUES (lower(?), ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET last_id = rooms.last_id + ? RETURNING last_id",
+            (room, room, _now_ms(), count, count),
+        ).fetchone()
+        return int(row[0]) - count + 1
+
+    def between(
+        self, conn: Any, room: str, after: int, before: int, limit: int
+    ) -> list[ChatMessage]:
+        """At most `limit` messages with ids between `after` and `before`, oldest first."""
+        rows = self._execute(
+            conn,
+            f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id > ? AND id < ? "
+            "ORDER BY id LIMIT ?",
+            (room, after, before, limit),
+        ).fetchall()
+        return [_message(row) for row in rows]
 
     def last_id(self, conn: Any, room: str) -> int:
         row = self._execute(

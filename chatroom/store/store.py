@@ -209,6 +209,11 @@ class Store:
             lambda conn: self.database.page(conn, room, after, before, limit, HISTORY_PAGE_BYTES)
         )
 
+    async def between(self, room: str, after: int, before: int, limit: int) -> list[ChatMessage]:
+        return await self._read(
+            lambda conn: self.database.between(conn, room, after, before, limit)
+        )
+
     async def password_hash(self, name: str) -> tuple[str, str] | None:
         """The account's spelling of `name` and its password hash."""
         return await self._read(lambda conn: self.database.password_hash(conn, name))

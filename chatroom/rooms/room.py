@@ -20,7 +20,7 @@ import trio
 from chatroom import protocol
 from chatroom.protocol import HISTORY_PAGE_BYTES, ChatMessage, HistoryPage, Member, Ref
 from chatroom.rooms.outbox import Outbox
-from chatroom.rooms.recent import MAX_MESSAGES, CacheBudget, RecentMessages
+from chatroom.rooms.recent import MAX_MESSAGES, MAX_ROOM_BYTES, CacheBudget, RecentMessages
 from chatroom.store import Saved, Store, StoreUnavailable
 from chatroom.wsframe import text_frame
 
@@ -272,7 +272,9 @@ class Room:
                 self.name = await self._store.create_room(self.name)
                 self.stored = True
             self._last_id = await self._store.last_id(self.name)
-            recent = await self._store.history(self.name, None, MAX_MESSAGES)
+            recent = await self._store.history(
+                self.name, None, MAX_MESSAGES, max_bytes=MAX_ROOM_BYTES
+            )
         except Exception as exc:
             if not isinstance(exc, StoreUnavailable):
                 log.exception("room %s: reading its history failed", self.name)
@@ -366,11 +368,12 @@ class Room:
     ) -> tuple[HistoryPage, bool]:
         """What `joined` carries, and whether it was cut (at SINCE_LIMIT
         messages or HISTORY_PAGE_BYTES, or where neither memory nor a
-        prefetched page reaches back); ids are contiguous from 1, so older
-        messages exist when the first one's id is above 1. Never a query:
-        this runs in the room's task, which everybody in the room waits on."""
+        prefetched page reaches back). Never a query: this runs in the
+        room's task, which everybody in the room waits on."""
         assert self._recent is not None
-        found = self._in_memory_after(0 if since is None else since)
+        if since is None:
+            return self._latest(prefetched), False
+        found = self._in_memory_after(since)
         cut = False
         if found is None and prefetched is not None:
             last_read = prefetched.messages[-1].id if prefetched.messages else since or 0
@@ -379,12 +382,27 @@ class Room:
                 found, cut = prefetched.messages + tail, prefetched.more
         if found is None:  # memory alone, where it does not reach back
             found, cut = self._recent.latest(SINCE_LIMIT), True
-        if since is None:
-            found, cut = found[-JOIN_HISTORY:], False
-        kept = protocol.newest_within(found[-SINCE_LIMIT:], HISTORY_PAGE_BYTES)
-        more = kept[0].id > 1 if kept else self._last_id > 0
-        truncated = since is not None and (cut or len(kept) < len(found))
-        return HistoryPage(kept, more), truncated
+        page = self._page(found[-SINCE_LIMIT:])
+        return page, cut or len(page.messages) < len(found)
+
+    def _latest(self, prefetched: HistoryPage | None) -> HistoryPage:
+        """The latest JOIN_HISTORY messages, from the longest of what is in
+        memory, the page the joining connection read, and what the load read."""
+        assert self._recent is not None
+        found = self._recent.latest(JOIN_HISTORY)
+        for base in (prefetched.messages if prefetched else None, self._loaded_now):
+            if base and len(found) < JOIN_HISTORY:
+                end = base[-1].id
+                tail = [] if end >= self._last_id else self._recent.after(end)
+                if tail is not None and len(base) + len(tail) > len(found):
+                    found = (base + tail)[-JOIN_HISTORY:]
+        return self._page(found)
+
+    def _page(self, found: list[ChatMessage]) -> HistoryPage:
+        """The newest of `found` within HISTORY_PAGE_BYTES; ids are contiguous
+        from 1, so older messages exist when the first one's id is above 1."""
+        kept = protocol.newest_within(found, HISTORY_PAGE_BYTES)
+        return HistoryPage(kept, more=kept[0].id > 1 if kept else self._last_id > 0)
 
     async def _join(
         self,

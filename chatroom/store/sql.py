@@ -243,23 +243,6 @@ class Database:
         ).fetchone()
         return int(row[0])
 
-    def history(self, conn: Any, room: str, before: int | None, limit: int) -> list[ChatMessage]:
-        """At most `limit` messages just before `before` (or the latest), oldest first."""
-        if before is None:
-            rows = self._execute(
-                conn,
-                f"SELECT {_COLUMNS} FROM messages WHERE room = ? ORDER BY id DESC LIMIT ?",
-                (room, limit),
-            ).fetchall()
-        else:
-            rows = self._execute(
-                conn,
-                f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id < ? "
-                "ORDER BY id DESC LIMIT ?",
-                (room, before, limit),
-            ).fetchall()
-        return [_message(row) for row in reversed(rows)]
-
     def page(
         self, conn: Any, room: str, after: int, before: int | None, count: int, budget: int
     ) -> HistoryPage:

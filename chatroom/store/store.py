@@ -19,7 +19,7 @@ import attrs
 import trio
 
 from chatroom.metrics import Counters
-from chatroom.protocol import HISTORY_PAGE_BYTES, ChatMessage, HistoryPage
+from chatroom.protocol import HISTORY_PAGE_BYTES, MAX_ID, ChatMessage, HistoryPage
 from chatroom.store.sql import Database, Job, Saved, SessionStart
 
 log = logging.getLogger(__name__)
@@ -196,8 +196,15 @@ class Store:
     async def last_id(self, room: str) -> int:
         return await self._read(lambda conn: self.database.last_id(conn, room))
 
-    async def history(self, room: str, before: int | None, limit: int) -> list[ChatMessage]:
-        return await self._read(lambda conn: self.database.history(conn, room, before, limit))
+    async def history(
+        self, room: str, before: int | None, limit: int, *, max_bytes: int | None = None
+    ) -> list[ChatMessage]:
+        """At most `limit` messages just before `before` (or the latest), oldest
+        first, and at most `max_bytes` of them if given."""
+        budget = MAX_ID if max_bytes is None else max_bytes
+        return (
+            await self._read(lambda conn: self.database.page(conn, room, 0, before, limit, budget))
+        ).messages
 
     async def history_page(
         self, room: str, before: int | None, limit: int, *, after: int = 0

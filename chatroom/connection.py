@@ -10,7 +10,6 @@ WebSocket with that code, leaves every room and returns.
 from __future__ import annotations
 
 import logging
-import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -225,10 +224,7 @@ class Connection:
     def _refuse_for_rate(self, wait: float, ref: Ref) -> None:
         """`rate_limited` for a refused frame; sustained abuse closes with 1008."""
         self.counters.rate_limited_frames += 1
-        error = ProtocolError(
-            ErrorCode.RATE_LIMITED, f"too many frames; retry in {wait:.1f} s", ref
-        )
-        error.retry_after_ms = math.ceil(wait * 1000)
+        error = protocol.rate_limited_error(f"too many frames; retry in {wait:.1f} s", wait, ref)
         self.reply(protocol.encode_error(error))
         if self._strikes.take(trio.current_time()):
             self.request_close(CLOSE_POLICY, "rate limits exceeded again and again")
@@ -335,14 +331,12 @@ class Connection:
                 ref,
             )
         if wait := self.registry.creation_wait(name, self.user):
-            error = ProtocolError(
-                ErrorCode.RATE_LIMITED,
+            raise protocol.rate_limited_error(
                 f"at most {self.settings.room_creations_per_hour} new rooms an hour; "
                 "join an existing room, or wait",
+                wait,
                 ref,
             )
-            error.retry_after_ms = math.ceil(wait * 1000)
-            raise error
         if key not in self.saved_rooms:
             # Counted in the database: the user's other connections add rooms too.
             cap = self.settings.max_rooms_per_user
@@ -390,11 +384,9 @@ class Connection:
         wait = self.storage.take(self.user.lower(), len(text.encode()))
         if wait:
             kib = self.settings.storage_kib_per_hour
-            error = ProtocolError(
-                ErrorCode.RATE_LIMITED, f"at most {kib} KiB of messages an hour; wait", ref
+            raise protocol.rate_limited_error(
+                f"at most {kib} KiB of messages an hour; wait", wait, ref
             )
-            error.retry_after_ms = math.ceil(wait * 1000)
-            raise error
 
     async def _leave(self, name: str, ref: Ref) -> None:
         """Leave the room here, and forget it among the user's rooms: a room

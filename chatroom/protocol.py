@@ -58,6 +58,13 @@ def not_member_error(room: str, ref: Ref) -> ProtocolError:
     return ProtocolError(ErrorCode.NOT_MEMBER, f"not a member of room {room!r}", ref)
 
 
+def rate_limited_error(message: str, wait: float, ref: Ref) -> ProtocolError:
+    """`rate_limited`, saying (extension `retry_after_ms`) when to try again."""
+    error = ProtocolError(ErrorCode.RATE_LIMITED, message, ref)
+    error.retry_after_ms = math.ceil(wait * 1000)
+    return error
+
+
 def unavailable_error(ref: Ref) -> ProtocolError:
     return ProtocolError(ErrorCode.UNAVAILABLE, "the message store is unavailable; retry", ref)
 

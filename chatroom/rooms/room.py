@@ -155,17 +155,19 @@ class Room:
         oldest = self._recent.oldest_id
         return oldest is not None and (oldest == 1 or since >= oldest - 1 + COVER_MARGIN)
 
-    def _in_memory_after(self, since: int) -> list[ChatMessage] | None:
-        """Every message after `since`, from memory; None if some are not there."""
+    def _kept_after(self, since: int) -> list[ChatMessage] | None:
+        """Every message after `since` from the room's memory alone; None if
+        some are not kept."""
         assert self._recent is not None
-        if since >= self._last_id:
-            return []
-        found = self._recent.after(since)
+        return [] if since >= self._last_id else self._recent.after(since)
+
+    def _in_memory_after(self, since: int) -> list[ChatMessage] | None:
+        """Every message after `since`, from memory or from what this batch's
+        load read (before the memory budget cut it); None if some are missing."""
+        found = self._kept_after(since)
         loaded = self._loaded_now
         if found is None and loaded and since >= loaded[0].id - 1:
-            # The page just read at load time, before the memory budget cut it.
-            end = loaded[-1].id
-            tail = [] if end >= self._last_id else self._recent.after(end)
+            tail = self._kept_after(loaded[-1].id)
             if tail is not None:
                 found = [m for m in loaded if m.id > since] + tail
         return found
@@ -392,8 +394,7 @@ class Room:
         found = self._recent.latest(JOIN_HISTORY)
         for base in (prefetched.messages if prefetched else None, self._loaded_now):
             if base and len(found) < JOIN_HISTORY:
-                end = base[-1].id
-                tail = [] if end >= self._last_id else self._recent.after(end)
+                tail = self._kept_after(base[-1].id)
                 if tail is not None and len(base) + len(tail) > len(found):
                     found = (base + tail)[-JOIN_HISTORY:]
         return self._page(found)

@@ -59,6 +59,12 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _workers(text: str) -> int:
+    if text == "auto":
+        return os.cpu_count() or 1
+    return _positive_int(text)
+
+
 def _data_dir_option(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--data-dir",
@@ -99,6 +105,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _data_dir_option(serve_parser)
     _database_option(serve_parser)
+    serve_parser.add_argument(
+        "--broker",
+        default=os.environ.get("CHATROOM_BROKER") or None,
+        metavar="URL",
+        help="redis://[USER:PASSWORD@]HOST:PORT/DB (or rediss://) that several servers on one "
+        "database share, so that they act as one chat (env CHATROOM_BROKER; default none: "
+        "this process alone)",
+    )
+    serve_parser.add_argument(
+        "--workers",
+        type=_workers,
+        default=_env("WORKERS", "1"),
+        metavar="N",
+        help="worker processes sharing the port, each on its own core; `auto`: one per CPU. "
+        "More than one needs --broker (env CHATROOM_WORKERS; default 1)",
+    )
     serve_parser.add_argument(
         "--registration",
         choices=("open", "closed"),
@@ -282,6 +304,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         data_dir=args.data_dir,
         database_url=args.database,
+        broker_url=args.broker,
         registration_open=args.registration == "open",
         group_commit=args.group_commit,
         allowed_origins=tuple(args.allowed_origin),

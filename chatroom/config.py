@@ -13,6 +13,8 @@ class Settings:
     port: int = 8080
     data_dir: Path = Path("chatroom-data")
     database_url: str | None = None  # None: sqlite in data_dir
+    # redis://... shared by the servers of one chat; None: this process alone
+    broker_url: str | None = None
     registration_open: bool = True
     registrations_per_hour: int = 20  # per client address (docs/security.md)
     group_commit: bool = True  # off only to measure what it saves

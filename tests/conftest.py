@@ -14,12 +14,21 @@ from chatroom.rooms import RoomRegistry
 from chatroom.store import Store, open_database
 from tests.blackbox import RunningServer, start_server, stop_server
 from tests.postgres import PostgresServer
+from tests.redis import RedisServer
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[PostgresServer]:
     """One PostgreSQL server for the whole run; each test takes a new database."""
     server = PostgresServer.create()
+    yield server
+    server.destroy()
+
+
+@pytest.fixture
+def redis() -> Iterator[RedisServer]:
+    """A redis-server of the test's own (tests stop and restart it)."""
+    server = RedisServer.create()
     yield server
     server.destroy()
 

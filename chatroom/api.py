@@ -132,6 +132,9 @@ class Api:
     # History read over HTTP, per client address (as --history-rate is per connection).
     history_reads: BucketsByKey = attrs.field(factory=lambda: BucketsByKey(8 << 20, 2 << 20))
     static_files: dict[str, StaticFile] = attrs.field(factory=load_static_files)
+    # What /healthz answers (always 200, so a load balancer never drops
+    # every server at once when the broker they share is down).
+    health: Callable[[], dict[str, Any]] = lambda: {"status": "ok"}
 
     async def respond(self, request: HttpRequest) -> Response:
         try:
@@ -153,7 +156,7 @@ class Api:
             return self._static(request, "index.html" if path == "/" else path[len("/static/") :])
         if path == "/healthz":
             _require_method(request, "GET", "HEAD")
-            return json_response(200, {"status": "ok"})
+            return json_response(200, self.health())
         if path == "/metrics":
             _require_method(request, "GET", "HEAD")
             text = metrics.exposition(self.gauges(), self.counters)
@@ -222,12 +225,11 @@ class Api:
         return json_response(200, self.registry.page(prefix, after, limit).as_json())
 
     def _members(self, room_name: str) -> Response:
-        room = self.registry.get(room_name)
-        if room is None or not room.member_count:
+        found = self.registry.members(room_name)
+        if found is None:
             return error_response(ErrorCode.NOT_FOUND, f"no one is in room {room_name!r}")
-        return json_response(
-            200, {"room": room.name, "members": [m.as_json() for m in room.members()]}
-        )
+        name, members = found
+        return json_response(200, {"room": name, "members": [m.as_json() for m in members]})
 
     async def _messages(self, request: HttpRequest, room: str) -> Response:
         if wait := self.history_reads.owed(request.client):

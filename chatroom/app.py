@@ -3,6 +3,8 @@
 serve
 ├── the store's writer task                     (store/store.py)
 ├── rooms nursery: one task per room            (rooms/registry.py)
+│   └── with --broker: the Redis connection,    (broker/redis.py)
+│       and each room's check for missed ids    (rooms/registry.py)
 └── clients nursery
     ├── accept loop                             (listener.py)
     └── one task per socket: HTTP front         (http.py)
@@ -15,7 +17,10 @@ import functools
 import gc
 import json
 import logging
+import os
 import socket
+from collections.abc import Mapping
+from typing import Any
 
 import trio
 import trio_websocket
@@ -24,10 +29,12 @@ from chatroom.admission import Admission, Ticket
 from chatroom.api import Api
 from chatroom.auth import TokenSigner
 from chatroom.auth.accounts import Accounts
+from chatroom.broker import RedisBroker
 from chatroom.config import Settings
 from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
 from chatroom.http import serve_http
 from chatroom.listener import accept_loop, open_listener
+from chatroom.protocol import ChatMessage
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms import RoomRegistry
 from chatroom.store import Store, StoreUnavailable, default_database_url, open_database
@@ -36,6 +43,7 @@ from chatroom.transport import SocketTransport
 log = logging.getLogger(__name__)
 
 GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (Python: 700)
+BROKER_DEPART_TIMEOUT = 1.0
 
 
 def refusal_response(reason: str) -> bytes:
@@ -52,9 +60,15 @@ class ChatServer:
     """What every client connection shares; tracks live WebSocket sessions."""
 
     def __init__(
-        self, settings: Settings, signer: TokenSigner, store: Store, registry: RoomRegistry
+        self,
+        settings: Settings,
+        signer: TokenSigner,
+        store: Store,
+        registry: RoomRegistry,
+        broker: RedisBroker | None = None,
     ) -> None:
         self.settings = settings
+        self.broker = broker
         self.signer = signer
         self.store = store
         self.registry = registry
@@ -73,12 +87,13 @@ class ChatServer:
             accounts,
             self.gauges,
             self.counters,
-            self.end_sessions_of_token,
+            self.revoke_sessions,
             settings.max_token_ttl,
             BucketsByKey(
                 4 * settings.history_kib_per_second * 1024,
                 settings.history_kib_per_second * 1024,
             ),
+            health=self.health,
         )
         self.admission = Admission(
             max_per_address=settings.max_connections_per_address,
@@ -153,11 +168,41 @@ class ChatServer:
             if connection.authenticated_user == user:
                 connection.saved_rooms.discard(key)
 
-    def end_sessions_of_token(self, token_id: str) -> None:
+    def revoke_sessions(self, token_id: str) -> None:
+        """The token was revoked here: its sessions end on every server."""
+        self.token_revoked(token_id)
+        if self.broker is not None:
+            self.broker.token_revoked(token_id)
+
+    # -- BrokerListener: what other servers did -----------------------------------
+
+    def token_revoked(self, token_id: str) -> None:
         """The token was revoked: its sessions end as an invalid token would."""
         for connection in list(self.sessions):
             if connection.token_id == token_id:
                 connection.request_close(CLOSE_UNAUTHORIZED, "token revoked")
+
+    def remote_messages(self, room: str, messages: list[ChatMessage]) -> None:
+        self.registry.remote_messages(room, messages)
+
+    def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
+        self.registry.presence_changed(names, changed)
+
+    def health(self) -> dict[str, Any]:
+        """For /healthz: what works, and what is degraded (still 200)."""
+        answer: dict[str, Any] = {"status": "ok", "pid": os.getpid()}
+        broker = self.broker
+        if broker is None:
+            return answer
+        degraded = []
+        if broker.state != "connected":
+            degraded.append("broker")
+        if broker.secret_mismatch:
+            degraded.append("secret")
+        answer.update(broker=broker.state, node=broker.node)
+        if degraded:
+            answer.update(status="degraded", degraded=degraded)
+        return answer
 
     def gauges(self) -> dict[str, tuple[str, float]]:
         """Values for GET /metrics, read when asked."""
@@ -176,6 +221,21 @@ class ChatServer:
                 "bytes of recent messages kept in memory, all rooms",
                 self.registry.cache_budget.total,
             ),
+            **self._broker_gauges(),
+        }
+
+    def _broker_gauges(self) -> dict[str, tuple[str, float]]:
+        broker = self.broker
+        if broker is None:
+            return {}
+        return {
+            "broker_connected": ("1 while the broker is reachable", broker.state == "connected"),
+            "broker_events_dropped": (
+                "events not published (queue full or broker down); rooms read them from "
+                "the database",
+                broker.dropped,
+            ),
+            "broker_nodes": ("other servers with members", len(broker.remote.nodes)),
         }
 
     async def close_sessions(self) -> None:
@@ -210,7 +270,10 @@ async def serve(
     async with trio.open_nursery() as top:
         await top.start(store.run)
         log.info("database: %s", store.database.description)
-        await _serve_clients(settings, signer, store, listener, port, shutdown, task_status)
+        broker = None
+        if settings.broker_url is not None:
+            broker = RedisBroker(settings.broker_url, signer.secret)
+        await _serve_clients(settings, signer, store, broker, listener, port, shutdown, task_status)
         # What the rooms queued last (where their members got to) is written too.
         with trio.move_on_after(settings.shutdown_grace):
             try:
@@ -225,6 +288,7 @@ async def _serve_clients(
     settings: Settings,
     signer: TokenSigner,
     store: Store,
+    broker: RedisBroker | None,
     listener: socket.socket,
     port: int,
     shutdown: trio.Event,
@@ -236,9 +300,13 @@ async def _serve_clients(
             store,
             creations_per_hour=settings.room_creations_per_hour,
             cache_bytes=settings.history_cache_mib * 1024 * 1024,
+            link=broker,
         )
         await registry.load()
-        server = ChatServer(settings, signer, store, registry)
+        server = ChatServer(settings, signer, store, registry, broker)
+        if broker is not None:
+            await rooms_nursery.start(broker.run, server)
+            rooms_nursery.start_soon(registry.check_gaps)
         async with trio.open_nursery() as clients:
             accepting = trio.CancelScope()
 
@@ -259,6 +327,12 @@ async def _serve_clients(
             with trio.move_on_after(settings.shutdown_grace):
                 await server.close_sessions()
             clients.cancel_scope.cancel()
+        if broker is not None:
+            with trio.move_on_after(BROKER_DEPART_TIMEOUT):
+                try:
+                    await broker.depart()
+                except Exception as exc:  # heartbeats expire anyway
+                    log.warning("could not tell the other servers this one stops: %s", exc)
         rooms_nursery.cancel_scope.cancel()
 
 

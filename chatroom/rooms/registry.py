@@ -11,18 +11,21 @@ import bisect
 import itertools
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import trio
 
-from chatroom.protocol import RoomCount, RoomsPage
+from chatroom.protocol import ChatMessage, Member, RoomCount, RoomsPage
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms.recent import DEFAULT_BUDGET_BYTES, CacheBudget
-from chatroom.rooms.room import Room
-from chatroom.store import Store
+from chatroom.rooms.room import ClusterLink, Room
+from chatroom.store import Store, StoreUnavailable
 
 ROOM_INBOUND_SIZE = 256
 ROOM_CREATIONS_PER_HOUR = 60  # per user, in bursts of as many
+# How often, with other servers, each room checks the store for messages the
+# broker did not bring (a server died before publishing, the broker was down).
+GAP_CHECK_INTERVAL = 2.0
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +46,7 @@ class RoomRegistry:
         clock_ms: Callable[[], int] = wall_clock_ms,
         creations_per_hour: int = ROOM_CREATIONS_PER_HOUR,
         cache_bytes: int = DEFAULT_BUDGET_BYTES,
+        link: ClusterLink | None = None,
     ) -> None:
         self._nursery = nursery
         self._store = store
@@ -56,6 +60,7 @@ class RoomRegistry:
         self._listed: list[str] = []
         self._creations = BucketsByKey(creations_per_hour, creations_per_hour / 3600)
         self.cache_budget = CacheBudget(cache_bytes)  # every room's recent messages
+        self._link = link
 
     async def load(self) -> None:
         """Learn the rooms the store holds (once, before serving)."""
@@ -94,10 +99,10 @@ class RoomRegistry:
                 on_empty=self._forget,
                 stored=stored is not None,
                 cache_budget=self.cache_budget,
+                link=self._link,
             )
             self._rooms[key] = room
-            if key not in self._with_history:
-                bisect.insort(self._listed, key)
+            self._list(key)
             self._nursery.start_soon(self._run, room, name=f"room {key}")
         return room
 
@@ -124,10 +129,73 @@ class RoomRegistry:
                 break
             room = self._rooms.get(key)
             if room is None:
-                rooms.append(RoomCount(self._stored[key], 0))
+                elsewhere = self._link.elsewhere(key) if self._link is not None else ()
+                rooms.append(RoomCount(self._stored[key], len(elsewhere)))
             else:
                 rooms.append(RoomCount(room.name, room.member_count))
         return RoomsPage(rooms[:limit], more=len(rooms) > limit)
+
+    def members(self, name: str) -> tuple[str, list[Member]] | None:
+        """The room's spelling and members on every server; None if it has none."""
+        room = self._rooms.get(name.lower())
+        if room is not None:
+            members = room.members()
+        elif self._link is not None:
+            since = self._link.elsewhere(name.lower())
+            members = [Member(u, s) for u, s in sorted(since.items(), key=lambda item: item[1])]
+        else:
+            members = []
+        spelling = self.stored_name(name)
+        return (spelling, members) if members and spelling is not None else None
+
+    # -- from other servers ------------------------------------------------------
+
+    def remote_messages(self, name: str, messages: list[ChatMessage]) -> None:
+        key = name.lower()
+        self._note(name, with_history=True)
+        room = self._rooms.get(key)
+        if room is not None:
+            room.take_remote(messages)
+
+    def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
+        """Members of the rooms in `changed` (key -> users) may differ on other
+        servers; `names` has their spellings."""
+        for key, users in changed.items():
+            room = self._rooms.get(key)
+            if room is not None:
+                room.presence_changed(users)
+            elif self._link is not None and self._link.elsewhere(key):
+                self._note(names[key])
+            else:
+                self._unlist_if_unused(key)
+
+    async def check_gaps(self, interval: float = GAP_CHECK_INTERVAL) -> None:
+        """Every `interval`, each room with a task catches up with what the
+        store has that the broker did not bring; runs until cancelled."""
+        while True:
+            await trio.sleep(interval)
+            rooms = [room for room in self._rooms.values() if room.loaded]
+            if not rooms:
+                continue
+            try:
+                last_ids = await self._store.last_ids([room.key for room in rooms])
+            except StoreUnavailable:
+                continue
+            for room in rooms:
+                room.behind(last_ids.get(room.key, 0))
+
+    def _note(self, name: str, *, with_history: bool = False) -> None:
+        """A room another server has (created, or with messages)."""
+        key = name.lower()
+        self._stored.setdefault(key, name)
+        if with_history:
+            self._with_history.add(key)
+        self._list(key)
+
+    def _list(self, key: str) -> None:
+        at = bisect.bisect_left(self._listed, key)
+        if at == len(self._listed) or self._listed[at] != key:
+            self._listed.insert(at, key)
 
     def member_counts(self) -> list[int]:
         """Members of each room that has a task, for metrics."""
@@ -140,7 +208,14 @@ class RoomRegistry:
             self._stored[room.key] = room.name
             if room.last_id:
                 self._with_history.add(room.key)
-        if room.key not in self._with_history and room.key not in self._rooms:
-            at = bisect.bisect_left(self._listed, room.key)
-            if at < len(self._listed) and self._listed[at] == room.key:
-                del self._listed[at]
+        self._unlist_if_unused(room.key)
+
+    def _unlist_if_unused(self, key: str) -> None:
+        """Rooms without history or members (on any server) are not listed."""
+        if key in self._with_history or key in self._rooms:
+            return
+        if self._link is not None and self._link.elsewhere(key):
+            return
+        at = bisect.bisect_left(self._listed, key)
+        if at < len(self._listed) and self._listed[at] == key:
+            del self._listed[at]

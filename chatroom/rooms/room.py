@@ -11,7 +11,7 @@ full) stops being a member at once and is closed by its own connection.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Protocol
 
 import attrs
@@ -43,6 +43,9 @@ CATCH_UP_PAGE = 200  # messages of another server's read at a time
 COALESCE_MIN_MEMBERS = 64
 COALESCE_MAX_ROUNDS = 16
 COALESCE_QUIET_ROUNDS = 2
+# Messages from other servers waiting for the room's task; past this they are
+# dropped and read from the store instead.
+MAX_REMOTE_WAITING = 4096
 
 
 class Subscriber(Protocol):
@@ -56,6 +59,21 @@ class Subscriber(Protocol):
 
     def not_in(self, room: str) -> None:
         """The room does not count this connection as a member (any more)."""
+
+
+class ClusterLink(Protocol):
+    """What a room needs of the other servers sharing its store (see broker/)."""
+
+    def published(self, room: str, messages: list[ChatMessage]) -> None:
+        """Messages committed here, for the members on other servers; never blocks."""
+
+    def member_changed(self, room: str, user: str, since: int | None) -> None:
+        """`user` became a member here at `since`, or stopped being one (None)."""
+
+    def elsewhere(self, key: str) -> Mapping[str, int]:
+        """Members of the room on other servers, with their `since`."""
+
+    def is_elsewhere(self, key: str, user: str) -> bool: ...
 
 
 @attrs.frozen(eq=False)
@@ -90,7 +108,13 @@ class MembersRequest:
     ref: Ref = None
 
 
-RoomRequest = JoinRequest | LeaveRequest | PublishRequest | MembersRequest
+class Wake:
+    """Something arrived from other servers (see take_remote() and friends)."""
+
+
+WAKE = Wake()
+
+RoomRequest = JoinRequest | LeaveRequest | PublishRequest | MembersRequest | Wake
 
 
 class RoomClosed(Exception):
@@ -114,6 +138,7 @@ class Room:
         on_empty: Callable[[Room], None],
         stored: bool = False,
         cache_budget: CacheBudget | None = None,
+        link: ClusterLink | None = None,
     ) -> None:
         # As first spelled: the store's spelling once the room is stored.
         self.name = name
@@ -136,11 +161,25 @@ class Room:
         # need no second read even if the memory budget cut the room at once.
         self._loaded_now: list[ChatMessage] | None = None
         self._cache_budget = CacheBudget() if cache_budget is None else cache_budget
+        self._link = link
+        # Who this room's clients were told are members (here or elsewhere).
+        self._announced: set[str] = set()
+        # From other servers, for the room's task: messages, the last id the
+        # store has (when the broker lost some), users whose presence changed.
+        self._remote: list[ChatMessage] = []
+        self._behind = 0
+        self._presence_changed: set[str] = set()
+        self._woken = False
 
     @property
     def last_id(self) -> int:
         """The id of the last message committed here (0: none, or not loaded yet)."""
         return self._last_id
+
+    @property
+    def loaded(self) -> bool:
+        """Whether the room has read its last id and recent messages."""
+        return self._recent is not None
 
     def covers(self, since: int | None) -> bool | None:
         """Whether a join with `since` (None: the latest messages) can be
@@ -174,11 +213,59 @@ class Room:
 
     @property
     def member_count(self) -> int:
-        return len(self._members)
+        if self._link is None:
+            return len(self._members)
+        return len(self._members.keys() | self._link.elsewhere(self.key).keys())
 
     def members(self) -> list[Member]:
-        """Users in the room, in the order they became members."""
-        return [Member(user, m.since) for user, m in self._members.items()]
+        """Users in the room (on any server), in the order they became members."""
+        here = [Member(user, m.since) for user, m in self._members.items()]
+        elsewhere = self._link.elsewhere(self.key) if self._link is not None else None
+        if not elsewhere:
+            return here
+        since = dict(elsewhere)
+        for member in here:
+            since[member.user] = min(member.since, since.get(member.user, member.since))
+        return [Member(u, s) for u, s in sorted(since.items(), key=lambda item: item[1])]
+
+    def _is_member(self, user: str) -> bool:
+        return user in self._members or (
+            self._link is not None and self._link.is_elsewhere(self.key, user)
+        )
+
+    # -- from other servers (called outside the room's task; never block) ------
+
+    def take_remote(self, messages: list[ChatMessage]) -> None:
+        """Messages another server committed here, in id order."""
+        if self._recent is None:
+            return  # not loaded: loading reads them from the store
+        if len(self._remote) + len(messages) > MAX_REMOTE_WAITING:
+            self._behind = max(self._behind, messages[-1].id)
+            self._remote.clear()
+        else:
+            self._remote.extend(messages)
+        self._wake()
+
+    def behind(self, last_id: int) -> None:
+        """The store has messages up to `last_id` here."""
+        if last_id > self._last_id and self._recent is not None:
+            self._behind = max(self._behind, last_id)
+            self._wake()
+
+    def presence_changed(self, users: list[str]) -> None:
+        self._presence_changed.update(users)
+        self._wake()
+
+    def _wake(self) -> None:
+        if self._woken:
+            return
+        try:
+            self._sender.send_nowait(WAKE)
+            self._woken = True
+        except trio.WouldBlock:
+            pass  # requests are waiting: the task looks before it waits again
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the room has ended: a new one reads the store
 
     async def submit(self, request: RoomRequest) -> None:
         """Queue a request; waits while the room's inbound channel is full."""
@@ -193,6 +280,9 @@ class Room:
             await self._serve()
         finally:
             self._forget_recent()
+            if self._link is not None:  # after a failure, members may remain
+                for user in self._members:
+                    self._link.member_changed(self.name, user, None)
 
     def _forget_recent(self) -> None:
         if self._recent is not None:
@@ -238,8 +328,12 @@ class Room:
                 return
 
     async def _process(self, batch: list[RoomRequest]) -> None:
+        self._woken = False
+        await self._from_other_servers()
         publishing: list[PublishRequest] = []
         for request in batch:
+            if isinstance(request, Wake):
+                continue
             member = request.subscriber in self._subscribers
             if isinstance(request, PublishRequest) and member:
                 publishing.append(request)
@@ -324,6 +418,8 @@ class Room:
             if new:
                 await self._catch_up(new[0].id)
                 self._accept(new)
+                if self._link is not None:
+                    self._link.published(self.name, new)
             for request, result in zip(chunk, saved, strict=True):
                 self._deliver_saved(request, result)
 
@@ -358,6 +454,27 @@ class Room:
                 self._outbox.broadcast(text_frame(protocol.encode_message(message)))
                 if self._outbox.size > MAX_FLUSH_BYTES:
                     self._flush()
+
+    async def _from_other_servers(self) -> None:
+        """Fan out what other servers committed, in id order, each message
+        once: what the broker did not bring (lost, or overtaken by a later
+        id) is read from the store first. Then presence changes elsewhere."""
+        remote, self._remote = self._remote, []
+        if self._recent is not None:
+            for message in remote:
+                if message.id <= self._last_id:
+                    continue  # read already, or committed here
+                await self._catch_up(message.id)
+                if message.id != self._last_id + 1:
+                    self._behind = max(self._behind, message.id)  # the store is down
+                    break
+                self._accept([message])
+                self._outbox.broadcast(text_frame(protocol.encode_message(message)))
+            if self._behind > self._last_id:
+                await self._catch_up(self._behind + 1)
+        changed, self._presence_changed = self._presence_changed, set()
+        for user in changed:
+            self._announce(user)
 
     def _accept(self, messages: list[ChatMessage]) -> None:
         """Messages committed here, in id order: the room's last id and memory move on."""
@@ -419,18 +536,34 @@ class Room:
             return
         history, truncated = self._history_since(since, prefetched)
         user = subscriber.user
-        is_new_member = user not in self._members
         if subscriber not in self._subscribers:
+            if not self._subscribers:  # what the first client here is told
+                self._announced = {member.user for member in self.members()}
             self._subscribers[subscriber] = subscriber.deliver
             # Its history already holds what was broadcast before this point.
             self._outbox.start_here(subscriber)
-            if is_new_member:
-                self._members[user] = _Membership(since=self._clock_ms())
+            if user not in self._members:
+                since = self._clock_ms()
+                self._members[user] = _Membership(since)
+                if self._link is not None:
+                    self._link.member_changed(self.name, user, since)
             self._members[user].connections += 1
         joined = protocol.encode_joined(self.name, self.members(), history, ref, truncated)
         self._outbox.send_to(subscriber, text_frame(joined))
-        if is_new_member:
-            self._outbox.broadcast(text_frame(protocol.encode_presence(self.name, "join", user)))
+        self._announce(user)
+
+    def _announce(self, user: str) -> None:
+        """Tell the members when `user` became or stopped being a member on
+        any server (a user on two servers is one member)."""
+        member = self._is_member(user)
+        if member == (user in self._announced):
+            return
+        if member:
+            self._announced.add(user)
+        else:
+            self._announced.discard(user)
+        event = protocol.encode_presence(self.name, "join" if member else "leave", user)
+        self._outbox.broadcast(text_frame(event))
 
     def _leave(self, subscriber: Subscriber, ref: Ref, reply: bool) -> None:
         # A connection that is gone (reply=False) is owed nothing more.
@@ -450,7 +583,9 @@ class Room:
         if membership.connections == 0:
             del self._members[user]
             self._store.mark_seen(user, self.name, self._last_id)
-            self._outbox.broadcast(text_frame(protocol.encode_presence(self.name, "leave", user)))
+            if self._link is not None:
+                self._link.member_changed(self.name, user, None)
+            self._announce(user)
 
     def _send_to(self, subscriber: Subscriber, text: str) -> None:
         """A reply in its place in the member's stream (at once to a non-member)."""

@@ -24,6 +24,7 @@ from chatroom.store.schema import (
 _COLUMNS = "room, id, author, body, ts, cid"
 MAX_UNREAD = 1000  # unread counts stop here
 PAGE_READ_ROWS = 50  # rows read at a time for a page bounded in bytes
+LAST_IDS_CHUNK = 500  # rooms per query (SQLite allows 32,766 parameters)
 
 
 class SchemaTooNew(Exception):
@@ -236,6 +237,18 @@ class Database:
             (room, after, before, limit),
         ).fetchall()
         return [_message(row) for row in rows]
+
+    def last_ids(self, conn: Any, keys: Sequence[str]) -> dict[str, int]:
+        """The last committed id of each room (by key) that exists."""
+        found: dict[str, int] = {}
+        for start in range(0, len(keys), LAST_IDS_CHUNK):
+            chunk = keys[start : start + LAST_IDS_CHUNK]
+            marks = ", ".join("?" * len(chunk))
+            rows = self._execute(
+                conn, f"SELECT key, last_id FROM rooms WHERE key IN ({marks})", chunk
+            ).fetchall()
+            found.update((key, int(last_id)) for key, last_id in rows)
+        return found
 
     def last_id(self, conn: Any, room: str) -> int:
         row = self._execute(

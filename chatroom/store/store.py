@@ -221,6 +221,10 @@ class Store:
             lambda conn: self.database.between(conn, room, after, before, limit)
         )
 
+    async def last_ids(self, keys: list[str]) -> dict[str, int]:
+        """The last id committed in each room (by key), whoever committed it."""
+        return await self._read(lambda conn: self.database.last_ids(conn, keys))
+
     async def password_hash(self, name: str) -> tuple[str, str] | None:
         """The account's spelling of `name` and its password hash."""
         return await self._read(lambda conn: self.database.password_hash(conn, name))

@@ -1,0 +1,153 @@
+"""What servers tell each other through the broker, as bytes: pure functions.
+
+Every event names the node that sent it (a node ignores its own). Room
+events carry the room's key and spelling, so that a node learns rooms another
+node created. New kinds (kick, ban, typing, read markers) are new classes
+here and a case in the broker's dispatch; nodes skip kinds they do not know,
+so a cluster can be upgraded one node at a time.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any
+
+import attrs
+
+from chatroom.protocol import ChatMessage, is_valid_room_name, is_valid_user_name
+
+VERSION = 1
+
+
+class BadEvent(ValueError):
+    """Bytes on the channel that are not an event this version understands."""
+
+
+@attrs.frozen
+class MessagesEvent:
+    """Messages a node committed in a room, in id order."""
+
+    node: str
+    room: str  # as first spelled
+    messages: tuple[ChatMessage, ...]
+
+
+@attrs.frozen
+class PresenceEvent:
+    """`user` became a member of `room` on `node` at `since` (ms), or stopped
+    being one there (`since` None)."""
+
+    node: str
+    room: str
+    user: str
+    since: int | None
+
+
+@attrs.frozen
+class NodeEvent:
+    """`node` (re)wrote all its members to the broker: read them again."""
+
+    node: str
+
+
+@attrs.frozen
+class RevokedEvent:
+    """A token was revoked: its sessions end on every node."""
+
+    node: str
+    token_id: str
+
+
+@attrs.frozen
+class UnknownEvent:
+    """A kind a newer node sends; skipped."""
+
+    node: str
+    kind: str
+
+
+BrokerEvent = MessagesEvent | PresenceEvent | NodeEvent | RevokedEvent | UnknownEvent
+
+
+def encode_event(event: BrokerEvent) -> bytes:
+    body: dict[str, Any]
+    match event:
+        case MessagesEvent(_node, room, messages):
+            rows = [[m.id, m.user, m.text, m.ts, m.cid] for m in messages]
+            body = {"kind": "messages", "room": room, "messages": rows}
+        case PresenceEvent(_node, room, user, since):
+            body = {"kind": "presence", "room": room, "user": user, "since": since}
+        case NodeEvent():
+            body = {"kind": "node"}
+        case RevokedEvent(_node, token_id):
+            body = {"kind": "revoked", "token": token_id}
+        case UnknownEvent():
+            raise ValueError("unknown events are not sent")
+    body["v"] = VERSION
+    body["node"] = event.node
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode_event(data: bytes) -> BrokerEvent:
+    try:
+        body = json.loads(data)
+        node = body["node"]
+        kind = body["kind"]
+        if not isinstance(node, str) or not isinstance(kind, str):
+            raise BadEvent("node and kind are strings")
+        match kind:
+            case "messages":
+                room = _room(body)
+                messages = tuple(_message(room, row) for row in body["messages"])
+                if not messages or any(b.id != a.id + 1 for a, b in itertools.pairwise(messages)):
+                    raise BadEvent("messages are contiguous and not empty")
+                return MessagesEvent(node, room, messages)
+            case "presence":
+                since = body["since"]
+                if since is not None and not _is_int(since):
+                    raise BadEvent("since is an integer or null")
+                return PresenceEvent(node, _room(body), _user(body["user"]), since)
+            case "node":
+                return NodeEvent(node)
+            case "revoked":
+                token_id = body["token"]
+                if not isinstance(token_id, str):
+                    raise BadEvent("token is a string")
+                return RevokedEvent(node, token_id)
+            case _:
+                return UnknownEvent(node, kind)
+    except (ValueError, KeyError, TypeError) as exc:
+        if isinstance(exc, BadEvent):
+            raise
+        raise BadEvent(f"not an event: {exc!r}") from None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _room(body: dict[str, Any]) -> str:
+    room = body["room"]
+    if not is_valid_room_name(room):
+        raise BadEvent("invalid room name")
+    assert isinstance(room, str)
+    return room
+
+
+def _user(user: object) -> str:
+    if not is_valid_user_name(user):
+        raise BadEvent("invalid user name")
+    assert isinstance(user, str)
+    return user
+
+
+def _message(room: str, row: object) -> ChatMessage:
+    if not isinstance(row, list) or len(row) != 5:
+        raise BadEvent("a message is [id, user, text, ts, cid]")
+    id_, user, text, ts, cid = row
+    if not (_is_int(id_) and id_ > 0 and _is_int(ts) and isinstance(text, str)):
+        raise BadEvent("invalid message")
+    if cid is not None and not isinstance(cid, str):
+        raise BadEvent("cid is a string or null")
+    return ChatMessage(room, id_, _user(user), text, ts, cid)

@@ -1,0 +1,329 @@
+"""Several servers on one Redis and one database, as clients see them:
+`python -m chatroom --broker ...` processes, a real redis-server, real
+sockets. Every node must look like one chat: the same ids in the same order
+everywhere, members counted once across nodes, killed nodes' members gone,
+a Redis restart survived with nothing lost."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from websockets.sync.client import ClientConnection
+
+from tests.blackbox import (
+    RunningServer,
+    hello,
+    receive,
+    receive_until,
+    send,
+    start_server,
+    stop_server,
+)
+from tests.conftest import UNLIMITED_RATES
+from tests.postgres import PostgresServer, free_port
+from tests.redis import RedisServer
+
+Cluster = Callable[..., list[RunningServer]]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, redis: RedisServer) -> Iterator[Cluster]:
+    """start(count, *args): that many more nodes on the test's Redis and one
+    SQLite database (a shared data dir); each must stop with 0 unless killed."""
+    nodes: list[RunningServer] = []
+
+    def start(count: int, *args: str, broker: str | None = None) -> list[RunningServer]:
+        new = [
+            start_server(
+                tmp_path / "data", "--broker", broker or redis.url, *UNLIMITED_RATES, *args
+            )
+            for _ in range(count)
+        ]
+        nodes.extend(new)
+        return new
+
+    yield start
+    codes = [stop_server(node) for node in nodes if node.process.poll() is None]
+    assert codes == [0] * len(codes)
+
+
+def joined(server: RunningServer, user: str, room: str, **join: Any) -> ClientConnection:
+    ws = hello(server, user)
+    send(ws, type="join", room=room, **join)
+    receive_until(ws, "joined")
+    return ws
+
+
+def messages(ws: ClientConnection, count: int) -> list[tuple[int, str, str]]:
+    """The next `count` messages (skipping other frames), as (id, user, text)."""
+    seen = []
+    while len(seen) < count:
+        frame = receive(ws)
+        if frame["type"] == "message":
+            seen.append((frame["id"], frame["user"], frame["text"]))
+    return seen
+
+
+def presence_events(
+    ws: ClientConnection, within: float, *, first_only: bool = False
+) -> list[tuple[str, str]]:
+    """(event, user) of the presence frames that arrive within `within` s
+    (or the first of them)."""
+    events = []
+    deadline = time.monotonic() + within
+    while (left := deadline - time.monotonic()) > 0:
+        try:
+            frame = json.loads(ws.recv(timeout=left))
+        except TimeoutError:
+            break
+        if frame["type"] == "presence":
+            events.append((frame["event"], frame["user"]))
+            if first_only:
+                break
+    return events
+
+
+def members(server: RunningServer, room: str) -> list[str]:
+    status, body, _ = server.http("GET", f"/api/rooms/{room}/members", server.token("auditor"))
+    return [m["user"] for m in body["members"]] if status == 200 else []
+
+
+def test_messages_from_every_node_reach_every_node_with_one_order(cluster: Cluster) -> None:
+    nodes = cluster(3)
+    watchers = [joined(node, f"watcher{i}", "busy") for i, node in enumerate(nodes)]
+    senders = [joined(node, f"sender{i}", "busy") for i, node in enumerate(nodes)]
+    per_sender = 600
+    total = per_sender * len(senders)
+
+    def blast(ws: ClientConnection, name: str) -> None:
+        for i in range(per_sender):
+            send(ws, type="send", room="busy", text=f"{name} {i}")
+
+    threads = [
+        threading.Thread(target=blast, args=(ws, f"sender{i}")) for i, ws in enumerate(senders)
+    ]
+    for thread in threads:
+        thread.start()
+    seen = [messages(ws, total) for ws in watchers]
+    for thread in threads:
+        thread.join()
+    assert [m[0] for m in seen[0]] == list(range(1, total + 1))
+    assert seen[1] == seen[0]
+    assert seen[2] == seen[0]
+    # Each sender's messages in the order it sent them, none twice.
+    for i in range(len(senders)):
+        mine = [text for _, user, text in seen[0] if user == f"sender{i}"]
+        assert mine == [f"sender{i} {n}" for n in range(per_sender)]
+
+
+def test_members_and_presence_are_one_list_across_nodes(cluster: Cluster) -> None:
+    first, second = cluster(2)
+    ann = joined(first, "ann", "lobby")
+    bob = joined(second, "bob", "lobby")
+    assert presence_events(ann, 2) == [("join", "ann"), ("join", "bob")]
+    assert members(first, "lobby") == members(second, "lobby") == ["ann", "bob"]
+
+    # ann on the second node too: still one member, and no event for it.
+    ann_again = hello(second, "ann")
+    send(ann_again, type="join", room="lobby")
+    listed = receive_until(ann_again, "joined")["members"]
+    assert [m["user"] for m in listed] == ["ann", "bob"]
+    assert presence_events(bob, 1) == [("join", "bob")]  # its own, from joining
+    for node in (first, second):
+        _, body, _ = node.http("GET", "/api/rooms?prefix=lob", node.token("x"))
+        assert body["rooms"] == [{"room": "lobby", "count": 2}]
+
+    # Leaving one node of two: still a member. Leaving both: gone everywhere.
+    ann_again.close()
+    assert presence_events(bob, 1) == []
+    ann.close()
+    assert presence_events(bob, 5) == [("leave", "ann")]
+    assert members(first, "lobby") == members(second, "lobby") == ["bob"]
+
+
+def test_a_client_moving_to_another_node_with_since_misses_nothing(cluster: Cluster) -> None:
+    first, second = cluster(2)
+    writer = joined(second, "writer", "moves")
+    ann = joined(first, "ann", "moves")
+    for i in range(5):
+        send(writer, type="send", room="moves", text=f"before {i}")
+    last_seen = messages(ann, 5)[-1][0]
+    ann.close()
+    for i in range(300):
+        send(writer, type="send", room="moves", text=f"while away {i}")
+    messages(writer, 305)
+    back = hello(second, "ann")
+    send(back, type="join", room="moves", since=last_seen)
+    history = receive_until(back, "joined")["history"]
+    assert [m["id"] for m in history] == list(range(last_seen + 1, 306))
+
+
+def test_the_members_of_a_killed_node_leave_everywhere_within_30_s(cluster: Cluster) -> None:
+    first, second = cluster(2)
+    ann = joined(first, "ann", "fragile")
+    joined(second, "bob", "fragile")
+    assert presence_events(ann, 2) == [("join", "ann"), ("join", "bob")]
+    killed_at = time.monotonic()
+    second.process.send_signal(signal.SIGKILL)
+    second.process.wait()
+    assert presence_events(ann, 30, first_only=True) == [("leave", "bob")]
+    assert time.monotonic() - killed_at < 30
+    assert members(first, "fragile") == ["ann"]
+
+
+def test_a_node_stopping_cleanly_takes_its_members_along_at_once(cluster: Cluster) -> None:
+    first, second = cluster(2)
+    ann = joined(first, "ann", "tidy")
+    joined(second, "bob", "tidy")
+    assert presence_events(ann, 2) == [("join", "ann"), ("join", "bob")]
+    assert stop_server(second) == 0
+    assert presence_events(ann, 2) == [("leave", "bob")]
+
+
+def test_a_redis_restart_mid_traffic_loses_nothing(cluster: Cluster, redis: RedisServer) -> None:
+    first, second = cluster(2)
+    watcher = joined(second, "watcher", "steady")
+    writer = joined(first, "writer", "steady")
+    sent = 0
+    stop = threading.Event()
+
+    def write() -> None:
+        nonlocal sent
+        while not stop.is_set():
+            send(writer, type="send", room="steady", text=f"m{sent}")
+            sent += 1
+            time.sleep(0.01)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    try:
+        time.sleep(1)
+        redis.stop()
+        time.sleep(1)
+        assert first.http("GET", "/healthz")[1]["degraded"] == ["broker"]
+        time.sleep(4)
+        redis.start()
+        time.sleep(3)
+    finally:
+        stop.set()
+        thread.join()
+    seen = messages(watcher, sent)
+    assert seen == [(i + 1, "writer", f"m{i}") for i in range(sent)]
+    health = first.http("GET", "/healthz")[1]
+    assert health["status"] == "ok" and health["broker"] == "connected"
+    # Presence was rewritten into the new Redis: the nodes agree again.
+    assert members(first, "steady") == members(second, "steady") == ["watcher", "writer"]
+    assert sum("unavailable" in line for line in first.log) == 1  # logged once
+
+
+class FreezableProxy:
+    """A TCP relay to Redis that can stop relaying: what a node writes
+    then (its publishes) never arrives, as when it dies before publishing."""
+
+    def __init__(self, target_port: int) -> None:
+        self.port = free_port()
+        self.frozen = threading.Event()
+        self._target = target_port
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self._target))
+            for source, sink in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._relay, args=(source, sink), daemon=True).start()
+
+    def _relay(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if self.frozen.is_set():
+                    continue  # swallowed
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for sock in (source, sink):
+                sock.close()
+
+    def close(self) -> None:
+        self._listener.close()
+
+
+def test_messages_a_node_committed_but_never_published_still_arrive(
+    cluster: Cluster, redis: RedisServer
+) -> None:
+    proxy = FreezableProxy(redis.port)
+    try:
+        (doomed,) = cluster(1, broker=proxy.url)
+        (survivor,) = cluster(1)
+        watcher = joined(survivor, "watcher", "gap")
+        writer = joined(doomed, "writer", "gap")
+        send(writer, type="send", room="gap", text="published")
+        assert messages(watcher, 1) == [(1, "writer", "published")]
+        proxy.frozen.set()
+        for i in range(5):
+            send(writer, type="send", room="gap", text=f"committed {i}")
+        assert [m[0] for m in messages(writer, 6)][1:] == [2, 3, 4, 5, 6]  # committed
+        doomed.process.send_signal(signal.SIGKILL)
+        doomed.process.wait()
+        later = messages(watcher, 5)  # read from the database by the survivor
+        assert later == [(i + 2, "writer", f"committed {i}") for i in range(5)]
+    finally:
+        proxy.close()
+
+
+def test_a_node_with_another_token_secret_says_so(
+    cluster: Cluster, redis: RedisServer, tmp_path: Path
+) -> None:
+    (first,) = cluster(1)
+    shared_database = f"sqlite:///{tmp_path / 'data' / 'chatroom.db'}"
+    # Its own data dir: its own secret.
+    stranger = start_server(
+        tmp_path / "other", "--broker", redis.url, "--database", shared_database
+    )
+    try:
+        health = stranger.http("GET", "/healthz")[1]
+        assert health["status"] == "degraded" and health["degraded"] == ["secret"]
+        assert any("token secret differs" in line for line in stranger.log)
+        assert first.http("GET", "/healthz")[1]["status"] == "ok"
+    finally:
+        assert stop_server(stranger) == 0
+
+
+def test_two_nodes_on_postgresql_act_as_one(
+    postgres: PostgresServer, redis: RedisServer, tmp_path: Path
+) -> None:
+    database = postgres.new_database()
+    nodes = [
+        start_server(
+            tmp_path / "data", "--database", database, "--broker", redis.url, *UNLIMITED_RATES
+        )
+        for _ in range(2)
+    ]
+    try:
+        watchers = [joined(node, f"watcher{i}", "pg") for i, node in enumerate(nodes)]
+        senders = [joined(node, f"sender{i}", "pg") for i, node in enumerate(nodes)]
+        for n in range(200):
+            send(senders[n % 2], type="send", room="pg", text=f"m{n}")
+        seen = [messages(ws, 200) for ws in watchers]
+        assert [m[0] for m in seen[0]] == list(range(1, 201))
+        assert seen[1] == seen[0]
+        assert members(nodes[0], "pg") == ["watcher0", "watcher1", "sender0", "sender1"]
+    finally:
+        assert [stop_server(node) for node in nodes] == [0, 0]

@@ -64,7 +64,7 @@ def joined(server: RunningServer, user: str, room: str, **join: Any) -> ClientCo
 
 def messages(ws: ClientConnection, count: int) -> list[tuple[int, str, str]]:
     """The next `count` messages (skipping other frames), as (id, user, text)."""
-    seen = []
+    seen: list[tuple[int, str, str]] = []
     while len(seen) < count:
         frame = receive(ws)
         if frame["type"] == "message":

@@ -27,10 +27,6 @@ class RemotePresence:
     def name(self, key: str) -> str | None:
         return self._names.get(key) if key in self._rooms else None
 
-    def room_keys(self) -> list[str]:
-        """Rooms with members on other nodes."""
-        return list(self._rooms)
-
     def users(self, key: str) -> dict[str, int]:
         """Members of the room elsewhere, each with the earliest `since`."""
         users = self._rooms.get(key)
@@ -41,9 +37,6 @@ class RemotePresence:
     def has(self, key: str, user: str) -> bool:
         users = self._rooms.get(key)
         return users is not None and user in users
-
-    def count(self, key: str) -> int:
-        return len(self._rooms.get(key, ()))
 
     def join(self, node: str, room: str, user: str, since: int) -> RoomUser:
         key = room.lower()

@@ -263,3 +263,25 @@ async def test_messages_another_server_committed_come_first_in_id_order(
     assert frames[2]["ref"] == "h"
     joined = (await bob.frames(1))[0]
     assert [m["id"] for m in joined["history"]] == [1, 2, 3]
+
+
+async def test_messages_from_other_servers_fan_out_in_id_order_gaps_read(
+    nursery: trio.Nursery, sqlite_store: Store
+) -> None:
+    """Another server committed 1..4 in the shared store; the broker brought
+    4 first, then 2 (late), then nothing for 5 (lost)."""
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
+    ann = FakeSubscriber("ann")
+    room = registry.open("shared")
+    await room.submit(JoinRequest(ann))
+    await ann.frames(2)  # joined, presence
+    drafts = [ChatMessage("shared", 0, "bob", f"m{i}", 1) for i in range(5)]
+    saved = [s.message for s in await sqlite_store.save_messages(drafts)]
+    registry.remote_messages("shared", saved[3:4])
+    registry.remote_messages("shared", saved[1:2])
+    assert [f["id"] for f in await ann.frames(4)] == [1, 2, 3, 4]
+    room.behind(5)  # what the periodic check finds in the store
+    assert [f["text"] for f in await ann.frames(1)] == ["m4"]
+    await room.submit(PublishRequest(ann, "mine"))
+    assert [f["id"] for f in await ann.frames(1)] == [6]
+    assert ann.received == []

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 
 from chatroom.broker.events import (
     BadEvent,
+    BrokerEvent,
     MessagesEvent,
     NodeEvent,
     PresenceEvent,
@@ -15,6 +16,7 @@ from chatroom.broker.events import (
     UnknownEvent,
     decode_event,
     encode_event,
+    sender_prefix,
 )
 from chatroom.broker.presence import RemotePresence
 from chatroom.protocol import ChatMessage
@@ -37,8 +39,10 @@ from chatroom.protocol import ChatMessage
         RevokedEvent("n4", "token-id"),
     ],
 )
-def test_events_round_trip(event: object) -> None:
-    assert decode_event(encode_event(event)) == event  # type: ignore[arg-type]
+def test_events_round_trip(event: BrokerEvent) -> None:
+    data = encode_event(event)
+    assert decode_event(data) == event
+    assert data.startswith(sender_prefix(event.node))
 
 
 def test_a_kind_from_a_newer_node_is_skipped_not_refused() -> None:

@@ -70,22 +70,25 @@ class UnknownEvent:
 BrokerEvent = MessagesEvent | PresenceEvent | NodeEvent | RevokedEvent | UnknownEvent
 
 
+def sender_prefix(node: str) -> bytes:
+    """How every event `node` sends begins: a node skips its own unparsed."""
+    return b'{"node":' + json.dumps(node).encode() + b","
+
+
 def encode_event(event: BrokerEvent) -> bytes:
-    body: dict[str, Any]
+    body: dict[str, Any] = {"node": event.node, "v": VERSION}
     match event:
         case MessagesEvent(_node, room, messages):
             rows = [[m.id, m.user, m.text, m.ts, m.cid] for m in messages]
-            body = {"kind": "messages", "room": room, "messages": rows}
+            body.update(kind="messages", room=room, messages=rows)
         case PresenceEvent(_node, room, user, since):
-            body = {"kind": "presence", "room": room, "user": user, "since": since}
+            body.update(kind="presence", room=room, user=user, since=since)
         case NodeEvent():
-            body = {"kind": "node"}
+            body.update(kind="node")
         case RevokedEvent(_node, token_id):
-            body = {"kind": "revoked", "token": token_id}
+            body.update(kind="revoked", token=token_id)
         case UnknownEvent():
             raise ValueError("unknown events are not sent")
-    body["v"] = VERSION
-    body["node"] = event.node
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 

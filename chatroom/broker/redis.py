@@ -31,7 +31,7 @@ import random
 import secrets
 import socket
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
 import attrs
@@ -47,6 +47,7 @@ from chatroom.broker.events import (
     RevokedEvent,
     decode_event,
     encode_event,
+    sender_prefix,
 )
 from chatroom.broker.presence import RemotePresence, RoomUser, rooms_of
 from chatroom.protocol import ChatMessage
@@ -126,6 +127,7 @@ class RedisBroker:
     ) -> None:
         self.url = url
         self.node = secrets.token_hex(8)
+        self._own_events = sender_prefix(self.node)
         self.state = CONNECTING
         self.secret_mismatch = False
         self.dropped = 0  # events not published (queue full or Redis down)
@@ -249,8 +251,9 @@ class RedisBroker:
                 nursery.start_soon(self._write_loop, client)
                 nursery.start_soon(self._heartbeat_loop, client)
                 async for message in sub:
-                    if message["type"] == "message":
-                        await self._dispatch(client, message["data"])
+                    data = message["data"]
+                    if message["type"] == "message" and isinstance(data, bytes):
+                        await self._dispatch(client, data)
                 raise ConnectionError("the subscription ended")
 
     async def _check_secret(self, client: coredis.Redis[bytes]) -> None:
@@ -370,7 +373,9 @@ class RedisBroker:
 
     # -- from the others --------------------------------------------------------------
 
-    async def _dispatch(self, client: coredis.Redis[bytes], data: Any) -> None:
+    async def _dispatch(self, client: coredis.Redis[bytes], data: bytes) -> None:
+        if data.startswith(self._own_events):
+            return  # delivered here before it was published
         try:
             event: BrokerEvent = decode_event(data)
         except BadEvent as exc:

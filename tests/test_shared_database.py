@@ -2,7 +2,7 @@
 secret): the database numbers each room's messages, so neither server's
 commit collides with the other's, and each fans out what the other
 committed before its own next message, in id order. (Live fan-out between
-servers needs a broker, which does not exist yet.)"""
+servers is the broker's: tests/test_cluster.py.)"""
 
 from __future__ import annotations
 

@@ -36,22 +36,26 @@ SAMPLERS = 16
 SCRATCH = bytearray(1 << 20)
 
 
-def server_cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+def server_cpu_seconds(pids: list[int]) -> float:
+    """User and system CPU of the server's processes (workers: each of them)."""
+    total = 0.0
+    for pid in pids:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return total
 
 
-def server_rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmRSS")
+def server_rss_kib(pids: list[int]) -> int:
+    total = 0
+    for pid in pids:
+        with open(f"/proc/{pid}/status") as status:
+            total += next(int(line.split()[1]) for line in status if line.startswith("VmRSS:"))
+    return total
 
 
-def server_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
+def server_fds(pids: list[int]) -> int:
+    return sum(len(os.listdir(f"/proc/{pid}/fd")) for pid in pids)
 
 
 def client_frame(payload: bytes, opcode: int = 0x1) -> bytes:
@@ -231,7 +235,7 @@ class LoadGenerator:
         interval = 1 / rate
         start = time.monotonic()
         next_send = start
-        cpu_start = wall_start = 0.0
+        cpu_start = wall_start = broker_start = 0.0
         sent = 0
         while True:
             now = time.monotonic()
@@ -239,6 +243,7 @@ class LoadGenerator:
                 self.record = True
                 self.latencies_ns.clear()
                 cpu_start, wall_start = server_cpu_seconds(self.args.pid), now
+                broker_start = server_cpu_seconds(self.args.broker_pid)
             if now >= start + warmup + seconds:
                 break
             if now >= next_send:
@@ -249,6 +254,7 @@ class LoadGenerator:
             self.pump(next_send - now)
         wall = time.monotonic() - wall_start
         cpu = server_cpu_seconds(self.args.pid) - cpu_start
+        broker_cpu = server_cpu_seconds(self.args.broker_pid) - broker_start
         self.record = False
         self.settle()
         latencies = sorted(self.latencies_ns)
@@ -258,6 +264,7 @@ class LoadGenerator:
             "clients": len(self.clients),
             "deliveries": len(latencies),
             "server_cpu_percent": 100 * cpu / wall,
+            "broker_cpu_percent": 100 * broker_cpu / wall,
             "p50_ms": percentile(latencies, 0.50) / 1e6,
             "p99_ms": percentile(latencies, 0.99) / 1e6,
             "max_ms": latencies[-1] / 1e6 if latencies else 0,
@@ -271,13 +278,14 @@ class LoadGenerator:
             client.parse = client in senders or client in samplers
         start = time.monotonic()
         recording = False
-        cpu_start = wall_start = 0.0
+        cpu_start = wall_start = broker_start = 0.0
         bytes_start = 0
         while True:
             now = time.monotonic()
             if not recording and now >= start + warmup:
                 recording = True
                 cpu_start, wall_start = server_cpu_seconds(self.args.pid), now
+                broker_start = server_cpu_seconds(self.args.broker_pid)
                 bytes_start = sum(c.bytes for c in self.clients)
                 for client in samplers:
                     client.messages = client.message_bytes = 0
@@ -289,6 +297,7 @@ class LoadGenerator:
             self.pump(0.01)
         wall = time.monotonic() - wall_start
         cpu = server_cpu_seconds(self.args.pid) - cpu_start
+        broker_cpu = server_cpu_seconds(self.args.broker_pid) - broker_start
         received = sum(c.bytes for c in self.clients) - bytes_start
         sampled_messages = sum(c.messages for c in samplers)
         frame_size = sum(c.message_bytes for c in samplers) / max(sampled_messages, 1)
@@ -304,6 +313,7 @@ class LoadGenerator:
             "messages_per_s": sampled_messages / len(samplers) / wall,
             "server_cpu_percent": 100 * cpu / wall,
             "server_cpu_us_per_delivery": 1e6 * cpu / deliveries,
+            "broker_cpu_us_per_delivery": 1e6 * broker_cpu / deliveries,
             **self.health(),
         }
 
@@ -385,7 +395,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--pid", type=int, required=True, help="server process, for CPU and RSS")
+    parser.add_argument(
+        "--pid",
+        type=int,
+        action="append",
+        required=True,
+        help="a server process, for CPU and RSS (repeat for each worker)",
+    )
+    parser.add_argument(
+        "--broker-pid", type=int, action="append", default=[], help="Redis, for its CPU"
+    )
     parser.add_argument("--clients", type=int, default=1000)
     parser.add_argument("--senders", type=int, default=4)
     parser.add_argument("--room", default="bench", help="room name prefix")

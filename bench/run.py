@@ -81,6 +81,12 @@ def bench_environment() -> dict[str, str]:
     return {**os.environ, "CHATROOM_SECRET": secrets.token_urlsafe(32), "PYTHONPATH": str(ROOT)}
 
 
+def worker_pids(pid: int) -> list[int]:
+    """The process and its children (a --workers supervisor's workers)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *map(int, children)]
+
+
 def measure(
     server: str,
     env: dict[str, str],
@@ -102,8 +108,7 @@ def measure(
                 str(BENCH / "loadgen.py"),
                 "--port",
                 str(port),
-                "--pid",
-                str(process.pid),
+                *(f"--pid={pid}" for pid in worker_pids(process.pid)),
                 *loadgen_args,
             ],
             env=env,

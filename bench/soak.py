@@ -42,7 +42,7 @@ def main() -> None:
         command = [sys.executable, "-m", "chatroom", "--port", "0", "--data-dir", tmp, *limits]
         process, port = start(command, env)
         try:
-            before = {"rss_kib": server_rss_kib(process.pid), "fds": server_fds(process.pid)}
+            before = {"rss_kib": server_rss_kib([process.pid]), "fds": server_fds([process.pid])}
             result = subprocess.run(
                 [
                     sys.executable, str(BENCH / "loadgen.py"), "--port", str(port),
@@ -58,7 +58,7 @@ def main() -> None:
                 raise RuntimeError(result.stderr)
             soak = json.loads(result.stdout.splitlines()[-1])
             time.sleep(5)  # the server notices every client is gone
-            after = {"rss_kib": server_rss_kib(process.pid), "fds": server_fds(process.pid)}
+            after = {"rss_kib": server_rss_kib([process.pid]), "fds": server_fds([process.pid])}
         finally:
             stop(process)
     soak["server_before"], soak["server_after_all_left"] = before, after

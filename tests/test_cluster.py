@@ -20,6 +20,7 @@ from websockets.sync.client import ClientConnection
 
 from tests.blackbox import (
     RunningServer,
+    close_code,
     hello,
     receive,
     receive_until,
@@ -327,3 +328,31 @@ def test_two_nodes_on_postgresql_act_as_one(
         assert members(nodes[0], "pg") == ["watcher0", "watcher1", "sender0", "sender1"]
     finally:
         assert [stop_server(node) for node in nodes] == [0, 0]
+
+
+def test_a_node_cut_off_from_redis_drops_out_and_comes_back(
+    cluster: Cluster, redis: RedisServer
+) -> None:
+    proxy = FreezableProxy(redis.port)
+    try:
+        (island,) = cluster(1, broker=proxy.url)
+        (mainland,) = cluster(1)
+        watcher = joined(mainland, "watcher", "sea")
+        joined(island, "islander", "sea")
+        assert presence_events(watcher, 2) == [("join", "watcher"), ("join", "islander")]
+        proxy.frozen.set()
+        assert presence_events(watcher, 30, first_only=True) == [("leave", "islander")]
+        assert island.http("GET", "/healthz")[1]["degraded"] == ["broker"]
+        proxy.frozen.clear()
+        assert presence_events(watcher, 30, first_only=True) == [("join", "islander")]
+    finally:
+        proxy.close()
+
+
+def test_logging_out_on_one_node_closes_the_sessions_on_every_node(cluster: Cluster) -> None:
+    first, second = cluster(2)
+    token = first.token("ann")
+    elsewhere = hello(second, "ann", token)
+    status, body, _ = first.http("POST", "/api/logout", token)
+    assert (status, body) == (200, {"revoked": True})
+    assert close_code(elsewhere) == 4401

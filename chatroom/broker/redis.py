@@ -111,7 +111,12 @@ class _Presence:
     since: int | None
 
 
-_Outgoing = _Publish | _Presence
+@attrs.frozen
+class _Rewrite:
+    """Rewrite all of this node's members (its entry in Redis expired)."""
+
+
+_Outgoing = _Publish | _Presence | _Rewrite
 
 
 class RedisBroker:
@@ -173,7 +178,7 @@ class RedisBroker:
             self._outgoing_sender.send_nowait(event)
         except trio.WouldBlock:
             self.dropped += 1
-            if isinstance(event, _Presence):
+            if not isinstance(event, _Publish):
                 self._rewrite = True
 
     # -- the connection ---------------------------------------------------------------
@@ -304,7 +309,8 @@ class RedisBroker:
                     batch.append(self._outgoing.receive_nowait())
                 except trio.WouldBlock:
                     break
-            if self._rewrite:  # after a dropped change: all of them, as they are now
+            if self._rewrite or any(isinstance(e, _Rewrite) for e in batch):
+                # After a dropped change or an expiry: all of them, as they are now.
                 self._drop_waiting()
                 self._rewrite = False
                 await self._register(client)
@@ -314,6 +320,7 @@ class RedisBroker:
                     if isinstance(event, _Publish):
                         pipe.publish(EVENTS, event.data)
                         continue
+                    assert isinstance(event, _Presence)
                     field = f"{event.room} {event.user}"
                     if event.since is None:
                         pipe.hdel(_presence_key(self.node), [field])
@@ -335,10 +342,16 @@ class RedisBroker:
         while True:
             await trio.sleep(self._heartbeat)
             async with client.pipeline(transaction=False) as pipe:
+                alive = pipe.exists([_node_key(self.node)])
                 pipe.set(_node_key(self.node), self._info, ex=self._node_ttl)
                 pipe.expire(_presence_key(self.node), self._node_ttl)
                 pipe.sadd(NODES, [self.node])
                 listed = pipe.smembers(NODES)
+            if not await alive:
+                # This node was silent too long (a stalled process): the others
+                # dropped its members, and Redis may have too.
+                log.warning("this node's heartbeat had expired: rewriting its members")
+                self._offer(_Rewrite())
             nodes = ({n.decode() for n in await listed} | set(self.remote.nodes)) - {self.node}
             if not nodes:
                 continue

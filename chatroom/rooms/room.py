@@ -237,9 +237,9 @@ class Room:
 
     def take_remote(self, messages: list[ChatMessage]) -> None:
         """Messages another server committed here, in id order."""
-        if self._recent is None:
-            return  # not loaded: loading reads them from the store
-        if len(self._remote) + len(messages) > MAX_REMOTE_WAITING:
+        if self._recent is None:  # loading reads them, unless it has already
+            self._behind = max(self._behind, messages[-1].id)
+        elif len(self._remote) + len(messages) > MAX_REMOTE_WAITING:
             self._behind = max(self._behind, messages[-1].id)
             self._remote.clear()
         else:
@@ -248,7 +248,7 @@ class Room:
 
     def behind(self, last_id: int) -> None:
         """The store has messages up to `last_id` here."""
-        if last_id > self._last_id and self._recent is not None:
+        if last_id > self._last_id:
             self._behind = max(self._behind, last_id)
             self._wake()
 
@@ -356,6 +356,7 @@ class Room:
                         self._send_error(subscriber, self._not_member(ref))
         await self._publish(publishing)
         self._loaded_now = None
+        await self._from_other_servers()  # what arrived while this batch loaded
         self._flush()
 
     async def _load(self) -> bool:

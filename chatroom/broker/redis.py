@@ -243,13 +243,15 @@ class RedisBroker:
             await sub.subscribe(EVENTS)
             await self._check_secret(client)
             await self._read_nodes(client)
+            was = self.state
+            # Changes from here on queue up behind the members _register writes.
+            self.state = CONNECTED
             self._rewrite = False
             await self._register(client)
-            if self.state == UNAVAILABLE:
+            if was == UNAVAILABLE:
                 log.warning("broker %s reachable again", redacted(self.url))
             else:
                 log.info("broker %s: this server is node %s", redacted(self.url), self.node)
-            self.state = CONNECTED
             self._connected_at = trio.current_time()
             ready()
             async with trio.open_nursery() as nursery:

@@ -121,8 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_workers,
         default=_env("WORKERS", "1"),
         metavar="N",
-        help="worker processes sharing the port, each on its own core; `auto`: one per CPU. "
-        "More than one needs --broker (env CHATROOM_WORKERS; default 1)",
+        help="worker processes sharing the port, each on its own core, run by a supervisor "
+        "that restarts those that die; `auto`: one per CPU. More than one needs --broker "
+        "(env CHATROOM_WORKERS; default 1)",
     )
     serve_parser.add_argument(
         "--registration",

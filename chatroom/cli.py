@@ -48,6 +48,10 @@ def _env(name: str, default: str) -> str:
     return os.environ.get(f"CHATROOM_{name}", default)
 
 
+def _env_switch(name: str, default: str) -> bool:
+    return _env(name, default) not in ("0", "no", "false", "off")
+
+
 def _port(text: str) -> int:
     port = int(text)
     if not 0 <= port <= 65535:
@@ -135,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument(
         "--group-commit",
         action=argparse.BooleanOptionalAction,
-        default=_env("GROUP_COMMIT", "yes") not in ("0", "no", "false", "off"),
+        default=_env_switch("GROUP_COMMIT", "yes"),
         help="commit messages that arrive together in one transaction; --no-group-commit "
         "commits each message alone, to measure the difference (env CHATROOM_GROUP_COMMIT)",
     )
@@ -240,7 +244,7 @@ def _worker_options(parser: argparse.ArgumentParser) -> None:
     workers.add_argument(
         "--reuse-port",
         action=argparse.BooleanOptionalAction,
-        default=_env("REUSE_PORT", "no") not in ("0", "no", "false", "off"),
+        default=_env_switch("REUSE_PORT", "no"),
         help="listen with SO_REUSEPORT: other servers of this user may listen on the same "
         "port, and the kernel spreads new connections among them (env CHATROOM_REUSE_PORT)",
     )

@@ -6,14 +6,14 @@ Every flag has a CHATROOM_* environment twin; a flag given wins.
 from __future__ import annotations
 
 import argparse
-import functools
+import contextlib
 import logging
 import os
 import signal
 import socket
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 import trio
@@ -24,7 +24,7 @@ from chatroom.auth import SecretError, TokenSigner, load_secret
 from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.config import Settings
 from chatroom.files import private_dir, restrict_new_files
-from chatroom.listener import open_listener
+from chatroom.listener import bind_port, http_url, open_listener
 from chatroom.protocol import is_valid_user_name
 from chatroom.store import (
     NameClash,
@@ -34,15 +34,22 @@ from chatroom.store import (
     default_database_url,
     open_database,
 )
+from chatroom.supervisor import READY_LINE, RestartPolicy, Supervisor
 
 DEFAULT_TOKEN_TTL = Settings().token_ttl  # as /api/login gives
 COMMANDS = ("serve", "token", "user")
 
 log = logging.getLogger("chatroom")
 
+STOP_MARGIN = 5.0  # seconds a worker may take past its shutdown budget before SIGKILL
+
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"CHATROOM_{name}", default)
+
+
+def _env_switch(name: str, default: str) -> bool:
+    return _env(name, default) not in ("0", "no", "false", "off")
 
 
 def _port(text: str) -> int:
@@ -118,8 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_workers,
         default=_env("WORKERS", "1"),
         metavar="N",
-        help="worker processes sharing the port, each on its own core; `auto`: one per CPU. "
-        "More than one needs --broker (env CHATROOM_WORKERS; default 1)",
+        help="worker processes sharing the port, each on its own core, run by a supervisor "
+        "that restarts those that die; `auto`: one per CPU. More than one needs --broker "
+        "(env CHATROOM_WORKERS; default 1)",
     )
     serve_parser.add_argument(
         "--registration",
@@ -131,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument(
         "--group-commit",
         action=argparse.BooleanOptionalAction,
-        default=_env("GROUP_COMMIT", "yes") not in ("0", "no", "false", "off"),
+        default=_env_switch("GROUP_COMMIT", "yes"),
         help="commit messages that arrive together in one transaction; --no-group-commit "
         "commits each message alone, to measure the difference (env CHATROOM_GROUP_COMMIT)",
     )
@@ -195,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("debug", "info", "warning", "error"),
         help="how much to log to stderr (env CHATROOM_LOG_LEVEL; default info)",
     )
+    _worker_options(serve_parser)
 
     token_parser = commands.add_parser(
         "token",
@@ -228,6 +237,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _worker_options(parser: argparse.ArgumentParser) -> None:
+    workers = parser.add_argument_group(
+        "worker processes", "what --workers gives the servers it starts; rarely set by hand"
+    )
+    workers.add_argument(
+        "--reuse-port",
+        action=argparse.BooleanOptionalAction,
+        default=_env_switch("REUSE_PORT", "no"),
+        help="listen with SO_REUSEPORT: other servers of this user may listen on the same "
+        "port, and the kernel spreads new connections among them (env CHATROOM_REUSE_PORT)",
+    )
+    workers.add_argument(
+        "--supervisor-fd",
+        type=int,
+        metavar="FD",
+        help="an inherited socket to a supervisor: write a line to it once listening, and "
+        "shut down as on SIGTERM when it closes",
+    )
+
+
 def _limit_option(group: argparse._ArgumentGroup, flag: str, default: int, what: str) -> None:
     env = flag.removeprefix("--").replace("-", "_").upper()
     group.add_argument(
@@ -259,14 +288,28 @@ def _database_option(parser: argparse.ArgumentParser) -> None:
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    return build_parser().parse_args(_with_command(argv))
+
+
+def _with_command(argv: Sequence[str]) -> list[str]:
+    """`argv` with the `serve` it may leave out."""
     args = list(argv)
     if not args or (args[0] not in COMMANDS and args[0] not in ("-h", "--help", "--version")):
         args.insert(0, "serve")
-    return build_parser().parse_args(args)
+    return args
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = parse_args(sys.argv[1:] if argv is None else argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    if args.command == "serve" and args.workers > 1 and args.broker is None:
+        print(
+            f"chatroom: --workers {args.workers} needs --broker: workers share messages "
+            "through Redis. Run one (apt-get install redis-server, or docker run -p "
+            "6379:6379 redis:7) and add --broker redis://127.0.0.1:6379/0",
+            file=sys.stderr,
+        )
+        return 2
     restrict_new_files()
     try:
         private_dir(args.data_dir)
@@ -274,7 +317,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _print_token(args)
         if args.command == "user":
             return _add_user(args)
-        return _serve(args)
+        return _serve(args, argv)
     except (SecretError, OSError) as exc:
         print(f"chatroom: {exc}", file=sys.stderr)
         return 1
@@ -293,13 +336,34 @@ def _print_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _serve(args: argparse.Namespace) -> int:
+def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     logging.basicConfig(
         stream=sys.stderr,
         level=args.log_level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    settings = Settings(
+    settings = _settings(args)
+    if args.workers > 1:
+        return _supervise(args.workers, settings, argv)
+    signer = _signer(settings.data_dir)
+    try:
+        listener = open_listener(settings.host, settings.port, reuse_port=args.reuse_port)
+    except OSError as exc:
+        log.error("cannot listen on %s port %s: %s", settings.host, settings.port, exc)
+        return 1
+    try:
+        trio.run(_serve_until_signalled, settings, signer, listener, args.supervisor_fd)
+    except* (SchemaTooNew, NameClash, ValueError, OSError) as group:
+        for error in group.exceptions:
+            log.error("cannot serve: %s", error)
+        return_code = 1
+    else:
+        return_code = 0
+    return return_code
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    return Settings(
         host=args.host,
         port=args.port,
         data_dir=args.data_dir,
@@ -327,21 +391,58 @@ def _serve(args: argparse.Namespace) -> int:
         frame_rate=args.frame_rate,
         frame_burst=2 * args.frame_rate,
     )
-    signer = _signer(settings.data_dir)
+
+
+def _supervise(workers: int, settings: Settings, argv: Sequence[str]) -> int:
+    """--workers N: make what the workers share, hold the port, run them."""
+    _signer(settings.data_dir)  # made here once, rather than raced for by N workers
+    url = settings.database_url or default_database_url(settings.data_dir)
+    failure = ""
     try:
-        listener = open_listener(settings.host, settings.port)
+        trio.run(_migrate, url)  # likewise the schema
+    except* (StoreUnavailable, SchemaTooNew, NameClash, ValueError) as group:
+        failure = str(group.exceptions[0])
+    if failure:
+        log.error("cannot open the database: %s", failure)
+        return 1
+    try:
+        # Bound, never listening: it gets no connections, but keeps the port
+        # (and the one port 0 picked) for the workers, across their restarts.
+        held = bind_port(settings.host, settings.port, reuse_port=True)
     except OSError as exc:
         log.error("cannot listen on %s port %s: %s", settings.host, settings.port, exc)
         return 1
-    try:
-        trio.run(_serve_until_signalled, settings, signer, listener)
-    except* (SchemaTooNew, NameClash, ValueError, OSError) as group:
-        for error in group.exceptions:
-            log.error("cannot serve: %s", error)
-        return_code = 1
-    else:
-        return_code = 0
-    return return_code
+    with held:
+        port = held.getsockname()[1]
+        command = [sys.executable, "-m", "chatroom", *_with_command(argv)]
+        command += ["--port", str(port), "--workers", "1", "--reuse-port"]
+        supervisor = Supervisor(
+            command,
+            workers,
+            # serve() may take the grace to close clients, and again to flush.
+            RestartPolicy(stop_timeout=2 * settings.shutdown_grace + STOP_MARGIN),
+            on_ready=lambda: log.info(
+                "listening on %s (WebSocket at /ws)", http_url(settings.host, port)
+            ),
+        )
+        return trio.run(supervisor.run)
+
+
+async def _migrate(url: str) -> None:
+    async with _running_store(url):
+        pass
+
+
+@contextlib.asynccontextmanager
+async def _running_store(url: str) -> AsyncIterator[Store]:
+    """A store, migrated and running until the block ends."""
+    store = Store(open_database(url))
+    async with trio.open_nursery() as nursery:
+        await nursery.start(store.run)
+        try:
+            yield store
+        finally:
+            nursery.cancel_scope.cancel()
 
 
 def _add_user(args: argparse.Namespace) -> int:
@@ -353,14 +454,9 @@ def _add_user(args: argparse.Namespace) -> int:
     url = args.database or default_database_url(args.data_dir)
 
     async def add() -> str:
-        store = Store(open_database(url))
-        async with trio.open_nursery() as nursery:
-            await nursery.start(store.run)
+        async with _running_store(url) as store:
             accounts = Accounts(store, _signer(args.data_dir), DEFAULT_TOKEN_TTL)
-            try:
-                return await accounts.add_user(args.user, password)
-            finally:
-                nursery.cancel_scope.cancel()
+            return await accounts.add_user(args.user, password)
 
     failure = ""
     try:
@@ -377,14 +473,19 @@ def _add_user(args: argparse.Namespace) -> int:
 
 
 async def _serve_until_signalled(
-    settings: Settings, signer: TokenSigner, listener: socket.socket
+    settings: Settings, signer: TokenSigner, listener: socket.socket, supervisor_fd: int | None
 ) -> None:
     shutdown = trio.Event()
     with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
         async with trio.open_nursery() as nursery:
-            await nursery.start(
-                functools.partial(serve, settings, signer, shutdown, listener=listener)
-            )
+
+            async def serve_then_stop(task_status: trio.TaskStatus[int]) -> None:
+                await serve(settings, signer, shutdown, listener=listener, task_status=task_status)
+                nursery.cancel_scope.cancel()  # what waits for a signal or the supervisor
+
+            await nursery.start(serve_then_stop)
+            if supervisor_fd is not None:
+                nursery.start_soon(_answer_supervisor, supervisor_fd, shutdown)
 
             async def wait_for_signal() -> None:
                 async for signum in signals:
@@ -393,3 +494,17 @@ async def _serve_until_signalled(
                     return
 
             nursery.start_soon(wait_for_signal)
+
+
+async def _answer_supervisor(fd: int, shutdown: trio.Event) -> None:
+    """Tell the supervisor (--workers) this worker listens; when the supervisor
+    is gone (even SIGKILLed), stop as on SIGTERM rather than serve on unwatched."""
+    async with trio.lowlevel.FdStream(fd) as stream:
+        try:
+            await stream.send_all(READY_LINE)
+            while await stream.receive_some():
+                pass
+        except trio.BrokenResourceError:
+            pass
+    log.warning("the supervisor is gone: shutting down")
+    shutdown.set()

@@ -1,4 +1,4 @@
-"""The accept loop on a listening socket this process owns."""
+"""Listening sockets, and the accept loop on one this process owns."""
 
 from __future__ import annotations
 
@@ -30,19 +30,44 @@ _DEAD_CONNECTION_ERRNOS = {
 SocketHandler = Callable[[socket.socket], Awaitable[None]]
 
 
-def open_listener(host: str, port: int) -> socket.socket:
-    """Bind and listen; port 0 picks a free port (see getsockname())."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+def open_listener(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """Bind and listen; port 0 picks a free port (see getsockname()).
+
+    With `reuse_port`, other processes of this user may listen on the same
+    port too (SO_REUSEPORT), and the kernel spreads new connections among them.
+    """
+    sock = bind_port(host, port, reuse_port=reuse_port)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((host, port))
         sock.listen(BACKLOG)
         sock.setblocking(False)
     except OSError:
         sock.close()
         raise
     return sock
+
+
+def bind_port(host: str, port: int, *, reuse_port: bool = False) -> socket.socket:
+    """A TCP socket bound to host:port but not listening: it gets no connections.
+
+    With `reuse_port`, it holds the port for processes that listen on it with
+    reuse_port as well, and keeps it from anyone else.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def http_url(host: str, port: int) -> str:
+    """The address a browser takes for a server listening on host:port."""
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 async def accept_loop(

@@ -75,10 +75,18 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("CHATROOM_")}
 
 
+LISTENING = r"listening on http://127\.0\.0\.1:(\d+)"
+
+
 def start_server(
-    data_dir: Path, *args: str, port: int = 0, max_open_files: int | None = None
+    data_dir: Path,
+    *args: str,
+    port: int = 0,
+    max_open_files: int | None = None,
+    listening: str = LISTENING,
 ) -> RunningServer:
-    """Start the server and return once it listens; its log is collected."""
+    """Start the server and return once it listens (once a line of its log
+    matches `listening`, which captures the port); its log is collected."""
 
     def limit_files() -> None:
         if max_open_files is not None:
@@ -95,7 +103,7 @@ def start_server(
     log: list[str] = []
     for line in process.stderr:
         log.append(line)
-        if match := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line):
+        if match := re.search(listening, line):
             # Keep reading, so the server never blocks on a full pipe.
             threading.Thread(target=log.extend, args=(process.stderr,), daemon=True).start()
             return RunningServer(int(match[1]), process, data_dir, log)

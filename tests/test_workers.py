@@ -1,7 +1,7 @@
 """`--workers N`: one supervisor, N `python -m chatroom` workers on one port.
 
 Real processes and a real redis-server; which worker answered is told by
-the pid in /healthz. Nothing here needs messages to cross workers."""
+the pid in /healthz; messages cross workers through the broker."""
 
 from __future__ import annotations
 
@@ -27,6 +27,8 @@ from tests.blackbox import (
     clean_env,
     close_code,
     hello,
+    receive_until,
+    send,
     start_server,
     stop_server,
 )
@@ -145,6 +147,21 @@ def test_sigterm_closes_every_client_on_every_worker_with_1001(workers: RunningS
     assert all(sessions.values()), sessions
     assert stop_server(workers) == 0
     assert [close_code(ws) for ws in clients] == [1001] * len(clients)
+
+
+def test_workers_are_one_chat(workers: RunningServer) -> None:
+    clients = [hello(workers, f"user{i}") for i in range(12)]
+    assert all(sessions_by_worker(workers).values())  # (1 chance in 2**11 to fail)
+    for ws in clients:
+        send(ws, type="join", room="shared")
+        receive_until(ws, "joined")
+    send(clients[0], type="send", room="shared", text="to every worker")
+    for ws in clients:
+        message = receive_until(ws, "message")
+        assert (message["id"], message["text"]) == (1, "to every worker")
+    send(clients[0], type="members", room="shared")
+    listed = receive_until(clients[0], "members")["members"]
+    assert sorted(m["user"] for m in listed) == sorted(f"user{i}" for i in range(12))
 
 
 def test_workers_stop_when_the_supervisor_is_killed(workers: RunningServer) -> None:

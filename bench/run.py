@@ -33,13 +33,20 @@ def raise_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-def start(command: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[str], int]:
+LISTENING = r"listening on http://127\.0\.0\.1:(\d+)"
+# A --workers supervisor's own line, once every worker listens.
+ALL_WORKERS_LISTENING = r" chatroom: listening on http://127\.0\.0\.1:(\d+)"
+
+
+def start(
+    command: list[str], env: dict[str, str], listening: str = LISTENING
+) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
         command, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=raise_file_limit
     )
     assert process.stderr is not None
     for line in process.stderr:
-        if match := re.search(r"listening on http://127\.0\.0\.1:(\d+)", line):
+        if match := re.search(listening, line):
             # Keep draining stderr so the server never blocks on a full pipe.
             subprocess.Popen(["cat"], stdin=process.stderr, stdout=subprocess.DEVNULL)
             return process, int(match[1])
@@ -82,9 +89,11 @@ def bench_environment() -> dict[str, str]:
 
 
 def worker_pids(pid: int) -> list[int]:
-    """The process and its children (a --workers supervisor's workers)."""
-    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
-    return [pid, *map(int, children)]
+    """The process and its children (a --workers supervisor's workers, which
+    any of its threads may have started)."""
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    children = [int(c) for task in tasks for c in (task / "children").read_text().split()]
+    return [pid, *children]
 
 
 def measure(
@@ -93,6 +102,7 @@ def measure(
     data_dir: Path,
     loadgen_args: list[str],
     server_args: list[str] | None = None,
+    listening: str = LISTENING,
 ) -> list[dict[str, Any]]:
     """Start `server` ("chatroom" or "naive"), run the load generator, stop it."""
     if server == "chatroom":
@@ -100,7 +110,7 @@ def measure(
         command += [*BENCH_LIMITS, *(server_args or [])]
     else:
         command = [sys.executable, str(BENCH / "naive_server.py"), str(free_port())]
-    process, port = start(command, env)
+    process, port = start(command, env, listening)
     try:
         result = subprocess.run(
             [

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.run import bench_environment, measure
+from bench.run import ALL_WORKERS_LISTENING, LISTENING, bench_environment, measure
 from tests.redis import RedisServer
 
 ROWS = [
@@ -64,8 +64,9 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             for number, (name, server_args) in enumerate(configurations.items()):
                 print(f"measuring {name} ...", file=sys.stderr, flush=True)
+                listening = ALL_WORKERS_LISTENING if "--workers" in server_args else LISTENING
                 phases = measure(
-                    "chatroom", env, Path(tmp) / str(number), loadgen_args, server_args
+                    "chatroom", env, Path(tmp) / str(number), loadgen_args, server_args, listening
                 )
                 results[name] = {p["phase"]: p for p in phases}
     finally:

@@ -182,6 +182,18 @@ class ChatServer:
             if connection.token_id == token_id:
                 connection.request_close(CLOSE_UNAUTHORIZED, "token revoked")
 
+    async def reconnected(self) -> None:
+        """Revocations other servers published while this one was cut off
+        were missed: ask the database about every live session's token."""
+        by_token = {c.token_id: c for c in self.sessions if c.token_id is not None}
+        try:
+            revoked = await self.store.revoked_among(list(by_token))
+        except Exception as exc:  # the gap check and later hellos still hold
+            log.warning("could not check revoked tokens after reconnecting: %s", exc)
+            return
+        for token_id in revoked:
+            self.token_revoked(token_id)
+
     def remote_messages(self, room: str, messages: list[ChatMessage]) -> None:
         self.registry.remote_messages(room, messages)
 
@@ -304,8 +316,14 @@ async def _serve_clients(
         )
         await registry.load()
         server = ChatServer(settings, signer, store, registry, broker)
+        broker_scope = trio.CancelScope()
         if broker is not None:
-            await rooms_nursery.start(broker.run, server)
+
+            async def run_broker(task_status: trio.TaskStatus[None]) -> None:
+                with broker_scope:
+                    await broker.run(server, task_status=task_status)
+
+            await rooms_nursery.start(run_broker)
             rooms_nursery.start_soon(registry.check_gaps)
         async with trio.open_nursery() as clients:
             accepting = trio.CancelScope()
@@ -328,11 +346,9 @@ async def _serve_clients(
                 await server.close_sessions()
             clients.cancel_scope.cancel()
         if broker is not None:
+            broker_scope.cancel()  # no heartbeat after it departs
             with trio.move_on_after(BROKER_DEPART_TIMEOUT):
-                try:
-                    await broker.depart()
-                except Exception as exc:  # heartbeats expire anyway
-                    log.warning("could not tell the other servers this one stops: %s", exc)
+                await broker.depart()
         rooms_nursery.cancel_scope.cancel()
 
 

@@ -338,13 +338,19 @@ def test_a_node_cut_off_from_redis_drops_out_and_comes_back(
         (island,) = cluster(1, broker=proxy.url)
         (mainland,) = cluster(1)
         watcher = joined(mainland, "watcher", "sea")
-        joined(island, "islander", "sea")
+        token = island.token("islander")
+        islander = hello(island, "islander", token)
+        send(islander, type="join", room="sea")
+        receive_until(islander, "joined")
         assert presence_events(watcher, 2) == [("join", "watcher"), ("join", "islander")]
         proxy.frozen.set()
         assert presence_events(watcher, 30, first_only=True) == [("leave", "islander")]
         assert island.http("GET", "/healthz")[1]["degraded"] == ["broker"]
+        # A logout the island cannot hear of: it learns when it is back.
+        assert mainland.http("POST", "/api/logout", token)[:2] == (200, {"revoked": True})
         proxy.frozen.clear()
         assert presence_events(watcher, 30, first_only=True) == [("join", "islander")]
+        assert close_code(islander) == 4401
     finally:
         proxy.close()
 
@@ -356,3 +362,11 @@ def test_logging_out_on_one_node_closes_the_sessions_on_every_node(cluster: Clus
     status, body, _ = first.http("POST", "/api/logout", token)
     assert (status, body) == (200, {"revoked": True})
     assert close_code(elsewhere) == 4401
+
+
+def test_a_node_stops_cleanly_while_redis_is_down(cluster: Cluster, redis: RedisServer) -> None:
+    (node,) = cluster(1)
+    ws = joined(node, "ann", "quiet")
+    redis.stop()
+    assert stop_server(node) == 0
+    assert close_code(ws) == 1001

@@ -285,3 +285,25 @@ async def test_messages_from_other_servers_fan_out_in_id_order_gaps_read(
     await room.submit(PublishRequest(ann, "mine"))
     assert [f["id"] for f in await ann.frames(1)] == [6]
     assert ann.received == []
+
+
+async def test_a_join_that_saw_more_than_the_room_gets_no_message_twice(
+    nursery: trio.Nursery, sqlite_store: Store
+) -> None:
+    """A client saw 1..3 on another server, whose publish of 2..3 this room
+    has not had; it joins here with since=3."""
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
+    ann, bob = FakeSubscriber("ann"), FakeSubscriber("bob")
+    room = registry.open("moved")
+    await room.submit(JoinRequest(ann))
+    await ann.frames(2)
+    drafts = [ChatMessage("moved", 0, "carol", f"m{i}", 1) for i in range(3)]
+    await sqlite_store.save_messages(drafts)
+    registry.remote_messages("moved", [(await sqlite_store.between("moved", 0, 2, 1))[0]])
+    await room.submit(JoinRequest(bob, since=3))
+    joined, presence = await bob.frames(2)
+    assert (joined["history"], presence["event"]) == ([], "join")
+    assert [f.get("id") for f in await ann.frames(4)] == [1, 2, 3, None]  # then bob's join
+    registry.remote_messages("moved", [(await sqlite_store.between("moved", 2, 4, 1))[0]])
+    await room.submit(MembersRequest(bob))
+    assert [f["type"] for f in await bob.frames(1)] == ["members"]  # not message 3 again

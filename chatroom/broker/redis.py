@@ -1,12 +1,16 @@
 """The servers of one chat, joined through Redis (coredis, on Trio).
 
 One channel carries every event (broker/events.py) to every server. Each
-server (a node) also keeps in Redis:
+server (a node) also keeps in Redis, under chatroom:SID: (SID: a hash of the
+token secret, so that servers with another secret are another chat):
 
-    chatroom:node:ID       its heartbeat, expiring NODE_TTL after the last one
-    chatroom:presence:ID   hash "ROOM USER" -> since: its members, same expiry
-    chatroom:nodes         set of node ids, pruned when heartbeats stop
-    chatroom:secret-id     a hash of the token secret, set by the first node
+    events            the channel
+    node:ID           its heartbeat, expiring NODE_TTL after the last one
+    presence:ID       hash "ROOM USER" -> since: its members, same expiry
+    nodes             set of node ids, pruned when heartbeats stop
+
+and chatroom:secret-id, the SID of the first server, so that one with
+another secret can say so.
 
 Messages are committed to the shared database before they are published,
 with ids the database allocates, so Redis only carries them faster: a room
@@ -18,11 +22,14 @@ its members removed by the others.
 
 Nothing here blocks a room: events wait in a bounded queue for the one task
 that writes to Redis; when it is full, or Redis is down, they are dropped and
-counted (messages come from the database instead; presence is rewritten).
+counted (messages come from the database instead; presence is rewritten;
+revocations are kept and published on reconnecting, and a reconnecting node
+checks its own sessions' tokens in the database).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -30,7 +37,7 @@ import os
 import random
 import secrets
 import socket
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Protocol
 from urllib.parse import urlsplit, urlunsplit
 
@@ -54,14 +61,12 @@ from chatroom.protocol import ChatMessage
 
 log = logging.getLogger(__name__)
 
-PREFIX = "chatroom:"
-EVENTS = PREFIX + "events"
-NODES = PREFIX + "nodes"
-SECRET_ID = PREFIX + "secret-id"
+SECRET_ID = "chatroom:secret-id"
 
 HEARTBEAT = 2.0  # seconds between a node's heartbeats
 NODE_TTL = 10  # seconds without one before the others drop its members
 OUTGOING_LIMIT = 10_000  # events waiting for Redis; past it they are dropped
+UNSENT_REVOCATIONS_LIMIT = 1000  # kept while Redis is down; the oldest go first
 PIPELINE_LIMIT = 512  # events written to Redis in one round trip
 CONNECT_TIMEOUT = 2.0
 COMMAND_TIMEOUT = 5.0
@@ -82,6 +87,9 @@ class BrokerListener(Protocol):
 
     def token_revoked(self, token_id: str) -> None: ...
 
+    async def reconnected(self) -> None:
+        """Events published while this node was cut off were missed."""
+
 
 def secret_id(secret: bytes) -> str:
     """Names the token secret without revealing it."""
@@ -100,8 +108,34 @@ def redacted(url: str) -> str:
 
 
 @attrs.frozen
+class Keys:
+    """Where one chat (one token secret) keeps things in Redis."""
+
+    namespace: str
+
+    @property
+    def events(self) -> str:
+        return self.namespace + "events"
+
+    @property
+    def nodes(self) -> str:
+        return self.namespace + "nodes"
+
+    def node(self, node: str) -> str:
+        return f"{self.namespace}node:{node}"
+
+    def presence(self, node: str) -> str:
+        return f"{self.namespace}presence:{node}"
+
+
+@attrs.frozen
 class _Publish:
     data: bytes
+
+
+@attrs.frozen
+class _Revoked:
+    token_id: str
 
 
 @attrs.frozen
@@ -116,7 +150,7 @@ class _Rewrite:
     """Rewrite all of this node's members (its entry in Redis expired)."""
 
 
-_Outgoing = _Publish | _Presence | _Rewrite
+_Outgoing = _Publish | _Revoked | _Presence | _Rewrite
 
 
 class RedisBroker:
@@ -138,11 +172,16 @@ class RedisBroker:
         self.dropped = 0  # events not published (queue full or Redis down)
         self.remote = RemotePresence()
         self._secret_id = secret_id(secret)
+        self._keys = Keys(f"chatroom:{self._secret_id}:")
         self._heartbeat = heartbeat
         self._node_ttl = node_ttl
         self._local: dict[str, dict[str, int]] = {}  # room -> user -> since, on this node
         self._outgoing_sender, self._outgoing = trio.open_memory_channel[_Outgoing](OUTGOING_LIMIT)
         self._rewrite = False  # a presence change was dropped: rewrite them all
+        self._unsent_revocations: list[str] = []
+        # Per node, how many times it rewrote its members: a node that did so
+        # while we were deciding it was dead is not dead.
+        self._rewrites_seen: dict[str, int] = {}
         self._connected_at = 0.0
         self._listener: BrokerListener | None = None
         self._info = json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
@@ -169,17 +208,25 @@ class RedisBroker:
         return self.remote.has(key, user)
 
     def token_revoked(self, token_id: str) -> None:
-        self._offer(_Publish(encode_event(RevokedEvent(self.node, token_id))))
+        self._offer(_Revoked(token_id))
 
     def _offer(self, event: _Outgoing) -> None:
-        if self.state != CONNECTED:
-            return  # connecting rewrites presence; rooms read missed messages
-        try:
-            self._outgoing_sender.send_nowait(event)
-        except trio.WouldBlock:
-            self.dropped += 1
-            if not isinstance(event, _Publish):
-                self._rewrite = True
+        if self.state == CONNECTED:
+            try:
+                self._outgoing_sender.send_nowait(event)
+                return
+            except trio.WouldBlock:
+                pass
+        self.dropped += 1
+        self._dropped(event)
+
+    def _dropped(self, event: _Outgoing) -> None:
+        """Rooms read missed messages; presence is rewritten; revocations wait."""
+        if isinstance(event, _Revoked):
+            self._unsent_revocations.append(event.token_id)
+            del self._unsent_revocations[:-UNSENT_REVOCATIONS_LIMIT]
+        elif not isinstance(event, _Publish):
+            self._rewrite = True
 
     # -- the connection ---------------------------------------------------------------
 
@@ -205,16 +252,10 @@ class RedisBroker:
         while True:
             started = trio.current_time()
             try:
-                await self._session(ready)
+                with _cancelled_quietly():
+                    await self._session(ready)
             except Exception as exc:  # any failure means: reconnect
                 self._lost(exc)
-            except BaseExceptionGroup as group:
-                # Cancelled: coredis's clean-up may fail too, on a connection
-                # already closed; that is not an error of ours to report.
-                cancelled, _ = group.split(trio.Cancelled)
-                if cancelled is None:
-                    raise
-                raise cancelled from None
             ready()
             if trio.current_time() - started > HEALTHY_AFTER:
                 delay = RETRY_MIN
@@ -230,7 +271,7 @@ class RedisBroker:
                 _cause(exc),
             )
         self.state = UNAVAILABLE
-        self._drop_waiting()  # superseded by the next connection's rewrite
+        self._drop_waiting()
 
     async def _session(self, ready: Callable[[], None]) -> None:
         client = coredis.Redis.from_url(
@@ -240,7 +281,7 @@ class RedisBroker:
             stream_timeout=COMMAND_TIMEOUT,
         )
         async with client, client.pubsub(retry_policy=None, ignore_subscribe_messages=True) as sub:
-            await sub.subscribe(EVENTS)
+            await sub.subscribe(self._keys.events)
             await self._check_secret(client)
             await self._read_nodes(client)
             was = self.state
@@ -254,6 +295,8 @@ class RedisBroker:
                 log.info("broker %s: this server is node %s", redacted(self.url), self.node)
             self._connected_at = trio.current_time()
             ready()
+            if self._listener is not None:
+                await self._listener.reconnected()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write_loop, client)
                 nursery.start_soon(self._heartbeat_loop, client)
@@ -278,29 +321,39 @@ class RedisBroker:
 
     async def _read_nodes(self, client: coredis.Redis[bytes]) -> None:
         """Every live node's members, replacing what we knew of it."""
-        nodes = {n.decode() for n in await client.smembers(NODES)} - {self.node}
+        nodes = {n.decode() for n in await client.smembers(self._keys.nodes)} - {self.node}
         for node in nodes:
             async with client.pipeline(transaction=False) as pipe:
-                alive = pipe.exists([_node_key(node)])
-                members = pipe.hgetall(_presence_key(node))
+                alive = pipe.exists([self._keys.node(node)])
+                members = pipe.hgetall(self._keys.presence(node))
             if await alive:
                 self._replace_node(node, await members)
 
     async def _register(self, client: coredis.Redis[bytes]) -> None:
-        """(Re)write this node's heartbeat and all its members; tell the others."""
+        """(Re)write this node's heartbeat and all its members at once (no
+        reader sees them half written); tell the others; publish the
+        revocations that waited."""
+        keys = self._keys
         members = {
             f"{room} {user}": since
             for room, users in self._local.items()
             for user, since in users.items()
         }
-        async with client.pipeline(transaction=False) as pipe:
-            pipe.set(_node_key(self.node), self._info, ex=self._node_ttl)
-            pipe.delete([_presence_key(self.node)])
-            if members:
-                pipe.hset(_presence_key(self.node), members)
-                pipe.expire(_presence_key(self.node), self._node_ttl)
-            pipe.sadd(NODES, [self.node])
-            pipe.publish(EVENTS, encode_event(NodeEvent(self.node)))
+        revocations, self._unsent_revocations = self._unsent_revocations, []
+        try:
+            async with client.pipeline(transaction=True) as pipe:
+                pipe.set(keys.node(self.node), self._info, ex=self._node_ttl)
+                pipe.delete([keys.presence(self.node)])
+                if members:
+                    pipe.hset(keys.presence(self.node), members)
+                    pipe.expire(keys.presence(self.node), self._node_ttl)
+                pipe.sadd(keys.nodes, [self.node])
+                pipe.publish(keys.events, encode_event(NodeEvent(self.node)))
+                for token_id in revocations:
+                    pipe.publish(keys.events, encode_event(RevokedEvent(self.node, token_id)))
+        except BaseException:
+            self._unsent_revocations[:0] = revocations
+            raise
 
     async def _write_loop(self, client: coredis.Redis[bytes]) -> None:
         """The one writer of this node's events and presence, in order."""
@@ -313,78 +366,105 @@ class RedisBroker:
                     break
             if self._rewrite or any(isinstance(e, _Rewrite) for e in batch):
                 # After a dropped change or an expiry: all of them, as they are now.
+                for event in batch:
+                    self._dropped(event)
                 self._drop_waiting()
                 self._rewrite = False
                 await self._register(client)
                 continue
-            async with client.pipeline(transaction=False) as pipe:
+            try:
+                await self._write(client, batch)
+            except BaseException:
                 for event in batch:
-                    if isinstance(event, _Publish):
-                        pipe.publish(EVENTS, event.data)
-                        continue
-                    assert isinstance(event, _Presence)
+                    self._dropped(event)
+                raise
+
+    async def _write(self, client: coredis.Redis[bytes], batch: list[_Outgoing]) -> None:
+        keys = self._keys
+        async with client.pipeline(transaction=False) as pipe:
+            for event in batch:
+                if isinstance(event, _Publish):
+                    pipe.publish(keys.events, event.data)
+                elif isinstance(event, _Revoked):
+                    revoked = RevokedEvent(self.node, event.token_id)
+                    pipe.publish(keys.events, encode_event(revoked))
+                elif isinstance(event, _Presence):
                     field = f"{event.room} {event.user}"
                     if event.since is None:
-                        pipe.hdel(_presence_key(self.node), [field])
+                        pipe.hdel(keys.presence(self.node), [field])
                     else:
-                        pipe.hset(_presence_key(self.node), {field: event.since})
+                        pipe.hset(keys.presence(self.node), {field: event.since})
+                        pipe.expire(keys.presence(self.node), self._node_ttl)
                     presence = PresenceEvent(self.node, event.room, event.user, event.since)
-                    pipe.publish(EVENTS, encode_event(presence))
+                    pipe.publish(keys.events, encode_event(presence))
 
     def _drop_waiting(self) -> None:
+        """What waited is superseded by a rewrite of presence (revocations wait on)."""
         while True:
             try:
-                self._outgoing.receive_nowait()
+                event = self._outgoing.receive_nowait()
             except trio.WouldBlock:
                 return
             self.dropped += 1
+            self._dropped(event)
 
     async def _heartbeat_loop(self, client: coredis.Redis[bytes]) -> None:
         """Keep this node alive in Redis; drop the members of nodes that are not."""
         while True:
             await trio.sleep(self._heartbeat)
+            keys = self._keys
             async with client.pipeline(transaction=False) as pipe:
-                alive = pipe.exists([_node_key(self.node)])
-                pipe.set(_node_key(self.node), self._info, ex=self._node_ttl)
-                pipe.expire(_presence_key(self.node), self._node_ttl)
-                pipe.sadd(NODES, [self.node])
-                listed = pipe.smembers(NODES)
-            if not await alive:
-                # This node was silent too long (a stalled process): the others
-                # dropped its members, and Redis may have too.
-                log.warning("this node's heartbeat had expired: rewriting its members")
+                alive = pipe.exists([keys.node(self.node)])
+                pipe.set(keys.node(self.node), self._info, ex=self._node_ttl)
+                kept = pipe.expire(keys.presence(self.node), self._node_ttl)
+                pipe.sadd(keys.nodes, [self.node])
+                listed = pipe.smembers(keys.nodes)
+            if not await alive or (self._local and not await kept):
+                # This node was silent too long (a stalled process), or Redis
+                # lost its members: the others dropped them.
+                log.warning("this node's entry in the broker had expired: rewriting it")
                 self._offer(_Rewrite())
             nodes = ({n.decode() for n in await listed} | set(self.remote.nodes)) - {self.node}
             if not nodes:
                 continue
             ordered = sorted(nodes)
+            rewrites = {node: self._rewrites_seen.get(node, 0) for node in ordered}
             async with client.pipeline(transaction=False) as pipe:
-                checks = [pipe.exists([_node_key(node)]) for node in ordered]
+                checks = [pipe.exists([keys.node(node)]) for node in ordered]
             dead = [node for node, check in zip(ordered, checks, strict=True) if not await check]
             # Just after (re)connecting, live nodes may not have rewritten
             # theirs yet (a restarted Redis starts empty): wait one TTL.
-            if dead and trio.current_time() - self._connected_at >= self._node_ttl:
-                for node in dead:
-                    changed = self.remote.drop_node(node)
-                    if changed:
-                        log.info("node %s stopped sending heartbeats: its members left", node)
-                    self._notify(changed)
-                async with client.pipeline(transaction=False) as pipe:
-                    pipe.srem(NODES, dead)
-                    pipe.delete([_presence_key(node) for node in dead])
+            if not dead or trio.current_time() - self._connected_at < self._node_ttl:
+                continue
+            for node in dead:
+                if self._rewrites_seen.get(node, 0) != rewrites[node]:
+                    continue  # it came back meanwhile
+                self._rewrites_seen.pop(node, None)
+                changed = self.remote.drop_node(node)
+                if changed:
+                    log.info("node %s stopped sending heartbeats: its members left", node)
+                self._notify(changed)
+            # Its presence hash expires by itself (a node that comes back
+            # rewrites it and adds itself again).
+            await client.srem(keys.nodes, dead)
 
     async def depart(self) -> None:
         """On shutdown: this node's members leave everywhere at once, rather
         than when its heartbeat expires."""
         if self.state != CONNECTED:
             return
+        keys = self._keys
         client = coredis.Redis.from_url(
             self.url, decode_responses=False, connect_timeout=CONNECT_TIMEOUT
         )
-        async with client, client.pipeline(transaction=False) as pipe:
-            pipe.delete([_node_key(self.node), _presence_key(self.node)])
-            pipe.srem(NODES, [self.node])
-            pipe.publish(EVENTS, encode_event(NodeEvent(self.node)))
+        try:
+            with _cancelled_quietly():
+                async with client, client.pipeline(transaction=True) as pipe:
+                    pipe.delete([keys.node(self.node), keys.presence(self.node)])
+                    pipe.srem(keys.nodes, [self.node])
+                    pipe.publish(keys.events, encode_event(NodeEvent(self.node)))
+        except Exception as exc:  # its heartbeat expires anyway
+            log.warning("could not tell the other servers this one stops: %s", _cause(exc))
 
     # -- from the others --------------------------------------------------------------
 
@@ -394,7 +474,7 @@ class RedisBroker:
         try:
             event: BrokerEvent = decode_event(data)
         except BadEvent as exc:
-            log.warning("skipped an event on %s: %s", EVENTS, exc)
+            log.warning("skipped an event from the broker: %s", exc)
             return
         if event.node == self.node or self._listener is None:
             return
@@ -407,8 +487,9 @@ class RedisBroker:
                 else:
                     self._notify({self.remote.join(node, room, user, since)})
             case NodeEvent(node):
+                self._rewrites_seen[node] = self._rewrites_seen.get(node, 0) + 1
                 # Read here, in event order: changes published after it come after.
-                self._replace_node(node, await client.hgetall(_presence_key(node)))
+                self._replace_node(node, await client.hgetall(self._keys.presence(node)))
             case RevokedEvent(_node, token_id):
                 self._listener.token_revoked(token_id)
 
@@ -427,12 +508,17 @@ class RedisBroker:
         self._listener.presence_changed(names, grouped)
 
 
-def _node_key(node: str) -> str:
-    return f"{PREFIX}node:{node}"
-
-
-def _presence_key(node: str) -> str:
-    return f"{PREFIX}presence:{node}"
+@contextlib.contextmanager
+def _cancelled_quietly() -> Iterator[None]:
+    """When cancelled, coredis's clean-up may fail too, on a connection
+    already closed: not an error of ours to report, so only Cancelled goes on."""
+    try:
+        yield
+    except BaseExceptionGroup as group:
+        cancelled, _ = group.split(trio.Cancelled)
+        if cancelled is None:
+            raise
+        raise cancelled from None
 
 
 def _cause(exc: BaseException) -> str:

@@ -130,7 +130,7 @@ class RoomRegistry:
             room = self._rooms.get(key)
             if room is None:
                 elsewhere = self._link.elsewhere(key) if self._link is not None else ()
-                rooms.append(RoomCount(self._stored[key], len(elsewhere)))
+                rooms.append(RoomCount(self._stored.get(key, key), len(elsewhere)))
             else:
                 rooms.append(RoomCount(room.name, room.member_count))
         return RoomsPage(rooms[:limit], more=len(rooms) > limit)
@@ -179,7 +179,9 @@ class RoomRegistry:
                 continue
             try:
                 last_ids = await self._store.last_ids([room.key for room in rooms])
-            except StoreUnavailable:
+            except Exception as exc:  # never a reason to stop serving
+                if not isinstance(exc, StoreUnavailable):
+                    log.exception("checking rooms for missed messages failed")
                 continue
             for room in rooms:
                 room.behind(last_ids.get(room.key, 0))

@@ -368,7 +368,7 @@ class Room:
             if not self.stored:
                 self.name = await self._store.create_room(self.name)
                 self.stored = True
-            self._last_id = await self._store.last_id(self.name)
+            last_id = await self._store.last_id(self.name)
             recent = await self._store.history(
                 self.name, None, MAX_MESSAGES, max_bytes=MAX_ROOM_BYTES
             )
@@ -376,6 +376,13 @@ class Room:
             if not isinstance(exc, StoreUnavailable):
                 log.exception("room %s: reading its history failed", self.name)
             return False
+        if self._subscribers and self._last_id:
+            # Again, after a failed commit: the members have seen up to
+            # _last_id; what others committed since goes out as a catch-up.
+            recent = [m for m in recent if m.id <= self._last_id]
+            self._behind = max(self._behind, last_id)
+        else:  # (the history read may have seen a later commit than last_id)
+            self._last_id = max(last_id, recent[-1].id if recent else 0)
         self._recent = RecentMessages(self._cache_budget, recent)
         self._loaded_now = recent
         return True
@@ -416,11 +423,16 @@ class Room:
                         )
                 return
             new = [s.message for s in saved if s.new]
+            if new and self._link is not None:
+                self._link.published(self.name, new)
+            if new and not await self._fill_gap_before(new[0].id):
+                # Committed, but what others committed before it cannot be
+                # read now: it goes out after them (its sender included).
+                self._remote.extend(new)
+                self._behind = max(self._behind, new[-1].id)
+                continue
             if new:
-                await self._catch_up(new[0].id)
                 self._accept(new)
-                if self._link is not None:
-                    self._link.published(self.name, new)
             for request, result in zip(chunk, saved, strict=True):
                 self._deliver_saved(request, result)
 
@@ -435,7 +447,13 @@ class Room:
         if self._outbox.size > MAX_FLUSH_BYTES:
             self._flush()
 
-    async def _catch_up(self, next_id: int) -> None:
+    async def _fill_gap_before(self, next_id: int) -> bool:
+        """Fan out every message before `next_id`: those the broker brought
+        first, then the store's. False if the store could not be read."""
+        await self._from_other_servers(before=next_id)
+        return await self._catch_up(next_id)
+
+    async def _catch_up(self, next_id: int) -> bool:
         """Another server using the same database committed messages here
         (ids below `next_id` that this room has not seen): read and fan them
         out first, so that every member still gets every message, in order.
@@ -447,32 +465,36 @@ class Room:
                 log.warning(
                     "room %s: messages %d..%d not read", self.name, self._last_id + 1, next_id - 1
                 )
-                return
+                return False
             if not missed:
-                return
+                return True  # (the store has none: rolled back, or never there)
             self._accept(missed)
             for message in missed:
                 self._outbox.broadcast(text_frame(protocol.encode_message(message)))
                 if self._outbox.size > MAX_FLUSH_BYTES:
                     self._flush()
+        return True
 
-    async def _from_other_servers(self) -> None:
-        """Fan out what other servers committed, in id order, each message
-        once: what the broker did not bring (lost, or overtaken by a later
-        id) is read from the store first. Then presence changes elsewhere."""
-        remote, self._remote = self._remote, []
-        if self._recent is not None:
-            for message in remote:
-                if message.id <= self._last_id:
-                    continue  # read already, or committed here
-                await self._catch_up(message.id)
-                if message.id != self._last_id + 1:
-                    self._behind = max(self._behind, message.id)  # the store is down
-                    break
-                self._accept([message])
-                self._outbox.broadcast(text_frame(protocol.encode_message(message)))
-            if self._behind > self._last_id:
-                await self._catch_up(self._behind + 1)
+    async def _from_other_servers(self, before: int | None = None) -> None:
+        """Fan out what other servers committed (before id `before`), in id
+        order, each message once: what the broker did not bring (lost, or
+        overtaken by a later id) is read from the store first. Then
+        presence changes elsewhere."""
+        if self._recent is None:
+            self._remote.clear()
+            return
+        self._remote.sort(key=lambda m: m.id)
+        while self._remote and (before is None or self._remote[0].id < before):
+            message = self._remote[0]
+            if message.id > self._last_id and not await self._catch_up(message.id):
+                break  # the store is down: the gap check tries again
+            del self._remote[0]
+            if message.id <= self._last_id:
+                continue  # read already, or committed here
+            self._accept([message])
+            self._outbox.broadcast(text_frame(protocol.encode_message(message)))
+        if before is None and self._behind > self._last_id:
+            await self._catch_up(self._behind + 1)
         changed, self._presence_changed = self._presence_changed, set()
         for user in changed:
             self._announce(user)
@@ -535,6 +557,11 @@ class Room:
                 subscriber.not_in(self.name)
             self._send_error(subscriber, protocol.unavailable_error(ref))
             return
+        seen = max(
+            since or 0, prefetched.messages[-1].id if prefetched and prefetched.messages else 0
+        )
+        if seen > self._last_id:  # it saw (or read) more than this room has sent
+            await self._fill_gap_before(seen + 1)
         history, truncated = self._history_since(since, prefetched)
         user = subscriber.user
         if subscriber not in self._subscribers:

@@ -24,7 +24,7 @@ from chatroom.store.schema import (
 _COLUMNS = "room, id, author, body, ts, cid"
 MAX_UNREAD = 1000  # unread counts stop here
 PAGE_READ_ROWS = 50  # rows read at a time for a page bounded in bytes
-LAST_IDS_CHUNK = 500  # rooms per query (SQLite allows 32,766 parameters)
+IN_CHUNK = 500  # values per IN (...) query (SQLite allows 32,766 parameters)
 
 
 class SchemaTooNew(Exception):
@@ -240,15 +240,17 @@ class Database:
 
     def last_ids(self, conn: Any, keys: Sequence[str]) -> dict[str, int]:
         """The last committed id of each room (by key) that exists."""
-        found: dict[str, int] = {}
-        for start in range(0, len(keys), LAST_IDS_CHUNK):
-            chunk = keys[start : start + LAST_IDS_CHUNK]
+        rows = self._select_in(conn, "SELECT key, last_id FROM rooms WHERE key", keys)
+        return {key: int(last_id) for key, last_id in rows}
+
+    def _select_in(self, conn: Any, query: str, values: Sequence[str]) -> list[Any]:
+        """The rows of `query` + " IN (values)", a chunk of values at a time."""
+        rows: list[Any] = []
+        for start in range(0, len(values), IN_CHUNK):
+            chunk = values[start : start + IN_CHUNK]
             marks = ", ".join("?" * len(chunk))
-            rows = self._execute(
-                conn, f"SELECT key, last_id FROM rooms WHERE key IN ({marks})", chunk
-            ).fetchall()
-            found.update((key, int(last_id)) for key, last_id in rows)
-        return found
+            rows += self._execute(conn, f"{query} IN ({marks})", chunk).fetchall()
+        return rows
 
     def last_id(self, conn: Any, room: str) -> int:
         row = self._execute(
@@ -404,6 +406,10 @@ class Database:
             "INSERT INTO revoked_tokens (jti, expires_ms) VALUES (?, ?) ON CONFLICT DO NOTHING",
             (token_id, expires_ms),
         )
+
+    def revoked_among(self, conn: Any, token_ids: Sequence[str]) -> set[str]:
+        rows = self._select_in(conn, "SELECT jti FROM revoked_tokens WHERE jti", token_ids)
+        return {row[0] for row in rows}
 
     def is_revoked(self, conn: Any, token_id: str) -> bool:
         row = self._execute(conn, "SELECT 1 FROM revoked_tokens WHERE jti = ?", (token_id,))

@@ -235,6 +235,9 @@ class Store:
     async def rooms(self) -> list[tuple[str, bool]]:
         return await self._read(self.database.rooms)
 
+    async def revoked_among(self, token_ids: list[str]) -> set[str]:
+        return await self._read(lambda conn: self.database.revoked_among(conn, token_ids))
+
     async def is_revoked(self, token_id: str) -> bool:
         return await self._read(lambda conn: self.database.is_revoked(conn, token_id))
 

@@ -202,10 +202,18 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
         ("clients closed (all phases)", None, "closed_clients", "{}"),
         ("messages out of order", None, "out_of_order", "{}"),
     ]
-    servers = list(results)
     print(f"{args.clients} clients in one room, 4 senders\n")
-    print(f"| {'measure':40} | " + " | ".join(f"{s:>12}" for s in servers) + " |")
-    print(f"|{'-' * 42}|" + "|".join("-" * 14 for _ in servers) + "|")
+    print_markdown(results, rows)
+
+
+Row = tuple[str, str | None, str, str]  # label, phase (None: summed over all), key, format
+
+
+def print_markdown(results: dict[str, dict[str, Any]], rows: list[Row]) -> None:
+    """One column per server (or configuration), one row per measure."""
+    servers = list(results)
+    print(f"| {'measure':40} | " + " | ".join(f"{s:>15}" for s in servers) + " |")
+    print(f"|{'-' * 42}|" + "|".join("-" * 17 for _ in servers) + "|")
     for label, phase, key, fmt in rows:
         cells = []
         for server in servers:
@@ -214,7 +222,7 @@ def print_table(results: dict[str, dict[str, Any]], args: argparse.Namespace) ->
             else:
                 value = results[server][phase][key]
             cells.append(fmt.format(value))
-        print(f"| {label:40} | " + " | ".join(f"{c:>12}" for c in cells) + " |")
+        print(f"| {label:40} | " + " | ".join(f"{c:>15}" for c in cells) + " |")
 
 
 if __name__ == "__main__":

@@ -18,10 +18,17 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.run import ALL_WORKERS_LISTENING, LISTENING, bench_environment, measure
+from bench.run import (
+    ALL_WORKERS_LISTENING,
+    LISTENING,
+    Row,
+    bench_environment,
+    measure,
+    print_markdown,
+)
 from tests.redis import RedisServer
 
-ROWS = [
+ROWS: list[Row] = [
     ("steady: p50 latency ms", "steady", "p50_ms", "{:.1f}"),
     ("steady: p99 latency ms", "steady", "p99_ms", "{:.1f}"),
     ("steady: server CPU %", "steady", "server_cpu_percent", "{:.1f}"),
@@ -74,18 +81,7 @@ def main() -> None:
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     print(f"{args.clients} clients in one room, 4 senders\n")
-    names = list(results)
-    print(f"| {'measure':36} | " + " | ".join(f"{n:>15}" for n in names) + " |")
-    print(f"|{'-' * 38}|" + "|".join("-" * 17 for _ in names) + "|")
-    for label, phase, key, fmt in ROWS:
-        cells = []
-        for name in names:
-            if phase is None:
-                value = sum(p.get(key, 0) for p in results[name].values())
-            else:
-                value = results[name][phase][key]
-            cells.append(fmt.format(value))
-        print(f"| {label:36} | " + " | ".join(f"{c:>15}" for c in cells) + " |")
+    print_markdown(results, ROWS)
 
 
 if __name__ == "__main__":

@@ -571,10 +571,10 @@ class Room:
             # Its history already holds what was broadcast before this point.
             self._outbox.start_here(subscriber)
             if user not in self._members:
-                since = self._clock_ms()
-                self._members[user] = _Membership(since)
+                joined_at = self._clock_ms()
+                self._members[user] = _Membership(joined_at)
                 if self._link is not None:
-                    self._link.member_changed(self.name, user, since)
+                    self._link.member_changed(self.name, user, joined_at)
             self._members[user].connections += 1
         joined = protocol.encode_joined(self.name, self.members(), history, ref, truncated)
         self._outbox.send_to(subscriber, text_frame(joined))

@@ -197,6 +197,11 @@ class ChatServer:
     def remote_messages(self, room: str, messages: list[ChatMessage]) -> None:
         self.registry.remote_messages(room, messages)
 
+    def remote_change(self, room: str, message: ChatMessage) -> None:
+        room_here = self.registry.get(room)
+        if room_here is not None:
+            room_here.take_remote_change(message)
+
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         self.registry.presence_changed(names, changed)
 

@@ -26,6 +26,7 @@ from chatroom.metrics import Counters
 from chatroom.protocol import ErrorCode, ProtocolError, Ref
 from chatroom.ratelimit import BucketsByKey, TokenBucket
 from chatroom.rooms import (
+    ChangeRequest,
     JoinRequest,
     LeaveRequest,
     MembersRequest,
@@ -211,7 +212,7 @@ class Connection:
     def _within_rate(self, request: protocol.Request, frame_wait: float) -> bool:
         """False for a frame past the rate limits (it gets `rate_limited`)."""
         wait = frame_wait
-        if not wait and isinstance(request, protocol.Send):
+        if not wait and isinstance(request, protocol.Send | protocol.Edit | protocol.Delete):
             wait = self._sends.take(trio.current_time())
         if not wait and isinstance(request, protocol.History | protocol.Join):
             # Reads cost by their size, charged once known (see _read_history).
@@ -303,6 +304,13 @@ class Connection:
                 joined = self._joined_room(room, ref)
                 self._charge_storage(text, ref)
                 await self._submit(joined, PublishRequest(self, text, ref, cid))
+            case protocol.Edit(room, message_id, text, ref):
+                joined = self._joined_room(room, ref)
+                self._charge_storage(text, ref)
+                await self._submit(joined, ChangeRequest(self, message_id, text, ref))
+            case protocol.Delete(room, message_id, ref):
+                joined = self._joined_room(room, ref)
+                await self._submit(joined, ChangeRequest(self, message_id, None, ref))
             case protocol.Join(room, since, ref):
                 await self._join(room, since, ref)
             case protocol.Leave(room, ref):
@@ -406,7 +414,7 @@ class Connection:
         self.rooms.pop(key, None)
 
     async def _submit(
-        self, room: Room, request: PublishRequest | LeaveRequest | MembersRequest
+        self, room: Room, request: PublishRequest | LeaveRequest | MembersRequest | ChangeRequest
     ) -> None:
         try:
             await room.submit(request)

@@ -128,7 +128,22 @@ class History:
     ref: Ref = None
 
 
-Request = Hello | Ping | Join | Leave | Send | Members | Rooms | History
+@attrs.frozen
+class Edit:
+    room: str
+    id: int
+    text: str
+    ref: Ref = None
+
+
+@attrs.frozen
+class Delete:
+    room: str
+    id: int
+    ref: Ref = None
+
+
+Request = Hello | Ping | Join | Leave | Send | Members | Rooms | History | Edit | Delete
 
 
 def is_valid_user_name(name: object) -> bool:
@@ -227,6 +242,24 @@ class _Fields:
             raise self.error(f"cid must be 1 to {MAX_CID_CHARS} characters")
         return cid
 
+    def text(self) -> str:
+        """A message's text, as `send` and `edit` take it."""
+        text = self.string("text")
+        if not text:
+            raise self.error("text must not be empty")
+        if len(text) > MAX_TEXT_CHARS:
+            raise self.error(f"text is limited to {MAX_TEXT_CHARS} characters", ErrorCode.TOO_LARGE)
+        if not _is_encodable(text):
+            raise self.error("text must be valid Unicode (no lone surrogates)")
+        return text
+
+    def message_id(self) -> int:
+        if "id" not in self.obj:
+            raise self.error("field 'id' must be an integer")
+        message_id = self.optional_int("id", 1, MAX_ID)
+        assert message_id is not None
+        return message_id
+
     def optional_int(self, name: str, low: int, high: int | None = None) -> int | None:
         if name not in self.obj or self.obj[name] is None:
             return None
@@ -264,16 +297,13 @@ def parse_request(text: str) -> Request:
             return Leave(room=fields.room(), ref=ref)
         case "send":
             room = fields.room()
-            message_text = fields.string("text")
-            if not message_text:
-                raise fields.error("text must not be empty")
-            if len(message_text) > MAX_TEXT_CHARS:
-                raise fields.error(
-                    f"text is limited to {MAX_TEXT_CHARS} characters", ErrorCode.TOO_LARGE
-                )
-            if not _is_encodable(message_text):
-                raise fields.error("text must be valid Unicode (no lone surrogates)")
-            return Send(room=room, text=message_text, ref=ref, cid=fields.cid())
+            return Send(room=room, text=fields.text(), ref=ref, cid=fields.cid())
+        case "edit":
+            room = fields.room()
+            message_id = fields.message_id()
+            return Edit(room=room, id=message_id, text=fields.text(), ref=ref)
+        case "delete":
+            return Delete(room=fields.room(), id=fields.message_id(), ref=ref)
         case "members":
             return Members(room=fields.room(), ref=ref)
         case "rooms":
@@ -308,9 +338,11 @@ class ChatMessage:
     text: str
     ts: int
     cid: str | None = None
+    edited: int | None = None  # when its text last changed (ms)
+    deleted_by: str | None = None  # a deleted message keeps its id, not its text
 
     def as_json(self) -> dict[str, Any]:
-        message = {
+        message: dict[str, Any] = {
             "type": "message",
             "room": self.room,
             "id": self.id,
@@ -320,6 +352,11 @@ class ChatMessage:
         }
         if self.cid is not None:
             message["cid"] = self.cid
+        if self.deleted_by is not None:
+            del message["text"]
+            message["deleted"] = True
+        elif self.edited is not None:
+            message["edited"] = self.edited
         return message
 
 
@@ -478,6 +515,23 @@ def encode_history(room: str, page: HistoryPage, ref: Ref = None) -> str:
         },
         ref,
     )
+
+
+def encode_change(message: ChatMessage, ref: Ref = None) -> str:
+    """What members get when `message` was edited or deleted."""
+    if message.deleted_by is not None:
+        deleted = {"type": "deleted", "room": message.room, "id": message.id}
+        return _with_ref({**deleted, "by": message.deleted_by}, ref)
+    edited = {"type": "edited", "room": message.room, "id": message.id, "text": message.text}
+    return _with_ref({**edited, "edited": message.edited}, ref)
+
+
+def not_found_error(message_id: int, ref: Ref) -> ProtocolError:
+    return ProtocolError(ErrorCode.NOT_FOUND, f"no message {message_id} here", ref)
+
+
+def not_yours_error(ref: Ref) -> ProtocolError:
+    return ProtocolError(ErrorCode.FORBIDDEN, "that message is someone else's", ref)
 
 
 def encode_presence(room: str, event: str, user: str) -> str:

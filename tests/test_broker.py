@@ -31,6 +31,10 @@ class Recorder:
         self.messages.extend(messages)
         self._poke()
 
+    def remote_change(self, room: str, message: ChatMessage) -> None:
+        self.messages.append(message)
+        self._poke()
+
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         self.changed.extend((key, user) for key, users in changed.items() for user in users)
         self._poke()

@@ -256,3 +256,41 @@ def test_arbitrary_objects_give_a_request_or_a_protocol_error(obj: dict[str, Any
             assert error.ref == obj["ref"]
     else:
         assert request.ref == obj.get("ref")
+
+
+def test_edit_and_delete_requests() -> None:
+    assert protocol.parse_request(
+        '{"type":"edit","room":"r","id":3,"text":"better","ref":1}'
+    ) == protocol.Edit("r", 3, "better", 1)
+    assert protocol.parse_request('{"type":"delete","room":"r","id":3}') == protocol.Delete("r", 3)
+    for bad in (
+        '{"type":"edit","room":"r","text":"x"}',
+        '{"type":"edit","room":"r","id":0,"text":"x"}',
+        '{"type":"edit","room":"r","id":"3","text":"x"}',
+        '{"type":"edit","room":"r","id":3,"text":""}',
+        '{"type":"delete","room":"r"}',
+        '{"type":"delete","room":"r","id":true}',
+    ):
+        with pytest.raises(ProtocolError) as info:
+            protocol.parse_request(bad)
+        assert info.value.code == ErrorCode.BAD_REQUEST
+    with pytest.raises(ProtocolError) as info:
+        protocol.parse_request(
+            json.dumps({"type": "edit", "room": "r", "id": 1, "text": "x" * 4001})
+        )
+    assert info.value.code == ErrorCode.TOO_LARGE
+
+
+def test_edited_and_deleted_messages_encode_as_documented() -> None:
+    edited = protocol.ChatMessage("r", 3, "ann", "better", 10, edited=20)
+    deleted = protocol.ChatMessage("r", 4, "ann", "", 11, deleted_by="mod")
+    assert json.loads(protocol.encode_change(edited, ref=7)) == {
+        "type": "edited", "room": "r", "id": 3, "text": "better", "edited": 20, "ref": 7,
+    }  # fmt: skip
+    assert json.loads(protocol.encode_change(deleted)) == {
+        "type": "deleted", "room": "r", "id": 4, "by": "mod",
+    }  # fmt: skip
+    assert edited.as_json()["edited"] == 20
+    assert deleted.as_json() == {
+        "type": "message", "room": "r", "id": 4, "user": "ann", "ts": 11, "deleted": True,
+    }  # fmt: skip

@@ -158,6 +158,7 @@ async def test_migrations_run_once_and_newer_schemas_are_refused(
             (1,),
             (2,),
             (3,),
+            (4,),
         ]
         conn.execute("INSERT INTO schema_migrations VALUES (99, 0)")
     with pytest.RaisesGroup(pytest.RaisesExc(SchemaTooNew, match="schema version 99")):
@@ -265,3 +266,26 @@ async def test_postgres_going_away_and_coming_back(nursery: trio.Nursery) -> Non
         assert [m.id for m in await store.history("r", None, 10)] == [1, 2]
     finally:
         await trio.to_thread.run_sync(server.destroy)
+
+
+async def test_edits_and_deletes_keep_ids_and_follow_the_rules(store: Store) -> None:
+    drafts = [ChatMessage("r", 0, user, f"text {n}", n) for n, user in enumerate(["ann", "bob"])]
+    await store.save_messages(drafts)
+    edited = await store.change_message("r", 1, "ANN", "new text", any_author=False)
+    assert edited.message is not None
+    assert (edited.message.text, edited.message.user) == ("new text", "ann")
+    assert edited.message.edited is not None
+    refused = await store.change_message("r", 2, "ann", "not mine", any_author=False)
+    assert (refused.message, refused.found) == (None, True)
+    assert (await store.change_message("r", 3, "ann", "x", any_author=False)).found is False
+    # Only deleting may touch others' messages, when the policy says so.
+    deleted = await store.change_message("r", 2, "ann", None, any_author=True)
+    assert deleted.message is not None
+    assert (deleted.message.text, deleted.message.deleted_by) == ("", "ann")
+    gone = await store.change_message("r", 2, "bob", "too late", any_author=False)
+    assert (gone.message, gone.found) == (None, False)
+    history = await store.history("r", None, 10)
+    assert [m.as_json().get("text") for m in history] == ["new text", None]
+    assert [m.as_json().get("deleted") for m in history] == [None, True]
+    saved = await store.save_messages([ChatMessage("r", 0, "ann", "after", 9)])
+    assert saved[0].message.id == 3

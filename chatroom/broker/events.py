@@ -34,6 +34,15 @@ class MessagesEvent:
 
 
 @attrs.frozen
+class ChangedEvent:
+    """A message a node edited or deleted, as it is now."""
+
+    node: str
+    room: str
+    message: ChatMessage
+
+
+@attrs.frozen
 class PresenceEvent:
     """`user` became a member of `room` on `node` at `since` (ms), or stopped
     being one there (`since` None)."""
@@ -67,7 +76,7 @@ class UnknownEvent:
     kind: str
 
 
-BrokerEvent = MessagesEvent | PresenceEvent | NodeEvent | RevokedEvent | UnknownEvent
+BrokerEvent = MessagesEvent | ChangedEvent | PresenceEvent | NodeEvent | RevokedEvent | UnknownEvent
 
 
 def sender_prefix(node: str) -> bytes:
@@ -79,8 +88,9 @@ def encode_event(event: BrokerEvent) -> bytes:
     body: dict[str, Any] = {"node": event.node, "v": VERSION}
     match event:
         case MessagesEvent(_node, room, messages):
-            rows = [[m.id, m.user, m.text, m.ts, m.cid] for m in messages]
-            body.update(kind="messages", room=room, messages=rows)
+            body.update(kind="messages", room=room, messages=[_row(m) for m in messages])
+        case ChangedEvent(_node, room, message):
+            body.update(kind="changed", room=room, message=_row(message))
         case PresenceEvent(_node, room, user, since):
             body.update(kind="presence", room=room, user=user, since=since)
         case NodeEvent():
@@ -106,6 +116,9 @@ def decode_event(data: bytes) -> BrokerEvent:
                 if not messages or any(b.id != a.id + 1 for a, b in itertools.pairwise(messages)):
                     raise BadEvent("messages are contiguous and not empty")
                 return MessagesEvent(node, room, messages)
+            case "changed":
+                room = _room(body)
+                return ChangedEvent(node, room, _message(room, body["message"]))
             case "presence":
                 since = body["since"]
                 if since is not None and not _is_int(since):
@@ -145,12 +158,19 @@ def _user(user: object) -> str:
     return user
 
 
+def _row(m: ChatMessage) -> list[object]:
+    return [m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by]
+
+
 def _message(room: str, row: object) -> ChatMessage:
-    if not isinstance(row, list) or len(row) != 5:
-        raise BadEvent("a message is [id, user, text, ts, cid]")
-    id_, user, text, ts, cid = row
+    if not isinstance(row, list) or len(row) != 7:
+        raise BadEvent("a message is [id, user, text, ts, cid, edited, deleted_by]")
+    id_, user, text, ts, cid, edited, deleted_by = row
     if not (_is_int(id_) and id_ > 0 and _is_int(ts) and isinstance(text, str)):
         raise BadEvent("invalid message")
     if cid is not None and not isinstance(cid, str):
         raise BadEvent("cid is a string or null")
-    return ChatMessage(room, id_, _user(user), text, ts, cid)
+    if edited is not None and not _is_int(edited):
+        raise BadEvent("edited is an integer or null")
+    deleted_by = None if deleted_by is None else _user(deleted_by)
+    return ChatMessage(room, id_, _user(user), text, ts, cid, edited, deleted_by)

@@ -48,6 +48,7 @@ import trio
 from chatroom.broker.events import (
     BadEvent,
     BrokerEvent,
+    ChangedEvent,
     MessagesEvent,
     NodeEvent,
     PresenceEvent,
@@ -81,6 +82,8 @@ class BrokerListener(Protocol):
     """What the broker tells this server about the others."""
 
     def remote_messages(self, room: str, messages: list[ChatMessage]) -> None: ...
+
+    def remote_change(self, room: str, message: ChatMessage) -> None: ...
 
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         """Members of rooms (key -> users whose membership may differ)."""
@@ -190,6 +193,9 @@ class RedisBroker:
 
     def published(self, room: str, messages: list[ChatMessage]) -> None:
         self._offer(_Publish(encode_event(MessagesEvent(self.node, room, tuple(messages)))))
+
+    def changed(self, room: str, message: ChatMessage) -> None:
+        self._offer(_Publish(encode_event(ChangedEvent(self.node, room, message))))
 
     def member_changed(self, room: str, user: str, since: int | None) -> None:
         members = self._local.setdefault(room, {})
@@ -481,6 +487,8 @@ class RedisBroker:
         match event:
             case MessagesEvent(_node, room, messages):
                 self._listener.remote_messages(room, list(messages))
+            case ChangedEvent(_node, room, message):
+                self._listener.remote_change(room, message)
             case PresenceEvent(node, room, user, since):
                 if since is None:
                     self._notify({self.remote.leave(node, room, user)})

@@ -2,6 +2,7 @@
 
 from chatroom.rooms.registry import RoomRegistry
 from chatroom.rooms.room import (
+    ChangeRequest,
     JoinRequest,
     LeaveRequest,
     MembersRequest,
@@ -12,6 +13,7 @@ from chatroom.rooms.room import (
 )
 
 __all__ = [
+    "ChangeRequest",
     "JoinRequest",
     "LeaveRequest",
     "MembersRequest",

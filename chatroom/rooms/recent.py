@@ -80,6 +80,17 @@ class RecentMessages:
             self.bytes -= message_bytes(self._messages.popleft())
         self._budget.total += self.bytes - before
 
+    def replace(self, message: ChatMessage) -> None:
+        """The message with its id, as it is now (edited or deleted), if kept."""
+        oldest = self.oldest_id
+        if oldest is None or not oldest <= message.id < oldest + len(self._messages):
+            return
+        at = message.id - oldest  # ids are contiguous
+        change = message_bytes(message) - message_bytes(self._messages[at])
+        self._messages[at] = message
+        self.bytes += change
+        self._budget.total += change
+
     @property
     def oldest_id(self) -> int | None:
         return self._messages[0].id if self._messages else None

@@ -20,6 +20,7 @@ import trio
 from chatroom import protocol
 from chatroom.protocol import HISTORY_PAGE_BYTES, ChatMessage, HistoryPage, Member, Ref
 from chatroom.rooms.outbox import Outbox
+from chatroom.rooms.policy import Change, Role, may_change_others
 from chatroom.rooms.recent import MAX_MESSAGES, MAX_ROOM_BYTES, CacheBudget, RecentMessages
 from chatroom.store import Saved, Store, StoreUnavailable
 from chatroom.wsframe import text_frame
@@ -75,6 +76,9 @@ class ClusterLink(Protocol):
 
     def is_elsewhere(self, key: str, user: str) -> bool: ...
 
+    def changed(self, room: str, message: ChatMessage) -> None:
+        """A message edited or deleted here, for the members on other servers."""
+
 
 @attrs.frozen(eq=False)
 class JoinRequest:
@@ -103,6 +107,16 @@ class PublishRequest:
 
 
 @attrs.frozen(eq=False)
+class ChangeRequest:
+    """Edit a message (`text`) or delete it (None)."""
+
+    subscriber: Subscriber
+    message_id: int
+    text: str | None
+    ref: Ref = None
+
+
+@attrs.frozen(eq=False)
 class MembersRequest:
     subscriber: Subscriber
     ref: Ref = None
@@ -114,7 +128,7 @@ class Wake:
 
 WAKE = Wake()
 
-RoomRequest = JoinRequest | LeaveRequest | PublishRequest | MembersRequest | Wake
+RoomRequest = JoinRequest | LeaveRequest | PublishRequest | MembersRequest | ChangeRequest | Wake
 
 
 class RoomClosed(Exception):
@@ -167,6 +181,7 @@ class Room:
         # From other servers, for the room's task: messages, the last id the
         # store has (when the broker lost some), users whose presence changed.
         self._remote: list[ChatMessage] = []
+        self._remote_changes: list[ChatMessage] = []  # edited or deleted elsewhere
         self._behind = 0
         self._presence_changed: set[str] = set()
         self._woken = False
@@ -245,6 +260,12 @@ class Room:
         else:
             self._remote.extend(messages)
         self._wake()
+
+    def take_remote_change(self, message: ChatMessage) -> None:
+        """A message another server edited or deleted, as it is now."""
+        if self._recent is not None and len(self._remote_changes) < MAX_REMOTE_WAITING:
+            self._remote_changes.append(message)
+            self._wake()
 
     def behind(self, last_id: int) -> None:
         """The store has messages up to `last_id` here."""
@@ -348,6 +369,11 @@ class Room:
                     await self._join(subscriber, ref, since, prefetched)
                 case LeaveRequest(subscriber, ref, reply):
                     self._leave(subscriber, ref, reply)
+                case ChangeRequest(subscriber, message_id, text, ref):
+                    if member:
+                        await self._change(subscriber, message_id, text, ref)
+                    else:
+                        self._send_error(subscriber, self._not_member(ref))
                 case MembersRequest(subscriber, ref):
                     if member:
                         members = protocol.encode_members(self.name, self.members(), ref)
@@ -495,9 +521,59 @@ class Room:
             self._outbox.broadcast(text_frame(protocol.encode_message(message)))
         if before is None and self._behind > self._last_id:
             await self._catch_up(self._behind + 1)
+        if before is None:
+            changes, self._remote_changes = self._remote_changes, []
+            for message in changes:
+                if message.id > self._last_id:  # (the read has it as it is now)
+                    await self._catch_up(message.id + 1)
+                self._changed(message)
         changed, self._presence_changed = self._presence_changed, set()
         for user in changed:
             self._announce(user)
+
+    async def _change(
+        self, subscriber: Subscriber, message_id: int, text: str | None, ref: Ref
+    ) -> None:
+        """Edit or delete a message, if the policy lets `subscriber` do so."""
+        if not await self._load():
+            self._send_error(subscriber, protocol.unavailable_error(ref))
+            return
+        role = Role.MEMBER  # (owners and moderators come with moderation)
+        change = Change.EDIT if text is not None else Change.DELETE
+        try:
+            result = await self._store.change_message(
+                self.name,
+                message_id,
+                subscriber.user,
+                text,
+                any_author=may_change_others(change, role),
+            )
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("room %s: changing message %d failed", self.name, message_id)
+            self._send_error(subscriber, protocol.unavailable_error(ref))
+            return
+        if result.message is None:
+            error = protocol.not_yours_error if result.found else None
+            self._send_error(
+                subscriber,
+                error(ref) if error else protocol.not_found_error(message_id, ref),
+            )
+            return
+        if message_id > self._last_id:  # the message itself goes out first
+            await self._fill_gap_before(message_id + 1)
+        self._changed(result.message)
+        if ref is not None:
+            own = protocol.encode_change(result.message, ref)
+            self._outbox.replace_last(subscriber, text_frame(own))
+        if self._link is not None:
+            self._link.changed(self.name, result.message)
+
+    def _changed(self, message: ChatMessage) -> None:
+        """Members see the message as it is now; so will later joins."""
+        assert self._recent is not None
+        self._recent.replace(message)
+        self._outbox.broadcast(text_frame(protocol.encode_change(message)))
 
     def _accept(self, messages: list[ChatMessage]) -> None:
         """Messages committed here, in id order: the room's last id and memory move on."""

@@ -1,10 +1,19 @@
 """Durable storage: messages and users, on SQLite (default) or PostgreSQL."""
 
 from chatroom.store.backends import default_database_url, open_database
-from chatroom.store.sql import Database, NameClash, Saved, SavedRoom, SchemaTooNew, SessionStart
+from chatroom.store.sql import (
+    Change,
+    Database,
+    NameClash,
+    Saved,
+    SavedRoom,
+    SchemaTooNew,
+    SessionStart,
+)
 from chatroom.store.store import Store, StoreUnavailable
 
 __all__ = [
+    "Change",
     "Database",
     "NameClash",
     "Saved",

@@ -107,6 +107,18 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
                 (SELECT COALESCE(MAX(id), 0) FROM messages WHERE messages.room = rooms.name)""",
         ],
     },
+    # Edit and delete: when a message's text last changed, and who deleted
+    # it (its text is then erased; its id stays, so ids stay contiguous).
+    4: {
+        "sqlite": [
+            "ALTER TABLE messages ADD COLUMN edited_ms INTEGER",
+            "ALTER TABLE messages ADD COLUMN deleted_by TEXT",
+        ],
+        "postgresql": [
+            "ALTER TABLE messages ADD COLUMN edited_ms BIGINT",
+            "ALTER TABLE messages ADD COLUMN deleted_by TEXT",
+        ],
+    },
 }
 # From this version on, user and room names are unique without regard to case.
 NAMES_FOLDED_FROM = 2

@@ -21,7 +21,7 @@ from chatroom.store.schema import (
     migrations_after,
 )
 
-_COLUMNS = "room, id, author, body, ts, cid"
+_COLUMNS = "room, id, author, body, ts, cid, edited_ms, deleted_by"
 MAX_UNREAD = 1000  # unread counts stop here
 PAGE_READ_ROWS = 50  # rows read at a time for a page bounded in bytes
 IN_CHUNK = 500  # values per IN (...) query (SQLite allows 32,766 parameters)
@@ -61,7 +61,7 @@ class Saved:
 
 
 def _row(m: ChatMessage) -> tuple[Any, ...]:
-    return (m.room, m.id, m.user, m.text, m.ts, m.cid)
+    return (m.room, m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by)
 
 
 def _now_ms() -> int:
@@ -78,8 +78,25 @@ class Job:
 
 
 def _message(row: Sequence[Any]) -> ChatMessage:
-    room, id_, author, body, ts, cid = row
-    return ChatMessage(room=room, id=int(id_), user=author, text=body, ts=int(ts), cid=cid)
+    room, id_, author, body, ts, cid, edited, deleted_by = row
+    return ChatMessage(
+        room=room,
+        id=int(id_),
+        user=author,
+        text=body,
+        ts=int(ts),
+        cid=cid,
+        edited=None if edited is None else int(edited),
+        deleted_by=deleted_by,
+    )
+
+
+@attrs.frozen
+class Change:
+    """An edit or delete: the message as it is now, or why not."""
+
+    message: ChatMessage | None  # None: not changed
+    found: bool  # whether the message exists (and is not deleted)
 
 
 @attrs.frozen
@@ -211,7 +228,7 @@ class Database:
             else:
                 saved.append(Saved(attrs.evolve(draft, id=next_id), True))
                 next_id += 1
-        insert = self._sql(f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)")
+        insert = self._sql(f"INSERT INTO messages ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
         conn.cursor().executemany(insert, [_row(s.message) for s in saved if s.new])
         return saved
 
@@ -237,6 +254,37 @@ class Database:
             (room, after, before, limit),
         ).fetchall()
         return [_message(row) for row in rows]
+
+    def change_message(
+        self,
+        conn: Any,
+        room: str,
+        message_id: int,
+        by: str,
+        text: str | None,
+        any_author: bool,
+    ) -> Change:
+        """Edit (`text`) or delete (None: the text is erased, the id kept) a
+        message of `by`'s, or of anyone's with `any_author`, atomically."""
+        params: list[Any]
+        if text is None:
+            change, params = "body = '', deleted_by = ?", [by]
+        else:
+            change, params = "body = ?, edited_ms = ?", [text, _now_ms()]
+        row = self._execute(
+            conn,
+            f"UPDATE messages SET {change} WHERE room = ? AND id = ? AND deleted_by IS NULL "
+            f"AND (lower(author) = lower(?) OR ?) RETURNING {_COLUMNS}",
+            [*params, room, message_id, by, any_author],
+        ).fetchone()
+        if row is not None:
+            return Change(_message(row), True)
+        found = self._execute(
+            conn,
+            "SELECT 1 FROM messages WHERE room = ? AND id = ? AND deleted_by IS NULL",
+            (room, message_id),
+        ).fetchone()
+        return Change(None, found is not None)
 
     def last_ids(self, conn: Any, keys: Sequence[str]) -> dict[str, int]:
         """The last committed id of each room (by key) that exists."""

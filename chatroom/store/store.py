@@ -20,7 +20,7 @@ import trio
 
 from chatroom.metrics import Counters
 from chatroom.protocol import HISTORY_PAGE_BYTES, MAX_ID, ChatMessage, HistoryPage
-from chatroom.store.sql import Database, Job, Saved, SessionStart
+from chatroom.store.sql import Change, Database, Job, Saved, SessionStart
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,14 @@ class Store:
         saved = await self._write(lambda conn: self.database.insert_messages(conn, drafts))
         self.counters.messages_committed += sum(s.new for s in saved)
         return saved
+
+    async def change_message(
+        self, room: str, message_id: int, by: str, text: str | None, *, any_author: bool
+    ) -> Change:
+        """Edit a message (`text`) or delete it (None); see Database.change_message."""
+        return await self._write(
+            lambda conn: self.database.change_message(conn, room, message_id, by, text, any_author)
+        )
 
     async def create_user(self, name: str, password_hash: str) -> bool:
         """Add a user; False if the name is taken, in any case."""

@@ -370,3 +370,20 @@ def test_a_node_stops_cleanly_while_redis_is_down(cluster: Cluster, redis: Redis
     redis.stop()
     assert stop_server(node) == 0
     assert close_code(ws) == 1001
+
+
+def test_edits_and_deletes_reach_every_node(cluster: Cluster) -> None:
+    first, second = cluster(2)
+    ann = joined(first, "ann", "edits")
+    bob = joined(second, "bob", "edits")
+    send(ann, type="send", room="edits", text="typo")
+    assert messages(bob, 1) == [(1, "ann", "typo")]
+    send(ann, type="edit", room="edits", id=1, text="fixed")
+    edited = receive_until(bob, "edited")
+    assert (edited["id"], edited["text"]) == (1, "fixed")
+    send(ann, type="delete", room="edits", id=1)
+    assert receive_until(bob, "deleted")["by"] == "ann"
+    # The other node's memory changed too: a join there shows the tombstone.
+    carol = hello(second, "carol")
+    send(carol, type="join", room="edits")
+    assert receive_until(carol, "joined")["history"][0].get("deleted") is True

@@ -10,6 +10,7 @@ import attrs
 import pytest
 import trio
 
+from chatroom.policy import RoomRules
 from chatroom.protocol import ChatMessage
 from chatroom.store import (
     NameClash,
@@ -159,6 +160,7 @@ async def test_migrations_run_once_and_newer_schemas_are_refused(
             (2,),
             (3,),
             (4,),
+            (5,),
         ]
         conn.execute("INSERT INTO schema_migrations VALUES (99, 0)")
     with pytest.RaisesGroup(pytest.RaisesExc(SchemaTooNew, match="schema version 99")):
@@ -201,6 +203,14 @@ async def test_an_old_database_gets_its_rooms_with_their_spelling(
     assert sorted(await store.rooms()) == [("General", True), ("dev", True)]
     assert await store.create_room("GENERAL") == "General"
     assert not await store.create_user("Alice", "hash")
+    # Rooms from before owners: public, owned by their first message's author.
+    settings = await store.room_settings("general")
+    assert settings is not None
+    assert (settings.owner, settings.topic, settings.rules) == (
+        "someone",
+        "",
+        RoomRules(private=False, owner="someone"),
+    )
 
 
 async def test_a_users_rooms_and_what_is_unread_there(store: Store) -> None:
@@ -289,3 +299,11 @@ async def test_edits_and_deletes_keep_ids_and_follow_the_rules(store: Store) -> 
     assert [m.as_json().get("deleted") for m in history] == [None, True]
     saved = await store.save_messages([ChatMessage("r", 0, "ann", "after", 9)])
     assert saved[0].message.id == 3
+
+
+async def test_a_new_room_has_no_owner_and_nobody_banned_until_told(store: Store) -> None:
+    assert await store.room_settings("nowhere") is None
+    await store.create_room("Fresh")
+    settings = await store.room_settings("FRESH")
+    assert settings is not None
+    assert settings.rules == RoomRules() and settings.owner is None

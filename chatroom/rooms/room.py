@@ -18,9 +18,9 @@ import attrs
 import trio
 
 from chatroom import protocol
+from chatroom.policy import Change, Role, may_change_others
 from chatroom.protocol import HISTORY_PAGE_BYTES, ChatMessage, HistoryPage, Member, Ref
 from chatroom.rooms.outbox import Outbox
-from chatroom.rooms.policy import Change, Role, may_change_others
 from chatroom.rooms.recent import MAX_MESSAGES, MAX_ROOM_BYTES, CacheBudget, RecentMessages
 from chatroom.store import Saved, Store, StoreUnavailable
 from chatroom.wsframe import text_frame

@@ -6,6 +6,28 @@ from typing import Literal
 
 Dialect = Literal["sqlite", "postgresql"]
 
+
+def _rooms_people_run(*, boolean: str, false: str) -> list[str]:
+    """Migration 5, in a dialect's words for a boolean."""
+    return [
+        "ALTER TABLE rooms ADD COLUMN owner TEXT",
+        f"ALTER TABLE rooms ADD COLUMN private {boolean} NOT NULL DEFAULT {false}",
+        "ALTER TABLE rooms ADD COLUMN topic TEXT NOT NULL DEFAULT ''",
+        """UPDATE rooms SET owner = (SELECT author FROM messages
+            WHERE messages.room = rooms.name ORDER BY id LIMIT 1)""",
+        *(
+            f"""CREATE TABLE {table} (
+                room_key TEXT NOT NULL,
+                user_key TEXT NOT NULL,
+                by_user TEXT NOT NULL,
+                at_ms BIGINT NOT NULL,
+                PRIMARY KEY (room_key, user_key)
+            )"""
+            for table in ("room_moderators", "room_invitations", "room_bans")
+        ),
+    ]
+
+
 # Each version's statements, applied in order in one transaction. A new
 # version is appended; released ones never change.
 _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
@@ -118,6 +140,12 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
             "ALTER TABLE messages ADD COLUMN edited_ms BIGINT",
             "ALTER TABLE messages ADD COLUMN deleted_by TEXT",
         ],
+    },
+    # Rooms people run: an owner (rooms from before: their first message's
+    # author), private rooms, topics; moderators, invitations and bans.
+    5: {
+        "sqlite": _rooms_people_run(boolean="INTEGER", false="0"),
+        "postgresql": _rooms_people_run(boolean="BOOLEAN", false="FALSE"),
     },
 }
 # From this version on, user and room names are unique without regard to case.

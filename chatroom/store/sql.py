@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from chatroom.policy import RoomRules
 from chatroom.protocol import MAX_ID, ChatMessage, HistoryPage, encode_message
 from chatroom.store.schema import (
     CREATE_VERSION_TABLE,
@@ -89,6 +90,15 @@ def _message(row: Sequence[Any]) -> ChatMessage:
         edited=None if edited is None else int(edited),
         deleted_by=deleted_by,
     )
+
+
+@attrs.frozen
+class RoomSettings:
+    """A room's rules, and what its INFO shows besides."""
+
+    rules: RoomRules
+    owner: str | None  # as spelled
+    topic: str
 
 
 @attrs.frozen
@@ -285,6 +295,30 @@ class Database:
             (room, message_id),
         ).fetchone()
         return Change(None, found is not None)
+
+    def room_settings(self, conn: Any, room: str) -> RoomSettings | None:
+        """Who runs the room and who may come in; None if it does not exist."""
+        row = self._execute(
+            conn, "SELECT private, owner, topic FROM rooms WHERE key = lower(?)", (room,)
+        ).fetchone()
+        if row is None:
+            return None
+        private, owner, topic = row
+
+        def users(table: str) -> frozenset[str]:
+            rows = self._execute(
+                conn, f"SELECT user_key FROM {table} WHERE room_key = lower(?)", (room,)
+            ).fetchall()
+            return frozenset(user for (user,) in rows)
+
+        rules = RoomRules(
+            private=bool(private),
+            owner=None if owner is None else owner.lower(),
+            moderators=users("room_moderators"),
+            banned=users("room_bans"),
+            invited=users("room_invitations"),
+        )
+        return RoomSettings(rules, owner, topic)
 
     def last_ids(self, conn: Any, keys: Sequence[str]) -> dict[str, int]:
         """The last committed id of each room (by key) that exists."""

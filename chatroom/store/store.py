@@ -20,7 +20,7 @@ import trio
 
 from chatroom.metrics import Counters
 from chatroom.protocol import HISTORY_PAGE_BYTES, MAX_ID, ChatMessage, HistoryPage
-from chatroom.store.sql import Change, Database, Job, Saved, SessionStart
+from chatroom.store.sql import Change, Database, Job, RoomSettings, Saved, SessionStart
 
 log = logging.getLogger(__name__)
 
@@ -228,6 +228,9 @@ class Store:
         return await self._read(
             lambda conn: self.database.between(conn, room, after, before, limit)
         )
+
+    async def room_settings(self, room: str) -> RoomSettings | None:
+        return await self._read(lambda conn: self.database.room_settings(conn, room))
 
     async def last_ids(self, keys: list[str]) -> dict[str, int]:
         """The last id committed in each room (by key), whoever committed it."""

@@ -202,6 +202,11 @@ class ChatServer:
         if room_here is not None:
             room_here.take_remote_change(message)
 
+    def remote_settings_changed(self, room: str) -> None:
+        room_here = self.registry.get(room)
+        if room_here is not None:
+            room_here.take_settings_changed()
+
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         self.registry.presence_changed(names, changed)
 

@@ -34,6 +34,7 @@ from chatroom.rooms import (
     Room,
     RoomClosed,
     RoomRegistry,
+    SettingsRequest,
 )
 from chatroom.rooms.room import JOIN_HISTORY, SINCE_LIMIT
 from chatroom.store import Store, StoreUnavailable
@@ -311,6 +312,13 @@ class Connection:
             case protocol.Delete(room, message_id, ref):
                 joined = self._joined_room(room, ref)
                 await self._submit(joined, ChangeRequest(self, message_id, None, ref))
+            case protocol.Topic(room, topic, ref):
+                joined = self._joined_room(room, ref)
+                await self._submit(joined, SettingsRequest(self, topic=topic, ref=ref))
+            case protocol.SetRole(room, user, role, ref):
+                joined = self._joined_room(room, ref)
+                change = SettingsRequest(self, user=user, moderator=role == "moderator", ref=ref)
+                await self._submit(joined, change)
             case protocol.Join(room, since, ref):
                 await self._join(room, since, ref)
             case protocol.Leave(room, ref):
@@ -414,7 +422,9 @@ class Connection:
         self.rooms.pop(key, None)
 
     async def _submit(
-        self, room: Room, request: PublishRequest | LeaveRequest | MembersRequest | ChangeRequest
+        self,
+        room: Room,
+        request: PublishRequest | LeaveRequest | MembersRequest | ChangeRequest | SettingsRequest,
     ) -> None:
         try:
             await room.submit(request)

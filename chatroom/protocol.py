@@ -12,6 +12,7 @@ from typing import Any
 import attrs
 
 MAX_TEXT_CHARS = 4000
+MAX_TOPIC_CHARS = 200
 MAX_REF_CHARS = 64
 MAX_CID_CHARS = 64
 MAX_HISTORY_LIMIT = 200
@@ -143,7 +144,24 @@ class Delete:
     ref: Ref = None
 
 
-Request = Hello | Ping | Join | Leave | Send | Members | Rooms | History | Edit | Delete
+@attrs.frozen
+class Topic:
+    room: str
+    topic: str
+    ref: Ref = None
+
+
+@attrs.frozen
+class SetRole:
+    room: str
+    user: str
+    role: str  # "moderator" or "member"
+    ref: Ref = None
+
+
+Request = (
+    Hello | Ping | Join | Leave | Send | Members | Rooms | History | Edit | Delete | Topic | SetRole
+)
 
 
 def is_valid_user_name(name: object) -> bool:
@@ -304,6 +322,21 @@ def parse_request(text: str) -> Request:
             return Edit(room=room, id=message_id, text=fields.text(), ref=ref)
         case "delete":
             return Delete(room=fields.room(), id=fields.message_id(), ref=ref)
+        case "topic":
+            room = fields.room()
+            topic = fields.string("topic")
+            if len(topic) > MAX_TOPIC_CHARS or not _is_encodable(topic):
+                raise fields.error(f"a topic is 0 to {MAX_TOPIC_CHARS} characters")
+            return Topic(room=room, topic=topic, ref=ref)
+        case "role":
+            room = fields.room()
+            user = fields.string("user")
+            if not is_valid_user_name(user):
+                raise fields.error("user names are 1 to 32 characters from A-Z a-z 0-9 _ - .")
+            role = fields.string("role")
+            if role not in ("moderator", "member"):
+                raise fields.error("role is 'moderator' or 'member'")
+            return SetRole(room=room, user=user, role=role, ref=ref)
         case "members":
             return Members(room=fields.room(), ref=ref)
         case "rooms":
@@ -364,9 +397,31 @@ class ChatMessage:
 class Member:
     user: str
     since: int
+    role: str | None = None  # owner, moderator or member (None: not known here)
 
     def as_json(self) -> dict[str, Any]:
-        return {"user": self.user, "since": self.since}
+        member: dict[str, Any] = {"user": self.user, "since": self.since}
+        if self.role is not None:
+            member["role"] = self.role
+        return member
+
+
+@attrs.frozen
+class RoomInfo:
+    """Who runs a room, and its topic (INFO in the protocol)."""
+
+    private: bool = False
+    topic: str = ""
+    owner: str | None = None
+    moderators: tuple[str, ...] = ()
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "private": self.private,
+            "topic": self.topic,
+            "owner": self.owner,
+            "moderators": list(self.moderators),
+        }
 
 
 @attrs.frozen
@@ -465,10 +520,12 @@ def encode_joined(
     history: HistoryPage,
     ref: Ref = None,
     truncated: bool = False,
+    info: RoomInfo | None = None,
 ) -> str:
     joined: dict[str, Any] = {
         "type": "joined",
         "room": room,
+        "info": (info or RoomInfo()).as_json(),
         "members": [m.as_json() for m in members],
         "history": [m.as_json() for m in history.messages],
         "more": history.more,  # extension: older messages exist before `history`
@@ -478,6 +535,14 @@ def encode_joined(
         # page back from the first one with `history` frames.
         joined["truncated"] = True
     return _with_ref(joined, ref)
+
+
+def encode_room_info(room: str, info: RoomInfo) -> str:
+    return dumps({"type": "room", "room": room, "info": info.as_json()})
+
+
+def encode_done(ref: Ref = None) -> str:
+    return _with_ref({"type": "done"}, ref)
 
 
 def encode_left(room: str, ref: Ref = None) -> str:

@@ -35,6 +35,9 @@ class Recorder:
         self.messages.append(message)
         self._poke()
 
+    def remote_settings_changed(self, room: str) -> None:
+        self._poke()
+
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         self.changed.extend((key, user) for key, users in changed.items() for user in users)
         self._poke()

@@ -387,3 +387,15 @@ def test_edits_and_deletes_reach_every_node(cluster: Cluster) -> None:
     carol = hello(second, "carol")
     send(carol, type="join", room="edits")
     assert receive_until(carol, "joined")["history"][0].get("deleted") is True
+
+
+def test_topics_and_roles_reach_every_node(cluster: Cluster) -> None:
+    first, second = cluster(2)
+    owner = joined(first, "owner", "run")
+    member = joined(second, "member", "run")
+    send(owner, type="topic", room="run", topic="Rules: be kind")
+    assert receive_until(member, "room")["info"]["topic"] == "Rules: be kind"
+    send(owner, type="role", room="run", user="member", role="moderator")
+    assert receive_until(member, "room")["info"]["moderators"] == ["member"]
+    send(member, type="topic", room="run", topic="Set on the other node", ref=1)
+    assert receive_until(member, "done")["ref"] == 1

@@ -187,6 +187,7 @@ def test_encoders_produce_the_documented_shapes() -> None:
             {
                 "type": "joined",
                 "room": "r",
+                "info": {"private": False, "topic": "", "owner": None, "moderators": []},
                 "members": [{"user": "u", "since": 5}],
                 "history": [message.as_json()],
                 "more": True,

@@ -71,7 +71,8 @@ async def test_join_send_leave_in_order(nursery: trio.Nursery, sqlite_store: Sto
         {
             "type": "joined",
             "room": "lobby",
-            "members": [{"user": "alice", "since": 1234}],
+            "info": {"private": False, "topic": "", "owner": "alice", "moderators": []},
+            "members": [{"user": "alice", "since": 1234, "role": "owner"}],
             "history": [],
             "more": False,
             "ref": "a",

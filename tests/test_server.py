@@ -90,7 +90,7 @@ def test_http_rooms_and_members_agree_with_the_websocket_view(server: RunningSer
     assert (
         receive(carol)["members"]
         == body["members"]
-        == [{"user": "carol", "since": body["members"][0]["since"]}]
+        == [{"user": "carol", "since": body["members"][0]["since"], "role": "owner"}]
     )
     assert server.http("GET", "/api/rooms/general/members")[0] == 401
     assert server.http("GET", "/api/rooms/empty/members", token)[0] == 404

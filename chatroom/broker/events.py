@@ -43,6 +43,14 @@ class ChangedEvent:
 
 
 @attrs.frozen
+class SettingsEvent:
+    """A node changed a room's topic or roles: read them again."""
+
+    node: str
+    room: str
+
+
+@attrs.frozen
 class PresenceEvent:
     """`user` became a member of `room` on `node` at `since` (ms), or stopped
     being one there (`since` None)."""
@@ -76,7 +84,15 @@ class UnknownEvent:
     kind: str
 
 
-BrokerEvent = MessagesEvent | ChangedEvent | PresenceEvent | NodeEvent | RevokedEvent | UnknownEvent
+BrokerEvent = (
+    MessagesEvent
+    | ChangedEvent
+    | SettingsEvent
+    | PresenceEvent
+    | NodeEvent
+    | RevokedEvent
+    | UnknownEvent
+)
 
 
 def sender_prefix(node: str) -> bytes:
@@ -91,6 +107,8 @@ def encode_event(event: BrokerEvent) -> bytes:
             body.update(kind="messages", room=room, messages=[_row(m) for m in messages])
         case ChangedEvent(_node, room, message):
             body.update(kind="changed", room=room, message=_row(message))
+        case SettingsEvent(_node, room):
+            body.update(kind="settings", room=room)
         case PresenceEvent(_node, room, user, since):
             body.update(kind="presence", room=room, user=user, since=since)
         case NodeEvent():
@@ -119,6 +137,8 @@ def decode_event(data: bytes) -> BrokerEvent:
             case "changed":
                 room = _room(body)
                 return ChangedEvent(node, room, _message(room, body["message"]))
+            case "settings":
+                return SettingsEvent(node, _room(body))
             case "presence":
                 since = body["since"]
                 if since is not None and not _is_int(since):

@@ -53,6 +53,7 @@ from chatroom.broker.events import (
     NodeEvent,
     PresenceEvent,
     RevokedEvent,
+    SettingsEvent,
     decode_event,
     encode_event,
     sender_prefix,
@@ -84,6 +85,8 @@ class BrokerListener(Protocol):
     def remote_messages(self, room: str, messages: list[ChatMessage]) -> None: ...
 
     def remote_change(self, room: str, message: ChatMessage) -> None: ...
+
+    def remote_settings_changed(self, room: str) -> None: ...
 
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         """Members of rooms (key -> users whose membership may differ)."""
@@ -196,6 +199,9 @@ class RedisBroker:
 
     def changed(self, room: str, message: ChatMessage) -> None:
         self._offer(_Publish(encode_event(ChangedEvent(self.node, room, message))))
+
+    def settings_changed(self, room: str) -> None:
+        self._offer(_Publish(encode_event(SettingsEvent(self.node, room))))
 
     def member_changed(self, room: str, user: str, since: int | None) -> None:
         members = self._local.setdefault(room, {})
@@ -489,6 +495,8 @@ class RedisBroker:
                 self._listener.remote_messages(room, list(messages))
             case ChangedEvent(_node, room, message):
                 self._listener.remote_change(room, message)
+            case SettingsEvent(_node, room):
+                self._listener.remote_settings_changed(room)
             case PresenceEvent(node, room, user, since):
                 if since is None:
                     self._notify({self.remote.leave(node, room, user)})

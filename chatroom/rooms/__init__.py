@@ -9,6 +9,7 @@ from chatroom.rooms.room import (
     PublishRequest,
     Room,
     RoomClosed,
+    SettingsRequest,
     Subscriber,
 )
 
@@ -21,5 +22,6 @@ __all__ = [
     "Room",
     "RoomClosed",
     "RoomRegistry",
+    "SettingsRequest",
     "Subscriber",
 ]

@@ -18,11 +18,20 @@ import attrs
 import trio
 
 from chatroom import protocol
-from chatroom.policy import Change, Role, may_change_others
-from chatroom.protocol import HISTORY_PAGE_BYTES, ChatMessage, HistoryPage, Member, Ref
+from chatroom.policy import Action, Change, RoomRules, may_change_others, may_set_topic, refusal
+from chatroom.protocol import (
+    HISTORY_PAGE_BYTES,
+    ChatMessage,
+    ErrorCode,
+    HistoryPage,
+    Member,
+    ProtocolError,
+    Ref,
+    RoomInfo,
+)
 from chatroom.rooms.outbox import Outbox
 from chatroom.rooms.recent import MAX_MESSAGES, MAX_ROOM_BYTES, CacheBudget, RecentMessages
-from chatroom.store import Saved, Store, StoreUnavailable
+from chatroom.store import RoomSettings, Saved, Store, StoreUnavailable
 from chatroom.wsframe import text_frame
 
 log = logging.getLogger(__name__)
@@ -79,6 +88,9 @@ class ClusterLink(Protocol):
     def changed(self, room: str, message: ChatMessage) -> None:
         """A message edited or deleted here, for the members on other servers."""
 
+    def settings_changed(self, room: str) -> None:
+        """The room's topic or roles changed here: other servers read them again."""
+
 
 @attrs.frozen(eq=False)
 class JoinRequest:
@@ -117,6 +129,17 @@ class ChangeRequest:
 
 
 @attrs.frozen(eq=False)
+class SettingsRequest:
+    """Set the topic (`topic`), or make `user` a moderator or a member again."""
+
+    subscriber: Subscriber
+    topic: str | None = None
+    user: str | None = None
+    moderator: bool = False
+    ref: Ref = None
+
+
+@attrs.frozen(eq=False)
 class MembersRequest:
     subscriber: Subscriber
     ref: Ref = None
@@ -128,7 +151,15 @@ class Wake:
 
 WAKE = Wake()
 
-RoomRequest = JoinRequest | LeaveRequest | PublishRequest | MembersRequest | ChangeRequest | Wake
+RoomRequest = (
+    JoinRequest
+    | LeaveRequest
+    | PublishRequest
+    | MembersRequest
+    | ChangeRequest
+    | SettingsRequest
+    | Wake
+)
 
 
 class RoomClosed(Exception):
@@ -175,6 +206,8 @@ class Room:
         # need no second read even if the memory budget cut the room at once.
         self._loaded_now: list[ChatMessage] | None = None
         self._cache_budget = CacheBudget() if cache_budget is None else cache_budget
+        self._settings = RoomSettings(RoomRules(), None, "", [])  # read by _load
+        self._settings_changed = False  # by another server: read them again
         self._link = link
         # Who this room's clients were told are members (here or elsewhere).
         self._announced: set[str] = set()
@@ -233,15 +266,24 @@ class Room:
         return len(self._members.keys() | self._link.elsewhere(self.key).keys())
 
     def members(self) -> list[Member]:
-        """Users in the room (on any server), in the order they became members."""
-        here = [Member(user, m.since) for user, m in self._members.items()]
+        """Users in the room (on any server), in the order they became
+        members, with their roles."""
+        role_of = self._settings.rules.role_of
+        here = [Member(user, m.since, role_of(user)) for user, m in self._members.items()]
         elsewhere = self._link.elsewhere(self.key) if self._link is not None else None
         if not elsewhere:
             return here
         since = dict(elsewhere)
         for member in here:
             since[member.user] = min(member.since, since.get(member.user, member.since))
-        return [Member(u, s) for u, s in sorted(since.items(), key=lambda item: item[1])]
+        ordered = sorted(since.items(), key=lambda item: item[1])
+        return [Member(user, joined, role_of(user)) for user, joined in ordered]
+
+    def _info(self) -> RoomInfo:
+        settings = self._settings
+        return RoomInfo(
+            settings.rules.private, settings.topic, settings.owner, tuple(settings.moderators)
+        )
 
     def _is_member(self, user: str) -> bool:
         return user in self._members or (
@@ -374,6 +416,11 @@ class Room:
                         await self._change(subscriber, message_id, text, ref)
                     else:
                         self._send_error(subscriber, self._not_member(ref))
+                case SettingsRequest(subscriber, _topic, _user, _moderator, ref):
+                    if member:
+                        await self._set(request)
+                    else:
+                        self._send_error(subscriber, self._not_member(ref))
                 case MembersRequest(subscriber, ref):
                     if member:
                         members = protocol.encode_members(self.name, self.members(), ref)
@@ -385,15 +432,17 @@ class Room:
         await self._from_other_servers()  # what arrived while this batch loaded
         self._flush()
 
-    async def _load(self) -> bool:
-        """Read the last id and recent messages (again after a failed commit);
-        False while the store cannot be read."""
+    async def _load(self, creator: str | None = None) -> bool:
+        """Read the last id, recent messages and settings (again after a
+        failed commit), creating the room (owned by `creator`) if new; False
+        while the store cannot be read."""
         if self._recent is not None:
             return True
         try:
             if not self.stored:
-                self.name = await self._store.create_room(self.name)
+                self.name = await self._store.create_room(self.name, creator)
                 self.stored = True
+            self._settings = await self._store.room_settings(self.name) or self._settings
             last_id = await self._store.last_id(self.name)
             recent = await self._store.history(
                 self.name, None, MAX_MESSAGES, max_bytes=MAX_ROOM_BYTES
@@ -527,6 +576,15 @@ class Room:
                 if message.id > self._last_id:  # (the read has it as it is now)
                     await self._catch_up(message.id + 1)
                 self._changed(message)
+        if before is None and self._settings_changed:
+            self._settings_changed = False
+            try:
+                self._settings = await self._store.room_settings(self.name) or self._settings
+            except StoreUnavailable:
+                self._settings_changed = True  # the next wake tries again
+            else:
+                info = protocol.encode_room_info(self.name, self._info())
+                self._outbox.broadcast(text_frame(info))
         changed, self._presence_changed = self._presence_changed, set()
         for user in changed:
             self._announce(user)
@@ -538,7 +596,7 @@ class Room:
         if not await self._load():
             self._send_error(subscriber, protocol.unavailable_error(ref))
             return
-        role = Role.MEMBER  # (owners and moderators come with moderation)
+        role = self._settings.rules.role_of(subscriber.user)
         change = Change.EDIT if text is not None else Change.DELETE
         try:
             result = await self._store.change_message(
@@ -568,6 +626,42 @@ class Room:
             self._outbox.replace_last(subscriber, text_frame(own))
         if self._link is not None:
             self._link.changed(self.name, result.message)
+
+    async def _set(self, request: SettingsRequest) -> None:
+        """Change the topic or a role, if the policy lets the requester."""
+        subscriber, ref = request.subscriber, request.ref
+        rules, actor = self._settings.rules, subscriber.user
+        if request.topic is not None:
+            refused = None if may_set_topic(rules, actor) else ErrorCode.FORBIDDEN
+        else:
+            assert request.user is not None
+            refused = refusal(rules, actor, Action.SET_ROLE, request.user)
+        if refused is not None:
+            message = "only the owner and moderators may" if request.topic else "only the owner may"
+            self._send_error(subscriber, ProtocolError(refused, f"{message} do that here", ref))
+            return
+        try:
+            if request.topic is not None:
+                await self._store.set_topic(self.name, request.topic)
+            else:
+                assert request.user is not None
+                await self._store.set_moderator(self.name, request.user, actor, request.moderator)
+            settings = await self._store.room_settings(self.name)
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("room %s: changing its settings failed", self.name)
+            self._send_error(subscriber, protocol.unavailable_error(ref))
+            return
+        self._settings = settings or self._settings
+        self._outbox.broadcast(text_frame(protocol.encode_room_info(self.name, self._info())))
+        self._send_to(subscriber, protocol.encode_done(ref))
+        if self._link is not None:
+            self._link.settings_changed(self.name)
+
+    def take_settings_changed(self) -> None:
+        """Another server changed the room's topic or roles."""
+        self._settings_changed = True
+        self._wake()
 
     def _changed(self, message: ChatMessage) -> None:
         """Members see the message as it is now; so will later joins."""
@@ -628,7 +722,7 @@ class Room:
         since: int | None,
         prefetched: HistoryPage | None,
     ) -> None:
-        if not await self._load():
+        if not await self._load(subscriber.user):
             if subscriber not in self._subscribers:
                 subscriber.not_in(self.name)
             self._send_error(subscriber, protocol.unavailable_error(ref))
@@ -652,7 +746,9 @@ class Room:
                 if self._link is not None:
                     self._link.member_changed(self.name, user, joined_at)
             self._members[user].connections += 1
-        joined = protocol.encode_joined(self.name, self.members(), history, ref, truncated)
+        joined = protocol.encode_joined(
+            self.name, self.members(), history, ref, truncated, self._info()
+        )
         self._outbox.send_to(subscriber, text_frame(joined))
         self._announce(user)
 

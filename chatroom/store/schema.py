@@ -19,6 +19,7 @@ def _rooms_people_run(*, boolean: str, false: str) -> list[str]:
             f"""CREATE TABLE {table} (
                 room_key TEXT NOT NULL,
                 user_key TEXT NOT NULL,
+                user_name TEXT NOT NULL,
                 by_user TEXT NOT NULL,
                 at_ms BIGINT NOT NULL,
                 PRIMARY KEY (room_key, user_key)

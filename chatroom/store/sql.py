@@ -99,6 +99,7 @@ class RoomSettings:
     rules: RoomRules
     owner: str | None  # as spelled
     topic: str
+    moderators: list[str]  # as spelled, in the order they were made moderators
 
 
 @attrs.frozen
@@ -305,20 +306,41 @@ class Database:
             return None
         private, owner, topic = row
 
-        def users(table: str) -> frozenset[str]:
+        def users(table: str) -> list[str]:
             rows = self._execute(
-                conn, f"SELECT user_key FROM {table} WHERE room_key = lower(?)", (room,)
+                conn,
+                f"SELECT user_name FROM {table} WHERE room_key = lower(?) ORDER BY at_ms",
+                (room,),
             ).fetchall()
-            return frozenset(user for (user,) in rows)
+            return [user for (user,) in rows]
 
+        moderators = users("room_moderators")
         rules = RoomRules(
             private=bool(private),
             owner=None if owner is None else owner.lower(),
-            moderators=users("room_moderators"),
-            banned=users("room_bans"),
-            invited=users("room_invitations"),
+            moderators=frozenset(m.lower() for m in moderators),
+            banned=frozenset(u.lower() for u in users("room_bans")),
+            invited=frozenset(u.lower() for u in users("room_invitations")),
         )
-        return RoomSettings(rules, owner, topic)
+        return RoomSettings(rules, owner, topic, moderators)
+
+    def set_topic(self, conn: Any, room: str, topic: str) -> None:
+        self._execute(conn, "UPDATE rooms SET topic = ? WHERE key = lower(?)", (topic, room))
+
+    def set_moderator(self, conn: Any, room: str, user: str, by: str, moderator: bool) -> None:
+        """`user` is a moderator of `room` from now on, or no longer."""
+        self._execute(
+            conn,
+            "DELETE FROM room_moderators WHERE room_key = lower(?) AND user_key = lower(?)",
+            (room, user),
+        )
+        if moderator:
+            self._execute(
+                conn,
+                "INSERT INTO room_moderators (room_key, user_key, user_name, by_user, at_ms) "
+                "VALUES (lower(?), lower(?), ?, ?, ?)",
+                (room, user, user, by, _now_ms()),
+            )
 
     def last_ids(self, conn: Any, keys: Sequence[str]) -> dict[str, int]:
         """The last committed id of each room (by key) that exists."""
@@ -411,13 +433,14 @@ class Database:
         ).fetchall()
         return [(str(name), bool(has_history)) for name, has_history in rows]
 
-    def create_room(self, conn: Any, name: str) -> str:
-        """The room's name as first spelled, creating the room if it is new."""
+    def create_room(self, conn: Any, name: str, owner: str | None) -> str:
+        """The room's name as first spelled, creating the room (owned by
+        `owner`) if it is new."""
         self._execute(
             conn,
-            "INSERT INTO rooms (key, name, created_ms) VALUES (lower(?), ?, ?) "
+            "INSERT INTO rooms (key, name, created_ms, owner) VALUES (lower(?), ?, ?, ?) "
             "ON CONFLICT DO NOTHING",
-            (name, name, _now_ms()),
+            (name, name, _now_ms(), owner),
         )
         row = self._execute(conn, "SELECT name FROM rooms WHERE key = lower(?)", (name,))
         return str(row.fetchone()[0])

@@ -161,9 +161,15 @@ class Store:
         """Add a user; False if the name is taken, in any case."""
         return await self._write(lambda conn: self.database.create_user(conn, name, password_hash))
 
-    async def create_room(self, name: str) -> str:
-        """The room's name as first spelled, creating it if new."""
-        return await self._write(lambda conn: self.database.create_room(conn, name))
+    async def create_room(self, name: str, owner: str | None = None) -> str:
+        """The room's name as first spelled, creating it (owned by `owner`) if new."""
+        return await self._write(lambda conn: self.database.create_room(conn, name, owner))
+
+    async def set_topic(self, room: str, topic: str) -> None:
+        await self._write(lambda conn: self.database.set_topic(conn, room, topic))
+
+    async def set_moderator(self, room: str, user: str, by: str, moderator: bool) -> None:
+        await self._write(lambda conn: self.database.set_moderator(conn, room, user, by, moderator))
 
     async def remember_room(self, user: str, room: str, max_rooms: int) -> bool:
         """False if the user already has `max_rooms` other rooms."""

@@ -1,0 +1,93 @@
+"""Owners, moderators and topics (protocol 1.1, "Private rooms, roles,
+moderation": the part built so far) over real sockets and a restart."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from websockets.sync.client import ClientConnection
+
+from tests.blackbox import RunningServer, hello, receive_until, send, start_server, stop_server
+from tests.conftest import UNLIMITED_RATES
+
+
+def enter(server: RunningServer, user: str, room: str = "club") -> tuple[ClientConnection, Any]:
+    ws = hello(server, user)
+    send(ws, type="join", room=room)
+    return ws, receive_until(ws, "joined")
+
+
+def refused(ws: ClientConnection, **frame: Any) -> str:
+    send(ws, ref="no", **frame)
+    error = receive_until(ws, "error")
+    assert error["ref"] == "no"
+    code: str = error["code"]
+    return code
+
+
+def said(ws: ClientConnection, text: str) -> int:
+    send(ws, type="send", room="club", text=text)
+    while (frame := receive_until(ws, "message"))["text"] != text:
+        pass
+    message_id: int = frame["id"]
+    return message_id
+
+
+def done(ws: ClientConnection, **frame: Any) -> None:
+    send(ws, ref="ok", **frame)
+    assert receive_until(ws, "done") == {"type": "done", "ref": "ok"}
+
+
+def test_owner_moderators_and_topic(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data", *UNLIMITED_RATES)
+    try:
+        olga, joined = enter(server, "Olga")
+        assert joined["info"] == {"private": False, "topic": "", "owner": "Olga", "moderators": []}
+        assert joined["members"][0]["role"] == "owner"  # the first joiner owns the room
+        bob, _ = enter(server, "bob")
+        carol, joined = enter(server, "carol")
+        assert [m["role"] for m in joined["members"]] == ["owner", "member", "member"]
+
+        assert refused(bob, type="topic", room="club", topic="mine now") == "forbidden"
+        done(olga, type="topic", room="club", topic="Knitting, mostly")
+        assert receive_until(carol, "room")["info"]["topic"] == "Knitting, mostly"
+
+        assert refused(bob, type="role", room="club", user="carol", role="moderator") == (
+            "forbidden"
+        )
+        done(olga, type="role", room="club", user="bob", role="moderator")
+        assert receive_until(carol, "room")["info"]["moderators"] == ["bob"]
+        send(carol, type="members", room="club")
+        roles = {m["user"]: m["role"] for m in receive_until(carol, "members")["members"]}
+        assert roles == {"Olga": "owner", "bob": "moderator", "carol": "member"}
+        # A moderator sets topics and deletes anyone's messages, but no roles.
+        done(bob, type="topic", room="club", topic="Knitting only")
+        assert refused(bob, type="role", room="club", user="carol", role="moderator") == (
+            "forbidden"
+        )
+        assert refused(olga, type="role", room="club", user="Olga", role="member") == "forbidden"
+        spam = said(carol, "spam")
+        hi = said(olga, "hello")
+        assert refused(carol, type="delete", room="club", id=hi) == "forbidden"
+        assert refused(bob, type="edit", room="club", id=spam, text="nicer") == "forbidden"
+        send(bob, type="delete", room="club", id=spam)
+        assert receive_until(carol, "deleted") == {
+            "type": "deleted", "room": "club", "id": spam, "by": "bob",
+        }  # fmt: skip
+        send(bob, type="delete", room="club", id=hi)  # even the owner's (as the protocol says)
+        while receive_until(olga, "deleted")["id"] != hi:
+            pass
+    finally:
+        assert stop_server(server) == 0
+    again = start_server(tmp_path / "data")
+    try:
+        _, joined = enter(again, "dave")
+        assert joined["info"] == {
+            "private": False,
+            "topic": "Knitting only",
+            "owner": "Olga",
+            "moderators": ["bob"],
+        }
+    finally:
+        assert stop_server(again) == 0

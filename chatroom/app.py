@@ -207,6 +207,11 @@ class ChatServer:
         if room_here is not None:
             room_here.take_settings_changed()
 
+    def remote_expelled(self, room: str, user: str, by: str, reason: str | None) -> None:
+        room_here = self.registry.get(room)
+        if room_here is not None:
+            room_here.take_expel(user, by, reason)
+
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         self.registry.presence_changed(names, changed)
 

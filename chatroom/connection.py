@@ -23,6 +23,7 @@ from chatroom import __version__, protocol
 from chatroom.auth import InvalidToken, TokenSigner
 from chatroom.config import Settings
 from chatroom.metrics import Counters
+from chatroom.policy import Action
 from chatroom.protocol import ErrorCode, ProtocolError, Ref
 from chatroom.ratelimit import BucketsByKey, TokenBucket
 from chatroom.rooms import (
@@ -30,6 +31,7 @@ from chatroom.rooms import (
     JoinRequest,
     LeaveRequest,
     MembersRequest,
+    ModerateRequest,
     PublishRequest,
     Room,
     RoomClosed,
@@ -319,6 +321,9 @@ class Connection:
                 joined = self._joined_room(room, ref)
                 change = SettingsRequest(self, user=user, moderator=role == "moderator", ref=ref)
                 await self._submit(joined, change)
+            case protocol.Moderate(action, room, user, reason, ref):
+                joined = self._joined_room(room, ref)
+                await self._submit(joined, ModerateRequest(self, Action(action), user, reason, ref))
             case protocol.Join(room, since, ref):
                 await self._join(room, since, ref)
             case protocol.Leave(room, ref):
@@ -424,7 +429,12 @@ class Connection:
     async def _submit(
         self,
         room: Room,
-        request: PublishRequest | LeaveRequest | MembersRequest | ChangeRequest | SettingsRequest,
+        request: PublishRequest
+        | LeaveRequest
+        | MembersRequest
+        | ChangeRequest
+        | SettingsRequest
+        | ModerateRequest,
     ) -> None:
         try:
             await room.submit(request)

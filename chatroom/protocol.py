@@ -159,8 +159,31 @@ class SetRole:
     ref: Ref = None
 
 
+@attrs.frozen
+class Moderate:
+    """kick, ban or unban (`action`) `user` in `room`."""
+
+    action: str
+    room: str
+    user: str
+    reason: str | None = None
+    ref: Ref = None
+
+
 Request = (
-    Hello | Ping | Join | Leave | Send | Members | Rooms | History | Edit | Delete | Topic | SetRole
+    Hello
+    | Ping
+    | Join
+    | Leave
+    | Send
+    | Members
+    | Rooms
+    | History
+    | Edit
+    | Delete
+    | Topic
+    | SetRole
+    | Moderate
 )
 
 
@@ -260,6 +283,12 @@ class _Fields:
             raise self.error(f"cid must be 1 to {MAX_CID_CHARS} characters")
         return cid
 
+    def user(self) -> str:
+        user = self.string("user")
+        if not is_valid_user_name(user):
+            raise self.error("user names are 1 to 32 characters from A-Z a-z 0-9 _ - .")
+        return user
+
     def text(self) -> str:
         """A message's text, as `send` and `edit` take it."""
         text = self.string("text")
@@ -328,11 +357,18 @@ def parse_request(text: str) -> Request:
             if len(topic) > MAX_TOPIC_CHARS or not _is_encodable(topic):
                 raise fields.error(f"a topic is 0 to {MAX_TOPIC_CHARS} characters")
             return Topic(room=room, topic=topic, ref=ref)
+        case "kick" | "ban" | "unban":
+            room = fields.room()
+            user = fields.user()
+            reason = None
+            if kind != "unban" and fields.obj.get("reason") is not None:
+                reason = fields.string("reason")
+                if len(reason) > MAX_TOPIC_CHARS or not _is_encodable(reason):
+                    raise fields.error(f"a reason is 0 to {MAX_TOPIC_CHARS} characters")
+            return Moderate(kind, room, user, reason, ref)
         case "role":
             room = fields.room()
-            user = fields.string("user")
-            if not is_valid_user_name(user):
-                raise fields.error("user names are 1 to 32 characters from A-Z a-z 0-9 _ - .")
+            user = fields.user()
             role = fields.string("role")
             if role not in ("moderator", "member"):
                 raise fields.error("role is 'moderator' or 'member'")
@@ -539,6 +575,10 @@ def encode_joined(
 
 def encode_room_info(room: str, info: RoomInfo) -> str:
     return dumps({"type": "room", "room": room, "info": info.as_json()})
+
+
+def encode_kicked(room: str, by: str, reason: str | None) -> str:
+    return dumps({"type": "kicked", "room": room, "by": by, "reason": reason or ""})
 
 
 def encode_done(ref: Ref = None) -> str:

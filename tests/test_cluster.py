@@ -399,3 +399,18 @@ def test_topics_and_roles_reach_every_node(cluster: Cluster) -> None:
     assert receive_until(member, "room")["info"]["moderators"] == ["member"]
     send(member, type="topic", room="run", topic="Set on the other node", ref=1)
     assert receive_until(member, "done")["ref"] == 1
+
+
+def test_a_kick_or_ban_on_one_node_reaches_the_users_connections_on_another(
+    cluster: Cluster,
+) -> None:
+    first, second = cluster(2)
+    owner = joined(first, "owner", "strict")
+    troll = joined(second, "troll", "strict")
+    send(owner, type="ban", room="strict", user="troll", reason="no")
+    assert receive_until(troll, "kicked") == {
+        "type": "kicked", "room": "strict", "by": "owner", "reason": "no",
+    }  # fmt: skip
+    send(troll, type="join", room="strict", ref="again")
+    error = receive_until(troll, "error")
+    assert (error["code"], error["ref"]) == ("forbidden", "again")

@@ -8,7 +8,15 @@ from typing import Any
 
 from websockets.sync.client import ClientConnection
 
-from tests.blackbox import RunningServer, hello, receive_until, send, start_server, stop_server
+from tests.blackbox import (
+    RunningServer,
+    connect_ws,
+    hello,
+    receive_until,
+    send,
+    start_server,
+    stop_server,
+)
 from tests.conftest import UNLIMITED_RATES
 
 
@@ -91,3 +99,38 @@ def test_owner_moderators_and_topic(tmp_path: Path) -> None:
         }
     finally:
         assert stop_server(again) == 0
+
+
+def test_kick_and_ban_reach_every_connection_and_bans_hold(fast_server: RunningServer) -> None:
+    olga, _ = enter(fast_server, "olga")
+    bob, _ = enter(fast_server, "bob")
+    bob_again, _ = enter(fast_server, "bob")  # a second device
+    mo, _ = enter(fast_server, "mo")
+    done(olga, type="role", room="club", user="mo", role="moderator")
+    assert refused(bob, type="kick", room="club", user="mo") == "forbidden"
+    assert refused(mo, type="kick", room="club", user="olga") == "forbidden"
+
+    send(olga, type="kick", room="club", user="bob", reason="calm down", ref="k")
+    for ws in (bob, bob_again):
+        assert receive_until(ws, "kicked") == {
+            "type": "kicked", "room": "club", "by": "olga", "reason": "calm down",
+        }  # fmt: skip
+    assert receive_until(olga, "done")["ref"] == "k"
+    while receive_until(mo, "presence") != {
+        "type": "presence", "room": "club", "event": "leave", "user": "bob",
+    }:  # fmt: skip
+        pass
+    assert refused(bob, type="send", room="club", text="still here?") == "not_member"
+    again = connect_ws(fast_server)  # kicked: no longer among bob's rooms
+    send(again, type="hello", token=fast_server.token("bob"))
+    assert [r["room"] for r in receive_until(again, "welcome")["rooms"]] == []
+    send(bob, type="join", room="club")  # a kick is not a ban
+    receive_until(bob, "joined")
+
+    done(mo, type="ban", room="club", user="bob", reason="spam")
+    assert receive_until(bob, "kicked")["reason"] == "spam"
+    assert refused(bob, type="join", room="club") == "forbidden"
+    assert refused(mo, type="ban", room="club", user="olga") == "forbidden"
+    done(mo, type="unban", room="club", user="bob")
+    send(bob, type="join", room="club")
+    assert receive_until(bob, "joined")["room"] == "club"

@@ -51,6 +51,17 @@ class SettingsEvent:
 
 
 @attrs.frozen
+class ExpelledEvent:
+    """A node kicked or banned `user` from `room`: their connections leave it everywhere."""
+
+    node: str
+    room: str
+    user: str
+    by: str
+    reason: str | None
+
+
+@attrs.frozen
 class PresenceEvent:
     """`user` became a member of `room` on `node` at `since` (ms), or stopped
     being one there (`since` None)."""
@@ -88,6 +99,7 @@ BrokerEvent = (
     MessagesEvent
     | ChangedEvent
     | SettingsEvent
+    | ExpelledEvent
     | PresenceEvent
     | NodeEvent
     | RevokedEvent
@@ -109,6 +121,8 @@ def encode_event(event: BrokerEvent) -> bytes:
             body.update(kind="changed", room=room, message=_row(message))
         case SettingsEvent(_node, room):
             body.update(kind="settings", room=room)
+        case ExpelledEvent(_node, room, user, by, reason):
+            body.update(kind="expelled", room=room, user=user, by=by, reason=reason)
         case PresenceEvent(_node, room, user, since):
             body.update(kind="presence", room=room, user=user, since=since)
         case NodeEvent():
@@ -139,6 +153,12 @@ def decode_event(data: bytes) -> BrokerEvent:
                 return ChangedEvent(node, room, _message(room, body["message"]))
             case "settings":
                 return SettingsEvent(node, _room(body))
+            case "expelled":
+                reason = body["reason"]
+                if reason is not None and not isinstance(reason, str):
+                    raise BadEvent("reason is a string or null")
+                room, user, by = _room(body), _user(body["user"]), _user(body["by"])
+                return ExpelledEvent(node, room, user, by, reason)
             case "presence":
                 since = body["since"]
                 if since is not None and not _is_int(since):

@@ -49,6 +49,7 @@ from chatroom.broker.events import (
     BadEvent,
     BrokerEvent,
     ChangedEvent,
+    ExpelledEvent,
     MessagesEvent,
     NodeEvent,
     PresenceEvent,
@@ -87,6 +88,8 @@ class BrokerListener(Protocol):
     def remote_change(self, room: str, message: ChatMessage) -> None: ...
 
     def remote_settings_changed(self, room: str) -> None: ...
+
+    def remote_expelled(self, room: str, user: str, by: str, reason: str | None) -> None: ...
 
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         """Members of rooms (key -> users whose membership may differ)."""
@@ -202,6 +205,9 @@ class RedisBroker:
 
     def settings_changed(self, room: str) -> None:
         self._offer(_Publish(encode_event(SettingsEvent(self.node, room))))
+
+    def expelled(self, room: str, user: str, by: str, reason: str | None) -> None:
+        self._offer(_Publish(encode_event(ExpelledEvent(self.node, room, user, by, reason))))
 
     def member_changed(self, room: str, user: str, since: int | None) -> None:
         members = self._local.setdefault(room, {})
@@ -497,6 +503,8 @@ class RedisBroker:
                 self._listener.remote_change(room, message)
             case SettingsEvent(_node, room):
                 self._listener.remote_settings_changed(room)
+            case ExpelledEvent(_node, room, user, by, reason):
+                self._listener.remote_expelled(room, user, by, reason)
             case PresenceEvent(node, room, user, since):
                 if since is None:
                     self._notify({self.remote.leave(node, room, user)})

@@ -18,7 +18,15 @@ import attrs
 import trio
 
 from chatroom import protocol
-from chatroom.policy import Action, Change, RoomRules, may_change_others, may_set_topic, refusal
+from chatroom.policy import (
+    Action,
+    Change,
+    RoomRules,
+    may_change_others,
+    may_join,
+    may_set_topic,
+    refusal,
+)
 from chatroom.protocol import (
     HISTORY_PAGE_BYTES,
     ChatMessage,
@@ -91,6 +99,9 @@ class ClusterLink(Protocol):
     def settings_changed(self, room: str) -> None:
         """The room's topic or roles changed here: other servers read them again."""
 
+    def expelled(self, room: str, user: str, by: str, reason: str | None) -> None:
+        """`user` was kicked or banned here: their connections elsewhere leave too."""
+
 
 @attrs.frozen(eq=False)
 class JoinRequest:
@@ -140,6 +151,17 @@ class SettingsRequest:
 
 
 @attrs.frozen(eq=False)
+class ModerateRequest:
+    """Kick, ban or unban `user`."""
+
+    subscriber: Subscriber
+    action: Action
+    user: str
+    reason: str | None = None
+    ref: Ref = None
+
+
+@attrs.frozen(eq=False)
 class MembersRequest:
     subscriber: Subscriber
     ref: Ref = None
@@ -158,6 +180,7 @@ RoomRequest = (
     | MembersRequest
     | ChangeRequest
     | SettingsRequest
+    | ModerateRequest
     | Wake
 )
 
@@ -215,6 +238,7 @@ class Room:
         # store has (when the broker lost some), users whose presence changed.
         self._remote: list[ChatMessage] = []
         self._remote_changes: list[ChatMessage] = []  # edited or deleted elsewhere
+        self._remote_expels: list[tuple[str, str, str | None]] = []  # (user, by, reason)
         self._behind = 0
         self._presence_changed: set[str] = set()
         self._woken = False
@@ -421,6 +445,11 @@ class Room:
                         await self._set(request)
                     else:
                         self._send_error(subscriber, self._not_member(ref))
+                case ModerateRequest(subscriber, _action, _user, _reason, ref):
+                    if member:
+                        await self._moderate(request)
+                    else:
+                        self._send_error(subscriber, self._not_member(ref))
                 case MembersRequest(subscriber, ref):
                     if member:
                         members = protocol.encode_members(self.name, self.members(), ref)
@@ -585,6 +614,10 @@ class Room:
             else:
                 info = protocol.encode_room_info(self.name, self._info())
                 self._outbox.broadcast(text_frame(info))
+        if before is None:
+            expels, self._remote_expels = self._remote_expels, []
+            for user, by, reason in expels:
+                self._expel(user, by, reason)
         changed, self._presence_changed = self._presence_changed, set()
         for user in changed:
             self._announce(user)
@@ -645,7 +678,9 @@ class Room:
                 await self._store.set_topic(self.name, request.topic)
             else:
                 assert request.user is not None
-                await self._store.set_moderator(self.name, request.user, actor, request.moderator)
+                await self._store.set_listed(
+                    "room_moderators", self.name, request.user, actor, request.moderator
+                )
             settings = await self._store.room_settings(self.name)
         except Exception as exc:
             if not isinstance(exc, StoreUnavailable):
@@ -657,6 +692,57 @@ class Room:
         self._send_to(subscriber, protocol.encode_done(ref))
         if self._link is not None:
             self._link.settings_changed(self.name)
+
+    async def _moderate(self, request: ModerateRequest) -> None:
+        """Kick, ban or unban, if the policy lets the requester."""
+        subscriber, action, target, ref = (
+            request.subscriber,
+            request.action,
+            request.user,
+            request.ref,
+        )
+        actor = subscriber.user
+        refused = refusal(self._settings.rules, actor, action, target)
+        if refused is not None:
+            why = f"you may not {action.value} {target} here"
+            self._send_error(subscriber, ProtocolError(refused, why, ref))
+            return
+        try:
+            if action in (Action.BAN, Action.UNBAN):
+                banned = action is Action.BAN
+                await self._store.set_listed("room_bans", self.name, target, actor, banned)
+            if action in (Action.KICK, Action.BAN):  # no longer among their rooms
+                await self._store.forget_room(target, self.name)
+            settings = await self._store.room_settings(self.name)
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("room %s: %s failed", self.name, action.value)
+            self._send_error(subscriber, protocol.unavailable_error(ref))
+            return
+        self._settings = settings or self._settings
+        if action in (Action.KICK, Action.BAN):
+            self._expel(target, actor, request.reason)
+        self._send_to(subscriber, protocol.encode_done(ref))
+        if self._link is not None:
+            if action in (Action.KICK, Action.BAN):
+                self._link.expelled(self.name, target, actor, request.reason)
+            if action is not Action.KICK:
+                self._link.settings_changed(self.name)
+
+    def take_expel(self, user: str, by: str, reason: str | None) -> None:
+        """Another server kicked or banned `user` here."""
+        if len(self._remote_expels) < MAX_REMOTE_WAITING:
+            self._remote_expels.append((user, by, reason))
+            self._wake()
+
+    def _expel(self, user: str, by: str, reason: str | None) -> None:
+        """Every connection of `user` here gets `kicked` and is no longer a
+        member (the others see a presence leave)."""
+        kicked = text_frame(protocol.encode_kicked(self.name, by, reason))
+        for subscriber in [s for s in self._subscribers if s.user.lower() == user.lower()]:
+            owed = self._outbox.take(subscriber)
+            self._remove(subscriber)
+            subscriber.deliver(owed + kicked)
 
     def take_settings_changed(self) -> None:
         """Another server changed the room's topic or roles."""
@@ -732,6 +818,12 @@ class Room:
         )
         if seen > self._last_id:  # it saw (or read) more than this room has sent
             await self._fill_gap_before(seen + 1)
+        if not may_join(self._settings.rules, subscriber.user):
+            if subscriber not in self._subscribers:
+                subscriber.not_in(self.name)
+            error = ProtocolError(ErrorCode.FORBIDDEN, "you are banned from this room", ref)
+            self._send_error(subscriber, error)
+            return
         history, truncated = self._history_since(since, prefetched)
         user = subscriber.user
         if subscriber not in self._subscribers:

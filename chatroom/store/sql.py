@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Literal
 
 import attrs
 
@@ -90,6 +90,9 @@ def _message(row: Sequence[Any]) -> ChatMessage:
         edited=None if edited is None else int(edited),
         deleted_by=deleted_by,
     )
+
+
+RoomList = Literal["room_moderators", "room_bans", "room_invitations"]
 
 
 @attrs.frozen
@@ -327,17 +330,19 @@ class Database:
     def set_topic(self, conn: Any, room: str, topic: str) -> None:
         self._execute(conn, "UPDATE rooms SET topic = ? WHERE key = lower(?)", (topic, room))
 
-    def set_moderator(self, conn: Any, room: str, user: str, by: str, moderator: bool) -> None:
-        """`user` is a moderator of `room` from now on, or no longer."""
+    def set_listed(
+        self, conn: Any, table: RoomList, room: str, user: str, by: str, listed: bool
+    ) -> None:
+        """`user` is on the room's list (moderators, bans) from now on, or no longer."""
         self._execute(
             conn,
-            "DELETE FROM room_moderators WHERE room_key = lower(?) AND user_key = lower(?)",
+            f"DELETE FROM {table} WHERE room_key = lower(?) AND user_key = lower(?)",
             (room, user),
         )
-        if moderator:
+        if listed:
             self._execute(
                 conn,
-                "INSERT INTO room_moderators (room_key, user_key, user_name, by_user, at_ms) "
+                f"INSERT INTO {table} (room_key, user_key, user_name, by_user, at_ms) "
                 "VALUES (lower(?), lower(?), ?, ?, ?)",
                 (room, user, user, by, _now_ms()),
             )

@@ -20,7 +20,15 @@ import trio
 
 from chatroom.metrics import Counters
 from chatroom.protocol import HISTORY_PAGE_BYTES, MAX_ID, ChatMessage, HistoryPage
-from chatroom.store.sql import Change, Database, Job, RoomSettings, Saved, SessionStart
+from chatroom.store.sql import (
+    Change,
+    Database,
+    Job,
+    RoomList,
+    RoomSettings,
+    Saved,
+    SessionStart,
+)
 
 log = logging.getLogger(__name__)
 
@@ -168,8 +176,13 @@ class Store:
     async def set_topic(self, room: str, topic: str) -> None:
         await self._write(lambda conn: self.database.set_topic(conn, room, topic))
 
-    async def set_moderator(self, room: str, user: str, by: str, moderator: bool) -> None:
-        await self._write(lambda conn: self.database.set_moderator(conn, room, user, by, moderator))
+    async def set_listed(
+        self, table: RoomList, room: str, user: str, by: str, listed: bool
+    ) -> None:
+        """Put `user` on the room's moderators, bans or invitations, or off."""
+        await self._write(
+            lambda conn: self.database.set_listed(conn, table, room, user, by, listed)
+        )
 
     async def remember_room(self, user: str, room: str, max_rooms: int) -> bool:
         """False if the user already has `max_rooms` other rooms."""

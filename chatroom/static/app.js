@@ -1,7 +1,7 @@
 // The page: the session, and what the server's events do to the page's
 // rooms. The protocol is in protocol.js, the sign-in form in signin.js,
-// unconfirmed sends in pending.js, the message list in messages.js, the side
-// lists in sidebar.js.
+// unconfirmed sends in pending.js, the message list in messages.js (Edit and
+// Delete on a message in actions.js), the side lists in sidebar.js.
 
 import { $, plural } from "./dom.js";
 import { MAX_SHOWN, MessageView } from "./messages.js";
@@ -31,6 +31,8 @@ const ERROR_SHOWN_MS = 6000;
 const RETURNING_MS = 60000; // a member back this soon after our reconnect did not "join"
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const ROOM_PREFIX = /^[A-Za-z0-9_.-]{0,64}$/;
+const NOT_CONNECTED = "Not connected; try again once the page is connected.";
+const CHANGE_REFUSED = { not_found: "It is no longer there.", forbidden: "It is someone else's." };
 
 let client = null;
 let pending = null; // PendingSends of the signed-in user
@@ -50,7 +52,22 @@ const view = new MessageView({
   jump: $("jump"),
   onNearTop: loadOlder,
   onRetry: (entry) => pending.try(entry),
+  canEdit: mayEdit,
+  canDelete: mayDelete,
+  onSave: saveEdit,
+  onDelete: deleteMessage,
 });
+
+// Who may change a message. Today its author only: the server refuses the
+// rest. Delete on anyone's message for a moderator or an owner needs only
+// mayDelete to say so once the page knows the user's role in `room`.
+function mayEdit(room, message) {
+  return Boolean(client) && message.user === client.user;
+}
+
+function mayDelete(room, message) {
+  return Boolean(client) && message.user === client.user;
+}
 
 function addRoom(name, known) {
   const key = roomKey(name);
@@ -164,6 +181,12 @@ function startChat(token, user) {
     renderSide();
   });
   on("history", onHistory);
+  on("edited", (frame) =>
+    onChanged(frame, (message) => ({ ...message, text: frame.text, edited: frame.edited })),
+  );
+  on("deleted", (frame) =>
+    onChanged(frame, ({ text, edited, ...message }) => ({ ...message, deleted: true })),
+  );
   on("error", onError);
   on("unauthorized", () =>
     logOut("Your session has ended; please log in again.", { revokeToken: false }),
@@ -335,6 +358,17 @@ function onHistory(frame) {
   if (key === current) view.rerender();
 }
 
+// A message was edited or deleted: `change` makes the message as it is now.
+// One older than those loaded comes as it is now with its page of history.
+function onChanged(frame, change) {
+  const key = roomKey(frame.room);
+  const room = rooms.get(key);
+  const item = room?.items.findLast((i) => i.kind === "message" && i.message.id === frame.id);
+  if (!item) return;
+  item.message = change(item.message);
+  if (key === current) view.changed(frame.id, Boolean(item.message.deleted));
+}
+
 function onError(frame) {
   const { request } = frame;
   const text = describeError(frame.code, frame.message);
@@ -367,6 +401,16 @@ function onError(frame) {
     case "history":
       if (rooms.has(key)) rooms.get(key).loading = false;
       break;
+    case "edit":
+    case "delete": {
+      showError(`Could not ${request.type} that message. ${CHANGE_REFUSED[frame.code] || text}`, key);
+      // Refused for now (too fast, the store down): what was typed comes back.
+      const room = rooms.get(key);
+      if (request.type === "edit" && room && !CHANGE_REFUSED[frame.code]) {
+        view.actions.resumeEdit(room, request.id, request.text);
+      }
+      return;
+    }
   }
   showError(text, key);
 }
@@ -500,6 +544,32 @@ function updateCounter() {
   if (left < 0) counter.textContent = `${plural(-left, "character")} too many`;
   else counter.textContent = left < COUNTER_FROM ? `${plural(left, "character")} left` : "";
   counter.classList.toggle("warn", left < 100);
+}
+
+// Save an edit from the open room's editor; false keeps the editor open.
+function saveEdit(room, message, text) {
+  if (text === message.text) return true; // nothing changed
+  if (!text.trim()) {
+    showError("A message cannot be empty; delete it instead.");
+    return false;
+  }
+  if ([...text].length > MAX_TEXT) {
+    showError(describeError("too_large"));
+    return false;
+  }
+  if (client.edit(room.name, message.id, text) === null) {
+    showError(NOT_CONNECTED);
+    return false;
+  }
+  return true;
+}
+
+function deleteMessage(room, message) {
+  if (client.deleteMessage(room.name, message.id) === null) {
+    showError(NOT_CONNECTED);
+    return false;
+  }
+  return true;
 }
 
 function loadOlder() {

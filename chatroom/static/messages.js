@@ -2,6 +2,7 @@
 // the scroll place (at the bottom it stays there; scrolled up it stays put
 // and counts what arrives below). Every string from a user is a text node.
 
+import { MessageActions, focusIn } from "./actions.js";
 import { button, element } from "./dom.js";
 
 const GROUP_MS = 5 * 60 * 1000; // one author's messages closer than this share a heading
@@ -60,8 +61,47 @@ function timeOf(ts, className) {
   return time;
 }
 
+// A message's text and links, "(edited)" after it when it was changed.
+function textOf(message) {
+  const text = element("p", "text");
+  text.append(linkify(message.text));
+  if (message.edited) {
+    const mark = element("span", "edited", "(edited)");
+    mark.title = `Edited ${new Date(message.edited).toLocaleString()}`;
+    text.append(" ", mark);
+  }
+  return text;
+}
+
+// A message's list item: under its heading (unless `grouped`), its text with
+// Edit and Delete, its editor, or the tombstone of a deleted message.
+function renderMessage(message, grouped, me, room, actions) {
+  const li = element("li", "message");
+  li.classList.toggle("own", message.user === me);
+  li.classList.toggle("grouped", grouped);
+  li.classList.toggle("deleted", Boolean(message.deleted));
+  li.dataset.id = String(message.id);
+  if (!grouped) {
+    const meta = element("div", "meta");
+    meta.append(element("span", "author", message.user), timeOf(message.ts, "time"));
+    li.append(meta);
+  } else {
+    li.title = new Date(message.ts).toLocaleString();
+  }
+  if (message.deleted) {
+    li.append(element("p", "text tombstone", "message deleted"));
+  } else if (actions.isEditing(room, message.id)) {
+    li.append(actions.editor(room, message));
+  } else {
+    li.append(textOf(message));
+    const tools = actions.tools(room, message);
+    if (tools) li.append(tools);
+  }
+  return li;
+}
+
 // List items for `items` (messages and presence lines), following `previous`.
-function renderItems(items, previous, me) {
+function renderItems(items, previous, me, room, actions) {
   const fragment = document.createDocumentFragment();
   for (const item of items) {
     if (!previous || startOfDay(previous.ts) !== startOfDay(item.ts)) {
@@ -78,21 +118,7 @@ function renderItems(items, previous, me) {
         previous?.kind === "message" &&
         previous.message.user === message.user &&
         item.ts - previous.ts < GROUP_MS;
-      const li = element("li", "message");
-      li.classList.toggle("own", message.user === me);
-      li.classList.toggle("grouped", grouped);
-      li.dataset.id = String(message.id);
-      if (!grouped) {
-        const meta = element("div", "meta");
-        meta.append(element("span", "author", message.user), timeOf(message.ts, "time"));
-        li.append(meta);
-      } else {
-        li.title = new Date(message.ts).toLocaleString();
-      }
-      const text = element("p", "text");
-      text.append(linkify(message.text));
-      li.append(text);
-      fragment.append(li);
+      fragment.append(renderMessage(message, grouped, me, room, actions));
     }
     previous = item;
   }
@@ -119,11 +145,13 @@ function renderPending(entry, me, onRetry) {
 }
 
 export class MessageView {
-  // `onNearTop()` asks for older messages; `onRetry(entry)` repeats a send.
-  constructor({ scroller, list, pending, beginning, jump, onNearTop, onRetry }) {
+  // `onNearTop()` asks for older messages; `onRetry(entry)` repeats a send;
+  // `canEdit`, `canDelete`, `onSave` and `onDelete` are MessageActions'.
+  constructor({ scroller, list, pending, beginning, jump, onNearTop, onRetry, ...changes }) {
     Object.assign(this, { scroller, list, pendingList: pending, beginning, jump, onNearTop, onRetry });
     this.room = null; // {items, complete, view: {atBottom, fromBottom, fresh}}
     this.me = null;
+    this.actions = new MessageActions({ ...changes, redraw: (room, id) => this.redraw(room, id) });
     scroller.addEventListener("scroll", () => this.onScroll());
     jump.addEventListener("click", () => this.toBottom());
     // A smaller or larger box (keyboard, rotation) keeps the bottom in view.
@@ -159,6 +187,7 @@ export class MessageView {
   // Show `room` (or nothing) where it was last left: at the bottom, or as far
   // from it as before.
   show(room, pending) {
+    if (!room) this.actions.closeAll();
     this.room = room;
     this.pendingList.replaceChildren();
     for (const entry of pending) this.pendingList.append(renderPending(entry, this.me, this.onRetry));
@@ -170,8 +199,10 @@ export class MessageView {
   rerender() {
     const room = this.room;
     const view = room?.view;
+    const focus = this.focused();
     this.list.replaceChildren();
-    if (room) this.list.append(renderItems(room.items, null, this.me));
+    if (room) this.list.append(renderItems(room.items, null, this.me, room, this.actions));
+    this.refocus(focus);
     this.beginning.textContent = room?.complete ? "The beginning of this room." : "";
     if (!view || view.atBottom) this.toBottom();
     else this.scroller.scrollTop = this.scroller.scrollHeight - view.fromBottom;
@@ -186,9 +217,49 @@ export class MessageView {
     if (this.list.children.length + items.length > 2 * MAX_SHOWN) {
       this.rerender(); // room.items is trimmed to MAX_SHOWN
     } else {
-      this.list.append(renderItems(items, all[all.length - items.length - 1] ?? null, this.me));
+      const previous = all[all.length - items.length - 1] ?? null;
+      this.list.append(renderItems(items, previous, this.me, this.room, this.actions));
     }
     this.follow(items.filter((i) => i.kind === "message").length);
+  }
+
+  // Message `id` of the open room was edited or deleted (in room.items).
+  changed(id, deleted) {
+    if (deleted) this.actions.forget(this.room, id);
+    else if (this.actions.isEditing(this.room, id)) return; // the editor stays
+    const focus = this.focused();
+    const li = this.redraw(this.room, id);
+    // Focus on a message that is now a tombstone moves to the tombstone.
+    if (focus?.id === id && !this.refocus(focus) && li) {
+      li.tabIndex = -1;
+      li.focus();
+    }
+  }
+
+  // Render message `id` again if `room` is open; its new list item, or null.
+  redraw(room, id) {
+    if (!room || room !== this.room) return null;
+    const old = this.list.querySelector(`li.message[data-id="${id}"]`);
+    const item = room.items.find((i) => i.kind === "message" && i.message.id === id);
+    if (!old || !item) return null;
+    const li = renderMessage(item.message, old.classList.contains("grouped"), this.me, room, this.actions);
+    old.replaceWith(li);
+    if (room.view.atBottom) this.toBottom();
+    else this.remember();
+    return li;
+  }
+
+  // Which control of which message has focus, if one has.
+  focused() {
+    const control = document.activeElement;
+    const li = control?.closest?.("li.message");
+    if (!li || !this.list.contains(li) || !control.dataset.focus) return null;
+    return { id: Number(li.dataset.id), name: control.dataset.focus };
+  }
+
+  refocus(focus) {
+    if (!focus) return false;
+    return focusIn(this.list.querySelector(`li.message[data-id="${focus.id}"]`), focus.name);
   }
 
   // Keep the bottom in view if it was; otherwise count what came.

@@ -10,8 +10,10 @@
 // Events (EventTarget, `detail` is the frame): `status`, `welcome`, `joined`,
 // `left`, `message`, `sent` (the server stored a send of ours carrying a
 // `cid`; possibly one already delivered), `presence`, `members`, `rooms`,
-// `history`, `error` (with `request`: {type, room, cid} when known) and
-// `unauthorized`. Room names are compared without regard to case: roomKey().
+// `history`, `edited` and `deleted` (a message changed, for every member;
+// ours carries the request's `ref`), `error` (with `request`: {type, room,
+// cid, id, text} when known) and `unauthorized`. Room names are compared
+// without regard to case: roomKey().
 
 export const MAX_TEXT = 4000;
 export const HISTORY_PAGE = 50;
@@ -42,7 +44,7 @@ export class ChatClient extends EventTarget {
     // roomKey -> {name, lastId (of the last message delivered, 0: none),
     //             sentOn / joinedOn (connection numbers)}
     this.rooms = new Map();
-    this.requests = new Map(); // ref -> {type, room, cid}, until answered
+    this.requests = new Map(); // ref -> {type, room, cid, id, text}, until answered
     this.nextRef = 1;
   }
 
@@ -140,7 +142,8 @@ export class ChatClient extends EventTarget {
   request(frame) {
     const ref = this.nextRef++;
     if (!this.welcomed || !this.sendFrame({ ...frame, ref })) return null;
-    this.requests.set(ref, { type: frame.type, room: frame.room, cid: frame.cid });
+    const { type, room, cid, id, text } = frame;
+    this.requests.set(ref, { type, room, cid, id, text: type === "edit" ? text : undefined });
     return ref;
   }
 
@@ -236,6 +239,18 @@ export class ChatClient extends EventTarget {
   // Only into a room joined on this connection; the ref, or null.
   send(room, text, cid) {
     return this.isJoined(room) ? this.request({ type: "send", room, text, cid }) : null;
+  }
+
+  // Change the text of our message `id`: every member gets `edited`.
+  // Only in a room joined on this connection; the ref, or null.
+  edit(room, id, text) {
+    return this.isJoined(room) ? this.request({ type: "edit", room, id, text }) : null;
+  }
+
+  // Delete our message `id` (a moderator's or owner's, anyone's): every
+  // member gets `deleted`, and history keeps it as a tombstone. The ref, or null.
+  deleteMessage(room, id) {
+    return this.isJoined(room) ? this.request({ type: "delete", room, id }) : null;
   }
 
   history(room, before) {

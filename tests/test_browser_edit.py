@@ -81,7 +81,10 @@ def test_edits_and_deletes_show_live_and_in_history(
     expect(messages(bob).get_by_role("button", name="Edit message")).to_have_count(1)
     expect(messages(bob).get_by_role("button", name="Delete message")).to_have_count(1)
     expect(messages(alice).get_by_role("button", name="Edit message")).to_have_count(3)
-    expect(message(alice, "bob's own").get_by_role("button")).to_have_count(0)
+    # alice joined first: she owns the room, so she may delete bob's message.
+    theirs = message(alice, "bob's own")
+    expect(theirs.get_by_role("button", name="Edit message")).to_have_count(0)
+    expect(theirs.get_by_role("button", name="Delete message")).to_have_count(1)
 
     # Edit: bob sees the new text with "(edited)" at once.
     edit(alice, "frist post", "first post")
@@ -210,3 +213,25 @@ def test_refused_edits_and_deletes_are_said_in_words(
     expect(message(bob, "fine")).to_contain_text("fine (edited)")
     assert thrown == []
     ws.close()
+
+
+def test_the_owner_deletes_anyones_message_and_members_do_not(
+    browser: Browser, server: RunningServer
+) -> None:
+    contexts = [browser.new_context(viewport={"width": 1100, "height": 700}) for _ in range(2)]
+    owner, member = (open_page(c, server) for c in contexts)
+    sign_up(owner, "owner")
+    sign_up(member, "member")
+    join(owner, "den")  # the first to join a new room owns it
+    join(member, "den")
+    say(member, "spam spam spam")
+    say(owner, "house rules")
+    expect(texts(owner)).to_have_count(2)
+    expect(message(member, "house rules").get_by_role("button")).to_have_count(0)
+    expect(
+        message(owner, "spam spam spam").get_by_role("button", name="Edit message")
+    ).to_have_count(0)
+    delete(owner, "spam spam spam")
+    expect(message(member, "message deleted")).to_have_count(1)
+    for context in contexts:
+        context.close()

@@ -58,15 +58,24 @@ const view = new MessageView({
   onDelete: deleteMessage,
 });
 
-// Who may change a message. Today its author only: the server refuses the
-// rest. Delete on anyone's message for a moderator or an owner needs only
-// mayDelete to say so once the page knows the user's role in `room`.
+// Who may change a message (the server decides; this only offers the
+// buttons): its author edits it; its author, the room's owner and its
+// moderators (from the room's `info`) delete it.
 function mayEdit(room, message) {
   return Boolean(client) && message.user === client.user;
 }
 
 function mayDelete(room, message) {
-  return Boolean(client) && message.user === client.user;
+  return Boolean(client) && (message.user === client.user || runs(room, client.user));
+}
+
+function runs(room, user) {
+  const info = room?.info;
+  if (!info) return false;
+  const me = user.toLowerCase();
+  return (
+    info.owner?.toLowerCase() === me || info.moderators.some((m) => m.toLowerCase() === me)
+  );
 }
 
 function addRoom(name, known) {
@@ -181,6 +190,12 @@ function startChat(token, user) {
     renderSide();
   });
   on("history", onHistory);
+  on("room", (frame) => {
+    const room = rooms.get(roomKey(frame.room));
+    if (!room) return;
+    room.info = frame.info;
+    if (roomKey(frame.room) === current) showRoom();
+  });
   on("edited", (frame) =>
     onChanged(frame, (message) => ({ ...message, text: frame.text, edited: frame.edited })),
   );
@@ -261,6 +276,7 @@ function onJoined(frame) {
   const again = room.loaded && !frame.truncated; // a rejoin: only what was missed
   room.name = frame.room;
   room.known = true;
+  room.info = frame.info ?? null;
   setMembers(frame.room, frame.members, room.loaded);
   const items = frame.history.map(messageItem);
   if (again) {

@@ -130,6 +130,9 @@ def test_kick_and_ban_reach_every_connection_and_bans_hold(fast_server: RunningS
     done(mo, type="ban", room="club", user="bob", reason="spam")
     assert receive_until(bob, "kicked")["reason"] == "spam"
     assert refused(bob, type="join", room="club") == "forbidden"
+    again = connect_ws(fast_server)  # a refused join is not among bob's rooms either
+    send(again, type="hello", token=fast_server.token("bob"))
+    assert [r["room"] for r in receive_until(again, "welcome")["rooms"]] == []
     assert refused(mo, type="ban", room="club", user="olga") == "forbidden"
     done(mo, type="unban", room="club", user="bob")
     send(bob, type="join", room="club")

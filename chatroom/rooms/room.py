@@ -10,6 +10,7 @@ full) stops being a member at once and is closed by its own connection.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Protocol
@@ -823,6 +824,8 @@ class Room:
                 subscriber.not_in(self.name)
             error = ProtocolError(ErrorCode.FORBIDDEN, "you are banned from this room", ref)
             self._send_error(subscriber, error)
+            with contextlib.suppress(StoreUnavailable):  # its join remembered it
+                await self._store.forget_room(subscriber.user, self.name)
             return
         history, truncated = self._history_since(since, prefetched)
         user = subscriber.user

@@ -130,7 +130,9 @@ def test_kick_and_ban_reach_every_connection_and_bans_hold(fast_server: RunningS
     done(mo, type="ban", room="club", user="bob", reason="spam")
     assert receive_until(bob, "kicked")["reason"] == "spam"
     assert refused(bob, type="join", room="club") == "forbidden"
-    again = connect_ws(fast_server)  # a refused join is not among bob's rooms either
+    fresh = hello(fast_server, "bob")  # a refused join is not among bob's rooms either
+    assert refused(fresh, type="join", room="club") == "forbidden"
+    again = connect_ws(fast_server)
     send(again, type="hello", token=fast_server.token("bob"))
     assert [r["room"] for r in receive_until(again, "welcome")["rooms"]] == []
     assert refused(mo, type="ban", room="club", user="olga") == "forbidden"

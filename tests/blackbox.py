@@ -161,3 +161,21 @@ def close_code(ws: ClientConnection) -> int:
             ws.recv(timeout=TIMEOUT)
     assert info.value.rcvd is not None
     return info.value.rcvd.code
+
+
+def error_code(ws: ClientConnection, **frame: Any) -> str:
+    """Send `frame` and return the code of the error it gets."""
+    send(ws, ref="refused?", **frame)
+    error = receive_until(ws, "error")
+    assert error["ref"] == "refused?"
+    code: str = error["code"]
+    return code
+
+
+def said(ws: ClientConnection, room: str, text: str) -> int:
+    """Send `text` to `room` and return the id it was given."""
+    send(ws, type="send", room=room, text=text)
+    while (frame := receive_until(ws, "message"))["text"] != text:
+        pass
+    message_id: int = frame["id"]
+    return message_id

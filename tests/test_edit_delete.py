@@ -10,9 +10,11 @@ from websockets.sync.client import ClientConnection
 
 from tests.blackbox import (
     RunningServer,
+    error_code,
     hello,
     receive,
     receive_until,
+    said,
     send,
     start_server,
     stop_server,
@@ -25,20 +27,6 @@ def in_room(server: RunningServer, user: str, room: str = "r", **join: Any) -> C
     send(ws, type="join", room=room, **join)
     receive_until(ws, "joined")
     return ws
-
-
-def said(ws: ClientConnection, text: str, room: str = "r") -> int:
-    send(ws, type="send", room=room, text=text)
-    message_id: int = receive_until(ws, "message")["id"]
-    return message_id
-
-
-def error_of(ws: ClientConnection, **frame: Any) -> str:
-    send(ws, ref="e", **frame)
-    reply = receive_until(ws, "error")
-    assert reply["ref"] == "e"
-    code: str = reply["code"]
-    return code
 
 
 def history(server: RunningServer, room: str = "r") -> list[dict[str, Any]]:
@@ -54,8 +42,8 @@ def test_members_see_edits_and_deletes_live_and_history_keeps_them(
     ann = in_room(fast_server, "ann")
     bob = in_room(fast_server, "bob")
     receive_until(ann, "presence")  # bob's arrival
-    first = said(ann, "frist")
-    second = said(ann, "oops")
+    first = said(ann, "r", "frist")
+    second = said(ann, "r", "oops")
     receive_until(bob, "message")
     receive_until(bob, "message")
     send(ann, type="edit", room="r", id=first, text="first", ref="fix")
@@ -66,7 +54,7 @@ def test_members_see_edits_and_deletes_live_and_history_keeps_them(
     assert isinstance(theirs["edited"], int)
     send(ann, type="delete", room="r", id=second)
     assert receive_until(bob, "deleted") == {"type": "deleted", "room": "r", "id": 2, "by": "ann"}
-    assert said(ann, "third") == 3  # ids stay contiguous
+    assert said(ann, "r", "third") == 3  # ids stay contiguous
     # Joins, history frames and HTTP show the current text and a tombstone.
     carol = hello(fast_server, "carol")
     send(carol, type="join", room="r", since=0)
@@ -87,17 +75,17 @@ def test_only_the_author_edits_and_deletes_and_unknown_ids_are_not_found(
 ) -> None:
     ann = in_room(fast_server, "ann")
     bob = in_room(fast_server, "bob")
-    message_id = said(ann, "mine")
-    assert error_of(bob, type="edit", room="r", id=message_id, text="yours?") == "forbidden"
-    assert error_of(bob, type="delete", room="r", id=message_id) == "forbidden"
-    assert error_of(ann, type="edit", room="r", id=99, text="x") == "not_found"
-    assert error_of(ann, type="delete", room="r", id=99) == "not_found"
+    message_id = said(ann, "r", "mine")
+    assert error_code(bob, type="edit", room="r", id=message_id, text="yours?") == "forbidden"
+    assert error_code(bob, type="delete", room="r", id=message_id) == "forbidden"
+    assert error_code(ann, type="edit", room="r", id=99, text="x") == "not_found"
+    assert error_code(ann, type="delete", room="r", id=99) == "not_found"
     send(ann, type="delete", room="r", id=message_id)
     receive_until(ann, "deleted")
-    assert error_of(ann, type="edit", room="r", id=message_id, text="back") == "not_found"
-    assert error_of(ann, type="delete", room="r", id=message_id) == "not_found"
+    assert error_code(ann, type="edit", room="r", id=message_id, text="back") == "not_found"
+    assert error_code(ann, type="delete", room="r", id=message_id) == "not_found"
     outsider = hello(fast_server, "outsider")
-    assert error_of(outsider, type="edit", room="r", id=message_id, text="x") == "not_member"
+    assert error_code(outsider, type="edit", room="r", id=message_id, text="x") == "not_member"
 
 
 def test_an_edit_older_than_memory_reaches_later_joins_and_survives_a_restart(
@@ -137,7 +125,7 @@ def test_edits_and_deletes_count_against_the_send_rate(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", "--send-rate", "10")
     try:
         ann = in_room(server, "ann")
-        message_id = said(ann, "x")
+        message_id = said(ann, "r", "x")
         # A burst of 20 is allowed; 10 more are refused (and forgiven).
         for n in range(30):
             send(ann, type="edit", room="r", id=message_id, text=f"v{n}")

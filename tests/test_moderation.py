@@ -11,8 +11,10 @@ from websockets.sync.client import ClientConnection
 from tests.blackbox import (
     RunningServer,
     connect_ws,
+    error_code,
     hello,
     receive_until,
+    said,
     send,
     start_server,
     stop_server,
@@ -24,22 +26,6 @@ def enter(server: RunningServer, user: str, room: str = "club") -> tuple[ClientC
     ws = hello(server, user)
     send(ws, type="join", room=room)
     return ws, receive_until(ws, "joined")
-
-
-def refused(ws: ClientConnection, **frame: Any) -> str:
-    send(ws, ref="no", **frame)
-    error = receive_until(ws, "error")
-    assert error["ref"] == "no"
-    code: str = error["code"]
-    return code
-
-
-def said(ws: ClientConnection, text: str) -> int:
-    send(ws, type="send", room="club", text=text)
-    while (frame := receive_until(ws, "message"))["text"] != text:
-        pass
-    message_id: int = frame["id"]
-    return message_id
 
 
 def done(ws: ClientConnection, **frame: Any) -> None:
@@ -57,11 +43,11 @@ def test_owner_moderators_and_topic(tmp_path: Path) -> None:
         carol, joined = enter(server, "carol")
         assert [m["role"] for m in joined["members"]] == ["owner", "member", "member"]
 
-        assert refused(bob, type="topic", room="club", topic="mine now") == "forbidden"
+        assert error_code(bob, type="topic", room="club", topic="mine now") == "forbidden"
         done(olga, type="topic", room="club", topic="Knitting, mostly")
         assert receive_until(carol, "room")["info"]["topic"] == "Knitting, mostly"
 
-        assert refused(bob, type="role", room="club", user="carol", role="moderator") == (
+        assert error_code(bob, type="role", room="club", user="carol", role="moderator") == (
             "forbidden"
         )
         done(olga, type="role", room="club", user="bob", role="moderator")
@@ -71,14 +57,14 @@ def test_owner_moderators_and_topic(tmp_path: Path) -> None:
         assert roles == {"Olga": "owner", "bob": "moderator", "carol": "member"}
         # A moderator sets topics and deletes anyone's messages, but no roles.
         done(bob, type="topic", room="club", topic="Knitting only")
-        assert refused(bob, type="role", room="club", user="carol", role="moderator") == (
+        assert error_code(bob, type="role", room="club", user="carol", role="moderator") == (
             "forbidden"
         )
-        assert refused(olga, type="role", room="club", user="Olga", role="member") == "forbidden"
-        spam = said(carol, "spam")
-        hi = said(olga, "hello")
-        assert refused(carol, type="delete", room="club", id=hi) == "forbidden"
-        assert refused(bob, type="edit", room="club", id=spam, text="nicer") == "forbidden"
+        assert error_code(olga, type="role", room="club", user="Olga", role="member") == "forbidden"
+        spam = said(carol, "club", "spam")
+        hi = said(olga, "club", "hello")
+        assert error_code(carol, type="delete", room="club", id=hi) == "forbidden"
+        assert error_code(bob, type="edit", room="club", id=spam, text="nicer") == "forbidden"
         send(bob, type="delete", room="club", id=spam)
         assert receive_until(carol, "deleted") == {
             "type": "deleted", "room": "club", "id": spam, "by": "bob",
@@ -107,8 +93,8 @@ def test_kick_and_ban_reach_every_connection_and_bans_hold(fast_server: RunningS
     bob_again, _ = enter(fast_server, "bob")  # a second device
     mo, _ = enter(fast_server, "mo")
     done(olga, type="role", room="club", user="mo", role="moderator")
-    assert refused(bob, type="kick", room="club", user="mo") == "forbidden"
-    assert refused(mo, type="kick", room="club", user="olga") == "forbidden"
+    assert error_code(bob, type="kick", room="club", user="mo") == "forbidden"
+    assert error_code(mo, type="kick", room="club", user="olga") == "forbidden"
 
     send(olga, type="kick", room="club", user="bob", reason="calm down", ref="k")
     for ws in (bob, bob_again):
@@ -120,7 +106,7 @@ def test_kick_and_ban_reach_every_connection_and_bans_hold(fast_server: RunningS
         "type": "presence", "room": "club", "event": "leave", "user": "bob",
     }:  # fmt: skip
         pass
-    assert refused(bob, type="send", room="club", text="still here?") == "not_member"
+    assert error_code(bob, type="send", room="club", text="still here?") == "not_member"
     again = connect_ws(fast_server)  # kicked: no longer among bob's rooms
     send(again, type="hello", token=fast_server.token("bob"))
     assert [r["room"] for r in receive_until(again, "welcome")["rooms"]] == []
@@ -129,13 +115,13 @@ def test_kick_and_ban_reach_every_connection_and_bans_hold(fast_server: RunningS
 
     done(mo, type="ban", room="club", user="bob", reason="spam")
     assert receive_until(bob, "kicked")["reason"] == "spam"
-    assert refused(bob, type="join", room="club") == "forbidden"
+    assert error_code(bob, type="join", room="club") == "forbidden"
     fresh = hello(fast_server, "bob")  # a refused join is not among bob's rooms either
-    assert refused(fresh, type="join", room="club") == "forbidden"
+    assert error_code(fresh, type="join", room="club") == "forbidden"
     again = connect_ws(fast_server)
     send(again, type="hello", token=fast_server.token("bob"))
     assert [r["room"] for r in receive_until(again, "welcome")["rooms"]] == []
-    assert refused(mo, type="ban", room="club", user="olga") == "forbidden"
+    assert error_code(mo, type="ban", room="club", user="olga") == "forbidden"
     done(mo, type="unban", room="club", user="bob")
     send(bob, type="join", room="club")
     assert receive_until(bob, "joined")["room"] == "club"

@@ -11,8 +11,10 @@
 // `left`, `message`, `sent` (the server stored a send of ours carrying a
 // `cid`; possibly one already delivered), `presence`, `members`, `rooms`,
 // `history`, `edited` and `deleted` (a message changed, for every member;
-// ours carries the request's `ref`), `error` (with `request`: {type, room,
-// cid, id, text} when known) and `unauthorized`. Room names are compared
+// ours carries the request's `ref`), `room` (a room's `info` changed),
+// `kicked` (we were kicked or banned from a room: no longer a member),
+// `done` (a moderation request succeeded), `error` (with `request`: {type,
+// room, cid, id, text, user} when known) and `unauthorized`. Room names are compared
 // without regard to case: roomKey().
 
 export const MAX_TEXT = 4000;
@@ -142,8 +144,8 @@ export class ChatClient extends EventTarget {
   request(frame) {
     const ref = this.nextRef++;
     if (!this.welcomed || !this.sendFrame({ ...frame, ref })) return null;
-    const { type, room, cid, id, text } = frame;
-    this.requests.set(ref, { type, room, cid, id, text: type === "edit" ? text : undefined });
+    const { type, room, cid, id, text, user } = frame;
+    this.requests.set(ref, { type, room, cid, id, text: type === "edit" ? text : undefined, user });
     return ref;
   }
 
@@ -251,6 +253,24 @@ export class ChatClient extends EventTarget {
   // member gets `deleted`, and history keeps it as a tombstone. The ref, or null.
   deleteMessage(room, id) {
     return this.isJoined(room) ? this.request({ type: "delete", room, id }) : null;
+  }
+
+  // Moderation (the owner's and moderators'; the server decides): the
+  // room's topic, a member's role (the owner's alone), kick and ban. Only in
+  // a room joined on this connection; the ref, or null. Each is answered
+  // with `done`, or `error`.
+  setTopic(room, topic) {
+    return this.isJoined(room) ? this.request({ type: "topic", room, topic }) : null;
+  }
+
+  setRole(room, user, role) {
+    return this.isJoined(room) ? this.request({ type: "role", room, user, role }) : null;
+  }
+
+  // Kick `user` out of `room` (`ban`: and keep them out); `reason` may be "".
+  remove(room, user, ban, reason) {
+    if (!this.isJoined(room)) return null;
+    return this.request({ type: ban ? "ban" : "kick", room, user, reason });
   }
 
   history(room, before) {

@@ -1,8 +1,10 @@
 // The lists beside the conversation: your rooms (unread badges, ×), all
-// rooms (with member counts), the open room's members; and, on a narrow
+// rooms (with member counts), the open room's members (with their roles and
+// the moderation controls of moderation.js); and, on a narrow
 // screen, the drawer the room lists live in.
 
 import { $, button, element, plural } from "./dom.js";
+import { roleBadge, roleOf } from "./moderation.js";
 import { roomKey } from "./protocol.js";
 
 // `rooms`: roomKey -> {name, unread}; `current`: a roomKey or null.
@@ -46,11 +48,32 @@ export function renderAllRooms(listing, rooms, onOpen) {
   }
 }
 
-export function renderMembers(room, me) {
+// Each member with their role badge and, for the room's owner and
+// moderators, the controls `tools` (a MemberTools) offers; focus stays where
+// it was across the redraw, or goes where `tools` asks.
+export function renderMembers(room, me, tools) {
   const list = $("members");
+  const active = document.activeElement;
+  const was = list.contains(active) && active.dataset.focus
+    ? { user: active.closest("li")?.dataset.user, focus: active.dataset.focus }
+    : null;
+  const want = tools?.takeFocus() ?? was;
   list.replaceChildren();
   for (const member of room?.members ?? []) {
-    list.append(element("li", member.user === me ? "member me" : "member", member.user));
+    const item = element("li", member.user === me ? "member me" : "member");
+    item.dataset.user = member.user;
+    item.append(element("span", "member-name", member.user));
+    const badge = roleBadge(roleOf(room, member.user, member.role));
+    if (badge) item.append(" ", badge);
+    const controls = tools?.tools(room, me, member.user);
+    if (controls) item.append(controls);
+    list.append(item);
+  }
+  if (want) {
+    const item = [...list.children].find((li) => li.dataset.user === want.user);
+    const control = item?.querySelector(`[data-focus="${want.focus}"]`);
+    control?.focus();
+    if (control instanceof HTMLInputElement) control.setSelectionRange(control.value.length, control.value.length);
   }
 }
 

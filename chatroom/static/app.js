@@ -1,10 +1,12 @@
 // The page: the session, and what the server's events do to the page's
 // rooms. The protocol is in protocol.js, the sign-in form in signin.js,
 // unconfirmed sends in pending.js, the message list in messages.js (Edit and
-// Delete on a message in actions.js), the side lists in sidebar.js.
+// Delete on a message in actions.js), the side lists in sidebar.js, roles
+// and the moderation controls of the Members list in moderation.js.
 
 import { $, plural } from "./dom.js";
 import { MAX_SHOWN, MessageView } from "./messages.js";
+import { MAX_TOPIC, MemberTools, runs } from "./moderation.js";
 import { PendingSends } from "./pending.js";
 import {
   ChatClient,
@@ -33,6 +35,11 @@ const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const ROOM_PREFIX = /^[A-Za-z0-9_.-]{0,64}$/;
 const NOT_CONNECTED = "Not connected; try again once the page is connected.";
 const CHANGE_REFUSED = { not_found: "It is no longer there.", forbidden: "It is someone else's." };
+const MODERATION_REFUSED = {
+  forbidden: "You are not allowed to do that (any more).",
+  not_member: "You are not in this room any more.",
+  not_found: "There is no such user here.",
+};
 
 let client = null;
 let pending = null; // PendingSends of the signed-in user
@@ -58,6 +65,12 @@ const view = new MessageView({
   onDelete: deleteMessage,
 });
 
+const memberTools = new MemberTools({
+  onRemove: removeMember,
+  onRole: setRole,
+  redraw: () => renderSide(),
+});
+
 // Who may change a message (the server decides; this only offers the
 // buttons): its author edits it; its author, the room's owner and its
 // moderators (from the room's `info`) delete it.
@@ -67,15 +80,6 @@ function mayEdit(room, message) {
 
 function mayDelete(room, message) {
   return Boolean(client) && (message.user === client.user || runs(room, client.user));
-}
-
-function runs(room, user) {
-  const info = room?.info;
-  if (!info) return false;
-  const me = user.toLowerCase();
-  return (
-    info.owner?.toLowerCase() === me || info.moderators.some((m) => m.toLowerCase() === me)
-  );
 }
 
 function addRoom(name, known) {
@@ -194,8 +198,10 @@ function startChat(token, user) {
     const room = rooms.get(roomKey(frame.room));
     if (!room) return;
     room.info = frame.info;
+    renderSide();
     if (roomKey(frame.room) === current) showRoom();
   });
+  on("kicked", onKicked);
   on("edited", (frame) =>
     onChanged(frame, (message) => ({ ...message, text: frame.text, edited: frame.edited })),
   );
@@ -226,11 +232,12 @@ function showStatus(status) {
   $("status").dataset.status = status;
 }
 
-function showError(text, key = null) {
+// In the room's error area; `keep`: until another room is opened.
+function showError(text, key = null, { keep = false } = {}) {
   const other = key && key !== current && rooms.get(key);
   $("chat-error").textContent = other ? `# ${other.name}: ${text}` : text;
   clearTimeout(errorTimer);
-  errorTimer = setTimeout(clearError, ERROR_SHOWN_MS);
+  if (!keep) errorTimer = setTimeout(clearError, ERROR_SHOWN_MS);
 }
 
 function clearError() {
@@ -417,6 +424,12 @@ function onError(frame) {
     case "history":
       if (rooms.has(key)) rooms.get(key).loading = false;
       break;
+    case "kick":
+    case "ban":
+    case "role":
+    case "topic":
+      showError(`Could not ${doing(request)}. ${MODERATION_REFUSED[frame.code] || text}`, key);
+      return;
     case "edit":
     case "delete": {
       showError(`Could not ${request.type} that message. ${CHANGE_REFUSED[frame.code] || text}`, key);
@@ -429,6 +442,23 @@ function onError(frame) {
     }
   }
   showError(text, key);
+}
+
+// Kicked or banned (the same frame): the room is no longer ours, here or on
+// the server, so it is not rejoined; the page says who and why until the
+// next room is opened.
+function onKicked(frame) {
+  const key = roomKey(frame.room);
+  const room = rooms.get(key);
+  if (!room) return;
+  const shown = current;
+  removeRoom(key);
+  saveRooms();
+  renderSide();
+  if (current !== shown) showRoom();
+  const by = frame.by ? ` by ${frame.by}` : "";
+  const reason = frame.reason ? `: ${frame.reason}` : ".";
+  showError(`You were removed from # ${room.name}${by}${reason}`, null, { keep: true });
 }
 
 function addItems(room, items) {
@@ -455,7 +485,7 @@ function renderSide() {
   renderYourRooms(rooms, current, { onOpen: selectRoom, onLeave: leaveRoom });
   renderAllRooms(allRooms, rooms, joinRoom);
   const room = current && rooms.get(current);
-  renderMembers(room, client?.user);
+  renderMembers(room, client?.user, memberTools);
   let unread = 0;
   for (const r of rooms.values()) unread += r.unread;
   document.title = unread ? `(${unread}) chatroom` : "chatroom";
@@ -464,6 +494,7 @@ function renderSide() {
 function showRoom() {
   const room = current && rooms.get(current);
   $("room-title").textContent = room ? `# ${room.name}` : "Join a room to start";
+  showTopic(room);
   $("message-input").disabled = !room;
   $("composer").querySelector("button").disabled = !room;
   if (!room) openDrawer(true); // on a narrow screen: where to join one
@@ -588,6 +619,85 @@ function deleteMessage(room, message) {
   return true;
 }
 
+// -- moderation ---------------------------------------------------------------
+
+// A moderation request in words, for "Could not …".
+function doing({ type, user, room }) {
+  switch (type) {
+    case "kick":
+      return `remove ${user} from # ${room}`;
+    case "ban":
+      return `ban ${user} from # ${room}`;
+    case "role":
+      return `change ${user}'s role in # ${room}`;
+    default:
+      return `change the topic of # ${room}`;
+  }
+}
+
+function removeMember(room, user, ban, reason) {
+  if (client.remove(room.name, user, ban, reason) === null) {
+    showError(NOT_CONNECTED);
+    return false;
+  }
+  return true;
+}
+
+function setRole(room, user, role) {
+  if (client.setRole(room.name, user, role) === null) showError(NOT_CONNECTED);
+}
+
+// The topic under the room's name; its editor for the owner and moderators
+// (open for one room at a time; it closes when they lose the role).
+let topicFor = null; // the room the topic editor is open for
+
+function showTopic(room) {
+  const topic = room?.info?.topic ?? "";
+  $("room-topic").textContent = topic;
+  $("room-topic").hidden = !topic;
+  const mayEdit = Boolean(room && client && runs(room, client.user));
+  if (topicFor !== null && (topicFor !== room || !mayEdit)) closeTopic(false);
+  $("topic-edit").hidden = !mayEdit || topicFor !== null;
+}
+
+function openTopic() {
+  const room = current && rooms.get(current);
+  if (!room) return;
+  topicFor = room;
+  $("topic-input").value = room.info?.topic ?? "";
+  $("topic-form").hidden = false;
+  $("topic-edit").hidden = true;
+  $("topic-input").focus();
+}
+
+function closeTopic(back) {
+  const open = topicFor !== null;
+  topicFor = null;
+  $("topic-form").hidden = true;
+  $("topic-edit").hidden = !open;
+  if (back) $("topic-edit").focus();
+}
+
+function onTopicSubmit(event) {
+  event.preventDefault();
+  const room = topicFor;
+  if (!room) return;
+  const topic = $("topic-input").value.trim();
+  if ([...topic].length > MAX_TOPIC) {
+    showError(`A topic is ${MAX_TOPIC} characters at most.`);
+    return;
+  }
+  if (topic === (room.info?.topic ?? "")) {
+    closeTopic(true);
+    return;
+  }
+  if (client.setTopic(room.name, topic) === null) {
+    showError(NOT_CONNECTED);
+    return;
+  }
+  closeTopic(true);
+}
+
 function loadOlder() {
   const room = current && rooms.get(current);
   if (!room?.loaded || room.complete || room.loading || room.oldestId === null) return;
@@ -609,6 +719,15 @@ function main() {
   $("message-input").addEventListener("keydown", onComposerKey);
   $("message-input").addEventListener("input", updateCounter);
   setUpDrawer();
+  $("topic-edit").addEventListener("click", openTopic);
+  $("topic-form").addEventListener("submit", onTopicSubmit);
+  $("topic-cancel").addEventListener("click", () => closeTopic(true));
+  $("topic-input").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      event.preventDefault();
+      closeTopic(true);
+    }
+  });
   document.addEventListener("visibilitychange", () => {
     if (!document.hidden && current && rooms.has(current)) {
       rooms.get(current).unread = 0;

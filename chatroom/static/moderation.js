@@ -144,6 +144,13 @@ export class MemberTools {
     this.redraw();
   }
 
+  // The members of the open `room` now: a reason form for one who left goes.
+  present(room, users) {
+    if (this.asking?.room === room && !users.some((user) => same(user, this.asking.user))) {
+      this.asking = null;
+    }
+  }
+
   // Where focus should go after this redraw (once), or null.
   takeFocus() {
     const focus = this.focus;

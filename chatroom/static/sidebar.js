@@ -59,6 +59,7 @@ export function renderMembers(room, me, tools) {
     : null;
   const want = tools?.takeFocus() ?? was;
   list.replaceChildren();
+  tools?.present(room, (room?.members ?? []).map((m) => m.user));
   for (const member of room?.members ?? []) {
     const item = element("li", member.user === me ? "member me" : "member");
     item.dataset.user = member.user;

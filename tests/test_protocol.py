@@ -241,11 +241,19 @@ def test_arbitrary_text_gives_a_request_or_a_protocol_error(text: str) -> None:
         assert error.code in ErrorCode
 
 
+# Every field a request may have, so that every parser meets every kind of value.
+FIELDS = (
+    "type", "room", "text", "token", "since", "before", "limit", "ref",
+    "id", "user", "reason", "topic", "role", "cid",
+)  # fmt: skip
+
+
 @given(
     st.dictionaries(
-        st.sampled_from(["type", "room", "text", "token", "since", "before", "limit", "ref"]),
+        st.sampled_from(FIELDS),
         json_values
-        | st.sampled_from(["hello", "join", "leave", "send", "members", "rooms", "history"]),
+        | st.sampled_from(["hello", "join", "leave", "send", "members", "rooms", "history"])
+        | st.sampled_from(["edit", "delete", "topic", "role", "kick", "ban", "unban"]),
     )
 )
 def test_arbitrary_objects_give_a_request_or_a_protocol_error(obj: dict[str, Any]) -> None:

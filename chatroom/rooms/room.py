@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Protocol, TypeVar
 
 import attrs
 import trio
@@ -44,6 +44,8 @@ from chatroom.store import RoomSettings, Saved, Store, StoreUnavailable
 from chatroom.wsframe import text_frame
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_BATCH = 512
 # Fan out before a batch's broadcast bytes pass this, so that one write stays
@@ -555,7 +557,7 @@ class Room:
     async def _fill_gap_before(self, next_id: int) -> bool:
         """Fan out every message before `next_id`: those the broker brought
         first, then the store's. False if the store could not be read."""
-        await self._from_other_servers(before=next_id)
+        await self._remote_messages(before=next_id)
         return await self._catch_up(next_id)
 
     async def _catch_up(self, next_id: int) -> bool:
@@ -580,13 +582,41 @@ class Room:
                     self._flush()
         return True
 
-    async def _from_other_servers(self, before: int | None = None) -> None:
-        """Fan out what other servers committed (before id `before`), in id
-        order, each message once: what the broker did not bring (lost, or
-        overtaken by a later id) is read from the store first. Then
-        presence changes elsewhere."""
+    async def _from_other_servers(self) -> None:
+        """What other servers did here: messages, edits and deletes, settings,
+        kicks and bans, presence changes."""
         if self._recent is None:
             self._remote.clear()
+            return
+        await self._remote_messages()
+        if self._behind > self._last_id:
+            await self._catch_up(self._behind + 1)
+        changes, self._remote_changes = self._remote_changes, []
+        for message in changes:
+            if message.id > self._last_id:  # (the read has it as it is now)
+                await self._catch_up(message.id + 1)
+            self._changed(message)
+        if self._settings_changed:
+            self._settings_changed = False
+            try:
+                self._settings = await self._store.room_settings(self.name) or self._settings
+            except StoreUnavailable:
+                self._settings_changed = True  # the next wake tries again
+            else:
+                info = protocol.encode_room_info(self.name, self._info())
+                self._outbox.broadcast(text_frame(info))
+        expels, self._remote_expels = self._remote_expels, []
+        for user, by, reason in expels:
+            self._expel(user, by, reason)
+        changed, self._presence_changed = self._presence_changed, set()
+        for user in changed:
+            self._announce(user)
+
+    async def _remote_messages(self, before: int | None = None) -> None:
+        """Fan out what other servers committed (before id `before`), in id
+        order, each message once: what the broker did not bring (lost, or
+        overtaken by a later id) is read from the store first."""
+        if self._recent is None:
             return
         self._remote.sort(key=lambda m: m.id)
         while self._remote and (before is None or self._remote[0].id < before):
@@ -598,30 +628,6 @@ class Room:
                 continue  # read already, or committed here
             self._accept([message])
             self._outbox.broadcast(text_frame(protocol.encode_message(message)))
-        if before is None and self._behind > self._last_id:
-            await self._catch_up(self._behind + 1)
-        if before is None:
-            changes, self._remote_changes = self._remote_changes, []
-            for message in changes:
-                if message.id > self._last_id:  # (the read has it as it is now)
-                    await self._catch_up(message.id + 1)
-                self._changed(message)
-        if before is None and self._settings_changed:
-            self._settings_changed = False
-            try:
-                self._settings = await self._store.room_settings(self.name) or self._settings
-            except StoreUnavailable:
-                self._settings_changed = True  # the next wake tries again
-            else:
-                info = protocol.encode_room_info(self.name, self._info())
-                self._outbox.broadcast(text_frame(info))
-        if before is None:
-            expels, self._remote_expels = self._remote_expels, []
-            for user, by, reason in expels:
-                self._expel(user, by, reason)
-        changed, self._presence_changed = self._presence_changed, set()
-        for user in changed:
-            self._announce(user)
 
     async def _change(
         self, subscriber: Subscriber, message_id: int, text: str | None, ref: Ref
@@ -632,18 +638,11 @@ class Room:
             return
         role = self._settings.rules.role_of(subscriber.user)
         change = Change.EDIT if text is not None else Change.DELETE
-        try:
-            result = await self._store.change_message(
-                self.name,
-                message_id,
-                subscriber.user,
-                text,
-                any_author=may_change_others(change, role),
-            )
-        except Exception as exc:
-            if not isinstance(exc, StoreUnavailable):
-                log.exception("room %s: changing message %d failed", self.name, message_id)
-            self._send_error(subscriber, protocol.unavailable_error(ref))
+        write = self._store.change_message(
+            self.name, message_id, subscriber.user, text, any_author=may_change_others(change, role)
+        )
+        result = await self._write(subscriber, ref, f"changing message {message_id}", write)
+        if result is None:
             return
         if result.message is None:
             error = protocol.not_yours_error if result.found else None
@@ -674,7 +673,8 @@ class Room:
             message = "only the owner and moderators may" if request.topic else "only the owner may"
             self._send_error(subscriber, ProtocolError(refused, f"{message} do that here", ref))
             return
-        try:
+
+        async def apply() -> RoomSettings:
             if request.topic is not None:
                 await self._store.set_topic(self.name, request.topic)
             else:
@@ -682,13 +682,12 @@ class Room:
                 await self._store.set_listed(
                     "room_moderators", self.name, request.user, actor, request.moderator
                 )
-            settings = await self._store.room_settings(self.name)
-        except Exception as exc:
-            if not isinstance(exc, StoreUnavailable):
-                log.exception("room %s: changing its settings failed", self.name)
-            self._send_error(subscriber, protocol.unavailable_error(ref))
+            return await self._store.room_settings(self.name) or self._settings
+
+        settings = await self._write(subscriber, ref, "changing its settings", apply())
+        if settings is None:
             return
-        self._settings = settings or self._settings
+        self._settings = settings
         self._outbox.broadcast(text_frame(protocol.encode_room_info(self.name, self._info())))
         self._send_to(subscriber, protocol.encode_done(ref))
         if self._link is not None:
@@ -708,19 +707,19 @@ class Room:
             why = f"you may not {action.value} {target} here"
             self._send_error(subscriber, ProtocolError(refused, why, ref))
             return
-        try:
+
+        async def apply() -> RoomSettings:
             if action in (Action.BAN, Action.UNBAN):
                 banned = action is Action.BAN
                 await self._store.set_listed("room_bans", self.name, target, actor, banned)
             if action in (Action.KICK, Action.BAN):  # no longer among their rooms
                 await self._store.forget_room(target, self.name)
-            settings = await self._store.room_settings(self.name)
-        except Exception as exc:
-            if not isinstance(exc, StoreUnavailable):
-                log.exception("room %s: %s failed", self.name, action.value)
-            self._send_error(subscriber, protocol.unavailable_error(ref))
+            return await self._store.room_settings(self.name) or self._settings
+
+        settings = await self._write(subscriber, ref, action.value, apply())
+        if settings is None:
             return
-        self._settings = settings or self._settings
+        self._settings = settings
         if action in (Action.KICK, Action.BAN):
             self._expel(target, actor, request.reason)
         self._send_to(subscriber, protocol.encode_done(ref))
@@ -749,6 +748,19 @@ class Room:
         """Another server changed the room's topic or roles."""
         self._settings_changed = True
         self._wake()
+
+    async def _write(
+        self, subscriber: Subscriber, ref: Ref, what: str, write: Awaitable[T]
+    ) -> T | None:
+        """What a store write for `subscriber` gave; None after answering
+        `unavailable` (logged when not just the store being away)."""
+        try:
+            return await write
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("room %s: %s failed", self.name, what)
+            self._send_error(subscriber, protocol.unavailable_error(ref))
+            return None
 
     def _changed(self, message: ChatMessage) -> None:
         """Members see the message as it is now; so will later joins."""

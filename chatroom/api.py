@@ -15,6 +15,7 @@ import attrs
 from chatroom import metrics
 from chatroom.auth import InvalidToken, TokenClaims, TokenSigner
 from chatroom.auth.accounts import AccountError, Accounts
+from chatroom.policy import may_join
 from chatroom.protocol import (
     DEFAULT_HISTORY_LIMIT,
     DEFAULT_ROOMS_LIMIT,
@@ -182,14 +183,15 @@ class Api:
             return json_response(200, {"revoked": claims.token_id is not None})
         if path == "/api/rooms":
             _require_method(request, "GET", "HEAD")
-            await self._authorize(request)
-            return self._rooms(request)
+            claims = await self._authorize(request)
+            return await self._rooms(request, claims.user)
         if match := _ROOM_PATH.fullmatch(path):
             _require_method(request, "GET", "HEAD")
-            await self._authorize(request)
+            claims = await self._authorize(request)
             room = unquote(match[1])
             if not is_valid_room_name(room):
                 raise HttpError(error_response(ErrorCode.BAD_REQUEST, "invalid room name"))
+            await self._refuse_outsiders(room, claims.user)
             if match[2] == "members":
                 return self._members(room)
             return await self._messages(request, room)
@@ -216,13 +218,25 @@ class Api:
             raise _unauthorized("token revoked")
         return claims
 
-    def _rooms(self, request: HttpRequest) -> Response:
+    async def _rooms(self, request: HttpRequest, user: str) -> Response:
         prefix = request.query("prefix") or ""
         after = request.query("after") or None
         if not is_valid_room_prefix(prefix) or not (after is None or is_valid_room_name(after)):
             raise HttpError(error_response(ErrorCode.BAD_REQUEST, "invalid prefix or after"))
         limit = _int_param(request, "limit", 1, MAX_ROOMS_LIMIT) or DEFAULT_ROOMS_LIMIT
-        return json_response(200, self.registry.page(prefix, after, limit).as_json())
+        visible = await self.store.private_rooms_of(user) if self.registry.has_private_rooms else []
+        return json_response(200, self.registry.page(prefix, after, limit, visible).as_json())
+
+    async def _refuse_outsiders(self, room: str, user: str) -> None:
+        """A private room's members and history are for its owner,
+        moderators and invitees: to anyone else it does not exist (404, as
+        it is not listed to them either)."""
+        if self.registry.privacy(room) is False:
+            return
+        settings = await self.store.room_settings(room)
+        rules = None if settings is None else settings.rules
+        if rules is not None and rules.private and not may_join(rules, user):
+            raise HttpError(error_response(ErrorCode.NOT_FOUND, f"no room {room!r}"))
 
     def _members(self, room_name: str) -> Response:
         found = self.registry.members(room_name)

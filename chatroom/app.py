@@ -25,6 +25,7 @@ from typing import Any
 import trio
 import trio_websocket
 
+from chatroom import protocol
 from chatroom.admission import Admission, Ticket
 from chatroom.api import Api
 from chatroom.auth import TokenSigner
@@ -39,6 +40,7 @@ from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms import RoomRegistry
 from chatroom.store import Store, StoreUnavailable, default_database_url, open_database
 from chatroom.transport import SocketTransport
+from chatroom.wsframe import text_frame
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +106,7 @@ class ChatServer:
         storage_per_hour = settings.storage_kib_per_hour * 1024
         self.storage = BucketsByKey(storage_per_hour, storage_per_hour / 3600)
         self.sessions: set[Connection] = set()
+        registry.on_invitation = self.send_invitation
         self.closing = False
         self._sessions_changed = trio.Event()
 
@@ -161,6 +164,12 @@ class ChatServer:
             self.sessions.discard(connection)
             self._sessions_changed.set()
 
+    def send_invitation(self, room: str, user: str, by: str) -> None:
+        """`by` invited `user` to `room` here: every connection of theirs hears of it."""
+        self.remote_invitation(room, user, by)
+        if self.broker is not None:
+            self.broker.invited(room, user, by)
+
     def forget_saved_room(self, user: str, key: str) -> None:
         """`user` left the room `key`: none of their connections here keeps it
         among the user's rooms (a later join remembers it again)."""
@@ -211,6 +220,12 @@ class ChatServer:
         room_here = self.registry.get(room)
         if room_here is not None:
             room_here.take_expel(user, by, reason)
+
+    def remote_invitation(self, room: str, user: str, by: str) -> None:
+        invitation = text_frame(protocol.encode_invitation(room, by))
+        for connection in self.sessions:
+            if (connection.authenticated_user or "").lower() == user.lower():
+                connection.deliver(invitation)
 
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         self.registry.presence_changed(names, changed)

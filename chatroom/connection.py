@@ -326,12 +326,19 @@ class Connection:
                 await self._submit(joined, ModerateRequest(self, Action(action), user, reason, ref))
             case protocol.Join(room, since, ref):
                 await self._join(room, since, ref)
+            case protocol.Create(room, private, topic, ref):
+                await self._create(room, private, topic, ref)
             case protocol.Leave(room, ref):
                 await self._leave(room, ref)
             case protocol.Members(room, ref):
                 await self._submit(self._joined_room(room, ref), MembersRequest(self, ref))
             case protocol.Rooms(ref, prefix, after, limit):
-                listing = self.registry.page(prefix, after, limit)
+                visible: list[
+                    str
+                ] = []  # private rooms: asked of the store, which all servers share
+                if self.registry.has_private_rooms:
+                    visible = await self._read(self.store.private_rooms_of(self.user), ref)
+                listing = self.registry.page(prefix, after, limit, visible)
                 self.reply(protocol.encode_rooms(listing, ref))
             case protocol.History(room, before, limit, ref):
                 name = self._joined_room(room, ref).name
@@ -343,7 +350,22 @@ class Connection:
             case protocol.Hello(_token, ref):
                 raise ProtocolError(ErrorCode.BAD_REQUEST, "already authenticated", ref)
 
-    async def _join(self, name: str, since: int | None, ref: Ref) -> None:
+    async def _create(self, name: str, private: bool, topic: str, ref: Ref) -> None:
+        """Make a room owned by the user, and join it."""
+        exists = ProtocolError(ErrorCode.CONFLICT, f"a room named {name} exists; join it", ref)
+        if self.registry.stored_name(name) is not None:
+            raise exists
+        self._check_room_caps(name, ref)
+        if len(self.saved_rooms) >= self.settings.max_rooms_per_user:
+            raise self._too_many_rooms(ref)
+        made = self.store.make_room(name, self.user, private=private, topic=topic)
+        if not await self._read(made, ref):
+            raise exists  # made meanwhile, here or on another server
+        self.registry.created(name, private=private)
+        await self._join(name, None, ref)
+
+    def _check_room_caps(self, name: str, ref: Ref) -> None:
+        """The connection's cap on rooms, and the user's on new rooms."""
         key = name.lower()
         if key not in self.rooms and len(self.rooms) >= self.settings.max_rooms_per_connection:
             raise ProtocolError(
@@ -358,15 +380,21 @@ class Connection:
                 wait,
                 ref,
             )
+
+    def _too_many_rooms(self, ref: Ref) -> ProtocolError:
+        cap = self.settings.max_rooms_per_user
+        return ProtocolError(
+            ErrorCode.FORBIDDEN, f"a user may have {cap} rooms at most; leave one first", ref
+        )
+
+    async def _join(self, name: str, since: int | None, ref: Ref) -> None:
+        key = name.lower()
+        self._check_room_caps(name, ref)
         if key not in self.saved_rooms:
             # Counted in the database: the user's other connections add rooms too.
             cap = self.settings.max_rooms_per_user
             if not await self._read(self.store.remember_room(self.user, name, cap), ref):
-                raise ProtocolError(
-                    ErrorCode.FORBIDDEN,
-                    f"a user may have {cap} rooms at most; leave one first",
-                    ref,
-                )
+                raise self._too_many_rooms(ref)
             self.saved_rooms.add(key)
         # A room that empties between open() and submit() is closed; the
         # registry makes a fresh one on the next open().

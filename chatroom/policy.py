@@ -67,6 +67,13 @@ def may_join(rules: RoomRules, user: str) -> bool:
     return not rules.private or rules.role_of(user) is not Role.MEMBER or key in rules.invited
 
 
+def why_not_join(rules: RoomRules, user: str) -> str:
+    """What a user refused by may_join() is told."""
+    if user.lower() in rules.banned:
+        return "you are banned from this room"
+    return "this room is private: its owner or a moderator must invite you"
+
+
 def may_set_topic(rules: RoomRules, user: str) -> bool:
     return rules.role_of(user) is not Role.MEMBER
 
@@ -76,7 +83,7 @@ def refusal(rules: RoomRules, actor: str, action: Action, target: str) -> ErrorC
 
     The owner does anything to anyone but themselves; a moderator acts on
     members only; nobody acts on the owner; only the owner changes roles;
-    invitations exist in private rooms only."""
+    invitations exist in private rooms only, and not for banned users."""
     actor_role, target_role = rules.role_of(actor), rules.role_of(target)
     if actor_role is Role.MEMBER:
         return ErrorCode.FORBIDDEN
@@ -87,6 +94,9 @@ def refusal(rules: RoomRules, actor: str, action: Action, target: str) -> ErrorC
         actor_role is Role.MODERATOR and target_role is Role.MODERATOR
     ):
         return ErrorCode.FORBIDDEN
-    if action is Action.INVITE and not rules.private:
-        return ErrorCode.BAD_REQUEST
+    if action is Action.INVITE:
+        if not rules.private:
+            return ErrorCode.BAD_REQUEST
+        if target.lower() in rules.banned:
+            return ErrorCode.FORBIDDEN
     return None

@@ -160,8 +160,18 @@ class SetRole:
 
 
 @attrs.frozen
+class Create:
+    """Make a room (public or private) and join it."""
+
+    room: str
+    private: bool = False
+    topic: str = ""
+    ref: Ref = None
+
+
+@attrs.frozen
 class Moderate:
-    """kick, ban or unban (`action`) `user` in `room`."""
+    """invite, kick, ban or unban (`action`) `user` in `room`."""
 
     action: str
     room: str
@@ -184,6 +194,7 @@ Request = (
     | Topic
     | SetRole
     | Moderate
+    | Create
 )
 
 
@@ -300,6 +311,14 @@ class _Fields:
             raise self.error("text must be valid Unicode (no lone surrogates)")
         return text
 
+    def topic(self) -> str:
+        topic = self.obj.get("topic", "")
+        if not isinstance(topic, str):
+            raise self.error("field 'topic' must be a string")
+        if len(topic) > MAX_TOPIC_CHARS or not _is_encodable(topic):
+            raise self.error(f"a topic is 0 to {MAX_TOPIC_CHARS} characters")
+        return topic
+
     def message_id(self) -> int:
         if "id" not in self.obj:
             raise self.error("field 'id' must be an integer")
@@ -353,15 +372,19 @@ def parse_request(text: str) -> Request:
             return Delete(room=fields.room(), id=fields.message_id(), ref=ref)
         case "topic":
             room = fields.room()
-            topic = fields.string("topic")
-            if len(topic) > MAX_TOPIC_CHARS or not _is_encodable(topic):
-                raise fields.error(f"a topic is 0 to {MAX_TOPIC_CHARS} characters")
-            return Topic(room=room, topic=topic, ref=ref)
-        case "kick" | "ban" | "unban":
+            fields.string("topic")  # required here, unlike in create
+            return Topic(room=room, topic=fields.topic(), ref=ref)
+        case "create":
+            room = fields.room()
+            private = fields.obj.get("private", False)
+            if not isinstance(private, bool):
+                raise fields.error("field 'private' must be true or false")
+            return Create(room=room, private=private, topic=fields.topic(), ref=ref)
+        case "invite" | "kick" | "ban" | "unban":
             room = fields.room()
             user = fields.user()
             reason = None
-            if kind != "unban" and fields.obj.get("reason") is not None:
+            if kind in ("kick", "ban") and fields.obj.get("reason") is not None:
                 reason = fields.string("reason")
                 if len(reason) > MAX_TOPIC_CHARS or not _is_encodable(reason):
                     raise fields.error(f"a reason is 0 to {MAX_TOPIC_CHARS} characters")
@@ -464,9 +487,10 @@ class RoomInfo:
 class RoomCount:
     room: str
     count: int
+    private: bool = False
 
     def as_json(self) -> dict[str, Any]:
-        return {"room": self.room, "count": self.count}
+        return {"room": self.room, "count": self.count, "private": self.private}
 
 
 def newest_within(messages: list[ChatMessage], budget: int) -> list[ChatMessage]:
@@ -579,6 +603,14 @@ def encode_room_info(room: str, info: RoomInfo) -> str:
 
 def encode_kicked(room: str, by: str, reason: str | None) -> str:
     return dumps({"type": "kicked", "room": room, "by": by, "reason": reason or ""})
+
+
+def encode_invited(room: str, user: str, ref: Ref = None) -> str:
+    return _with_ref({"type": "invited", "room": room, "user": user}, ref)
+
+
+def encode_invitation(room: str, by: str) -> str:
+    return dumps({"type": "invitation", "room": room, "by": by})
 
 
 def encode_done(ref: Ref = None) -> str:

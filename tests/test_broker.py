@@ -41,6 +41,9 @@ class Recorder:
     def remote_expelled(self, room: str, user: str, by: str, reason: str | None) -> None:
         self._poke()
 
+    def remote_invitation(self, room: str, user: str, by: str) -> None:
+        self._poke()
+
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         self.changed.extend((key, user) for key, users in changed.items() for user in users)
         self._poke()

@@ -9,10 +9,14 @@ from hypothesis import strategies as st
 from chatroom.broker.events import (
     BadEvent,
     BrokerEvent,
+    ChangedEvent,
+    ExpelledEvent,
+    InvitationEvent,
     MessagesEvent,
     NodeEvent,
     PresenceEvent,
     RevokedEvent,
+    SettingsEvent,
     UnknownEvent,
     decode_event,
     encode_event,
@@ -37,6 +41,13 @@ from chatroom.protocol import ChatMessage
         PresenceEvent("n2", "Lobby", "ann", None),
         NodeEvent("n3"),
         RevokedEvent("n4", "token-id"),
+        ChangedEvent(
+            "n5", "Lobby", ChatMessage("Lobby", 3, "ann", "", 1, edited=None, deleted_by="mo")
+        ),
+        SettingsEvent("n5", "Lobby"),
+        ExpelledEvent("n5", "Lobby", "ann", "mo", "spam"),
+        ExpelledEvent("n5", "Lobby", "ann", "mo", None),
+        InvitationEvent("n6", "secret", "ivy", "olga"),
     ],
 )
 def test_events_round_trip(event: BrokerEvent) -> None:
@@ -65,6 +76,8 @@ def test_a_kind_from_a_newer_node_is_skipped_not_refused() -> None:
         b'{"node":"n","kind":"presence","room":"r","user":"a","since":"1"}',
         b'{"node":1,"kind":"node"}',
         b'{"node":"n","kind":"revoked","token":5}',
+        b'{"node":"n","kind":"invitation","room":"r","user":"a"}',
+        b'{"node":"n","kind":"invitation","room":"r","user":"a b","by":"c"}',
     ],
 )
 def test_malformed_events_are_refused(data: bytes) -> None:

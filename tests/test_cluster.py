@@ -140,7 +140,7 @@ def test_members_and_presence_are_one_list_across_nodes(cluster: Cluster) -> Non
     assert presence_events(bob, 1) == [("join", "bob")]  # its own, from joining
     for node in (first, second):
         _, body, _ = node.http("GET", "/api/rooms?prefix=lob", node.token("x"))
-        assert body["rooms"] == [{"room": "lobby", "count": 2}]
+        assert body["rooms"] == [{"room": "lobby", "count": 2, "private": False}]
 
     # Leaving one node of two: still a member. Leaving both: gone everywhere.
     ann_again.close()
@@ -414,3 +414,25 @@ def test_a_kick_or_ban_on_one_node_reaches_the_users_connections_on_another(
     send(troll, type="join", room="strict", ref="again")
     error = receive_until(troll, "error")
     assert (error["code"], error["ref"]) == ("forbidden", "again")
+
+
+def test_private_rooms_and_invitations_across_nodes(cluster: Cluster) -> None:
+    first, second = cluster(2)
+    olga = hello(first, "olga")
+    send(olga, type="create", room="plans", private=True)
+    receive_until(olga, "joined")
+    ivy = hello(second, "ivy")  # in no room: told all the same
+    eve = hello(second, "eve")
+    send(olga, type="invite", room="plans", user="ivy")
+    assert receive_until(ivy, "invitation") == {"type": "invitation", "room": "plans", "by": "olga"}
+    # Told of the room by the first node (olga's presence), the second node
+    # lists it only once it has read that the room is private: to ivy.
+    time.sleep(2 * 2.0 + 0.5)  # GAP_CHECK_INTERVAL, twice
+    for ws, expected in ((eve, []), (ivy, [("plans", True)])):
+        send(ws, type="rooms")
+        rooms = receive_until(ws, "rooms")["rooms"]
+        assert [(r["room"], r["private"]) for r in rooms] == expected
+    send(ivy, type="join", room="plans")
+    assert receive_until(ivy, "joined")["info"]["private"] is True
+    send(eve, type="join", room="plans", ref="no")
+    assert receive_until(eve, "error")["code"] == "forbidden"

@@ -13,6 +13,7 @@ from chatroom.policy import (
     may_join,
     may_set_topic,
     refusal,
+    why_not_join,
 )
 from chatroom.protocol import ErrorCode
 
@@ -75,6 +76,13 @@ def test_who_may_act_on_whom(
 def test_invitations_are_for_private_rooms() -> None:
     public = RoomRules(owner="olga")
     assert refusal(public, "olga", Action.INVITE, "ann") == ErrorCode.BAD_REQUEST
+
+
+def test_banned_users_cannot_be_invited_until_unbanned() -> None:
+    assert refusal(ROOM, "olga", Action.INVITE, "BAD") == ErrorCode.FORBIDDEN
+    assert refusal(ROOM, "olga", Action.INVITE, "ann") is None
+    assert why_not_join(ROOM, "bad") == "you are banned from this room"
+    assert "invite" in why_not_join(ROOM, "ann")
 
 
 def test_topics_and_deleting_others_messages_need_a_role() -> None:

@@ -200,7 +200,7 @@ def test_encoders_produce_the_documented_shapes() -> None:
         ),
         (
             protocol.encode_rooms(RoomsPage([RoomCount("r", 2)], more=True)),
-            {"type": "rooms", "rooms": [{"room": "r", "count": 2}], "more": True},
+            {"type": "rooms", "rooms": [{"room": "r", "count": 2, "private": False}], "more": True},
         ),
         (
             protocol.encode_history("r", HistoryPage([message], more=False)),

@@ -315,7 +315,7 @@ def test_room_listing_comes_in_bounded_pages(tmp_path: Path) -> None:
         send(reader, type="rooms")
         first = receive_until(reader, "rooms")
         assert (len(first["rooms"]), first["more"]) == (100, True)
-        assert first["rooms"][0] == {"room": "room-000", "count": 1}
+        assert first["rooms"][0] == {"room": "room-000", "count": 1, "private": False}
         send(reader, type="rooms", after=first["rooms"][-1]["room"], limit=200)
         rest = receive_until(reader, "rooms")
         names = [r["room"] for r in first["rooms"] + rest["rooms"]]

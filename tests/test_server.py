@@ -62,7 +62,11 @@ def test_two_users_chat_with_presence_and_ordered_ids(server: RunningServer) -> 
     assert from_alice[25]["user"] == "alice"
 
     send(alice, type="rooms")
-    listing = {"type": "rooms", "rooms": [{"room": "lobby", "count": 2}], "more": False}
+    listing = {
+        "type": "rooms",
+        "rooms": [{"room": "lobby", "count": 2, "private": False}],
+        "more": False,
+    }
     assert receive(alice) == listing
     send(bob, type="leave", room="lobby", ref="bye")
     assert receive(bob) == {"type": "left", "room": "lobby", "ref": "bye"}
@@ -82,7 +86,7 @@ def test_http_rooms_and_members_agree_with_the_websocket_view(server: RunningSer
     assert (status, body["error"]["code"]) == (401, "unauthorized")
     assert server.http("GET", "/api/rooms", token)[:2] == (
         200,
-        {"rooms": [{"room": "general", "count": 1}], "more": False},
+        {"rooms": [{"room": "general", "count": 1, "private": False}], "more": False},
     )
     status, body, _ = server.http("GET", "/api/rooms/general/members", token)
     assert status == 200

@@ -21,7 +21,7 @@ from chatroom.store import (
     StoreUnavailable,
     open_database,
 )
-from chatroom.store.schema import CREATE_VERSION_TABLE, migrations_after
+from chatroom.store.schema import CREATE_VERSION_TABLE, SCHEMA_VERSION, migrations_after
 from tests.postgres import PostgresServer
 
 
@@ -155,13 +155,8 @@ async def test_migrations_run_once_and_newer_schemas_are_refused(
         await open_store(second, url)
         second.cancel_scope.cancel()
     with sqlite3.connect(tmp_path / "chat.db") as conn:
-        assert conn.execute("SELECT version FROM schema_migrations").fetchall() == [
-            (1,),
-            (2,),
-            (3,),
-            (4,),
-            (5,),
-        ]
+        versions = conn.execute("SELECT version FROM schema_migrations").fetchall()
+        assert versions == [(v,) for v in range(1, SCHEMA_VERSION + 1)]
         conn.execute("INSERT INTO schema_migrations VALUES (99, 0)")
     with pytest.RaisesGroup(pytest.RaisesExc(SchemaTooNew, match="schema version 99")):
         async with trio.open_nursery() as third:
@@ -200,7 +195,8 @@ async def test_an_old_database_gets_its_rooms_with_their_spelling(
 ) -> None:
     version_1_database(tmp_path / "chat.db", ["alice"], ["General", "dev"])
     store = await open_store(nursery, f"sqlite:///{tmp_path / 'chat.db'}")
-    assert sorted(await store.rooms()) == [("General", True), ("dev", True)]
+    rooms = sorted((r.name, r.has_history, r.private) for r in await store.rooms())
+    assert rooms == [("General", True, False), ("dev", True, False)]
     assert await store.create_room("GENERAL") == "General"
     assert not await store.create_user("Alice", "hash")
     # Rooms from before owners: public, owned by their first message's author.
@@ -307,3 +303,22 @@ async def test_a_new_room_has_no_owner_and_nobody_banned_until_told(store: Store
     settings = await store.room_settings("FRESH")
     assert settings is not None
     assert settings.rules == RoomRules() and settings.owner is None
+
+
+async def test_private_rooms_are_made_once_and_seen_by_their_people(store: Store) -> None:
+    assert await store.make_room("Secret", "Olga", private=True, topic="plans")
+    assert not await store.make_room("SECRET", "eve", private=False, topic="")  # a clash in case
+    assert await store.make_room("open", "eve", private=False, topic="")
+    settings = await store.room_settings("secret")
+    assert settings is not None
+    assert (settings.rules.private, settings.owner, settings.topic) == (True, "Olga", "plans")
+    await store.set_listed("room_invitations", "Secret", "Ivy", "Olga", True)
+    await store.set_listed("room_moderators", "Secret", "mo", "Olga", True)
+    await store.remember_room("ann", "secret", 10)
+    for user in ("olga", "IVY", "mo", "ann"):
+        assert await store.private_rooms_of(user) == ["Secret"]
+    assert await store.private_rooms_of("eve") == []  # public rooms are not in it
+    await store.set_listed("room_invitations", "Secret", "ivy", "Olga", False)
+    assert await store.private_rooms_of("ivy") == []
+    found = sorted((r.name, r.private) for r in await store.privacy(["secret", "open", "none"]))
+    assert found == [("Secret", True), ("open", False)]

@@ -62,6 +62,16 @@ class ExpelledEvent:
 
 
 @attrs.frozen
+class InvitationEvent:
+    """`by` invited `user` to the private `room`: their connections everywhere hear of it."""
+
+    node: str
+    room: str
+    user: str
+    by: str
+
+
+@attrs.frozen
 class PresenceEvent:
     """`user` became a member of `room` on `node` at `since` (ms), or stopped
     being one there (`since` None)."""
@@ -100,6 +110,7 @@ BrokerEvent = (
     | ChangedEvent
     | SettingsEvent
     | ExpelledEvent
+    | InvitationEvent
     | PresenceEvent
     | NodeEvent
     | RevokedEvent
@@ -123,6 +134,8 @@ def encode_event(event: BrokerEvent) -> bytes:
             body.update(kind="settings", room=room)
         case ExpelledEvent(_node, room, user, by, reason):
             body.update(kind="expelled", room=room, user=user, by=by, reason=reason)
+        case InvitationEvent(_node, room, user, by):
+            body.update(kind="invitation", room=room, user=user, by=by)
         case PresenceEvent(_node, room, user, since):
             body.update(kind="presence", room=room, user=user, since=since)
         case NodeEvent():
@@ -159,6 +172,8 @@ def decode_event(data: bytes) -> BrokerEvent:
                     raise BadEvent("reason is a string or null")
                 room, user, by = _room(body), _user(body["user"]), _user(body["by"])
                 return ExpelledEvent(node, room, user, by, reason)
+            case "invitation":
+                return InvitationEvent(node, _room(body), _user(body["user"]), _user(body["by"]))
             case "presence":
                 since = body["since"]
                 if since is not None and not _is_int(since):

@@ -50,6 +50,7 @@ from chatroom.broker.events import (
     BrokerEvent,
     ChangedEvent,
     ExpelledEvent,
+    InvitationEvent,
     MessagesEvent,
     NodeEvent,
     PresenceEvent,
@@ -90,6 +91,8 @@ class BrokerListener(Protocol):
     def remote_settings_changed(self, room: str) -> None: ...
 
     def remote_expelled(self, room: str, user: str, by: str, reason: str | None) -> None: ...
+
+    def remote_invitation(self, room: str, user: str, by: str) -> None: ...
 
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         """Members of rooms (key -> users whose membership may differ)."""
@@ -208,6 +211,9 @@ class RedisBroker:
 
     def expelled(self, room: str, user: str, by: str, reason: str | None) -> None:
         self._offer(_Publish(encode_event(ExpelledEvent(self.node, room, user, by, reason))))
+
+    def invited(self, room: str, user: str, by: str) -> None:
+        self._offer(_Publish(encode_event(InvitationEvent(self.node, room, user, by))))
 
     def member_changed(self, room: str, user: str, since: int | None) -> None:
         members = self._local.setdefault(room, {})
@@ -505,6 +511,8 @@ class RedisBroker:
                 self._listener.remote_settings_changed(room)
             case ExpelledEvent(_node, room, user, by, reason):
                 self._listener.remote_expelled(room, user, by, reason)
+            case InvitationEvent(_node, room, user, by):
+                self._listener.remote_invitation(room, user, by)
             case PresenceEvent(node, room, user, since):
                 if since is None:
                     self._notify({self.remote.leave(node, room, user)})

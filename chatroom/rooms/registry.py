@@ -11,7 +11,7 @@ import bisect
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import trio
 
@@ -19,7 +19,7 @@ from chatroom.protocol import ChatMessage, Member, RoomCount, RoomsPage
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms.recent import DEFAULT_BUDGET_BYTES, CacheBudget
 from chatroom.rooms.room import ClusterLink, Room
-from chatroom.store import Store, StoreUnavailable
+from chatroom.store import Store, StoredRoom, StoreUnavailable
 
 ROOM_INBOUND_SIZE = 256
 ROOM_CREATIONS_PER_HOUR = 60  # per user, in bursts of as many
@@ -55,20 +55,33 @@ class RoomRegistry:
         self._rooms: dict[str, Room] = {}  # by key: the rooms with a task
         self._stored: dict[str, str] = {}  # key -> name: every room in the store
         self._with_history: set[str] = set()  # keys of stored rooms with messages
+        self._private: set[str] = set()  # keys of private rooms: listed only to their people
+        # Rooms other servers have that this one has not read yet (key ->
+        # name): unlisted until the store says whether they are private.
+        self._unresolved: dict[str, str] = {}
         # The listing, kept as rooms come and go (never rebuilt for a request):
-        # keys of the rooms with history or a task, sorted.
+        # keys of the public rooms with history or a task, sorted.
         self._listed: list[str] = []
         self._creations = BucketsByKey(creations_per_hour, creations_per_hour / 3600)
         self.cache_budget = CacheBudget(cache_bytes)  # every room's recent messages
         self._link = link
+        # (room, user, by): a user was invited; set by the server, which
+        # tells every connection of theirs, here and on other servers.
+        self.on_invitation: Callable[[str, str, str], None] = lambda room, user, by: None
 
     async def load(self) -> None:
         """Learn the rooms the store holds (once, before serving)."""
-        for name, has_history in await self._store.rooms():
-            self._stored[name.lower()] = name
-            if has_history:
-                self._with_history.add(name.lower())
-        self._listed = sorted(self._with_history)
+        for stored in await self._store.rooms():
+            self._learn(stored)
+        self._listed = sorted(self._with_history - self._private)
+
+    def _learn(self, stored: StoredRoom) -> None:
+        key = stored.name.lower()
+        self._stored[key] = stored.name
+        if stored.has_history:
+            self._with_history.add(key)
+        if stored.private:
+            self._private.add(key)
 
     def creation_wait(self, name: str, user: str) -> float:
         """0 if `user` may join `name` now; if that creates a room and the
@@ -76,6 +89,22 @@ class RoomRegistry:
         if self.stored_name(name) is not None:
             return 0.0
         return self._creations.take(user.lower())
+
+    def created(self, name: str, *, private: bool) -> None:
+        """A room this server just made (see Store.make_room)."""
+        self._learn(StoredRoom(name, has_history=False, private=private))
+
+    def privacy(self, name: str) -> bool | None:
+        """Whether the room is private; None if this server does not know
+        (a room it has not heard of, or not read yet: ask the store)."""
+        key = name.lower()
+        if key in self._private:
+            return True
+        return False if key in self._stored else None
+
+    @property
+    def has_private_rooms(self) -> bool:
+        return bool(self._private or self._unresolved)
 
     def get(self, name: str) -> Room | None:
         return self._rooms.get(name.lower())
@@ -100,9 +129,10 @@ class RoomRegistry:
                 stored=stored is not None,
                 cache_budget=self.cache_budget,
                 link=self._link,
+                on_loaded=self._loaded,
+                on_invited=lambda room, user, by: self.on_invitation(room, user, by),
             )
             self._rooms[key] = room
-            self._list(key)
             self._nursery.start_soon(self._run, room, name=f"room {key}")
         return room
 
@@ -115,25 +145,51 @@ class RoomRegistry:
             log.exception("room %s failed", room.name)
             self._forget(room)
 
-    def page(self, prefix: str = "", after: str | None = None, limit: int = 100) -> RoomsPage:
-        """Rooms with history or members whose names start with `prefix` (any
-        case), by name, after the room `after`: at most `limit`, with their
-        members now. Costs the page, not the listing."""
+    def _loaded(self, room: Room) -> None:
+        """The room's task read it from the store: now it is known whether
+        it is private."""
+        self._unresolved.pop(room.key, None)
+        self._learn(StoredRoom(room.name, has_history=bool(room.last_id), private=room.private))
+        if room.private:
+            self._unlist(room.key)
+        else:
+            self._list(room.key)
+
+    def page(
+        self,
+        prefix: str = "",
+        after: str | None = None,
+        limit: int = 100,
+        private_rooms: Iterable[str] = (),
+    ) -> RoomsPage:
+        """Public rooms with history or members, and the `private_rooms`
+        (names: those the asking user may see), whose names start with
+        `prefix` (any case), by name, after the room `after`: at most
+        `limit`, with their members now. Costs the page and the user's
+        private rooms, never the whole listing."""
         prefix = prefix.lower()
+        after_key = "" if after is None else after.lower()
         start = bisect.bisect_left(self._listed, prefix)
         if after is not None:
-            start = max(start, bisect.bisect_right(self._listed, after.lower()))
-        rooms = []
-        for key in itertools.islice(self._listed, start, start + limit + 1):
-            if not key.startswith(prefix):
-                break
-            room = self._rooms.get(key)
-            if room is None:
-                elsewhere = self._link.elsewhere(key) if self._link is not None else ()
-                rooms.append(RoomCount(self._stored.get(key, key), len(elsewhere)))
-            else:
-                rooms.append(RoomCount(room.name, room.member_count))
+            start = max(start, bisect.bisect_right(self._listed, after_key))
+        keys = list(itertools.islice(self._listed, start, start + limit + 1))
+        private = {name.lower(): name for name in private_rooms}
+        keys += [key for key in private if key.startswith(prefix) and key > after_key]
+        rooms = [
+            self._count(key, private.get(key))
+            for key in sorted(set(keys))[: limit + 1]
+            if key.startswith(prefix)
+        ]
         return RoomsPage(rooms[:limit], more=len(rooms) > limit)
+
+    def _count(self, key: str, private_name: str | None) -> RoomCount:
+        """A listing entry: the room's members now, on every server."""
+        room = self._rooms.get(key)
+        if room is not None:
+            return RoomCount(room.name, room.member_count, private_name is not None)
+        elsewhere = self._link.elsewhere(key) if self._link is not None else ()
+        name = private_name or self._stored.get(key, key)
+        return RoomCount(name, len(elsewhere), private_name is not None)
 
     def members(self, name: str) -> tuple[str, list[Member]] | None:
         """The room's spelling and members on every server; None if it has none."""
@@ -171,9 +227,11 @@ class RoomRegistry:
 
     async def check_gaps(self, interval: float = GAP_CHECK_INTERVAL) -> None:
         """Every `interval`, each room with a task catches up with what the
-        store has that the broker did not bring; runs until cancelled."""
+        store has that the broker did not bring, and rooms heard of from
+        other servers are read; runs until cancelled."""
         while True:
             await trio.sleep(interval)
+            await self._resolve()
             rooms = [room for room in self._rooms.values() if room.loaded]
             if not rooms:
                 continue
@@ -189,12 +247,34 @@ class RoomRegistry:
     def _note(self, name: str, *, with_history: bool = False) -> None:
         """A room another server has (created, or with messages)."""
         key = name.lower()
-        self._stored.setdefault(key, name)
         if with_history:
             self._with_history.add(key)
-        self._list(key)
+        if key in self._stored:
+            self._list(key)
+        elif key not in self._rooms:
+            self._unresolved[key] = name
+
+    async def _resolve(self) -> None:
+        """Read whether the rooms heard of from other servers are private;
+        only then are public ones listed."""
+        if not self._unresolved:
+            return
+        keys = list(self._unresolved)
+        try:
+            found = await self._store.privacy(keys)
+        except Exception as exc:  # tried again next time
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("reading rooms other servers made failed")
+            return
+        for key in keys:
+            self._unresolved.pop(key, None)
+        for stored in found:
+            self._learn(stored)
+            self._list(stored.name.lower())
 
     def _list(self, key: str) -> None:
+        if key in self._private:
+            return
         at = bisect.bisect_left(self._listed, key)
         if at == len(self._listed) or self._listed[at] != key:
             self._listed.insert(at, key)
@@ -218,6 +298,9 @@ class RoomRegistry:
             return
         if self._link is not None and self._link.elsewhere(key):
             return
+        self._unlist(key)
+
+    def _unlist(self, key: str) -> None:
         at = bisect.bisect_left(self._listed, key)
         if at < len(self._listed) and self._listed[at] == key:
             del self._listed[at]

@@ -27,6 +27,7 @@ from chatroom.policy import (
     may_join,
     may_set_topic,
     refusal,
+    why_not_join,
 )
 from chatroom.protocol import (
     HISTORY_PAGE_BYTES,
@@ -210,6 +211,8 @@ class Room:
         stored: bool = False,
         cache_budget: CacheBudget | None = None,
         link: ClusterLink | None = None,
+        on_loaded: Callable[[Room], None] = lambda room: None,
+        on_invited: Callable[[str, str, str], None] = lambda room, user, by: None,
     ) -> None:
         # As first spelled: the store's spelling once the room is stored.
         self.name = name
@@ -235,6 +238,8 @@ class Room:
         self._settings = RoomSettings(RoomRules(), None, "", [])  # read by _load
         self._settings_changed = False  # by another server: read them again
         self._link = link
+        self._on_loaded = on_loaded  # told whether the room is private
+        self._on_invited = on_invited  # (room, user, by): to every connection of the user
         # Who this room's clients were told are members (here or elsewhere).
         self._announced: set[str] = set()
         # From other servers, for the room's task: messages, the last id the
@@ -250,6 +255,11 @@ class Room:
     def last_id(self) -> int:
         """The id of the last message committed here (0: none, or not loaded yet)."""
         return self._last_id
+
+    @property
+    def private(self) -> bool:
+        """Whether the room is private (known once loaded)."""
+        return self._settings.rules.private
 
     @property
     def loaded(self) -> bool:
@@ -492,6 +502,7 @@ class Room:
             self._last_id = max(last_id, recent[-1].id if recent else 0)
         self._recent = RecentMessages(self._cache_budget, recent)
         self._loaded_now = recent
+        self._on_loaded(self)
         return True
 
     async def _publish(self, requests: list[PublishRequest]) -> None:
@@ -694,7 +705,7 @@ class Room:
             self._link.settings_changed(self.name)
 
     async def _moderate(self, request: ModerateRequest) -> None:
-        """Kick, ban or unban, if the policy lets the requester."""
+        """Invite, kick, ban or unban, if the policy lets the requester."""
         subscriber, action, target, ref = (
             request.subscriber,
             request.action,
@@ -708,26 +719,35 @@ class Room:
             self._send_error(subscriber, ProtocolError(refused, why, ref))
             return
 
+        expelling = action in (Action.KICK, Action.BAN)
+
         async def apply() -> RoomSettings:
+            store = self._store
             if action in (Action.BAN, Action.UNBAN):
                 banned = action is Action.BAN
-                await self._store.set_listed("room_bans", self.name, target, actor, banned)
-            if action in (Action.KICK, Action.BAN):  # no longer among their rooms
-                await self._store.forget_room(target, self.name)
-            return await self._store.room_settings(self.name) or self._settings
+                await store.set_listed("room_bans", self.name, target, actor, banned)
+            if action is Action.INVITE or (expelling and self.private):
+                invited = action is Action.INVITE  # an expelled user's invitation is withdrawn
+                await store.set_listed("room_invitations", self.name, target, actor, invited)
+            if expelling:  # no longer among their rooms
+                await store.forget_room(target, self.name)
+            return await store.room_settings(self.name) or self._settings
 
         settings = await self._write(subscriber, ref, action.value, apply())
         if settings is None:
             return
         self._settings = settings
-        if action in (Action.KICK, Action.BAN):
+        if expelling:
             self._expel(target, actor, request.reason)
-        self._send_to(subscriber, protocol.encode_done(ref))
+        if action is Action.INVITE:
+            self._send_to(subscriber, protocol.encode_invited(self.name, target, ref))
+            self._on_invited(self.name, target, actor)
+        else:
+            self._send_to(subscriber, protocol.encode_done(ref))
         if self._link is not None:
-            if action in (Action.KICK, Action.BAN):
+            if expelling:
                 self._link.expelled(self.name, target, actor, request.reason)
-            if action is not Action.KICK:
-                self._link.settings_changed(self.name)
+            self._link.settings_changed(self.name)
 
     def take_expel(self, user: str, by: str, reason: str | None) -> None:
         """Another server kicked or banned `user` here."""
@@ -834,8 +854,8 @@ class Room:
         if not may_join(self._settings.rules, subscriber.user):
             if subscriber not in self._subscribers:
                 subscriber.not_in(self.name)
-            error = ProtocolError(ErrorCode.FORBIDDEN, "you are banned from this room", ref)
-            self._send_error(subscriber, error)
+            why = why_not_join(self._settings.rules, subscriber.user)
+            self._send_error(subscriber, ProtocolError(ErrorCode.FORBIDDEN, why, ref))
             with contextlib.suppress(StoreUnavailable):  # its join remembered it
                 await self._store.forget_room(subscriber.user, self.name)
             return

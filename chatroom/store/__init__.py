@@ -10,6 +10,7 @@ from chatroom.store.sql import (
     SavedRoom,
     SchemaTooNew,
     SessionStart,
+    StoredRoom,
 )
 from chatroom.store.store import Store, StoreUnavailable
 
@@ -24,6 +25,7 @@ __all__ = [
     "SessionStart",
     "Store",
     "StoreUnavailable",
+    "StoredRoom",
     "default_database_url",
     "open_database",
 ]

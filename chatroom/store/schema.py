@@ -148,6 +148,16 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
         "sqlite": _rooms_people_run(boolean="INTEGER", false="0"),
         "postgresql": _rooms_people_run(boolean="BOOLEAN", false="FALSE"),
     },
+    # Listing the private rooms a user may see: by their invitations, their
+    # roles, and the rooms they own (see Database.private_rooms_of).
+    6: {
+        dialect: [
+            "CREATE INDEX room_invitations_by_user ON room_invitations (user_key)",
+            "CREATE INDEX room_moderators_by_user ON room_moderators (user_key)",
+            "CREATE INDEX rooms_by_owner ON rooms (lower(owner))",
+        ]
+        for dialect in ("sqlite", "postgresql")
+    },
 }
 # From this version on, user and room names are unique without regard to case.
 NAMES_FOLDED_FROM = 2

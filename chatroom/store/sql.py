@@ -65,6 +65,11 @@ def _row(m: ChatMessage) -> tuple[Any, ...]:
     return (m.room, m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by)
 
 
+def _stored_room(row: Sequence[Any]) -> StoredRoom:
+    name, has_history, private = row
+    return StoredRoom(str(name), bool(has_history), bool(private))
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -103,6 +108,13 @@ class RoomSettings:
     owner: str | None  # as spelled
     topic: str
     moderators: list[str]  # as spelled, in the order they were made moderators
+
+
+@attrs.frozen
+class StoredRoom:
+    name: str
+    has_history: bool
+    private: bool
 
 
 @attrs.frozen
@@ -430,13 +442,32 @@ class Database:
 
     # -- rooms and each user's rooms ----------------------------------------------
 
-    def rooms(self, conn: Any) -> list[tuple[str, bool]]:
-        """Every room's name, and whether it has history."""
+    def rooms(self, conn: Any) -> list[StoredRoom]:
         rows = self._execute(
             conn,
-            "SELECT r.name, EXISTS (SELECT 1 FROM messages m WHERE m.room = r.name) FROM rooms r",
+            "SELECT r.name, EXISTS (SELECT 1 FROM messages m WHERE m.room = r.name), r.private "
+            "FROM rooms r",
         ).fetchall()
-        return [(str(name), bool(has_history)) for name, has_history in rows]
+        return [
+            StoredRoom(str(name), bool(history), bool(private)) for name, history, private in rows
+        ]
+
+    def privacy(self, conn: Any, keys: Sequence[str]) -> list[StoredRoom]:
+        """The rooms among `keys` (that exist): names, history, privacy."""
+        query = "SELECT name, last_id > 0, private FROM rooms WHERE key"
+        return [_stored_room(row) for row in self._select_in(conn, query, keys)]
+
+    def private_rooms_of(self, conn: Any, user: str) -> list[str]:
+        """The private rooms `user` owns, runs, is invited to or has among their rooms."""
+        rows = self._execute(
+            conn,
+            "SELECT name FROM rooms WHERE private = ? AND (lower(owner) = lower(?) OR key IN ("
+            "SELECT room_key FROM user_rooms WHERE user_key = lower(?) "
+            "UNION SELECT room_key FROM room_invitations WHERE user_key = lower(?) "
+            "UNION SELECT room_key FROM room_moderators WHERE user_key = lower(?)))",
+            (True, user, user, user, user),
+        ).fetchall()
+        return [str(name) for (name,) in rows]
 
     def create_room(self, conn: Any, name: str, owner: str | None) -> str:
         """The room's name as first spelled, creating the room (owned by
@@ -449,6 +480,16 @@ class Database:
         )
         row = self._execute(conn, "SELECT name FROM rooms WHERE key = lower(?)", (name,))
         return str(row.fetchone()[0])
+
+    def make_room(self, conn: Any, name: str, owner: str, private: bool, topic: str) -> bool:
+        """Create the room; False if a room of that name (in any case) exists."""
+        cursor = self._execute(
+            conn,
+            "INSERT INTO rooms (key, name, created_ms, owner, private, topic) "
+            "VALUES (lower(?), ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            (name, name, _now_ms(), owner, private, topic),
+        )
+        return bool(cursor.rowcount)
 
     def remember_room(self, conn: Any, user: str, room: str, max_rooms: int) -> bool:
         """`room` is one of `user`'s rooms from now on, read up to its last

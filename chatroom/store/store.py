@@ -28,6 +28,7 @@ from chatroom.store.sql import (
     RoomSettings,
     Saved,
     SessionStart,
+    StoredRoom,
 )
 
 log = logging.getLogger(__name__)
@@ -173,6 +174,12 @@ class Store:
         """The room's name as first spelled, creating it (owned by `owner`) if new."""
         return await self._write(lambda conn: self.database.create_room(conn, name, owner))
 
+    async def make_room(self, name: str, owner: str, *, private: bool, topic: str) -> bool:
+        """Create the room; False if its name (in any case) is taken."""
+        return await self._write(
+            lambda conn: self.database.make_room(conn, name, owner, private, topic)
+        )
+
     async def set_topic(self, room: str, topic: str) -> None:
         await self._write(lambda conn: self.database.set_topic(conn, room, topic))
 
@@ -262,8 +269,14 @@ class Store:
     async def start_session(self, user: str, token_id: str | None) -> SessionStart:
         return await self._read(lambda conn: self.database.start_session(conn, user, token_id))
 
-    async def rooms(self) -> list[tuple[str, bool]]:
+    async def rooms(self) -> list[StoredRoom]:
         return await self._read(self.database.rooms)
+
+    async def privacy(self, keys: list[str]) -> list[StoredRoom]:
+        return await self._read(lambda conn: self.database.privacy(conn, keys))
+
+    async def private_rooms_of(self, user: str) -> list[str]:
+        return await self._read(lambda conn: self.database.private_rooms_of(conn, user))
 
     async def revoked_among(self, token_ids: list[str]) -> set[str]:
         return await self._read(lambda conn: self.database.revoked_among(conn, token_ids))

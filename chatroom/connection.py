@@ -333,10 +333,8 @@ class Connection:
             case protocol.Members(room, ref):
                 await self._submit(self._joined_room(room, ref), MembersRequest(self, ref))
             case protocol.Rooms(ref, prefix, after, limit):
-                visible: list[
-                    str
-                ] = []  # private rooms: asked of the store, which all servers share
-                if self.registry.has_private_rooms:
+                visible: list[str] = []
+                if self.registry.has_private_rooms:  # asked of the store all servers share
                     visible = await self._read(self.store.private_rooms_of(self.user), ref)
                 listing = self.registry.page(prefix, after, limit, visible)
                 self.reply(protocol.encode_rooms(listing, ref))

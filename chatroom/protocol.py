@@ -311,10 +311,10 @@ class _Fields:
             raise self.error("text must be valid Unicode (no lone surrogates)")
         return text
 
-    def topic(self) -> str:
-        topic = self.obj.get("topic", "")
-        if not isinstance(topic, str):
-            raise self.error("field 'topic' must be a string")
+    def topic(self, *, required: bool) -> str:
+        if not required and self.obj.get("topic") is None:
+            return ""
+        topic = self.string("topic")
         if len(topic) > MAX_TOPIC_CHARS or not _is_encodable(topic):
             raise self.error(f"a topic is 0 to {MAX_TOPIC_CHARS} characters")
         return topic
@@ -372,14 +372,13 @@ def parse_request(text: str) -> Request:
             return Delete(room=fields.room(), id=fields.message_id(), ref=ref)
         case "topic":
             room = fields.room()
-            fields.string("topic")  # required here, unlike in create
-            return Topic(room=room, topic=fields.topic(), ref=ref)
+            return Topic(room=room, topic=fields.topic(required=True), ref=ref)
         case "create":
             room = fields.room()
             private = fields.obj.get("private", False)
             if not isinstance(private, bool):
                 raise fields.error("field 'private' must be true or false")
-            return Create(room=room, private=private, topic=fields.topic(), ref=ref)
+            return Create(room=room, private=private, topic=fields.topic(required=False), ref=ref)
         case "invite" | "kick" | "ban" | "unban":
             room = fields.room()
             user = fields.user()

@@ -244,7 +244,7 @@ def test_arbitrary_text_gives_a_request_or_a_protocol_error(text: str) -> None:
 # Every field a request may have, so that every parser meets every kind of value.
 FIELDS = (
     "type", "room", "text", "token", "since", "before", "limit", "ref",
-    "id", "user", "reason", "topic", "role", "cid",
+    "id", "user", "reason", "topic", "role", "cid", "private",
 )  # fmt: skip
 
 
@@ -253,7 +253,8 @@ FIELDS = (
         st.sampled_from(FIELDS),
         json_values
         | st.sampled_from(["hello", "join", "leave", "send", "members", "rooms", "history"])
-        | st.sampled_from(["edit", "delete", "topic", "role", "kick", "ban", "unban"]),
+        | st.sampled_from(["edit", "delete", "topic", "role", "kick", "ban", "unban"])
+        | st.sampled_from(["create", "invite"]),
     )
 )
 def test_arbitrary_objects_give_a_request_or_a_protocol_error(obj: dict[str, Any]) -> None:
@@ -288,6 +289,32 @@ def test_edit_and_delete_requests() -> None:
             json.dumps({"type": "edit", "room": "r", "id": 1, "text": "x" * 4001})
         )
     assert info.value.code == ErrorCode.TOO_LARGE
+
+
+def test_create_and_invite_requests() -> None:
+    parse = protocol.parse_request
+    assert parse('{"type":"create","room":"r"}') == protocol.Create("r")
+    assert parse(
+        '{"type":"create","room":"r","private":true,"topic":"t","ref":2}'
+    ) == protocol.Create("r", True, "t", 2)
+    assert parse('{"type":"invite","room":"r","user":"ivy","reason":"ignored"}') == (
+        protocol.Moderate("invite", "r", "ivy")
+    )
+    for bad in (
+        '{"type":"create","room":"r","private":1}',
+        '{"type":"create","room":"r","topic":5}',
+        '{"type":"topic","room":"r"}',  # a topic request needs its topic
+        '{"type":"invite","room":"r"}',
+    ):
+        with pytest.raises(ProtocolError) as info:
+            parse(bad)
+        assert info.value.code == ErrorCode.BAD_REQUEST
+    assert json.loads(protocol.encode_invited("r", "ivy", ref=1)) == {
+        "type": "invited", "room": "r", "user": "ivy", "ref": 1,
+    }  # fmt: skip
+    assert json.loads(protocol.encode_invitation("r", "olga")) == {
+        "type": "invitation", "room": "r", "by": "olga",
+    }  # fmt: skip
 
 
 def test_edited_and_deleted_messages_encode_as_documented() -> None:

@@ -106,7 +106,7 @@ class ChatServer:
         storage_per_hour = settings.storage_kib_per_hour * 1024
         self.storage = BucketsByKey(storage_per_hour, storage_per_hour / 3600)
         self.sessions: set[Connection] = set()
-        registry.on_invitation = self.send_invitation
+        registry.users = self
         self.closing = False
         self._sessions_changed = trio.Event()
 
@@ -164,18 +164,26 @@ class ChatServer:
             self.sessions.discard(connection)
             self._sessions_changed.set()
 
-    def send_invitation(self, room: str, user: str, by: str) -> None:
-        """`by` invited `user` to `room` here: every connection of theirs hears of it."""
-        self.remote_invitation(room, user, by)
-        if self.broker is not None:
-            self.broker.invited(room, user, by)
+    def _connections_of(self, user: str) -> list[Connection]:
+        key = user.lower()
+        return [c for c in self.sessions if (c.authenticated_user or "").lower() == key]
 
     def forget_saved_room(self, user: str, key: str) -> None:
         """`user` left the room `key`: none of their connections here keeps it
         among the user's rooms (a later join remembers it again)."""
-        for connection in self.sessions:
-            if connection.authenticated_user == user:
-                connection.saved_rooms.discard(key)
+        for connection in self._connections_of(user):
+            connection.saved_rooms.discard(key)
+
+    # -- UserNotices: what rooms here tell a user's connections -------------------
+
+    def invited(self, room: str, user: str, by: str) -> None:
+        self.remote_invitation(room, user, by)
+        if self.broker is not None:
+            self.broker.invited(room, user, by)
+
+    def expelled(self, room: str, user: str) -> None:
+        # Other servers learn it from the room's own `expelled` event.
+        self.forget_saved_room(user, room.lower())
 
     def revoke_sessions(self, token_id: str) -> None:
         """The token was revoked here: its sessions end on every server."""
@@ -217,15 +225,15 @@ class ChatServer:
             room_here.take_settings_changed()
 
     def remote_expelled(self, room: str, user: str, by: str, reason: str | None) -> None:
+        self.forget_saved_room(user, room.lower())
         room_here = self.registry.get(room)
         if room_here is not None:
             room_here.take_expel(user, by, reason)
 
     def remote_invitation(self, room: str, user: str, by: str) -> None:
         invitation = text_frame(protocol.encode_invitation(room, by))
-        for connection in self.sessions:
-            if (connection.authenticated_user or "").lower() == user.lower():
-                connection.deliver(invitation)
+        for connection in self._connections_of(user):
+            connection.deliver(invitation)
 
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         self.registry.presence_changed(names, changed)

@@ -112,6 +112,9 @@ def test_kick_and_ban_reach_every_connection_and_bans_hold(fast_server: RunningS
     assert [r["room"] for r in receive_until(again, "welcome")["rooms"]] == []
     send(bob, type="join", room="club")  # a kick is not a ban
     receive_until(bob, "joined")
+    again = connect_ws(fast_server)  # and joined again, it is among bob's rooms again
+    send(again, type="hello", token=fast_server.token("bob"))
+    assert [r["room"] for r in receive_until(again, "welcome")["rooms"]] == ["club"]
 
     done(mo, type="ban", room="club", user="bob", reason="spam")
     assert receive_until(bob, "kicked")["reason"] == "spam"

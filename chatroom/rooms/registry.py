@@ -18,7 +18,7 @@ import trio
 from chatroom.protocol import ChatMessage, Member, RoomCount, RoomsPage
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms.recent import DEFAULT_BUDGET_BYTES, CacheBudget
-from chatroom.rooms.room import ClusterLink, Room
+from chatroom.rooms.room import ClusterLink, Room, UserNotices
 from chatroom.store import Store, StoredRoom, StoreUnavailable
 
 ROOM_INBOUND_SIZE = 256
@@ -65,9 +65,8 @@ class RoomRegistry:
         self._creations = BucketsByKey(creations_per_hour, creations_per_hour / 3600)
         self.cache_budget = CacheBudget(cache_bytes)  # every room's recent messages
         self._link = link
-        # (room, user, by): a user was invited; set by the server, which
-        # tells every connection of theirs, here and on other servers.
-        self.on_invitation: Callable[[str, str, str], None] = lambda room, user, by: None
+        # Set by the server, which reaches every connection of a user.
+        self.users: UserNotices | None = None
 
     async def load(self) -> None:
         """Learn the rooms the store holds (once, before serving)."""
@@ -130,7 +129,7 @@ class RoomRegistry:
                 cache_budget=self.cache_budget,
                 link=self._link,
                 on_loaded=self._loaded,
-                on_invited=lambda room, user, by: self.on_invitation(room, user, by),
+                users=self.users,
             )
             self._rooms[key] = room
             self._nursery.start_soon(self._run, room, name=f"room {key}")

@@ -107,6 +107,16 @@ class ClusterLink(Protocol):
         """`user` was kicked or banned here: their connections elsewhere leave too."""
 
 
+class UserNotices(Protocol):
+    """What a room tells every connection of a user, in whatever rooms."""
+
+    def invited(self, room: str, user: str, by: str) -> None:
+        """`by` invited `user` to the private `room`."""
+
+    def expelled(self, room: str, user: str) -> None:
+        """`user` was kicked or banned: `room` is no longer among their rooms."""
+
+
 @attrs.frozen(eq=False)
 class JoinRequest:
     subscriber: Subscriber
@@ -212,7 +222,7 @@ class Room:
         cache_budget: CacheBudget | None = None,
         link: ClusterLink | None = None,
         on_loaded: Callable[[Room], None] = lambda room: None,
-        on_invited: Callable[[str, str, str], None] = lambda room, user, by: None,
+        users: UserNotices | None = None,
     ) -> None:
         # As first spelled: the store's spelling once the room is stored.
         self.name = name
@@ -239,7 +249,7 @@ class Room:
         self._settings_changed = False  # by another server: read them again
         self._link = link
         self._on_loaded = on_loaded  # told whether the room is private
-        self._on_invited = on_invited  # (room, user, by): to every connection of the user
+        self._users = users
         # Who this room's clients were told are members (here or elsewhere).
         self._announced: set[str] = set()
         # From other servers, for the room's task: messages, the last id the
@@ -739,9 +749,12 @@ class Room:
         self._settings = settings
         if expelling:
             self._expel(target, actor, request.reason)
+            if self._users is not None:
+                self._users.expelled(self.name, target)
         if action is Action.INVITE:
             self._send_to(subscriber, protocol.encode_invited(self.name, target, ref))
-            self._on_invited(self.name, target, actor)
+            if self._users is not None:
+                self._users.invited(self.name, target, actor)
         else:
             self._send_to(subscriber, protocol.encode_done(ref))
         if self._link is not None:

@@ -224,8 +224,8 @@ class Api:
         if not is_valid_room_prefix(prefix) or not (after is None or is_valid_room_name(after)):
             raise HttpError(error_response(ErrorCode.BAD_REQUEST, "invalid prefix or after"))
         limit = _int_param(request, "limit", 1, MAX_ROOMS_LIMIT) or DEFAULT_ROOMS_LIMIT
-        visible = await self.store.private_rooms_of(user) if self.registry.has_private_rooms else []
-        return json_response(200, self.registry.page(prefix, after, limit, visible).as_json())
+        view = await self.store.user_view(user)
+        return json_response(200, self.registry.page(prefix, after, limit, view).as_json())
 
     async def _refuse_outsiders(self, room: str, user: str) -> None:
         """A private room's members and history are for its owner,

@@ -153,6 +153,7 @@ class ChatServer:
             self.counters,
             self.storage,
             self.forget_saved_room,
+            self.read_moved,
         )
         self.sessions.add(connection)
         self.counters.websocket_sessions += 1
@@ -173,6 +174,13 @@ class ChatServer:
         among the user's rooms (a later join remembers it again)."""
         for connection in self._connections_of(user):
             connection.saved_rooms.discard(key)
+            connection.read_markers.pop(key, None)
+
+    def read_moved(self, room: str, user: str, marker: int, by: Connection) -> None:
+        """`by` moved the user's read marker: their other connections hear of it."""
+        self.remote_read(room, user, marker, but=by)
+        if self.broker is not None:
+            self.broker.read_moved(room, user, marker)
 
     # -- UserNotices: what rooms here tell a user's connections -------------------
 
@@ -234,6 +242,19 @@ class ChatServer:
         invitation = text_frame(protocol.encode_invitation(room, by))
         for connection in self._connections_of(user):
             connection.deliver(invitation)
+
+    def remote_typing(self, room: str, user: str) -> None:
+        room_here = self.registry.get(room)
+        if room_here is not None:
+            room_here.take_typing(user)
+
+    def remote_read(
+        self, room: str, user: str, message_id: int, but: Connection | None = None
+    ) -> None:
+        frame = text_frame(protocol.encode_read(room, message_id))
+        for connection in self._connections_of(user):
+            if connection is not but and connection.marker_moved(room, message_id):
+                connection.deliver(frame)
 
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         self.registry.presence_changed(names, changed)

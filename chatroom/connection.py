@@ -37,6 +37,7 @@ from chatroom.rooms import (
     RoomClosed,
     RoomRegistry,
     SettingsRequest,
+    TypingRequest,
 )
 from chatroom.rooms.room import JOIN_HISTORY, SINCE_LIMIT
 from chatroom.store import Store, StoreUnavailable
@@ -73,12 +74,16 @@ class Connection:
     # Told when the user leaves a room for good, so that all of their
     # connections here stop counting it among the user's rooms.
     forgotten: Callable[[str, str], None] = lambda user, key: None
+    # Told when the user's read marker moves (room, user, marker, this connection).
+    read_moved: Callable[[str, str, int, Connection], None] = lambda room, user, marker, by: None
     session: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
     authenticated_user: str | None = None
     token_id: str | None = None  # the `jti` of the token it authenticated with
     rooms: dict[str, Room] = attrs.field(factory=dict)  # joined here, by key
     # Keys of the user's rooms, which the store remembers until a `leave`.
     saved_rooms: set[str] = attrs.field(factory=set)
+    # Room key -> how far the user has read there (from any of their connections).
+    read_markers: dict[str, int] = attrs.field(factory=dict)
     close_code: int | None = None
     close_reason: str = ""
     _close_requested: trio.Event = attrs.field(factory=trio.Event)
@@ -288,6 +293,7 @@ class Connection:
             return
         self.authenticated_user = start.user
         self.saved_rooms = {r.name.lower() for r in start.rooms}
+        self.read_markers = {r.name.lower(): r.read for r in start.rooms if r.read is not None}
         rooms = [protocol.UserRoom(r.name, r.unread) for r in start.rooms]
         self.reply(protocol.encode_welcome(start.user, self.session, __version__, rooms, ref))
 
@@ -330,13 +336,16 @@ class Connection:
                 await self._create(room, private, topic, ref)
             case protocol.Leave(room, ref):
                 await self._leave(room, ref)
+            case protocol.Typing(room, ref):
+                await self._submit(self._joined_room(room, ref), TypingRequest(self, ref))
+            case protocol.Read(room, message_id, ref):
+                self._read_up_to(self._joined_room(room, ref), message_id, ref)
             case protocol.Members(room, ref):
                 await self._submit(self._joined_room(room, ref), MembersRequest(self, ref))
             case protocol.Rooms(ref, prefix, after, limit):
-                visible: list[str] = []
-                if self.registry.has_private_rooms:  # asked of the store all servers share
-                    visible = await self._read(self.store.private_rooms_of(self.user), ref)
-                listing = self.registry.page(prefix, after, limit, visible)
+                # The user's part is asked of the store, which every server shares.
+                view = await self._read(self.store.user_view(self.user), ref)
+                listing = self.registry.page(prefix, after, limit, view)
                 self.reply(protocol.encode_rooms(listing, ref))
             case protocol.History(room, before, limit, ref):
                 name = self._joined_room(room, ref).name
@@ -406,11 +415,32 @@ class Connection:
                 prefetched = await self._read(read, ref)
                 self._charge_history(prefetched.messages)
             try:
-                await room.submit(JoinRequest(self, ref, since, prefetched))
+                marker = self.read_markers.get(key)
+                await room.submit(JoinRequest(self, ref, since, prefetched, marker))
             except RoomClosed:
                 continue
             self.rooms[key] = room
             return
+
+    def _read_up_to(self, room: Room, message_id: int, ref: Ref) -> None:
+        """Move the user's read marker in `room` forward (never past its last
+        message, never back); every connection of theirs is told."""
+        key = room.key
+        marker = max(self.read_markers.get(key, 0), min(message_id, room.last_id))
+        if marker > self.read_markers.get(key, 0):
+            self.read_markers[key] = marker
+            self.store.mark_read(self.user, room.name, marker)
+            self.read_moved(room.name, self.user, marker, self)
+        self.reply(protocol.encode_read(room.name, marker, ref))
+
+    def marker_moved(self, room: str, marker: int) -> bool:
+        """Another connection of the user read `room` up to `marker`; False
+        if this one already knew."""
+        key = room.lower()
+        if marker <= self.read_markers.get(key, 0):
+            return False
+        self.read_markers[key] = marker
+        return True
 
     async def _read(self, read: Awaitable[T], ref: Ref) -> T:
         """`read` (or write) in the store; `unavailable` when it cannot be reached."""
@@ -460,7 +490,8 @@ class Connection:
         | MembersRequest
         | ChangeRequest
         | SettingsRequest
-        | ModerateRequest,
+        | ModerateRequest
+        | TypingRequest,
     ) -> None:
         try:
             await room.submit(request)

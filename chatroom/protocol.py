@@ -170,6 +170,21 @@ class Create:
 
 
 @attrs.frozen
+class Typing:
+    room: str
+    ref: Ref = None
+
+
+@attrs.frozen
+class Read:
+    """The user has read `room` up to message `id`."""
+
+    room: str
+    id: int
+    ref: Ref = None
+
+
+@attrs.frozen
 class Moderate:
     """invite, kick, ban or unban (`action`) `user` in `room`."""
 
@@ -195,6 +210,8 @@ Request = (
     | SetRole
     | Moderate
     | Create
+    | Typing
+    | Read
 )
 
 
@@ -379,6 +396,10 @@ def parse_request(text: str) -> Request:
             if not isinstance(private, bool):
                 raise fields.error("field 'private' must be true or false")
             return Create(room=room, private=private, topic=fields.topic(required=False), ref=ref)
+        case "typing":
+            return Typing(room=fields.room(), ref=ref)
+        case "read":
+            return Read(room=fields.room(), id=fields.message_id(), ref=ref)
         case "invite" | "kick" | "ban" | "unban":
             room = fields.room()
             user = fields.user()
@@ -487,9 +508,13 @@ class RoomCount:
     room: str
     count: int
     private: bool = False
+    unread: int | None = None  # for the asking user's own rooms
 
     def as_json(self) -> dict[str, Any]:
-        return {"room": self.room, "count": self.count, "private": self.private}
+        entry: dict[str, Any] = {"room": self.room, "count": self.count, "private": self.private}
+        if self.unread is not None:
+            entry["unread"] = self.unread
+        return entry
 
 
 def newest_within(messages: list[ChatMessage], budget: int) -> list[ChatMessage]:
@@ -580,11 +605,13 @@ def encode_joined(
     ref: Ref = None,
     truncated: bool = False,
     info: RoomInfo | None = None,
+    read: int | None = None,
 ) -> str:
     joined: dict[str, Any] = {
         "type": "joined",
         "room": room,
         "info": (info or RoomInfo()).as_json(),
+        "read": read,
         "members": [m.as_json() for m in members],
         "history": [m.as_json() for m in history.messages],
         "more": history.more,  # extension: older messages exist before `history`
@@ -610,6 +637,14 @@ def encode_invited(room: str, user: str, ref: Ref = None) -> str:
 
 def encode_invitation(room: str, by: str) -> str:
     return dumps({"type": "invitation", "room": room, "by": by})
+
+
+def encode_typing(room: str, user: str) -> str:
+    return dumps({"type": "typing", "room": room, "user": user})
+
+
+def encode_read(room: str, message_id: int, ref: Ref = None) -> str:
+    return _with_ref({"type": "read", "room": room, "id": message_id}, ref)
 
 
 def encode_done(ref: Ref = None) -> str:

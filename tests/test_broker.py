@@ -44,6 +44,12 @@ class Recorder:
     def remote_invitation(self, room: str, user: str, by: str) -> None:
         self._poke()
 
+    def remote_typing(self, room: str, user: str) -> None:
+        self._poke()
+
+    def remote_read(self, room: str, user: str, message_id: int) -> None:
+        self._poke()
+
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         self.changed.extend((key, user) for key, users in changed.items() for user in users)
         self._poke()

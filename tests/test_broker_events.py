@@ -15,8 +15,10 @@ from chatroom.broker.events import (
     MessagesEvent,
     NodeEvent,
     PresenceEvent,
+    ReadEvent,
     RevokedEvent,
     SettingsEvent,
+    TypingEvent,
     UnknownEvent,
     decode_event,
     encode_event,
@@ -48,6 +50,8 @@ from chatroom.protocol import ChatMessage
         ExpelledEvent("n5", "Lobby", "ann", "mo", "spam"),
         ExpelledEvent("n5", "Lobby", "ann", "mo", None),
         InvitationEvent("n6", "secret", "ivy", "olga"),
+        TypingEvent("n7", "Lobby", "ann"),
+        ReadEvent("n7", "Lobby", "ann", 42),
     ],
 )
 def test_events_round_trip(event: BrokerEvent) -> None:
@@ -57,8 +61,8 @@ def test_events_round_trip(event: BrokerEvent) -> None:
 
 
 def test_a_kind_from_a_newer_node_is_skipped_not_refused() -> None:
-    assert decode_event(b'{"v":2,"node":"n9","kind":"typing","room":"x"}') == UnknownEvent(
-        "n9", "typing"
+    assert decode_event(b'{"v":2,"node":"n9","kind":"reaction","room":"x"}') == UnknownEvent(
+        "n9", "reaction"
     )
 
 
@@ -77,6 +81,9 @@ def test_a_kind_from_a_newer_node_is_skipped_not_refused() -> None:
         b'{"node":1,"kind":"node"}',
         b'{"node":"n","kind":"revoked","token":5}',
         b'{"node":"n","kind":"invitation","room":"r","user":"a"}',
+        b'{"node":"n","kind":"read","room":"r","user":"a","id":-1}',
+        b'{"node":"n","kind":"read","room":"r","user":"a","id":"1"}',
+        b'{"node":"n","kind":"typing","room":"r"}',
         b'{"node":"n","kind":"invitation","room":"r","user":"a b","by":"c"}',
     ],
 )

@@ -188,12 +188,15 @@ def test_encoders_produce_the_documented_shapes() -> None:
                 "type": "joined",
                 "room": "r",
                 "info": {"private": False, "topic": "", "owner": None, "moderators": []},
+                "read": None,
                 "members": [{"user": "u", "since": 5}],
                 "history": [message.as_json()],
                 "more": True,
             },
         ),
         (protocol.encode_left("r", "l"), {"type": "left", "room": "r", "ref": "l"}),
+        (protocol.encode_typing("r", "u"), {"type": "typing", "room": "r", "user": "u"}),
+        (protocol.encode_read("r", 7, 1), {"type": "read", "room": "r", "id": 7, "ref": 1}),
         (
             protocol.encode_members("r", members),
             {"type": "members", "room": "r", "members": [{"user": "u", "since": 5}]},
@@ -254,7 +257,7 @@ FIELDS = (
         json_values
         | st.sampled_from(["hello", "join", "leave", "send", "members", "rooms", "history"])
         | st.sampled_from(["edit", "delete", "topic", "role", "kick", "ban", "unban"])
-        | st.sampled_from(["create", "invite"]),
+        | st.sampled_from(["create", "invite", "typing", "read"]),
     )
 )
 def test_arbitrary_objects_give_a_request_or_a_protocol_error(obj: dict[str, Any]) -> None:

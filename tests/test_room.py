@@ -72,6 +72,7 @@ async def test_join_send_leave_in_order(nursery: trio.Nursery, sqlite_store: Sto
             "type": "joined",
             "room": "lobby",
             "info": {"private": False, "topic": "", "owner": "alice", "moderators": []},
+            "read": None,
             "members": [{"user": "alice", "since": 1234, "role": "owner"}],
             "history": [],
             "more": False,

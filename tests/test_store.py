@@ -316,9 +316,9 @@ async def test_private_rooms_are_made_once_and_seen_by_their_people(store: Store
     await store.set_listed("room_moderators", "Secret", "mo", "Olga", True)
     await store.remember_room("ann", "secret", 10)
     for user in ("olga", "IVY", "mo", "ann"):
-        assert await store.private_rooms_of(user) == ["Secret"]
-    assert await store.private_rooms_of("eve") == []  # public rooms are not in it
+        assert (await store.user_view(user)).private_rooms == ["Secret"]
+    assert (await store.user_view("eve")).private_rooms == []  # public rooms are not in it
     await store.set_listed("room_invitations", "Secret", "ivy", "Olga", False)
-    assert await store.private_rooms_of("ivy") == []
+    assert (await store.user_view("ivy")).private_rooms == []
     found = sorted((r.name, r.private) for r in await store.privacy(["secret", "open", "none"]))
     assert found == [("Secret", True), ("open", False)]

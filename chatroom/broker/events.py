@@ -72,6 +72,25 @@ class InvitationEvent:
 
 
 @attrs.frozen
+class TypingEvent:
+    """`user` is typing in `room` (already throttled by the sending node)."""
+
+    node: str
+    room: str
+    user: str
+
+
+@attrs.frozen
+class ReadEvent:
+    """`user` has read `room` up to `message_id`: their connections everywhere hear of it."""
+
+    node: str
+    room: str
+    user: str
+    message_id: int
+
+
+@attrs.frozen
 class PresenceEvent:
     """`user` became a member of `room` on `node` at `since` (ms), or stopped
     being one there (`since` None)."""
@@ -111,6 +130,8 @@ BrokerEvent = (
     | SettingsEvent
     | ExpelledEvent
     | InvitationEvent
+    | TypingEvent
+    | ReadEvent
     | PresenceEvent
     | NodeEvent
     | RevokedEvent
@@ -136,6 +157,10 @@ def encode_event(event: BrokerEvent) -> bytes:
             body.update(kind="expelled", room=room, user=user, by=by, reason=reason)
         case InvitationEvent(_node, room, user, by):
             body.update(kind="invitation", room=room, user=user, by=by)
+        case TypingEvent(_node, room, user):
+            body.update(kind="typing", room=room, user=user)
+        case ReadEvent(_node, room, user, message_id):
+            body.update(kind="read", room=room, user=user, id=message_id)
         case PresenceEvent(_node, room, user, since):
             body.update(kind="presence", room=room, user=user, since=since)
         case NodeEvent():
@@ -174,6 +199,13 @@ def decode_event(data: bytes) -> BrokerEvent:
                 return ExpelledEvent(node, room, user, by, reason)
             case "invitation":
                 return InvitationEvent(node, _room(body), _user(body["user"]), _user(body["by"]))
+            case "typing":
+                return TypingEvent(node, _room(body), _user(body["user"]))
+            case "read":
+                message_id = body["id"]
+                if not _is_int(message_id) or message_id < 0:
+                    raise BadEvent("id is a non-negative integer")
+                return ReadEvent(node, _room(body), _user(body["user"]), message_id)
             case "presence":
                 since = body["since"]
                 if since is not None and not _is_int(since):

@@ -54,8 +54,10 @@ from chatroom.broker.events import (
     MessagesEvent,
     NodeEvent,
     PresenceEvent,
+    ReadEvent,
     RevokedEvent,
     SettingsEvent,
+    TypingEvent,
     decode_event,
     encode_event,
     sender_prefix,
@@ -93,6 +95,10 @@ class BrokerListener(Protocol):
     def remote_expelled(self, room: str, user: str, by: str, reason: str | None) -> None: ...
 
     def remote_invitation(self, room: str, user: str, by: str) -> None: ...
+
+    def remote_typing(self, room: str, user: str) -> None: ...
+
+    def remote_read(self, room: str, user: str, message_id: int) -> None: ...
 
     def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
         """Members of rooms (key -> users whose membership may differ)."""
@@ -211,6 +217,12 @@ class RedisBroker:
 
     def expelled(self, room: str, user: str, by: str, reason: str | None) -> None:
         self._offer(_Publish(encode_event(ExpelledEvent(self.node, room, user, by, reason))))
+
+    def typing(self, room: str, user: str) -> None:
+        self._offer(_Publish(encode_event(TypingEvent(self.node, room, user))))
+
+    def read_moved(self, room: str, user: str, message_id: int) -> None:
+        self._offer(_Publish(encode_event(ReadEvent(self.node, room, user, message_id))))
 
     def invited(self, room: str, user: str, by: str) -> None:
         self._offer(_Publish(encode_event(InvitationEvent(self.node, room, user, by))))
@@ -513,6 +525,10 @@ class RedisBroker:
                 self._listener.remote_expelled(room, user, by, reason)
             case InvitationEvent(_node, room, user, by):
                 self._listener.remote_invitation(room, user, by)
+            case TypingEvent(_node, room, user):
+                self._listener.remote_typing(room, user)
+            case ReadEvent(_node, room, user, message_id):
+                self._listener.remote_read(room, user, message_id)
             case PresenceEvent(node, room, user, since):
                 if since is None:
                     self._notify({self.remote.leave(node, room, user)})

@@ -12,6 +12,8 @@ from chatroom.rooms.room import (
     RoomClosed,
     SettingsRequest,
     Subscriber,
+    TypingRequest,
+    UserNotices,
 )
 
 __all__ = [
@@ -26,4 +28,6 @@ __all__ = [
     "RoomRegistry",
     "SettingsRequest",
     "Subscriber",
+    "TypingRequest",
+    "UserNotices",
 ]

@@ -11,15 +11,16 @@ import bisect
 import itertools
 import logging
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 
+import attrs
 import trio
 
 from chatroom.protocol import ChatMessage, Member, RoomCount, RoomsPage
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms.recent import DEFAULT_BUDGET_BYTES, CacheBudget
 from chatroom.rooms.room import ClusterLink, Room, UserNotices
-from chatroom.store import Store, StoredRoom, StoreUnavailable
+from chatroom.store import Store, StoredRoom, StoreUnavailable, UserView
 
 ROOM_INBOUND_SIZE = 256
 ROOM_CREATIONS_PER_HOUR = 60  # per user, in bursts of as many
@@ -101,10 +102,6 @@ class RoomRegistry:
             return True
         return False if key in self._stored else None
 
-    @property
-    def has_private_rooms(self) -> bool:
-        return bool(self._private or self._unresolved)
-
     def get(self, name: str) -> Room | None:
         return self._rooms.get(name.lower())
 
@@ -159,23 +156,24 @@ class RoomRegistry:
         prefix: str = "",
         after: str | None = None,
         limit: int = 100,
-        private_rooms: Iterable[str] = (),
+        view: UserView | None = None,
     ) -> RoomsPage:
-        """Public rooms with history or members, and the `private_rooms`
-        (names: those the asking user may see), whose names start with
-        `prefix` (any case), by name, after the room `after`: at most
-        `limit`, with their members now. Costs the page and the user's
-        private rooms, never the whole listing."""
+        """Public rooms with history or members, and the private rooms of
+        the asking user's `view`, whose names start with `prefix` (any
+        case), by name, after the room `after`: at most `limit`, with their
+        members now and the user's unread counts. Costs the page and the
+        user's private rooms, never the whole listing."""
         prefix = prefix.lower()
         after_key = "" if after is None else after.lower()
         start = bisect.bisect_left(self._listed, prefix)
         if after is not None:
             start = max(start, bisect.bisect_right(self._listed, after_key))
         keys = list(itertools.islice(self._listed, start, start + limit + 1))
-        private = {name.lower(): name for name in private_rooms}
+        private = {} if view is None else {name.lower(): name for name in view.private_rooms}
         keys += [key for key in private if key.startswith(prefix) and key > after_key]
+        unread = {} if view is None else view.unread
         rooms = [
-            self._count(key, private.get(key))
+            attrs.evolve(self._count(key, private.get(key)), unread=unread.get(key))
             for key in sorted(set(keys))[: limit + 1]
             if key.startswith(prefix)
         ]

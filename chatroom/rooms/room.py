@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Protocol, TypeVar
 
@@ -68,6 +69,8 @@ COALESCE_QUIET_ROUNDS = 2
 # Messages from other servers waiting for the room's task; past this they are
 # dropped and read from the store instead.
 MAX_REMOTE_WAITING = 4096
+# A user's `typing` reaches the others at most this often (seconds) per room.
+TYPING_INTERVAL = 2.0
 
 
 class Subscriber(Protocol):
@@ -106,6 +109,9 @@ class ClusterLink(Protocol):
     def expelled(self, room: str, user: str, by: str, reason: str | None) -> None:
         """`user` was kicked or banned here: their connections elsewhere leave too."""
 
+    def typing(self, room: str, user: str) -> None:
+        """`user` is typing here: the members elsewhere are told too."""
+
 
 class UserNotices(Protocol):
     """What a room tells every connection of a user, in whatever rooms."""
@@ -126,6 +132,7 @@ class JoinRequest:
     # connection itself when the room said its memory does not reach back
     # that far (see covers()).
     prefetched: HistoryPage | None = None
+    read: int | None = None  # the user's read marker, for `joined`
 
 
 @attrs.frozen(eq=False)
@@ -176,6 +183,12 @@ class ModerateRequest:
 
 
 @attrs.frozen(eq=False)
+class TypingRequest:
+    subscriber: Subscriber
+    ref: Ref = None
+
+
+@attrs.frozen(eq=False)
 class MembersRequest:
     subscriber: Subscriber
     ref: Ref = None
@@ -195,6 +208,7 @@ RoomRequest = (
     | ChangeRequest
     | SettingsRequest
     | ModerateRequest
+    | TypingRequest
     | Wake
 )
 
@@ -259,6 +273,9 @@ class Room:
         self._remote_expels: list[tuple[str, str, str | None]] = []  # (user, by, reason)
         self._behind = 0
         self._presence_changed: set[str] = set()
+        self._remote_typing: list[str] = []
+        # user -> when their typing was last relayed (members only)
+        self._typing: dict[str, float] = {}
         self._woken = False
 
     @property
@@ -454,8 +471,13 @@ class Room:
             match request:
                 case PublishRequest(subscriber, _text, ref, _cid):
                     self._send_error(subscriber, self._not_member(ref))
-                case JoinRequest(subscriber, ref, since, prefetched):
-                    await self._join(subscriber, ref, since, prefetched)
+                case JoinRequest(subscriber, ref, since, prefetched, read):
+                    await self._join(subscriber, ref, since, prefetched, read)
+                case TypingRequest(subscriber, ref):
+                    if not member:
+                        self._send_error(subscriber, self._not_member(ref))
+                    elif self._relay_typing(subscriber.user) and self._link is not None:
+                        self._link.typing(self.name, subscriber.user)
                 case LeaveRequest(subscriber, ref, reply):
                     self._leave(subscriber, ref, reply)
                 case ChangeRequest(subscriber, message_id, text, ref):
@@ -605,7 +627,7 @@ class Room:
 
     async def _from_other_servers(self) -> None:
         """What other servers did here: messages, edits and deletes, settings,
-        kicks and bans, presence changes."""
+        kicks and bans, presence changes, typing."""
         if self._recent is None:
             self._remote.clear()
             return
@@ -632,6 +654,9 @@ class Room:
         changed, self._presence_changed = self._presence_changed, set()
         for user in changed:
             self._announce(user)
+        typing, self._remote_typing = self._remote_typing, []
+        for user in typing:
+            self._relay_typing(user)
 
     async def _remote_messages(self, before: int | None = None) -> None:
         """Fan out what other servers committed (before id `before`), in id
@@ -853,6 +878,7 @@ class Room:
         ref: Ref,
         since: int | None,
         prefetched: HistoryPage | None,
+        read: int | None = None,
     ) -> None:
         if not await self._load(subscriber.user):
             if subscriber not in self._subscribers:
@@ -887,10 +913,29 @@ class Room:
                     self._link.member_changed(self.name, user, joined_at)
             self._members[user].connections += 1
         joined = protocol.encode_joined(
-            self.name, self.members(), history, ref, truncated, self._info()
+            self.name, self.members(), history, ref, truncated, self._info(), read
         )
         self._outbox.send_to(subscriber, text_frame(joined))
         self._announce(user)
+
+    def _relay_typing(self, user: str) -> bool:
+        """Tell the other members that `user` is typing, unless they were
+        told less than TYPING_INTERVAL ago (the rest are dropped)."""
+        now = trio.current_time()
+        if now < self._typing.get(user, -math.inf) + TYPING_INTERVAL:
+            return False
+        self._typing[user] = now
+        frame = text_frame(protocol.encode_typing(self.name, user))
+        for subscriber in self._subscribers:
+            if subscriber.user != user:
+                self._outbox.send_to(subscriber, frame)
+        return True
+
+    def take_typing(self, user: str) -> None:
+        """Another server relayed that `user` is typing here."""
+        if len(self._remote_typing) < MAX_REMOTE_WAITING:
+            self._remote_typing.append(user)
+            self._wake()
 
     def _announce(self, user: str) -> None:
         """Tell the members when `user` became or stopped being a member on
@@ -922,6 +967,7 @@ class Room:
         membership.connections -= 1
         if membership.connections == 0:
             del self._members[user]
+            self._typing.pop(user, None)
             self._store.mark_seen(user, self.name, self._last_id)
             if self._link is not None:
                 self._link.member_changed(self.name, user, None)

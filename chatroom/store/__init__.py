@@ -11,6 +11,7 @@ from chatroom.store.sql import (
     SchemaTooNew,
     SessionStart,
     StoredRoom,
+    UserView,
 )
 from chatroom.store.store import Store, StoreUnavailable
 
@@ -26,6 +27,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "StoredRoom",
+    "UserView",
     "default_database_url",
     "open_database",
 ]

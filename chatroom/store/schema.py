@@ -158,6 +158,12 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
         ]
         for dialect in ("sqlite", "postgresql")
     },
+    # Read markers: how far each user has read each of their rooms (NULL:
+    # never said; unread counts then start from what they were present for).
+    7: {
+        "sqlite": ["ALTER TABLE user_rooms ADD COLUMN read_id INTEGER"],
+        "postgresql": ["ALTER TABLE user_rooms ADD COLUMN read_id BIGINT"],
+    },
 }
 # From this version on, user and room names are unique without regard to case.
 NAMES_FOLDED_FROM = 2

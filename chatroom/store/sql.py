@@ -42,6 +42,22 @@ class SavedRoom:
 
     name: str
     unread: int
+    read: int | None = None  # the user's read marker there, if they ever sent one
+
+
+@attrs.frozen
+class UserView:
+    """What room listings show one user only."""
+
+    private_rooms: list[str]  # names of the private rooms they may see
+    unread: dict[str, int]  # room key -> unread count, for each of their rooms
+
+
+@attrs.frozen
+class ReadMarker:
+    user: str
+    room: str
+    message_id: int
 
 
 @attrs.frozen
@@ -530,22 +546,42 @@ class Database:
         )
 
     def user_rooms(self, conn: Any, user: str) -> list[SavedRoom]:
-        """`user`'s rooms in the order joined, with unread counts (at most MAX_UNREAD)."""
+        """`user`'s rooms in the order joined, with their read markers and
+        unread counts (at most MAX_UNREAD).
+
+        Unread is what came after the read marker or, for users whose
+        clients never sent one, after what they were present for. Ids are
+        contiguous and deleted messages keep theirs, so that is the last id
+        less the marker: no messages are counted."""
         rows = self._execute(
             conn,
-            "SELECT r.name, u.seen_id FROM user_rooms u JOIN rooms r ON r.key = u.room_key "
+            "SELECT r.name, u.read_id, r.last_id - COALESCE(u.read_id, u.seen_id) "
+            "FROM user_rooms u JOIN rooms r ON r.key = u.room_key "
             "WHERE u.user_key = lower(?) ORDER BY u.joined_ms, r.key",
             (user,),
         ).fetchall()
-        count = (
-            "SELECT COUNT(*) FROM (SELECT 1 FROM messages WHERE room = ? AND id > ? LIMIT ?) AS n"
-        )
         return [
             SavedRoom(
-                str(name), int(self._execute(conn, count, (name, seen, MAX_UNREAD)).fetchone()[0])
+                str(name),
+                min(MAX_UNREAD, max(0, int(unread))),
+                None if read is None else int(read),
             )
-            for name, seen in rows
+            for name, read, unread in rows
         ]
+
+    def user_view(self, conn: Any, user: str) -> UserView:
+        unread = {room.name.lower(): room.unread for room in self.user_rooms(conn, user)}
+        return UserView(self.private_rooms_of(conn, user), unread)
+
+    def mark_read(self, conn: Any, markers: Sequence[ReadMarker]) -> None:
+        """Move read markers forward (never back)."""
+        for marker in markers:
+            self._execute(
+                conn,
+                "UPDATE user_rooms SET read_id = ? WHERE user_key = lower(?) "
+                "AND room_key = lower(?) AND (read_id IS NULL OR read_id < ?)",
+                (marker.message_id, marker.user, marker.room, marker.message_id),
+            )
 
     # -- revoked tokens -------------------------------------------------------------
 

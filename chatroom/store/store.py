@@ -11,6 +11,7 @@ away and a new one is opened on next use: the store recovers by itself.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -24,11 +25,13 @@ from chatroom.store.sql import (
     Change,
     Database,
     Job,
+    ReadMarker,
     RoomList,
     RoomSettings,
     Saved,
     SessionStart,
     StoredRoom,
+    UserView,
 )
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,10 @@ T = TypeVar("T")
 
 WRITE_QUEUE_SIZE = 1024
 MAX_JOBS_PER_COMMIT = 1024
+# Read markers wait this long to be written together, a user's latest for a
+# room replacing the ones before; past the cap, new ones are dropped.
+READ_MARKER_DELAY = 0.5
+MAX_WAITING_READ_MARKERS = 100_000
 
 
 class StoreUnavailable(Exception):
@@ -70,6 +77,9 @@ class Store:
         self._write_limiter = trio.CapacityLimiter(1)
         self.transactions = 0  # write transactions committed
         self.counters = Counters() if counters is None else counters
+        # (user key, room key) -> the newest marker not yet written
+        self._read_markers: dict[tuple[str, str], ReadMarker] = {}
+        self._read_markers_waiting = trio.Event()
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -81,18 +91,47 @@ class Store:
                 lambda: self.database.migrate(self._write_conn), self._write_limiter
             )
             task_status.started()
-            async with self._writes_out:
-                async for first in self._writes_out:
-                    batch = [first]
-                    while self.group_commit and len(batch) < MAX_JOBS_PER_COMMIT:
-                        try:
-                            batch.append(self._writes_out.receive_nowait())
-                        except trio.WouldBlock:
-                            break
-                    await self._commit(batch)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._write_read_markers)
+                await self._commit_writes()
         finally:
             with trio.CancelScope(shield=True):
+                await self._write_last_read_markers()
                 await self._close_all()
+
+    async def _commit_writes(self) -> None:
+        async with self._writes_out:
+            async for first in self._writes_out:
+                batch = [first]
+                while self.group_commit and len(batch) < MAX_JOBS_PER_COMMIT:
+                    try:
+                        batch.append(self._writes_out.receive_nowait())
+                    except trio.WouldBlock:
+                        break
+                await self._commit(batch)
+
+    async def _write_read_markers(self) -> None:
+        """Queue the waiting read markers, in one job, every READ_MARKER_DELAY."""
+        while True:
+            await self._read_markers_waiting.wait()
+            await trio.sleep(READ_MARKER_DELAY)
+            self._read_markers_waiting = trio.Event()
+            markers = list(self._read_markers.values())
+            self._read_markers.clear()
+            if not self._write_soon(functools.partial(self.database.mark_read, markers=markers)):
+                log.warning("write queue full: %d read markers not written", len(markers))
+
+    async def _write_last_read_markers(self) -> None:
+        """On the way out, what is still waiting (best effort)."""
+        markers = list(self._read_markers.values())
+        if not markers or self._write_conn is None:
+            return
+        conn = self._write_conn
+        try:
+            job = Job(lambda conn: self.database.mark_read(conn, markers))
+            await self._in_thread(lambda: self.database.run_jobs(conn, [job]), None)
+        except Exception as exc:
+            log.warning("%d read markers not written: %s", len(markers), exc)
 
     async def _close_all(self) -> None:
         connections = [c for c in [self._write_conn, *self._readers] if c is not None]
@@ -205,6 +244,18 @@ class Store:
         write queue is full: an unread count then starts a little early)."""
         self._write_soon(lambda conn: self.database.mark_seen(conn, user, room, last_id))
 
+    def mark_read(self, user: str, room: str, message_id: int) -> None:
+        """Record, soon, that `user` read `room` up to `message_id` (with
+        others, in one transaction; lost in a crash, which loses no message)."""
+        key = (user.lower(), room.lower())
+        waiting = self._read_markers.get(key)
+        if waiting is not None and waiting.message_id >= message_id:
+            return
+        if waiting is None and len(self._read_markers) >= MAX_WAITING_READ_MARKERS:
+            return
+        self._read_markers[key] = ReadMarker(user, room, message_id)
+        self._read_markers_waiting.set()
+
     async def revoke(self, token_id: str, expires_ms: int) -> None:
         await self._write(lambda conn: self.database.revoke(conn, token_id, expires_ms))
 
@@ -275,8 +326,9 @@ class Store:
     async def privacy(self, keys: list[str]) -> list[StoredRoom]:
         return await self._read(lambda conn: self.database.privacy(conn, keys))
 
-    async def private_rooms_of(self, user: str) -> list[str]:
-        return await self._read(lambda conn: self.database.private_rooms_of(conn, user))
+    async def user_view(self, user: str) -> UserView:
+        """What a listing shows only to `user`: private rooms, unread counts."""
+        return await self._read(lambda conn: self.database.user_view(conn, user))
 
     async def revoked_among(self, token_ids: list[str]) -> set[str]:
         return await self._read(lambda conn: self.database.revoked_among(conn, token_ids))

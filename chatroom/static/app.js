@@ -443,12 +443,17 @@ function onError(frame) {
       backFrom(key);
       if (creating === key) creating = null;
       const taken = frame.code === "conflict";
-      createError(taken ? `A room named ${request.room} already exists.` : `Could not create # ${request.room}: ${text}`);
+      createError(
+        taken ? `A room named ${request.room} already exists.` : `Could not create # ${request.room}: ${text}`,
+      );
+      $("create-name").focus(); // what was typed stays, to change
       return;
     }
     case "invite":
     case "unban": {
-      const words = `Could not ${doing(request)}. ${(request.type === "invite" && INVITE_REFUSED[frame.code]) || MODERATION_REFUSED[frame.code] || text}`;
+      const why =
+        (request.type === "invite" && INVITE_REFUSED[frame.code]) || MODERATION_REFUSED[frame.code] || text;
+      const words = `Could not ${doing(request)}. ${why}`;
       if (key === current) manageNote(words, true);
       else showError(words, key);
       return;
@@ -618,12 +623,10 @@ function openCreate(open) {
   if (!open) createError("");
 }
 
+// Beside the New room form (opened for it).
 function createError(text) {
+  if (text) openCreate(true);
   $("create-error").textContent = text;
-  if (text) {
-    openCreate(true);
-    $("create-error").textContent = text; // openCreate() keeps it
-  }
 }
 
 function onCreateSubmit(event) {

@@ -173,7 +173,8 @@ export class ChatClient extends EventTarget {
         for (const [key, room] of this.rooms) {
           if (!room.creating) continue;
           this.rooms.delete(key);
-          this.emit("error", { type: "error", code: "interrupted", request: { type: "create", room: room.name } });
+          const request = { type: "create", room: room.name };
+          this.emit("error", { type: "error", code: "interrupted", request });
         }
         this.emit("welcome", frame); // the page may join, forget and leave here
         for (const key of this.rooms.keys()) this.sendJoin(key);

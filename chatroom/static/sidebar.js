@@ -43,10 +43,11 @@ export function renderAllRooms(listing, rooms, onOpen) {
     open.title = name;
     item.append(open);
     if (locked) {
+      // A lock, and the words for those who cannot see it.
       const mark = element("span", "private-mark");
-      const lock = element("span", "", "\u{1F512} ");
+      const lock = element("span", "lock");
       lock.setAttribute("aria-hidden", "true");
-      mark.append(lock, "(private)");
+      mark.append(lock, element("span", "visually-hidden", "(private)"));
       mark.title = "Private: for invited users only";
       item.append(mark);
     }

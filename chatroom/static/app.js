@@ -446,6 +446,7 @@ function onError(frame) {
       createError(
         taken ? `A room named ${request.room} already exists.` : `Could not create # ${request.room}: ${text}`,
       );
+      openDrawer(true); // on a narrow screen the form is in the drawer
       $("create-name").focus(); // what was typed stays, to change
       return;
     }

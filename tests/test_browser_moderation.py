@@ -44,7 +44,7 @@ def member(page: Page, user: str) -> Locator:
 
 
 def topic(page: Page) -> Locator:
-    return page.get_by_label("Room topic")
+    return page.get_by_label("Room topic", exact=True)
 
 
 def test_roles_topic_and_kick(browser: Browser, server: RunningServer) -> None:

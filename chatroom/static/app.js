@@ -2,9 +2,11 @@
 // rooms. The protocol is in protocol.js, the sign-in form in signin.js,
 // unconfirmed sends in pending.js, the message list in messages.js (Edit and
 // Delete on a message in actions.js), the side lists in sidebar.js, roles
-// and the moderation controls of the Members list in moderation.js.
+// and the moderation controls of the Members list in moderation.js. Here
+// too: the New room form (`create`), the Invite and Unban fields of the
+// room's owner and moderators, and the notices of invitations to private rooms.
 
-import { $, plural } from "./dom.js";
+import { $, button, element, plural } from "./dom.js";
 import { MAX_SHOWN, MessageView } from "./messages.js";
 import { MAX_TOPIC, MemberTools, runs } from "./moderation.js";
 import { PendingSends } from "./pending.js";
@@ -33,12 +35,19 @@ const ERROR_SHOWN_MS = 6000;
 const RETURNING_MS = 60000; // a member back this soon after our reconnect did not "join"
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const ROOM_PREFIX = /^[A-Za-z0-9_.-]{0,64}$/;
+const USER_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
+const ROOM_NAME_RULE = "Room names are 1 to 64 letters, digits, dots, dashes or underscores.";
 const NOT_CONNECTED = "Not connected; try again once the page is connected.";
 const CHANGE_REFUSED = { not_found: "It is no longer there.", forbidden: "It is someone else's." };
 const MODERATION_REFUSED = {
   forbidden: "You are not allowed to do that (any more).",
   not_member: "You are not in this room any more.",
   not_found: "There is no such user here.",
+};
+const INVITE_REFUSED = {
+  forbidden: "They may be banned from it, or you are no longer its owner or a moderator.",
+  bad_request: "Only private rooms take invitations.",
+  not_member: "You are not in this room any more.",
 };
 
 let client = null;
@@ -50,6 +59,8 @@ const leaving = new Map(); // roomKey -> name: left, `left` not seen yet
 let roomsTimer = null;
 let roomsSoon = null;
 let errorTimer = null;
+let creating = null; // roomKey of the room our `create` is making
+const invitations = new Map(); // roomKey -> {room, by}: not joined yet
 
 const view = new MessageView({
   scroller: $("scroller"),
@@ -150,6 +161,11 @@ function stopChat() {
   leaving.clear();
   current = null;
   allRooms = { rooms: [], more: false };
+  creating = null;
+  invitations.clear();
+  renderInvitations();
+  openCreate(false);
+  manageNote("");
   clearError();
   renderSide();
   showRoom();
@@ -202,6 +218,11 @@ function startChat(token, user) {
     if (roomKey(frame.room) === current) showRoom();
   });
   on("kicked", onKicked);
+  on("invitation", onInvitation);
+  on("invited", (frame) => manageNote(`Invited ${frame.user} to # ${frame.room}.`));
+  on("done", ({ request }) => {
+    if (request?.type === "unban") manageNote(`Unbanned ${request.user} in # ${request.room}.`);
+  });
   on("edited", (frame) =>
     onChanged(frame, (message) => ({ ...message, text: frame.text, edited: frame.edited })),
   );
@@ -301,6 +322,12 @@ function onJoined(frame) {
     if (message.cid !== undefined && message.user === client.user) pending.settle(message.cid);
   }
   current ??= key;
+  if (key === creating) {
+    creating = null;
+    $("create-form").reset();
+    openCreate(false);
+  }
+  if (invitations.delete(key)) renderInvitations();
   saveRooms();
   renderSide();
   if (key === current) {
@@ -408,17 +435,28 @@ function onError(frame) {
         saveRooms();
       }
       return;
-    case "join": {
-      const room = rooms.get(key);
-      if (room && !room.known) {
-        // Refused: back to the room open before.
-        removeRoom(key);
-        if (rooms.has(room.openedFrom) && current !== room.openedFrom) current = room.openedFrom;
-        saveRooms();
-        renderSide();
-        showRoom();
-      }
+    case "join":
+      backFrom(key);
       showError(`Could not join # ${request.room}: ${text}`);
+      return;
+    case "create": {
+      backFrom(key);
+      if (creating === key) creating = null;
+      const taken = frame.code === "conflict";
+      createError(
+        taken ? `A room named ${request.room} already exists.` : `Could not create # ${request.room}: ${text}`,
+      );
+      openDrawer(true); // on a narrow screen the form is in the drawer
+      $("create-name").focus(); // what was typed stays, to change
+      return;
+    }
+    case "invite":
+    case "unban": {
+      const why =
+        (request.type === "invite" && INVITE_REFUSED[frame.code]) || MODERATION_REFUSED[frame.code] || text;
+      const words = `Could not ${doing(request)}. ${why}`;
+      if (key === current) manageNote(words, true);
+      else showError(words, key);
       return;
     }
     case "history":
@@ -442,6 +480,17 @@ function onError(frame) {
     }
   }
   showError(text, key);
+}
+
+// A join or create refused: the room goes, and the one open before comes back.
+function backFrom(key) {
+  const room = rooms.get(key);
+  if (!room || room.known) return;
+  removeRoom(key);
+  if (rooms.has(room.openedFrom) && current !== room.openedFrom) current = room.openedFrom;
+  saveRooms();
+  renderSide();
+  showRoom();
 }
 
 // Kicked or banned (the same frame): the room is no longer ours, here or on
@@ -495,6 +544,10 @@ function showRoom() {
   const room = current && rooms.get(current);
   $("room-title").textContent = room ? `# ${room.name}` : "Join a room to start";
   showTopic(room);
+  $("room-private").hidden = !room?.info?.private;
+  // Invite (private rooms) and Unban, for the owner and moderators.
+  $("room-manage").hidden = !(room && client && runs(room, client.user));
+  $("invite-form").hidden = !room?.info?.private;
   $("message-input").disabled = !room;
   $("composer").querySelector("button").disabled = !room;
   if (!room) openDrawer(true); // on a narrow screen: where to join one
@@ -515,6 +568,7 @@ function listRooms() {
 // -- actions --------------------------------------------------------------------
 
 function selectRoom(key) {
+  if (key !== current) manageNote("");
   current = key;
   if (!document.hidden) rooms.get(key).unread = 0;
   clearError();
@@ -553,13 +607,113 @@ function onJoinSubmit(event) {
   const input = $("room-input");
   const name = input.value.trim().replace(/^#\s*/, "");
   if (!ROOM_NAME.test(name)) {
-    showError("Room names are 1 to 64 letters, digits, dots, dashes or underscores.");
+    showError(ROOM_NAME_RULE);
     input.focus();
     return;
   }
   input.value = "";
   refreshRoomsSoon(); // All rooms no longer narrowed by what was typed
   joinRoom(name);
+}
+
+// -- new rooms and invitations -----------------------------------------------
+
+function openCreate(open) {
+  $("create-form").hidden = !open;
+  $("create-toggle").setAttribute("aria-expanded", String(open));
+  if (!open) createError("");
+}
+
+// Beside the New room form (opened for it).
+function createError(text) {
+  if (text) openCreate(true);
+  $("create-error").textContent = text;
+}
+
+function onCreateSubmit(event) {
+  event.preventDefault();
+  const input = $("create-name");
+  const name = input.value.trim().replace(/^#\s*/, "");
+  const topic = $("create-topic").value.trim();
+  let problem = null;
+  if (!ROOM_NAME.test(name)) problem = ROOM_NAME_RULE;
+  else if ([...topic].length > MAX_TOPIC) problem = `A topic is ${MAX_TOPIC} characters at most.`;
+  else if (rooms.has(roomKey(name))) problem = `A room named ${name} already exists; you are in it.`;
+  else if (!client || client.create(name, $("create-private").checked, topic) === null) {
+    problem = NOT_CONNECTED;
+  }
+  if (problem) {
+    createError(problem);
+    input.focus();
+    return;
+  }
+  createError("");
+  const key = roomKey(name);
+  leaving.delete(key);
+  creating = key;
+  addRoom(name, false).openedFrom = current;
+  selectRoom(key);
+}
+
+function onInvitation({ room, by }) {
+  const key = roomKey(room);
+  if (rooms.get(key)?.loaded) return; // in it already
+  invitations.set(key, { room, by });
+  renderInvitations();
+  refreshRoomsSoon(); // All rooms lists it now
+}
+
+// A notice for each invitation not yet taken up, with Join and Dismiss.
+function renderInvitations() {
+  const list = $("invitations");
+  list.replaceChildren();
+  for (const [key, { room, by }] of invitations) {
+    const item = element("li", "invitation");
+    item.append(element("span", "invitation-text", `${by} invited you to ${room}`));
+    const drop = () => {
+      invitations.delete(key);
+      renderInvitations();
+    };
+    const go = button("", "Join", () => {
+      drop();
+      joinRoom(room);
+    });
+    go.setAttribute("aria-label", `Join ${room}`);
+    const no = button("secondary", "Dismiss", () => {
+      drop();
+      $("message-input").focus();
+    });
+    no.setAttribute("aria-label", `Dismiss the invitation to ${room}`);
+    item.append(go, no);
+    list.append(item);
+  }
+}
+
+// What came of an Invite or Unban, beside them.
+function manageNote(text, error = false) {
+  $("manage-note").textContent = text;
+  $("manage-note").classList.toggle("error", error);
+}
+
+// Invite or Unban (`kind`) the user typed, in the open room.
+function onManageSubmit(kind, event) {
+  event.preventDefault();
+  const room = current && rooms.get(current);
+  const input = $(`${kind}-input`);
+  const user = input.value.trim();
+  if (!room || !client) return;
+  if (!USER_NAME.test(user)) {
+    manageNote("User names are 1 to 32 letters, digits, dots, dashes or underscores.", true);
+    input.focus();
+    return;
+  }
+  const ref = kind === "invite" ? client.invite(room.name, user) : client.unban(room.name, user);
+  if (ref === null) {
+    manageNote(NOT_CONNECTED, true);
+    return;
+  }
+  input.value = "";
+  manageNote("");
 }
 
 function onComposerSubmit(event) {
@@ -630,6 +784,10 @@ function doing({ type, user, room }) {
       return `ban ${user} from # ${room}`;
     case "role":
       return `change ${user}'s role in # ${room}`;
+    case "invite":
+      return `invite ${user} to # ${room}`;
+    case "unban":
+      return `unban ${user} in # ${room}`;
     default:
       return `change the topic of # ${room}`;
   }
@@ -719,6 +877,24 @@ function main() {
   $("message-input").addEventListener("keydown", onComposerKey);
   $("message-input").addEventListener("input", updateCounter);
   setUpDrawer();
+  $("create-toggle").addEventListener("click", () => {
+    const open = $("create-form").hidden;
+    openCreate(open);
+    if (open) $("create-name").focus();
+  });
+  $("create-cancel").addEventListener("click", () => {
+    openCreate(false);
+    $("create-toggle").focus();
+  });
+  $("create-form").addEventListener("submit", onCreateSubmit);
+  $("create-form").addEventListener("keydown", (event) => {
+    if (event.key === "Escape") {
+      openCreate(false);
+      $("create-toggle").focus();
+    }
+  });
+  $("invite-form").addEventListener("submit", (event) => onManageSubmit("invite", event));
+  $("unban-form").addEventListener("submit", (event) => onManageSubmit("unban", event));
   $("topic-edit").addEventListener("click", openTopic);
   $("topic-form").addEventListener("submit", onTopicSubmit);
   $("topic-cancel").addEventListener("click", () => closeTopic(true));

@@ -13,8 +13,10 @@
 // `history`, `edited` and `deleted` (a message changed, for every member;
 // ours carries the request's `ref`), `room` (a room's `info` changed),
 // `kicked` (we were kicked or banned from a room: no longer a member),
-// `done` (a moderation request succeeded), `error` (with `request`: {type,
-// room, cid, id, text, user} when known) and `unauthorized`. Room names are compared
+// `done` (a moderation request succeeded) and `invited` (an invitation we
+// sent went out), both with `request` when known, `invitation` (someone
+// invited us to a private room), `error` (with `request`: {type, room, cid,
+// id, text, user} when known) and `unauthorized`. Room names are compared
 // without regard to case: roomKey().
 
 export const MAX_TEXT = 4000;
@@ -44,7 +46,8 @@ export class ChatClient extends EventTarget {
     this.retryTimer = null;
     this.watchdog = null; // drops a connection that went silent
     // roomKey -> {name, lastId (of the last message delivered, 0: none),
-    //             sentOn / joinedOn (connection numbers)}
+    //             sentOn / joinedOn (connection numbers),
+    //             creating (a `create` of ours not answered yet)}
     this.rooms = new Map();
     this.requests = new Map(); // ref -> {type, room, cid, id, text}, until answered
     this.nextRef = 1;
@@ -165,6 +168,14 @@ export class ChatClient extends EventTarget {
         this.backoffMs = BACKOFF_FIRST_MS;
         this.welcomed = true;
         this.setStatus("online");
+        // A `create` cut off by the drop may not have happened: the page says
+        // so (a `join` could make the room public).
+        for (const [key, room] of this.rooms) {
+          if (!room.creating) continue;
+          this.rooms.delete(key);
+          const request = { type: "create", room: room.name };
+          this.emit("error", { type: "error", code: "interrupted", request });
+        }
         this.emit("welcome", frame); // the page may join, forget and leave here
         for (const key of this.rooms.keys()) this.sendJoin(key);
         break;
@@ -172,6 +183,7 @@ export class ChatClient extends EventTarget {
         if (!room) break; // left meanwhile
         room.name = frame.room; // the server's spelling
         room.joinedOn = this.connection;
+        room.creating = false;
         // A truncated history starts afresh: the page restarts the room's list.
         if (frame.truncated) room.lastId = 0;
         this.emit("joined", { ...frame, history: this.accept(room, frame.history) });
@@ -190,7 +202,12 @@ export class ChatClient extends EventTarget {
       case "pong":
         break;
       case "error":
+        if (request?.type === "create") this.rooms.delete(roomKey(request.room));
         this.emit("error", { ...frame, request });
+        break;
+      case "done":
+      case "invited":
+        this.emit(frame.type, { ...frame, request });
         break;
       default:
         this.emit(frame.type, frame);
@@ -214,6 +231,19 @@ export class ChatClient extends EventTarget {
     const key = roomKey(name);
     if (!this.rooms.has(key)) this.rooms.set(key, { name, lastId: 0, sentOn: 0, joinedOn: 0 });
     this.sendJoin(key);
+  }
+
+  // Make the room `name` (`isPrivate`: for the invited only; `topic` may be
+  // "") and join it: `joined`, or `error` (`conflict`: the name is taken).
+  // Then rejoined like any room. Only when connected; the ref, or null.
+  create(name, isPrivate, topic) {
+    const key = roomKey(name);
+    if (!this.welcomed || this.rooms.has(key)) return null;
+    const ref = this.request({ type: "create", room: name, private: isPrivate, topic });
+    if (ref !== null) {
+      this.rooms.set(key, { name, lastId: 0, sentOn: this.connection, joinedOn: 0, creating: true });
+    }
+    return ref;
   }
 
   sendJoin(key) {
@@ -265,6 +295,16 @@ export class ChatClient extends EventTarget {
 
   setRole(room, user, role) {
     return this.isJoined(room) ? this.request({ type: "role", room, user, role }) : null;
+  }
+
+  // Invite `user` to the private `room` (answered with `invited`); lift
+  // `user`'s ban from `room` (`done`).
+  invite(room, user) {
+    return this.isJoined(room) ? this.request({ type: "invite", room, user }) : null;
+  }
+
+  unban(room, user) {
+    return this.isJoined(room) ? this.request({ type: "unban", room, user }) : null;
   }
 
   // Kick `user` out of `room` (`ban`: and keep them out); `reason` may be "".
@@ -332,6 +372,8 @@ const ERROR_WORDS = {
   not_member: "You are not in that room; join it first.",
   not_found: "Not found.",
   too_large: `That message is too long: ${MAX_TEXT} characters at most.`,
+  conflict: "That name is taken.",
+  interrupted: "The connection dropped before the server answered; see whether it happened.",
   rate_limited: "You are sending too fast; wait a moment and try again.",
   unavailable: "The server cannot store messages right now; try again shortly.",
   internal: "Something went wrong on the server.",

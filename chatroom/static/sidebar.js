@@ -29,18 +29,29 @@ export function renderYourRooms(rooms, current, { onOpen, onLeave }) {
   }
 }
 
-// `listing`: {rooms: [{room, count}], more} from the server. For a room the
+// `listing`: {rooms: [{room, count, private}], more} from the server; a
+// private room (the page's user is in it or invited) is marked so. For a room the
 // page is in, the count is its Members list, which presence keeps current.
 export function renderAllRooms(listing, rooms, onOpen) {
   const target = $("all-rooms");
   target.replaceChildren();
-  for (const { room: name, count } of listing.rooms) {
+  for (const { room: name, count, private: locked } of listing.rooms) {
     const mine = rooms.get(roomKey(name));
     const members = mine?.loaded ? mine.members.length : count;
     const item = element("li", "room");
     const open = button("room-name", `# ${name}`, () => onOpen(name));
     open.title = name;
-    item.append(open, element("span", "count", plural(members, "member")));
+    item.append(open);
+    if (locked) {
+      // A lock, and the words for those who cannot see it.
+      const mark = element("span", "private-mark");
+      const lock = element("span", "lock");
+      lock.setAttribute("aria-hidden", "true");
+      mark.append(lock, element("span", "visually-hidden", "(private)"));
+      mark.title = "Private: for invited users only";
+      item.append(mark);
+    }
+    item.append(element("span", "count", plural(members, "member")));
     target.append(item);
   }
   if (listing.more) {

@@ -189,6 +189,17 @@ class ChatServer:
         if self.broker is not None:
             self.broker.invited(room, user, by)
 
+    def direct_messages(self, room: str, messages: list[ChatMessage]) -> None:
+        users = protocol.direct_room_users(room)
+        if users is None:
+            return
+        key = room.lower()
+        frames = b"".join(text_frame(protocol.encode_message(m)) for m in messages)
+        for user in users:
+            for connection in self._connections_of(user):
+                if key not in connection.rooms:  # (members have them from the room)
+                    connection.deliver(frames)
+
     def expelled(self, room: str, user: str) -> None:
         # Other servers learn it from the room's own `expelled` event.
         self.forget_saved_room(user, room.lower())
@@ -220,6 +231,7 @@ class ChatServer:
             self.token_revoked(token_id)
 
     def remote_messages(self, room: str, messages: list[ChatMessage]) -> None:
+        self.direct_messages(room, messages)
         self.registry.remote_messages(room, messages)
 
     def remote_change(self, room: str, message: ChatMessage) -> None:

@@ -292,6 +292,8 @@ class Connection:
             self.request_close(CLOSE_POLICY, "too many connections for this user")
             return
         self.authenticated_user = start.user
+        if not start.known:
+            self.store.remember_user(start.user)
         self.saved_rooms = {r.name.lower() for r in start.rooms}
         self.read_markers = {r.name.lower(): r.read for r in start.rooms if r.read is not None}
         rooms = [protocol.UserRoom(r.name, r.unread) for r in start.rooms]
@@ -332,6 +334,10 @@ class Connection:
                 await self._submit(joined, ModerateRequest(self, Action(action), user, reason, ref))
             case protocol.Join(room, since, ref):
                 await self._join(room, since, ref)
+            case protocol.Direct(user, since, ref):
+                if user.lower() == self.user.lower():
+                    raise ProtocolError(ErrorCode.BAD_REQUEST, "direct needs another user", ref)
+                await self._join(protocol.direct_room_name(self.user, user), since, ref)
             case protocol.Create(room, private, topic, ref):
                 await self._create(room, private, topic, ref)
             case protocol.Leave(room, ref):
@@ -371,6 +377,22 @@ class Connection:
         self.registry.created(name, private=private)
         await self._join(name, None, ref)
 
+    async def _open_direct(self, users: tuple[str, str], ref: Ref) -> str:
+        """Make the direct room of `users` (this user and a known one), or
+        find it made; its name as first spelled."""
+        keys = [user.lower() for user in users]
+        if self.user.lower() not in keys:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "a direct room is for its two users", ref)
+        other = users[1] if keys[0] == self.user.lower() else users[0]
+        known = await self._read(self.store.known_user(other), ref)
+        if known is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no user {other} is known here", ref)
+        name = protocol.direct_room_name(self.user, known)
+        spelled = await self._read(self.store.make_direct_room(name, [self.user, known]), ref)
+        self.registry.created(spelled, private=True)
+        self.saved_rooms.add(spelled.lower())  # (of both users, outside the cap)
+        return spelled
+
     def _check_room_caps(self, name: str, ref: Ref) -> None:
         """The connection's cap on rooms, and the user's on new rooms."""
         key = name.lower()
@@ -397,6 +419,9 @@ class Connection:
     async def _join(self, name: str, since: int | None, ref: Ref) -> None:
         key = name.lower()
         self._check_room_caps(name, ref)
+        users = protocol.direct_room_users(name)
+        if users is not None and self.registry.stored_name(name) is None:
+            name = await self._open_direct(users, ref)
         if key not in self.saved_rooms:
             # Counted in the database: the user's other connections add rooms too.
             cap = self.settings.max_rooms_per_user

@@ -45,6 +45,7 @@ class RoomRules:
     moderators: frozenset[str] = frozenset()
     banned: frozenset[str] = frozenset()
     invited: frozenset[str] = frozenset()
+    direct: bool = False  # a direct room: private to its two users, run by nobody
 
     def role_of(self, user: str) -> Role:
         key = user.lower()
@@ -75,7 +76,7 @@ def why_not_join(rules: RoomRules, user: str) -> str:
 
 
 def may_set_topic(rules: RoomRules, user: str) -> bool:
-    return rules.role_of(user) is not Role.MEMBER
+    return not rules.direct and rules.role_of(user) is not Role.MEMBER
 
 
 def refusal(rules: RoomRules, actor: str, action: Action, target: str) -> ErrorCode | None:
@@ -83,9 +84,10 @@ def refusal(rules: RoomRules, actor: str, action: Action, target: str) -> ErrorC
 
     The owner does anything to anyone but themselves; a moderator acts on
     members only; nobody acts on the owner; only the owner changes roles;
-    invitations exist in private rooms only, and not for banned users."""
+    invitations exist in private rooms only, and not for banned users; nobody
+    moderates a direct room."""
     actor_role, target_role = rules.role_of(actor), rules.role_of(target)
-    if actor_role is Role.MEMBER:
+    if actor_role is Role.MEMBER or rules.direct:
         return ErrorCode.FORBIDDEN
     if action is Action.SET_ROLE:
         allowed = actor_role is Role.OWNER and target_role is not Role.OWNER

@@ -26,7 +26,8 @@ HISTORY_PAGE_BYTES = 256 * 1024
 
 _USER_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,32}")
 _ROOM_NAME = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
-_ROOM_PREFIX = re.compile(r"[A-Za-z0-9_.\-]{0,64}")
+_ROOM_PREFIX = re.compile(r"[A-Za-z0-9_.\-]{0,64}|@[A-Za-z0-9_.,\-]{0,65}")
+_DIRECT_ROOM = re.compile(r"@([A-Za-z0-9_.\-]{1,32}),([A-Za-z0-9_.\-]{1,32})")
 
 Ref = str | int | float | None
 
@@ -170,6 +171,15 @@ class Create:
 
 
 @attrs.frozen
+class Direct:
+    """Open the direct room of the caller and `user`; `since` is an extension."""
+
+    user: str
+    since: int | None = None
+    ref: Ref = None
+
+
+@attrs.frozen
 class Typing:
     room: str
     ref: Ref = None
@@ -212,6 +222,7 @@ Request = (
     | Create
     | Typing
     | Read
+    | Direct
 )
 
 
@@ -220,7 +231,26 @@ def is_valid_user_name(name: object) -> bool:
 
 
 def is_valid_room_name(name: object) -> bool:
-    return isinstance(name, str) and _ROOM_NAME.fullmatch(name) is not None
+    """A room's name, or a direct room's (see direct_room_name)."""
+    if not isinstance(name, str):
+        return False
+    return _ROOM_NAME.fullmatch(name) is not None or direct_room_users(name) is not None
+
+
+def direct_room_name(user: str, other: str) -> str:
+    """The direct room of two users: `@` and their names, sorted without
+    regard to case, joined by a comma."""
+    first, second = sorted((user, other), key=str.lower)
+    return f"@{first},{second}"
+
+
+def direct_room_users(name: str) -> tuple[str, str] | None:
+    """The two users of a direct room's name; None if it is not one (names
+    out of order, or one user twice, are not: each pair has one room)."""
+    match = _DIRECT_ROOM.fullmatch(name)
+    if match is None or match[1].lower() >= match[2].lower():
+        return None
+    return match[1], match[2]
 
 
 def is_valid_room_prefix(prefix: object) -> bool:
@@ -297,7 +327,10 @@ class _Fields:
     def room(self, name: str = "room") -> str:
         room = self.string(name)
         if not is_valid_room_name(room):
-            raise self.error("room names are 1 to 64 characters from A-Z a-z 0-9 _ - .")
+            raise self.error(
+                "room names are 1 to 64 characters from A-Z a-z 0-9 _ - . "
+                "(direct rooms: @ and two user names in order, joined by a comma)"
+            )
         return room
 
     def room_or_none(self, name: str) -> str | None:
@@ -392,10 +425,15 @@ def parse_request(text: str) -> Request:
             return Topic(room=room, topic=fields.topic(required=True), ref=ref)
         case "create":
             room = fields.room()
+            if direct_room_users(room) is not None:
+                raise fields.error("a direct room is opened with direct, not created")
             private = fields.obj.get("private", False)
             if not isinstance(private, bool):
                 raise fields.error("field 'private' must be true or false")
             return Create(room=room, private=private, topic=fields.topic(required=False), ref=ref)
+        case "direct":
+            user = fields.user()
+            return Direct(user=user, since=fields.optional_int("since", 0, MAX_ID), ref=ref)
         case "typing":
             return Typing(room=fields.room(), ref=ref)
         case "read":
@@ -421,7 +459,7 @@ def parse_request(text: str) -> Request:
         case "rooms":
             prefix = fields.obj.get("prefix", "")
             if not is_valid_room_prefix(prefix):
-                raise fields.error("prefix must be up to 64 characters from A-Z a-z 0-9 _ - .")
+                raise fields.error("prefix must be the start of a room name")
             after = fields.room_or_none("after")
             limit = fields.optional_int("limit", 1, MAX_ROOMS_LIMIT)
             return Rooms(ref, prefix, after, DEFAULT_ROOMS_LIMIT if limit is None else limit)
@@ -512,6 +550,8 @@ class RoomCount:
 
     def as_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"room": self.room, "count": self.count, "private": self.private}
+        if direct_room_users(self.room) is not None:
+            entry["direct"] = True
         if self.unread is not None:
             entry["unread"] = self.unread
         return entry

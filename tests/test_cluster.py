@@ -436,3 +436,23 @@ def test_private_rooms_and_invitations_across_nodes(cluster: Cluster) -> None:
     assert receive_until(ivy, "joined")["info"]["private"] is True
     send(eve, type="join", room="plans", ref="no")
     assert receive_until(eve, "error")["code"] == "forbidden"
+
+
+def test_direct_messages_typing_and_read_markers_across_nodes(cluster: Cluster) -> None:
+    first, second = cluster(2)
+    bob = joined(second, "bob", "lobby")  # known from here on
+    bob_elsewhere = hello(first, "bob")
+    alice = hello(first, "alice")
+    send(alice, type="direct", user="bob")
+    assert receive_until(alice, "joined")["room"] == "@alice,bob"
+    send(alice, type="send", room="@alice,bob", text="psst")
+    message = receive_until(bob, "message")  # on the other node, not joined there
+    assert (message["room"], message["text"]) == ("@alice,bob", "psst")
+    send(bob, type="direct", user="alice")
+    receive_until(bob, "joined")
+    send(alice, type="typing", room="@alice,bob")
+    assert receive_until(bob, "typing") == {"type": "typing", "room": "@alice,bob", "user": "alice"}
+    send(bob, type="read", room="@alice,bob", id=message["id"])
+    assert receive_until(bob_elsewhere, "read") == {
+        "type": "read", "room": "@alice,bob", "id": message["id"],
+    }  # fmt: skip

@@ -92,3 +92,11 @@ def test_topics_and_deleting_others_messages_need_a_role() -> None:
     assert may_change_others(Change.DELETE, Role.OWNER)
     assert not may_change_others(Change.DELETE, Role.MEMBER)
     assert not may_change_others(Change.EDIT, Role.OWNER)  # nobody edits others' words
+
+
+def test_nobody_runs_a_direct_room() -> None:
+    direct = RoomRules(private=True, invited=frozenset({"ann", "bob"}), direct=True)
+    assert may_join(direct, "Ann") and may_join(direct, "bob") and not may_join(direct, "eve")
+    assert not may_set_topic(direct, "ann")
+    assert refusal(direct, "ann", Action.KICK, "bob") == ErrorCode.FORBIDDEN
+    assert refusal(direct, "ann", Action.INVITE, "eve") == ErrorCode.FORBIDDEN

@@ -257,7 +257,7 @@ FIELDS = (
         json_values
         | st.sampled_from(["hello", "join", "leave", "send", "members", "rooms", "history"])
         | st.sampled_from(["edit", "delete", "topic", "role", "kick", "ban", "unban"])
-        | st.sampled_from(["create", "invite", "typing", "read"]),
+        | st.sampled_from(["create", "invite", "typing", "read", "direct", "@a,b"]),
     )
 )
 def test_arbitrary_objects_give_a_request_or_a_protocol_error(obj: dict[str, Any]) -> None:
@@ -333,3 +333,20 @@ def test_edited_and_deleted_messages_encode_as_documented() -> None:
     assert deleted.as_json() == {
         "type": "message", "room": "r", "id": 4, "user": "ann", "ts": 11, "deleted": True,
     }  # fmt: skip
+
+
+def test_direct_room_names_are_one_per_pair() -> None:
+    assert protocol.direct_room_name("bob", "Alice") == "@Alice,bob"
+    assert protocol.direct_room_name("Alice", "bob") == "@Alice,bob"
+    assert protocol.direct_room_users("@Alice,bob") == ("Alice", "bob")
+    for not_direct in ("@bob,Alice", "@ann,ANN", "@ann", "@ann,", "ann,bob", "@a,b,c"):
+        assert protocol.direct_room_users(not_direct) is None
+    assert protocol.is_valid_room_name("@" + "a" * 32 + "," + "b" * 32)
+    assert not protocol.is_valid_room_name("@bob,Alice")
+    assert protocol.parse_request('{"type":"direct","user":"bob","since":3}') == (
+        protocol.Direct("bob", 3)
+    )
+    with pytest.raises(ProtocolError):
+        protocol.parse_request('{"type":"create","room":"@a,b"}')
+    entry = protocol.RoomCount("@a,b", 1, private=True, unread=2).as_json()
+    assert entry == {"room": "@a,b", "count": 1, "private": True, "direct": True, "unread": 2}

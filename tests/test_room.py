@@ -19,6 +19,7 @@ from chatroom.rooms import (
     MembersRequest,
     PublishRequest,
     RoomRegistry,
+    TypingRequest,
 )
 from chatroom.store import Store
 
@@ -309,3 +310,31 @@ async def test_a_join_that_saw_more_than_the_room_gets_no_message_twice(
     registry.remote_messages("moved", [(await sqlite_store.between("moved", 2, 4, 1))[0]])
     await room.submit(MembersRequest(bob))
     assert [f["type"] for f in await bob.frames(1)] == ["members"]  # not message 3 again
+
+
+async def test_typing_reaches_the_others_at_most_every_2_s(
+    nursery: trio.Nursery, sqlite_store: Store, mock_clock: trio.testing.MockClock
+) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
+    phone, laptop, bob = FakeSubscriber("alice"), FakeSubscriber("alice"), FakeSubscriber("bob")
+    stranger = FakeSubscriber("eve")
+    room = registry.open("r")
+    for subscriber in (bob, phone, laptop):
+        await room.submit(JoinRequest(subscriber))
+    await bob.frames(3)  # joined, bob's join and alice's (once, for two connections)
+    for _ in range(3):  # from either of alice's connections: one relayed
+        await room.submit(TypingRequest(phone))
+        await room.submit(TypingRequest(laptop))
+    await room.submit(TypingRequest(stranger, ref="t"))
+    mock_clock.jump(1.9)
+    await room.submit(TypingRequest(phone))  # still dropped
+    await room.submit(TypingRequest(bob))
+    mock_clock.jump(0.1)
+    await room.submit(TypingRequest(laptop))  # 2 s on: relayed again
+    await room.submit(MembersRequest(bob, ref="end"))
+    frames = [(f["type"], f.get("user")) for f in await bob.frames(3)]
+    assert frames == [("typing", "alice"), ("typing", "alice"), ("members", None)]
+    assert [(f["type"], f["user"]) for f in await phone.frames(3) if f["type"] == "typing"] == [
+        ("typing", "bob")  # never their own
+    ]
+    assert [(f["code"], f["ref"]) for f in await stranger.frames(1)] == [("not_member", "t")]

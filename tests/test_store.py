@@ -322,3 +322,25 @@ async def test_private_rooms_are_made_once_and_seen_by_their_people(store: Store
     assert (await store.user_view("ivy")).private_rooms == []
     found = sorted((r.name, r.private) for r in await store.privacy(["secret", "open", "none"]))
     assert found == [("Secret", True), ("open", False)]
+
+
+async def test_read_markers_known_users_and_direct_rooms(store: Store) -> None:
+    assert await store.known_user("ann") is None
+    await store.create_user("Ann", "hash")
+    store.remember_user("bob")
+    await store.flush()
+    assert (await store.known_user("ANN"), await store.known_user("BOB")) == ("Ann", "bob")
+    name = await store.make_direct_room("@Ann,bob", ["Ann", "bob"])
+    assert name == "@Ann,bob" == await store.make_direct_room("@ann,BOB", ["ann", "BOB"])
+    settings = await store.room_settings(name)
+    assert settings is not None and settings.rules.direct and settings.owner is None
+    assert (await store.user_view("bob")).private_rooms == [name]
+    await store.save_messages([ChatMessage(name, 0, "Ann", f"m{i}", i) for i in range(5)])
+    assert (await store.user_view("bob")).unread == {"@ann,bob": 5}
+    store.mark_read("bob", name, 3)
+    store.mark_read("bob", name, 2)  # never back
+    await trio.sleep(1.0)  # READ_MARKER_DELAY
+    await store.flush()
+    start = await store.start_session("bob", None)
+    assert [(r.name, r.read, r.unread) for r in start.rooms] == [(name, 3, 2)]
+    assert start.known

@@ -122,6 +122,10 @@ class UserNotices(Protocol):
     def expelled(self, room: str, user: str) -> None:
         """`user` was kicked or banned: `room` is no longer among their rooms."""
 
+    def direct_messages(self, room: str, messages: list[ChatMessage]) -> None:
+        """Committed in the direct `room`: its two users' connections that
+        have not joined it get them too."""
+
 
 @attrs.frozen(eq=False)
 class JoinRequest:
@@ -575,6 +579,8 @@ class Room:
             new = [s.message for s in saved if s.new]
             if new and self._link is not None:
                 self._link.published(self.name, new)
+            if new and self._settings.rules.direct and self._users is not None:
+                self._users.direct_messages(self.name, new)
             if new and not await self._fill_gap_before(new[0].id):
                 # Committed, but what others committed before it cannot be
                 # read now: it goes out after them (its sender included).

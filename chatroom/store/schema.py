@@ -29,6 +29,8 @@ def _rooms_people_run(*, boolean: str, false: str) -> list[str]:
     ]
 
 
+_INTEGERS: dict[Dialect, str] = {"sqlite": "INTEGER", "postgresql": "BIGINT"}
+
 # Each version's statements, applied in order in one transaction. A new
 # version is appended; released ones never change.
 _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
@@ -163,6 +165,20 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
     7: {
         "sqlite": ["ALTER TABLE user_rooms ADD COLUMN read_id INTEGER"],
         "postgresql": ["ALTER TABLE user_rooms ADD COLUMN read_id BIGINT"],
+    },
+    # Users known without an account (tokens minted elsewhere), for direct
+    # messages: everyone who said hello, from their messages before this.
+    8: {
+        dialect: [
+            f"""CREATE TABLE known_users (
+                key TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                first_ms {integer} NOT NULL
+            )""",
+            """INSERT INTO known_users (key, name, first_ms)
+                SELECT lower(author), MIN(author), MIN(ts) FROM messages GROUP BY lower(author)""",
+        ]
+        for dialect, integer in _INTEGERS.items()
     },
 }
 # From this version on, user and room names are unique without regard to case.

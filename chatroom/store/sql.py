@@ -13,7 +13,7 @@ from typing import Any, Literal
 import attrs
 
 from chatroom.policy import RoomRules
-from chatroom.protocol import MAX_ID, ChatMessage, HistoryPage, encode_message
+from chatroom.protocol import MAX_ID, ChatMessage, HistoryPage, direct_room_users, encode_message
 from chatroom.store.schema import (
     CREATE_VERSION_TABLE,
     NAMES_FOLDED_FROM,
@@ -67,6 +67,7 @@ class SessionStart:
     user: str  # the account's spelling of the name, or the token's without an account
     revoked: bool
     rooms: list[SavedRoom]
+    known: bool = True  # False: no account, and never said hello before
 
 
 @attrs.frozen
@@ -352,6 +353,7 @@ class Database:
             moderators=frozenset(m.lower() for m in moderators),
             banned=frozenset(u.lower() for u in users("room_bans")),
             invited=frozenset(u.lower() for u in users("room_invitations")),
+            direct=direct_room_users(room) is not None,
         )
         return RoomSettings(rules, owner, topic, moderators)
 
@@ -449,12 +451,38 @@ class Database:
         row = self._execute(
             conn, "SELECT name FROM users WHERE lower(name) = lower(?)", (name,)
         ).fetchone()
+        known = row is not None or self._said_hello(conn, name)
         revoked = token_id is not None and self.is_revoked(conn, token_id)
         return SessionStart(
             user=name if row is None else str(row[0]),
             revoked=revoked,
             rooms=[] if revoked else self.user_rooms(conn, name),
+            known=known,
         )
+
+    def _said_hello(self, conn: Any, name: str) -> bool:
+        query = "SELECT 1 FROM known_users WHERE key = lower(?)"
+        return self._execute(conn, query, (name,)).fetchone() is not None
+
+    def remember_user(self, conn: Any, name: str) -> None:
+        """`name` said hello without an account: known from now on."""
+        self._execute(
+            conn,
+            "INSERT INTO known_users (key, name, first_ms) VALUES (lower(?), ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (name, name, _now_ms()),
+        )
+
+    def known_user(self, conn: Any, name: str) -> str | None:
+        """The spelling of the user called `name` (in any case), with an
+        account or a past hello; None if there is none."""
+        row = self._execute(
+            conn,
+            "SELECT name FROM users WHERE lower(name) = lower(?) "
+            "UNION ALL SELECT name FROM known_users WHERE key = lower(?)",
+            (name, name),
+        ).fetchone()
+        return None if row is None else str(row[0])
 
     # -- rooms and each user's rooms ----------------------------------------------
 
@@ -507,6 +535,32 @@ class Database:
         )
         return bool(cursor.rowcount)
 
+    def make_direct_room(self, conn: Any, name: str, users: Sequence[str]) -> str:
+        """The direct room `name` of `users` (as first spelled), made if new:
+        private, owned by nobody, its two users invited and holding it among
+        their rooms (outside their cap on rooms), so that it lists for both."""
+        self._execute(
+            conn,
+            "INSERT INTO rooms (key, name, created_ms, private) VALUES (lower(?), ?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            (name, name, _now_ms(), True),
+        )
+        for user in users:
+            self._execute(
+                conn,
+                "INSERT INTO room_invitations (room_key, user_key, user_name, by_user, at_ms) "
+                "VALUES (lower(?), lower(?), ?, ?, ?) ON CONFLICT DO NOTHING",
+                (name, user, user, user, _now_ms()),
+            )
+            self._execute(
+                conn,
+                "INSERT INTO user_rooms (user_key, room_key, joined_ms, seen_id) "
+                "VALUES (lower(?), lower(?), ?, 0) ON CONFLICT DO NOTHING",
+                (user, name, _now_ms()),
+            )
+        row = self._execute(conn, "SELECT name FROM rooms WHERE key = lower(?)", (name,))
+        return str(row.fetchone()[0])
+
     def remember_room(self, conn: Any, user: str, room: str, max_rooms: int) -> bool:
         """`room` is one of `user`'s rooms from now on, read up to its last
         message; False (and nothing written) if they have `max_rooms` others."""
@@ -516,7 +570,8 @@ class Database:
             "SELECT lower(?), lower(?), ?, "
             "(SELECT COALESCE(MAX(id), 0) FROM messages "
             " WHERE room = (SELECT name FROM rooms WHERE key = lower(?))) "
-            "WHERE (SELECT COUNT(*) FROM user_rooms WHERE user_key = lower(?)) < ? "
+            "WHERE (SELECT COUNT(*) FROM user_rooms WHERE user_key = lower(?) "
+            "AND substr(room_key, 1, 1) <> '@') < ? "
             "ON CONFLICT DO NOTHING",
             (user, room, _now_ms(), room, user, max_rooms),
         )

@@ -219,6 +219,15 @@ class Store:
             lambda conn: self.database.make_room(conn, name, owner, private, topic)
         )
 
+    async def make_direct_room(self, name: str, users: list[str]) -> str:
+        """See Database.make_direct_room."""
+        return await self._write(lambda conn: self.database.make_direct_room(conn, name, users))
+
+    def remember_user(self, name: str) -> None:
+        """Record, soon, that `name` said hello (lost if the write queue is
+        full: they are recorded at their next hello)."""
+        self._write_soon(lambda conn: self.database.remember_user(conn, name))
+
     async def set_topic(self, room: str, topic: str) -> None:
         await self._write(lambda conn: self.database.set_topic(conn, room, topic))
 
@@ -329,6 +338,9 @@ class Store:
     async def user_view(self, user: str) -> UserView:
         """What a listing shows only to `user`: private rooms, unread counts."""
         return await self._read(lambda conn: self.database.user_view(conn, user))
+
+    async def known_user(self, name: str) -> str | None:
+        return await self._read(lambda conn: self.database.known_user(conn, name))
 
     async def revoked_among(self, token_ids: list[str]) -> set[str]:
         return await self._read(lambda conn: self.database.revoked_among(conn, token_ids))

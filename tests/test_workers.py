@@ -124,9 +124,19 @@ def test_a_killed_worker_is_restarted_and_the_other_keeps_serving(
     eventually(lambda: is_gone(killed), f"worker {killed} gone")
     new: set[int] = set()
 
+    resets = 0
+
     def restarted() -> bool:
-        # Every request in the meantime is answered, by the survivor at least.
-        [health] = answer(workers, "/healthz")
+        # Requests in the meantime are answered, by the survivor at least.
+        # Linux may reset a connection while the group of SO_REUSEPORT
+        # listeners changes (about one run in ten here): one is allowed.
+        nonlocal resets
+        try:
+            [health] = answer(workers, "/healthz")
+        except ConnectionResetError:
+            resets += 1
+            assert resets == 1
+            return False
         new.add(json.loads(health)["pid"])
         return bool(new - {killed, survivor})
 

@@ -230,12 +230,11 @@ class Api:
     async def _refuse_outsiders(self, room: str, user: str) -> None:
         """A private room's members and history are for its owner,
         moderators and invitees: to anyone else it does not exist (404, as
-        it is not listed to them either)."""
+        a room that does not exist, and it is not listed to them either)."""
         if self.registry.privacy(room) is False:
             return
         settings = await self.store.room_settings(room)
-        rules = None if settings is None else settings.rules
-        if rules is not None and rules.private and not may_join(rules, user):
+        if settings is None or (settings.rules.private and not may_join(settings.rules, user)):
             raise HttpError(error_response(ErrorCode.NOT_FOUND, f"no room {room!r}"))
 
     def _members(self, room_name: str) -> Response:

@@ -106,6 +106,7 @@ class ChatServer:
         storage_per_hour = settings.storage_kib_per_hour * 1024
         self.storage = BucketsByKey(storage_per_hour, storage_per_hour / 3600)
         self.sessions: set[Connection] = set()
+        self._by_user: dict[str, set[Connection]] = {}  # user key -> their sessions here
         registry.users = self
         self.closing = False
         self._sessions_changed = trio.Event()
@@ -140,7 +141,10 @@ class ChatServer:
         header_token: str | None,
     ) -> None:
         def admit(user: str) -> bool:
-            return self.admission.authenticate(ticket, user)
+            if not self.admission.authenticate(ticket, user):
+                return False
+            self._by_user.setdefault(user.lower(), set()).add(connection)
+            return True
 
         connection = Connection(
             ws,
@@ -163,11 +167,15 @@ class ChatServer:
             await connection.run(header_token)
         finally:
             self.sessions.discard(connection)
+            if connection.authenticated_user is not None:
+                key = connection.authenticated_user.lower()
+                self._by_user[key].discard(connection)
+                if not self._by_user[key]:
+                    del self._by_user[key]
             self._sessions_changed.set()
 
     def _connections_of(self, user: str) -> list[Connection]:
-        key = user.lower()
-        return [c for c in self.sessions if (c.authenticated_user or "").lower() == key]
+        return list(self._by_user.get(user.lower(), ()))
 
     def forget_saved_room(self, user: str, key: str) -> None:
         """`user` left the room `key`: none of their connections here keeps it
@@ -200,8 +208,8 @@ class ChatServer:
                 if key not in connection.rooms:  # (members have them from the room)
                     connection.deliver(frames)
 
-    def expelled(self, room: str, user: str) -> None:
-        # Other servers learn it from the room's own `expelled` event.
+    def room_forgotten(self, room: str, user: str) -> None:
+        # Other servers learn of kicks from the room's own `expelled` event.
         self.forget_saved_room(user, room.lower())
 
     def revoke_sessions(self, token_id: str) -> None:

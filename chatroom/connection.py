@@ -23,7 +23,7 @@ from chatroom import __version__, protocol
 from chatroom.auth import InvalidToken, TokenSigner
 from chatroom.config import Settings
 from chatroom.metrics import Counters
-from chatroom.policy import Action
+from chatroom.policy import DIRECT_RULES, Action, why_not_join
 from chatroom.protocol import ErrorCode, ProtocolError, Ref
 from chatroom.ratelimit import BucketsByKey, TokenBucket
 from chatroom.rooms import (
@@ -292,8 +292,11 @@ class Connection:
             self.request_close(CLOSE_POLICY, "too many connections for this user")
             return
         self.authenticated_user = start.user
-        if not start.known:
-            self.store.remember_user(start.user)
+        if not start.known:  # once per user: `direct` finds them from now on
+            try:
+                await self.store.remember_user(start.user)
+            except StoreUnavailable:
+                pass  # recorded at their next hello
         self.saved_rooms = {r.name.lower() for r in start.rooms}
         self.read_markers = {r.name.lower(): r.read for r in start.rooms if r.read is not None}
         rooms = [protocol.UserRoom(r.name, r.unread) for r in start.rooms]
@@ -304,8 +307,18 @@ class Connection:
         self.request_close(CLOSE_UNAUTHORIZED, "unauthorized")
 
     def _joined_room(self, name: str, ref: Ref) -> Room:
+        """The room joined here called `name`: requests go to its task, which
+        refuses them if the join it has not handled yet is refused."""
         room = self.rooms.get(name.lower())
         if room is None:
+            raise protocol.not_member_error(name, ref)
+        return room
+
+    def _member_of(self, name: str, ref: Ref) -> Room:
+        """For what is answered here, not by the room's task (history, read
+        markers): the room must have let this connection in already."""
+        room = self._joined_room(name, ref)
+        if not room.has_subscriber(self):
             raise protocol.not_member_error(name, ref)
         return room
 
@@ -345,7 +358,7 @@ class Connection:
             case protocol.Typing(room, ref):
                 await self._submit(self._joined_room(room, ref), TypingRequest(self, ref))
             case protocol.Read(room, message_id, ref):
-                self._read_up_to(self._joined_room(room, ref), message_id, ref)
+                self._read_up_to(self._member_of(room, ref), message_id, ref)
             case protocol.Members(room, ref):
                 await self._submit(self._joined_room(room, ref), MembersRequest(self, ref))
             case protocol.Rooms(ref, prefix, after, limit):
@@ -354,7 +367,7 @@ class Connection:
                 listing = self.registry.page(prefix, after, limit, view)
                 self.reply(protocol.encode_rooms(listing, ref))
             case protocol.History(room, before, limit, ref):
-                name = self._joined_room(room, ref).name
+                name = self._member_of(room, ref).name
                 page = await self._read(self.store.history_page(name, before, limit), ref)
                 self._charge_history(page.messages)
                 self.reply(protocol.encode_history(name, page, ref))
@@ -369,7 +382,8 @@ class Connection:
         if self.registry.stored_name(name) is not None:
             raise exists
         self._check_room_caps(name, ref)
-        if len(self.saved_rooms) >= self.settings.max_rooms_per_user:
+        counted = [key for key in self.saved_rooms if not key.startswith("@")]  # (direct: not)
+        if len(counted) >= self.settings.max_rooms_per_user:
             raise self._too_many_rooms(ref)
         made = self.store.make_room(name, self.user, private=private, topic=topic)
         if not await self._read(made, ref):
@@ -380,10 +394,7 @@ class Connection:
     async def _open_direct(self, users: tuple[str, str], ref: Ref) -> str:
         """Make the direct room of `users` (this user and a known one), or
         find it made; its name as first spelled."""
-        keys = [user.lower() for user in users]
-        if self.user.lower() not in keys:
-            raise ProtocolError(ErrorCode.FORBIDDEN, "a direct room is for its two users", ref)
-        other = users[1] if keys[0] == self.user.lower() else users[0]
+        other = users[1] if users[0].lower() == self.user.lower() else users[0]
         known = await self._read(self.store.known_user(other), ref)
         if known is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no user {other} is known here", ref)
@@ -418,8 +429,11 @@ class Connection:
 
     async def _join(self, name: str, since: int | None, ref: Ref) -> None:
         key = name.lower()
-        self._check_room_caps(name, ref)
         users = protocol.direct_room_users(name)
+        if users is not None and self.user.lower() not in (users[0].lower(), users[1].lower()):
+            # Said alike whether the room exists or not: nobody learns who talks.
+            raise ProtocolError(ErrorCode.FORBIDDEN, why_not_join(DIRECT_RULES, self.user), ref)
+        self._check_room_caps(name, ref)
         if users is not None and self.registry.stored_name(name) is None:
             name = await self._open_direct(users, ref)
         if key not in self.saved_rooms:
@@ -439,12 +453,15 @@ class Connection:
                 read = self.store.history_page(room.name, None, count, after=since or 0)
                 prefetched = await self._read(read, ref)
                 self._charge_history(prefetched.messages)
+            # In before the room decides: its refusal (not_in) takes it out again.
+            earlier, self.rooms[key] = self.rooms.get(key), room
             try:
                 marker = self.read_markers.get(key)
                 await room.submit(JoinRequest(self, ref, since, prefetched, marker))
             except RoomClosed:
+                if earlier is None:
+                    self.rooms.pop(key, None)
                 continue
-            self.rooms[key] = room
             return
 
     def _read_up_to(self, room: Room, message_id: int, ref: Ref) -> None:

@@ -41,6 +41,9 @@ def test_direct_rooms_reach_both_users_and_nobody_else(tmp_path: Path) -> None:
         alice = hello(server, "alice")
         assert error_code(alice, type="direct", user="Bob") == "not_found"  # never said hello
         assert error_code(alice, type="direct", user="ALICE") == "bad_request"
+        newcomer = hello(server, "newcomer")  # known from their first hello on
+        send(newcomer, type="direct", user="alice")
+        assert receive_until(newcomer, "joined")["room"] == "@alice,newcomer"
         bob_phone = known(server, "Bob")
         bob_laptop = hello(server, "Bob")  # joined nowhere
         alice_other = hello(server, "alice")
@@ -56,7 +59,16 @@ def test_direct_rooms_reach_both_users_and_nobody_else(tmp_path: Path) -> None:
             assert (message["room"], message["user"], message["text"]) == (ROOM, "alice", "hi bob")
 
         eve = known(server, "eve")
-        assert error_code(eve, type="join", room=ROOM) == "forbidden"
+        # Refused alike whether the pair talks or not: nobody learns who does.
+        refusals = set()
+        for room in (ROOM, "@bob,carl"):
+            send(eve, type="join", room=room, ref="in?")
+            refusal = receive_until(eve, "error")
+            refusals.add((refusal["code"], refusal["message"]))
+        assert len(refusals) == 1 and refusals.pop()[0] == "forbidden"
+        for room in (ROOM, "@bob,carl"):
+            status, _, _ = server.http("GET", f"/api/rooms/{room}/messages", server.token("eve"))
+            assert status == 404
         assert error_code(eve, type="join", room="@Bob,alice") == "bad_request"  # not in order
         assert error_code(eve, type="direct", user="nobody") == "not_found"
         assert listing(eve) == []

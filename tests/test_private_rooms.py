@@ -4,6 +4,7 @@ and a restart."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -160,3 +161,34 @@ def test_moderators_invite_and_everything_survives_a_restart(tmp_path: Path) -> 
         assert info == {"private": True, "topic": "secret", "owner": "olga", "moderators": ["mo"]}
     finally:
         assert stop_server(again) == 0
+
+
+def test_a_refused_join_gives_no_history_and_a_later_invitation_works(
+    fast_server: RunningServer,
+) -> None:
+    olga = hello(fast_server, "olga")
+    create(olga, "plans", private=True)
+    send(olga, type="send", room="plans", text="secret")
+    receive_until(olga, "message")
+    eve = hello(fast_server, "eve")
+    for attempt in range(20):  # history right behind the join, before its answer
+        send(eve, type="join", room="plans", ref=f"j{attempt}")
+        send(eve, type="history", room="plans", ref=f"h{attempt}")
+        send(eve, type="read", room="plans", id=1, ref=f"r{attempt}")
+    codes = [receive_until(eve, "error")["code"] for _ in range(60)]
+    assert set(codes) == {"forbidden", "not_member"}
+    send(eve, type="ping", ref="end")
+    assert receive_until(eve, "pong")["ref"] == "end"  # and no history frame before it
+
+    send(olga, type="invite", room="plans", user="eve")
+    receive_until(olga, "invited")
+    send(eve, type="join", room="plans")  # the same connection, refused before
+    receive_until(eve, "joined")
+    send(eve, type="read", room="plans", id=1)
+    receive_until(eve, "read")
+    time.sleep(1.0)  # read markers are written within 0.5 s
+    laptop = hello(fast_server, "eve")  # so the room is among eve's rooms, marker and all
+    send(laptop, type="join", room="plans")
+    assert receive_until(laptop, "joined")["read"] == 1
+    status, _, _ = fast_server.http("GET", "/api/rooms/nowhere/messages", fast_server.token("eve"))
+    assert status == 404  # as a private room is to outsiders

@@ -283,10 +283,8 @@ class RoomRegistry:
     def _forget(self, room: Room) -> None:
         if self._rooms.get(room.key) is room:
             del self._rooms[room.key]
-        if room.stored:
-            self._stored[room.key] = room.name
-            if room.last_id:
-                self._with_history.add(room.key)
+        if room.settings_read:  # (else it is not known to be public)
+            self._learn(StoredRoom(room.name, bool(room.last_id), room.private))
         self._unlist_if_unused(room.key)
 
     def _unlist_if_unused(self, key: str) -> None:

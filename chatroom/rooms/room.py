@@ -119,8 +119,9 @@ class UserNotices(Protocol):
     def invited(self, room: str, user: str, by: str) -> None:
         """`by` invited `user` to the private `room`."""
 
-    def expelled(self, room: str, user: str) -> None:
-        """`user` was kicked or banned: `room` is no longer among their rooms."""
+    def room_forgotten(self, room: str, user: str) -> None:
+        """`room` is no longer among `user`'s rooms (kicked, banned, or a
+        join refused)."""
 
     def direct_messages(self, room: str, messages: list[ChatMessage]) -> None:
         """Committed in the direct `room`: its two users' connections that
@@ -264,6 +265,7 @@ class Room:
         self._loaded_now: list[ChatMessage] | None = None
         self._cache_budget = CacheBudget() if cache_budget is None else cache_budget
         self._settings = RoomSettings(RoomRules(), None, "", [])  # read by _load
+        self.settings_read = False  # until then, whether the room is private is not known
         self._settings_changed = False  # by another server: read them again
         self._link = link
         self._on_loaded = on_loaded  # told whether the room is private
@@ -286,6 +288,10 @@ class Room:
     def last_id(self) -> int:
         """The id of the last message committed here (0: none, or not loaded yet)."""
         return self._last_id
+
+    def has_subscriber(self, subscriber: Subscriber) -> bool:
+        """Whether `subscriber` joined here (its join handled and accepted)."""
+        return subscriber in self._subscribers
 
     @property
     def private(self) -> bool:
@@ -521,6 +527,7 @@ class Room:
                 self.name = await self._store.create_room(self.name, creator)
                 self.stored = True
             self._settings = await self._store.room_settings(self.name) or self._settings
+            self.settings_read = True
             last_id = await self._store.last_id(self.name)
             recent = await self._store.history(
                 self.name, None, MAX_MESSAGES, max_bytes=MAX_ROOM_BYTES
@@ -781,7 +788,7 @@ class Room:
         if expelling:
             self._expel(target, actor, request.reason)
             if self._users is not None:
-                self._users.expelled(self.name, target)
+                self._users.room_forgotten(self.name, target)
         if action is Action.INVITE:
             self._send_to(subscriber, protocol.encode_invited(self.name, target, ref))
             if self._users is not None:
@@ -791,7 +798,8 @@ class Room:
         if self._link is not None:
             if expelling:
                 self._link.expelled(self.name, target, actor, request.reason)
-            self._link.settings_changed(self.name)
+            if action is not Action.KICK or self.private:  # bans, invitations changed
+                self._link.settings_changed(self.name)
 
     def take_expel(self, user: str, by: str, reason: str | None) -> None:
         """Another server kicked or banned `user` here."""
@@ -903,6 +911,8 @@ class Room:
             self._send_error(subscriber, ProtocolError(ErrorCode.FORBIDDEN, why, ref))
             with contextlib.suppress(StoreUnavailable):  # its join remembered it
                 await self._store.forget_room(subscriber.user, self.name)
+            if self._users is not None:
+                self._users.room_forgotten(self.name, subscriber.user)
             return
         history, truncated = self._history_since(since, prefetched)
         user = subscriber.user
@@ -953,6 +963,7 @@ class Room:
             self._announced.add(user)
         else:
             self._announced.discard(user)
+            self._typing.pop(user, None)
         event = protocol.encode_presence(self.name, "join" if member else "leave", user)
         self._outbox.broadcast(text_frame(event))
 

@@ -502,14 +502,14 @@ class Database:
         return [_stored_room(row) for row in self._select_in(conn, query, keys)]
 
     def private_rooms_of(self, conn: Any, user: str) -> list[str]:
-        """The private rooms `user` owns, runs, is invited to or has among their rooms."""
+        """The private rooms `user` may join: owns, runs, or is invited to
+        (direct rooms: one of its two users)."""
         rows = self._execute(
             conn,
             "SELECT name FROM rooms WHERE private = ? AND (lower(owner) = lower(?) OR key IN ("
-            "SELECT room_key FROM user_rooms WHERE user_key = lower(?) "
-            "UNION SELECT room_key FROM room_invitations WHERE user_key = lower(?) "
+            "SELECT room_key FROM room_invitations WHERE user_key = lower(?) "
             "UNION SELECT room_key FROM room_moderators WHERE user_key = lower(?)))",
-            (True, user, user, user, user),
+            (True, user, user, user),
         ).fetchall()
         return [str(name) for (name,) in rows]
 
@@ -563,17 +563,18 @@ class Database:
 
     def remember_room(self, conn: Any, user: str, room: str, max_rooms: int) -> bool:
         """`room` is one of `user`'s rooms from now on, read up to its last
-        message; False (and nothing written) if they have `max_rooms` others."""
+        message; False (and nothing written) if they have `max_rooms` others
+        (direct rooms are not counted, and never refused)."""
         self._execute(
             conn,
             "INSERT INTO user_rooms (user_key, room_key, joined_ms, seen_id) "
             "SELECT lower(?), lower(?), ?, "
             "(SELECT COALESCE(MAX(id), 0) FROM messages "
             " WHERE room = (SELECT name FROM rooms WHERE key = lower(?))) "
-            "WHERE (SELECT COUNT(*) FROM user_rooms WHERE user_key = lower(?) "
-            "AND substr(room_key, 1, 1) <> '@') < ? "
+            "WHERE ((SELECT COUNT(*) FROM user_rooms WHERE user_key = lower(?) "
+            "AND substr(room_key, 1, 1) <> '@') < ? OR substr(?, 1, 1) = '@') "
             "ON CONFLICT DO NOTHING",
-            (user, room, _now_ms(), room, user, max_rooms),
+            (user, room, _now_ms(), room, user, max_rooms, room),
         )
         row = self._execute(
             conn,

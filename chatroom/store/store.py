@@ -223,10 +223,9 @@ class Store:
         """See Database.make_direct_room."""
         return await self._write(lambda conn: self.database.make_direct_room(conn, name, users))
 
-    def remember_user(self, name: str) -> None:
-        """Record, soon, that `name` said hello (lost if the write queue is
-        full: they are recorded at their next hello)."""
-        self._write_soon(lambda conn: self.database.remember_user(conn, name))
+    async def remember_user(self, name: str) -> None:
+        """Record that `name` said hello."""
+        await self._write(lambda conn: self.database.remember_user(conn, name))
 
     async def set_topic(self, room: str, topic: str) -> None:
         await self._write(lambda conn: self.database.set_topic(conn, room, topic))

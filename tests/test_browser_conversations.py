@@ -78,8 +78,8 @@ def test_direct_messages_typing_and_read_on_another_device(
 
     # Your own name in the Members list opens nothing; bob's opens the
     # conversation with him.
-    expect(members(alice).get_by_role("button", name="Message alice")).to_have_count(0)
-    members(alice).get_by_role("button", name="Message bob").click()
+    expect(members(alice).get_by_role("link", name="Message alice")).to_have_count(0)
+    members(alice).get_by_role("link", name="Message bob").click()
     expect(alice.get_by_role("heading", name="@bob", exact=True)).to_be_visible()
     expect(conversation(alice, "bob")).to_have_count(1)
     expect(your_rooms(alice).get_by_role("listitem")).to_have_count(1)  # lobby only
@@ -156,13 +156,13 @@ def test_author_name_opens_the_conversation(browser: Browser, server: RunningSer
     say(dan, "anyone for tea?")
     say(carol, "me")
     # Your own name on a message is no button; another's opens the conversation.
-    expect(messages(carol).get_by_role("button", name="Message carol")).to_have_count(0)
-    messages(carol).get_by_role("button", name="Message Dan").click()
+    expect(messages(carol).get_by_role("link", name="Message carol")).to_have_count(0)
+    messages(carol).get_by_role("link", name="Message Dan").click()
     expect(carol.get_by_role("heading", name="@Dan", exact=True)).to_be_visible()
     say(carol, "psst")
     expect(badge(dan, "carol")).to_have_text("1")
     # Opened from the other side by its name, it is the same conversation.
-    members(dan).get_by_role("button", name="Message carol").click()
+    members(dan).get_by_role("link", name="Message carol").click()
     expect(dan.get_by_role("heading", name="@carol", exact=True)).to_be_visible()
     expect(messages(dan).get_by_text("psst")).to_be_visible()
     expect(direct_list(dan).get_by_role("listitem")).to_have_count(1)

@@ -3,7 +3,7 @@
 // and counts what arrives below). Every string from a user is a text node.
 
 import { MessageActions, focusIn } from "./actions.js";
-import { button, element } from "./dom.js";
+import { button, element, userLink } from "./dom.js";
 
 const GROUP_MS = 5 * 60 * 1000; // one author's messages closer than this share a heading
 const NEAR_BOTTOM_PX = 48;
@@ -94,14 +94,11 @@ function textOf(message, me) {
   return text;
 }
 
-// A message's author; another user's name is a button that opens the
+// A message's author; another user's name is a link that opens the
 // conversation with them (`onUser(user)`).
 function author(user, me, onUser) {
   if (user === me || !onUser) return element("span", "author", user);
-  const name = button("author", user, () => onUser(user));
-  name.setAttribute("aria-label", `Message ${user}`);
-  name.title = `Direct message ${user}`;
-  return name;
+  return userLink("author", user, onUser);
 }
 
 // A message's list item: under its heading (unless `grouped`), its text with

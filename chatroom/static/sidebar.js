@@ -4,7 +4,7 @@
 // the moderation controls of moderation.js); and, on a narrow
 // screen, the drawer the room lists live in.
 
-import { $, button, element, plural } from "./dom.js";
+import { $, button, element, plural, userLink } from "./dom.js";
 import { roleBadge, roleOf } from "./moderation.js";
 import { isDirect, otherUser, roomKey } from "./protocol.js";
 
@@ -88,7 +88,7 @@ export function renderAllRooms(listing, rooms, onOpen) {
 // Each member with their role badge and, for the room's owner and
 // moderators, the controls `tools` (a MemberTools) offers; focus stays where
 // it was across the redraw, or goes where `tools` asks. Another member's
-// name is a button that opens the conversation with them (`onUser(user)`).
+// name is a link that opens the conversation with them (`onUser(user)`).
 export function renderMembers(room, me, tools, onUser) {
   const list = $("members");
   const active = document.activeElement;
@@ -103,9 +103,7 @@ export function renderMembers(room, me, tools, onUser) {
     item.dataset.user = member.user;
     if (member.user === me || !onUser) item.append(element("span", "member-name", member.user));
     else {
-      const name = button("member-name", member.user, () => onUser(member.user));
-      name.setAttribute("aria-label", `Message ${member.user}`);
-      name.title = `Direct message ${member.user}`;
+      const name = userLink("member-name", member.user, onUser);
       name.dataset.focus = "message";
       item.append(name);
     }

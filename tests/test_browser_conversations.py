@@ -168,6 +168,16 @@ def test_author_name_opens_the_conversation(browser: Browser, server: RunningSer
     expect(direct_list(dan).get_by_role("listitem")).to_have_count(1)
     expect(badge(dan, "carol")).to_have_count(0)
 
+    # Closed, the conversation comes back with the next message.
+    direct_list(dan).get_by_role("button", name="Close the conversation with carol").click()
+    expect(direct_list(dan).get_by_role("listitem")).to_have_count(0)
+    expect(dan.get_by_role("heading", name="# tea")).to_be_visible()
+    say(carol, "still there?")
+    expect(badge(dan, "carol")).to_have_text("1")
+    conversation(dan, "carol").get_by_role("button", name="carol", exact=True).click()
+    expect(messages(dan).get_by_text("still there?")).to_be_visible()
+    expect(messages(dan).get_by_text("psst")).to_be_visible()
+
     assert thrown == [[], []]
     for c in contexts:
         c.close()

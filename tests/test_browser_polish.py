@@ -116,7 +116,9 @@ def test_messages_are_grouped_dated_and_linked(
     # One heading per run of one author's messages; one day separator.
     expect(list_.locator(".author")).to_have_text(["bob", "sam"])
     expect(list_.locator(".day")).to_have_text(["Today"])
-    link = list_.get_by_role("link")
+    # (Authors' names are links too: to the conversation with them.)
+    expect(list_.get_by_role("link", name="Message bob")).to_have_count(1)
+    link = list_.locator(".text").get_by_role("link")
     expect(link).to_have_count(1)
     expect(link).to_have_text("https://example.org/a?b=1&c=")
     expect(link).to_have_attribute("href", "https://example.org/a?b=1&c=")

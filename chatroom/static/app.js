@@ -5,6 +5,9 @@
 // and the moderation controls of the Members list in moderation.js. Here
 // too: the New room form (`create`), the Invite and Unban fields of the
 // room's owner and moderators, and the notices of invitations to private rooms.
+// Conversations (1.1): direct rooms (named `@a,b`, listed under Direct
+// messages by the other user's name), "… is typing", and unread counts and
+// the "New messages" line from the server's read markers.
 
 import { $, button, element, plural } from "./dom.js";
 import { MAX_SHOWN, MessageView } from "./messages.js";
@@ -15,11 +18,21 @@ import {
   HISTORY_PAGE,
   MAX_TEXT,
   describeError,
+  directRoomName,
+  isDirect,
+  otherUser,
   revoke,
   roomKey,
   webSocketUrl,
 } from "./protocol.js";
-import { openDrawer, renderAllRooms, renderMembers, renderYourRooms, setUpDrawer } from "./sidebar.js";
+import {
+  openDrawer,
+  renderAllRooms,
+  renderDirectRooms,
+  renderMembers,
+  renderYourRooms,
+  setUpDrawer,
+} from "./sidebar.js";
 import { setUpSignIn, showSignIn } from "./signin.js";
 
 const TOKEN_KEY = "chatroom.token";
@@ -36,6 +49,14 @@ const RETURNING_MS = 60000; // a member back this soon after our reconnect did n
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const ROOM_PREFIX = /^[A-Za-z0-9_.-]{0,64}$/;
 const USER_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
+const TYPING_SHOWN_MS = 5000; // "… is typing" lasts this long after a `typing`
+const TYPING_EVERY_MS = 2000; // our `typing` goes at most this often per room
+const READ_AFTER_MS = 300; // a burst of messages seen makes one `read`
+const MAX_UNREAD = 1000; // the server's counts stop here
+const DIRECT_REFUSED = {
+  not_found: "There is no user by that name.",
+  bad_request: "That is you.",
+};
 const ROOM_NAME_RULE = "Room names are 1 to 64 letters, digits, dots, dashes or underscores.";
 const NOT_CONNECTED = "Not connected; try again once the page is connected.";
 const CHANGE_REFUSED = { not_found: "It is no longer there.", forbidden: "It is someone else's." };
@@ -61,6 +82,8 @@ let roomsSoon = null;
 let errorTimer = null;
 let creating = null; // roomKey of the room our `create` is making
 const invitations = new Map(); // roomKey -> {room, by}: not joined yet
+let typingTimer = null; // redraws "… is typing" when the next one ends
+let readTimer = null;
 
 const view = new MessageView({
   scroller: $("scroller"),
@@ -70,6 +93,7 @@ const view = new MessageView({
   jump: $("jump"),
   onNearTop: loadOlder,
   onRetry: (entry) => pending.try(entry),
+  onUser: openDirect,
   canEdit: mayEdit,
   canDelete: mayDelete,
   onSave: saveEdit,
@@ -109,6 +133,11 @@ function addRoom(name, known) {
       loading: false,
       view: { atBottom: true, fromBottom: 0, fresh: 0 },
       openedFrom: null, // the room open when this one was joined
+      read: null, // the server's read marker: the last message id read
+      readSent: 0, // the id of our last `read`
+      divider: null, // "New messages" goes before the first message after this id
+      typing: new Map(), // user -> until when "… is typing" shows
+      typedAt: 0, // when our last `typing` went
     });
   }
   const room = rooms.get(key);
@@ -117,6 +146,7 @@ function addRoom(name, known) {
 }
 
 const messageItem = (message) => ({ kind: "message", message, ts: message.ts });
+const lastIdOf = (room) => room.items.findLast((i) => i.kind === "message")?.message.id ?? 0;
 const isSeen = (key) => key === current && !document.hidden;
 
 function loadList(key) {
@@ -157,6 +187,9 @@ function stopChat() {
   pending = null;
   clearInterval(roomsTimer);
   clearTimeout(roomsSoon);
+  clearTimeout(typingTimer);
+  clearTimeout(readTimer);
+  readTimer = null;
   rooms.clear();
   leaving.clear();
   current = null;
@@ -202,6 +235,9 @@ function startChat(token, user) {
     saveRooms();
   });
   on("message", onMessage);
+  on("stray", onStray);
+  on("typing", onTyping);
+  on("read", onRead);
   on("sent", (frame) => pending.settle(frame.cid));
   on("presence", onPresence);
   on("members", (frame) => setMembers(frame.room, frame.members, false));
@@ -271,7 +307,10 @@ function clearError() {
 function onWelcome(frame) {
   $("me").textContent = frame.user;
   const shown = current;
-  for (const room of rooms.values()) room.loading = false; // unanswered before a drop
+  for (const room of rooms.values()) {
+    room.loading = false; // unanswered before a drop
+    room.readSent = 0; // nor may a `read` have gone
+  }
   if (Array.isArray(frame.rooms)) adoptRooms(frame.rooms);
   for (const name of leaving.values()) client.leave(name);
   listRooms();
@@ -307,8 +346,13 @@ function onJoined(frame) {
   room.info = frame.info ?? null;
   setMembers(frame.room, frame.members, room.loaded);
   const items = frame.history.map(messageItem);
+  const read = Number.isInteger(frame.read) ? frame.read : null;
+  if (read !== null) room.read = Math.max(room.read ?? 0, read);
+  if (!room.loaded) room.divider = room.read;
   if (again) {
-    if (!isSeen(key)) room.unread += items.filter((i) => i.message.user !== client.user).length;
+    if (!isSeen(key) && read === null) {
+      room.unread += items.filter((i) => i.message.user !== client.user).length;
+    }
   } else {
     // The first messages (or, truncated, more was missed than one frame
     // holds): start over from what came, and page back from its first.
@@ -318,6 +362,10 @@ function onJoined(frame) {
   }
   addItems(room, items);
   room.loaded = true;
+  // The server's marker says what is unread (its ids are contiguous, so the
+  // count is the last id less the marker, as the server counts).
+  if (isSeen(key)) room.unread = 0;
+  else if (read !== null) room.unread = Math.min(MAX_UNREAD, Math.max(0, lastIdOf(room) - read));
   for (const message of frame.history) {
     if (message.cid !== undefined && message.user === client.user) pending.settle(message.cid);
   }
@@ -333,6 +381,7 @@ function onJoined(frame) {
   if (key === current) {
     if (again) view.appended(items);
     else showRoom();
+    markReadSoon();
   }
   pending.resend(room.name);
   refreshRoomsSoon();
@@ -349,10 +398,116 @@ function onMessage(message) {
   const room = rooms.get(key);
   if (!room) return;
   const item = messageItem(message);
+  // Seen as it comes: no "New messages" line before it.
+  if (isSeen(key) && (room.divider === null || lastIdOf(room) <= room.divider)) room.divider = message.id;
   addItems(room, [item]);
+  if (room.typing.delete(message.user) && key === current) renderTyping();
   if (key === current) view.appended([item]);
-  if (message.user !== client.user && !isSeen(key)) {
+  // (A `read` from another device may come before the message it read.)
+  if (message.user !== client.user && !isSeen(key) && message.id > (room.read ?? 0)) {
     room.unread += 1;
+    renderSide();
+  }
+  if (key === current) markReadSoon();
+}
+
+// A message for a room not joined on this connection: a direct room's
+// reaches both users wherever they are. The conversation joins the page's
+// rooms with an unread badge (its `joined` brings the message itself).
+function onStray(message) {
+  if (!isDirect(message.room)) return;
+  const key = roomKey(message.room);
+  const known = rooms.get(key);
+  if (known?.loaded) return; // rejoining after a drop: `joined` counts it
+  const room = known ?? addRoom(message.room, true);
+  leaving.delete(key);
+  if (message.user !== client.user && message.id > (room.read ?? 0)) room.unread += 1;
+  room.typing.delete(message.user);
+  client.join(room.name);
+  saveRooms();
+  renderSide();
+}
+
+// Another member of `room` is typing: "… is typing" for TYPING_SHOWN_MS.
+function onTyping({ room: name, user }) {
+  const room = rooms.get(roomKey(name ?? ""));
+  if (!room || typeof user !== "string" || user === client.user) return;
+  room.typing.set(user, Date.now() + TYPING_SHOWN_MS);
+  if (roomKey(name) === current) renderTyping();
+}
+
+// Who is typing in the open room, under its messages; redrawn when the
+// first of them ends.
+function renderTyping() {
+  clearTimeout(typingTimer);
+  const room = current && rooms.get(current);
+  const now = Date.now();
+  const users = [];
+  let next = Infinity;
+  for (const [user, until] of room?.typing ?? []) {
+    if (until <= now) room.typing.delete(user);
+    else {
+      users.push(user);
+      next = Math.min(next, until);
+    }
+  }
+  let text = "";
+  if (users.length === 1) text = `${users[0]} is typing…`;
+  else if (users.length === 2) text = `${users[0]} and ${users[1]} are typing…`;
+  else if (users.length > 2) text = "Several people are typing…";
+  if ($("typing").textContent !== text) $("typing").textContent = text;
+  if (users.length) typingTimer = setTimeout(renderTyping, next - now + 50);
+}
+
+// While the user types in the open room: `typing`, at most every TYPING_EVERY_MS.
+function sendTyping() {
+  const room = current && rooms.get(current);
+  if (!room || !client || !$("message-input").value.trim()) return;
+  const now = Date.now();
+  if (now - room.typedAt < TYPING_EVERY_MS) return;
+  if (client.typing(room.name) !== null) room.typedAt = now;
+}
+
+// The open room's messages are in view (the page too): tell the server the
+// last is read, once for a burst of them, and only if the marker would move.
+// Leaving the room (or the page) before then sends it at once: they were seen.
+let readFor = null; // the roomKey the waiting `read` is for
+
+function markReadSoon() {
+  if (readTimer !== null || !current) return;
+  readFor = current;
+  readTimer = setTimeout(() => {
+    readTimer = null;
+    if (isSeen(readFor)) sendRead(readFor);
+  }, READ_AFTER_MS);
+}
+
+function flushRead() {
+  if (readTimer === null) return;
+  clearTimeout(readTimer);
+  readTimer = null;
+  sendRead(readFor);
+}
+
+function sendRead(key) {
+  const room = rooms.get(key);
+  if (!room?.loaded || !client) return;
+  const last = lastIdOf(room);
+  if (last <= Math.max(room.read ?? 0, room.readSent)) return;
+  if (client.markRead(room.name, last) !== null) room.readSent = last;
+}
+
+// The read marker moved (our `read` answered, or another device read): the
+// unread badge shrinks to what came after it.
+function onRead({ room: name, id }) {
+  const key = roomKey(name ?? "");
+  const room = rooms.get(key);
+  if (!room || !Number.isInteger(id)) return;
+  room.read = Math.max(room.read ?? 0, id);
+  const left = room.loaded ? Math.max(0, lastIdOf(room) - room.read) : room.unread;
+  const unread = isSeen(key) ? 0 : Math.min(room.unread, left);
+  if (unread !== room.unread) {
+    room.unread = unread;
     renderSide();
   }
 }
@@ -437,8 +592,15 @@ function onError(frame) {
       return;
     case "join":
       backFrom(key);
-      showError(`Could not join # ${request.room}: ${text}`);
+      showError(`Could not join ${isDirect(request.room) ? "" : "# "}${request.room}: ${text}`);
       return;
+    case "direct":
+      backFrom(key);
+      showError(`Could not open a conversation with ${request.user}: ${DIRECT_REFUSED[frame.code] || text}`);
+      return;
+    case "typing":
+    case "read":
+      return; // left meanwhile, or too fast: nothing to tell
     case "create": {
       backFrom(key);
       if (creating === key) creating = null;
@@ -531,10 +693,13 @@ function removeRoom(key) {
 // -- rendering ----------------------------------------------------------------
 
 function renderSide() {
-  renderYourRooms(rooms, current, { onOpen: selectRoom, onLeave: leaveRoom });
+  const named = new Map([...rooms].filter(([, room]) => !isDirect(room.name)));
+  const direct = new Map([...rooms].filter(([, room]) => isDirect(room.name)));
+  renderYourRooms(named, current, { onOpen: selectRoom, onLeave: leaveRoom });
+  renderDirectRooms(direct, current, client?.user ?? view.me, { onOpen: selectRoom, onLeave: leaveRoom });
   renderAllRooms(allRooms, rooms, joinRoom);
   const room = current && rooms.get(current);
-  renderMembers(room, client?.user, memberTools);
+  renderMembers(room, client?.user, memberTools, client ? openDirect : null);
   let unread = 0;
   for (const r of rooms.values()) unread += r.unread;
   document.title = unread ? `(${unread}) chatroom` : "chatroom";
@@ -542,9 +707,12 @@ function renderSide() {
 
 function showRoom() {
   const room = current && rooms.get(current);
-  $("room-title").textContent = room ? `# ${room.name}` : "Join a room to start";
+  const direct = Boolean(room && isDirect(room.name));
+  let title = "Join a room to start";
+  if (room) title = direct ? `@${otherUser(room.name, client?.user ?? view.me)}` : `# ${room.name}`;
+  $("room-title").textContent = title;
   showTopic(room);
-  $("room-private").hidden = !room?.info?.private;
+  $("room-private").hidden = !room?.info?.private || direct;
   // Invite (private rooms) and Unban, for the owner and moderators.
   $("room-manage").hidden = !(room && client && runs(room, client.user));
   $("invite-form").hidden = !room?.info?.private;
@@ -552,6 +720,7 @@ function showRoom() {
   $("composer").querySelector("button").disabled = !room;
   if (!room) openDrawer(true); // on a narrow screen: where to join one
   view.show(room || null, room ? pending.inRoom(room.name) : []);
+  renderTyping();
 }
 
 function refreshRoomsSoon() {
@@ -568,15 +737,36 @@ function listRooms() {
 // -- actions --------------------------------------------------------------------
 
 function selectRoom(key) {
-  if (key !== current) manageNote("");
+  if (key !== current) {
+    flushRead();
+    manageNote("");
+    const room = rooms.get(key);
+    room.divider = room.read; // "New messages" before what came since
+  }
   current = key;
   if (!document.hidden) rooms.get(key).unread = 0;
+  markReadSoon();
   clearError();
   openDrawer(false);
   saveRooms();
   renderSide();
   showRoom();
   $("message-input").focus();
+}
+
+// The conversation with `user` (a member's or an author's name): open it,
+// or ask the server for it (`direct`).
+function openDirect(user) {
+  const self = client?.user ?? view.me;
+  if (!client || !self || !USER_NAME.test(user) || user.toLowerCase() === self.toLowerCase()) return;
+  const name = directRoomName(self, user);
+  const key = roomKey(name);
+  leaving.delete(key);
+  if (!rooms.has(key)) {
+    addRoom(name, false).openedFrom = current;
+    client.direct(user, name);
+  }
+  selectRoom(key);
 }
 
 function joinRoom(name) {
@@ -875,7 +1065,10 @@ function main() {
   $("room-input").addEventListener("input", refreshRoomsSoon);
   $("composer").addEventListener("submit", onComposerSubmit);
   $("message-input").addEventListener("keydown", onComposerKey);
-  $("message-input").addEventListener("input", updateCounter);
+  $("message-input").addEventListener("input", () => {
+    updateCounter();
+    sendTyping();
+  });
   setUpDrawer();
   $("create-toggle").addEventListener("click", () => {
     const open = $("create-form").hidden;
@@ -905,9 +1098,11 @@ function main() {
     }
   });
   document.addEventListener("visibilitychange", () => {
+    if (document.hidden) flushRead();
     if (!document.hidden && current && rooms.has(current)) {
       rooms.get(current).unread = 0;
       renderSide();
+      markReadSoon();
     }
   });
   // Logged out in another tab: this one too.

@@ -16,4 +16,18 @@ export function button(className, text, onClick) {
   return node;
 }
 
+// Another user's name as a link to the conversation with them (it opens
+// that conversation in the page): "Message <user>".
+export function userLink(className, user, onOpen) {
+  const link = element("a", className, user);
+  link.href = "#";
+  link.setAttribute("aria-label", `Message ${user}`);
+  link.title = `Direct message ${user}`;
+  link.addEventListener("click", (event) => {
+    event.preventDefault();
+    onOpen(user);
+  });
+  return link;
+}
+
 export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;

@@ -3,7 +3,7 @@
 // and counts what arrives below). Every string from a user is a text node.
 
 import { MessageActions, focusIn } from "./actions.js";
-import { button, element } from "./dom.js";
+import { button, element, userLink } from "./dom.js";
 
 const GROUP_MS = 5 * 60 * 1000; // one author's messages closer than this share a heading
 const NEAR_BOTTOM_PX = 48;
@@ -15,14 +15,35 @@ const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
 const TRAILING = /[.,;:!?'")\]]+$/;
 
 
-// `text` as text nodes and links (never HTML).
-export function linkify(text) {
+// `text` as text nodes, with each "@me" (any case) a highlighted span.
+export function mentions(text, me) {
+  const fragment = document.createDocumentFragment();
+  if (!me) {
+    fragment.append(text);
+    return fragment;
+  }
+  const name = me.replace(/[.]/g, "\\.");
+  const pattern = new RegExp(`(?<![A-Za-z0-9_.@-])@${name}(?![A-Za-z0-9_-]|\\.[A-Za-z0-9_-])`, "gi");
+  let from = 0;
+  for (const match of text.matchAll(pattern)) {
+    fragment.append(text.slice(from, match.index));
+    const mark = element("mark", "mention", match[0]);
+    mark.title = "Mentions you";
+    fragment.append(mark);
+    from = match.index + match[0].length;
+  }
+  fragment.append(text.slice(from));
+  return fragment;
+}
+
+// `text` as text nodes and links (never HTML), mentions of `me` highlighted.
+export function linkify(text, me = null) {
   const fragment = document.createDocumentFragment();
   let from = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
     const url = match[0].replace(TRAILING, "");
     if (!/^https?:\/\/./i.test(url)) continue;
-    fragment.append(text.slice(from, match.index));
+    fragment.append(mentions(text.slice(from, match.index), me));
     const link = element("a", "", url);
     link.href = url;
     link.target = "_blank";
@@ -30,7 +51,7 @@ export function linkify(text) {
     fragment.append(link);
     from = match.index + url.length;
   }
-  fragment.append(text.slice(from));
+  fragment.append(mentions(text.slice(from), me));
   return fragment;
 }
 
@@ -62,15 +83,22 @@ function timeOf(ts, className) {
 }
 
 // A message's text and links, "(edited)" after it when it was changed.
-function textOf(message) {
+function textOf(message, me) {
   const text = element("p", "text");
-  text.append(linkify(message.text));
+  text.append(linkify(message.text, me));
   if (message.edited) {
     const mark = element("span", "edited", "(edited)");
     mark.title = `Edited ${new Date(message.edited).toLocaleString()}`;
     text.append(" ", mark);
   }
   return text;
+}
+
+// A message's author; another user's name is a link that opens the
+// conversation with them (`onUser(user)`).
+function author(user, me, onUser) {
+  if (user === me || !onUser) return element("span", "author", user);
+  return userLink("author", user, onUser);
 }
 
 // A message's list item: under its heading (unless `grouped`), its text with
@@ -83,7 +111,7 @@ function renderMessage(message, grouped, me, room, actions) {
   li.dataset.id = String(message.id);
   if (!grouped) {
     const meta = element("div", "meta");
-    meta.append(element("span", "author", message.user), timeOf(message.ts, "time"));
+    meta.append(author(message.user, me, actions.onUser), timeOf(message.ts, "time"));
     li.append(meta);
   } else {
     li.title = new Date(message.ts).toLocaleString();
@@ -93,22 +121,45 @@ function renderMessage(message, grouped, me, room, actions) {
   } else if (actions.isEditing(room, message.id)) {
     li.append(actions.editor(room, message));
   } else {
-    li.append(textOf(message));
+    const text = textOf(message, me);
+    li.classList.toggle("mentions-me", Boolean(text.querySelector(".mention")));
+    li.append(text);
     const tools = actions.tools(room, message);
     if (tools) li.append(tools);
   }
   return li;
 }
 
+// The id of the first message after `room.divider` (the read marker when
+// the room was joined or opened): the "New messages" line goes before it.
+function firstNewId(room) {
+  if (room?.divider == null) return null;
+  return room.items.find((i) => i.kind === "message" && i.message.id > room.divider)?.message.id ?? null;
+}
+
+function newMessagesLine() {
+  const line = element("li", "new-divider");
+  line.setAttribute("role", "separator");
+  line.setAttribute("aria-label", "New messages");
+  line.append(element("span", "", "New messages"));
+  return line;
+}
+
 // List items for `items` (messages and presence lines), following `previous`.
 function renderItems(items, previous, me, room, actions) {
   const fragment = document.createDocumentFragment();
+  const firstNew = firstNewId(room);
   for (const item of items) {
+    const isNew = item.kind === "message" && item.message.id === firstNew;
     if (!previous || startOfDay(previous.ts) !== startOfDay(item.ts)) {
       const day = element("li", "day");
       day.append(element("span", "", dayLabel(item.ts)));
       fragment.append(day);
       previous = null;
+    }
+    if (isNew) {
+      fragment.append(newMessagesLine());
+      previous = null; // the first new message starts a group
     }
     if (item.kind === "presence") {
       fragment.append(element("li", "presence", item.text));
@@ -139,7 +190,7 @@ function renderPending(entry, me, onRetry) {
     meta.append(element("span", "state", "Sending…"));
   }
   const text = element("p", "text");
-  text.append(linkify(entry.text));
+  text.append(linkify(entry.text, me));
   li.append(meta, text);
   return li;
 }
@@ -147,11 +198,13 @@ function renderPending(entry, me, onRetry) {
 export class MessageView {
   // `onNearTop()` asks for older messages; `onRetry(entry)` repeats a send;
   // `canEdit`, `canDelete`, `onSave` and `onDelete` are MessageActions'.
-  constructor({ scroller, list, pending, beginning, jump, onNearTop, onRetry, ...changes }) {
+  // `onUser(user)` opens the conversation with a message's author.
+  constructor({ scroller, list, pending, beginning, jump, onNearTop, onRetry, onUser, ...changes }) {
     Object.assign(this, { scroller, list, pendingList: pending, beginning, jump, onNearTop, onRetry });
     this.room = null; // {items, complete, view: {atBottom, fromBottom, fresh}}
     this.me = null;
     this.actions = new MessageActions({ ...changes, redraw: (room, id) => this.redraw(room, id) });
+    this.actions.onUser = onUser;
     scroller.addEventListener("scroll", () => this.onScroll());
     jump.addEventListener("click", () => this.toBottom());
     // A smaller or larger box (keyboard, rotation) keeps the bottom in view.

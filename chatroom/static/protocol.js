@@ -16,8 +16,13 @@
 // `done` (a moderation request succeeded) and `invited` (an invitation we
 // sent went out), both with `request` when known, `invitation` (someone
 // invited us to a private room), `error` (with `request`: {type, room, cid,
-// id, text, user} when known) and `unauthorized`. Room names are compared
-// without regard to case: roomKey().
+// id, text, user} when known) and `unauthorized`. Conversations (1.1):
+// `stray` (a message for a room not joined on this connection: a direct
+// room's messages reach both users' every connection; it is not marked as
+// delivered, so the room's `joined` still brings it), `typing` (another
+// member is typing) and `read` (the user's read marker moved, here or on
+// another device). Room names are compared without regard to case:
+// roomKey(); directRoomName() names the direct room of two users.
 
 export const MAX_TEXT = 4000;
 export const HISTORY_PAGE = 50;
@@ -30,6 +35,21 @@ const PONG_WITHIN_MS = 5000;
 const CLOSE_UNAUTHORIZED = 4401;
 
 export const roomKey = (name) => name.toLowerCase();
+
+// The direct room of two users: `@` and both names, sorted without regard
+// to case, joined by a comma (the server's spelling may differ in case).
+export function directRoomName(user, other) {
+  const [first, second] = [user, other].sort((a, b) => (a.toLowerCase() < b.toLowerCase() ? -1 : 1));
+  return `@${first},${second}`;
+}
+
+export const isDirect = (name) => name.startsWith("@");
+
+// The other user of the direct room `name`, for `me`.
+export function otherUser(name, me) {
+  const [first, second] = name.slice(1).split(",");
+  return first.toLowerCase() === me?.toLowerCase() ? second : first;
+}
 
 export class ChatClient extends EventTarget {
   constructor(url, token) {
@@ -190,7 +210,11 @@ export class ChatClient extends EventTarget {
         break;
       }
       case "message":
-        if (!room) break;
+        // Not joined here (yet): a direct room's message; `joined` brings it.
+        if (!room || room.joinedOn !== this.connection) {
+          this.emit("stray", frame);
+          break;
+        }
         // Our own copy carries the send's ref (and, from a 1.1 server, its cid).
         if (request?.cid) this.emit("sent", { ...frame, cid: request.cid });
         else if (frame.cid !== undefined && frame.user === this.user) this.emit("sent", frame);
@@ -202,7 +226,9 @@ export class ChatClient extends EventTarget {
       case "pong":
         break;
       case "error":
-        if (request?.type === "create") this.rooms.delete(roomKey(request.room));
+        if (request?.type === "create" || request?.type === "direct") {
+          this.rooms.delete(roomKey(request.room));
+        }
         this.emit("error", { ...frame, request });
         break;
       case "done":
@@ -244,6 +270,35 @@ export class ChatClient extends EventTarget {
       this.rooms.set(key, { name, lastId: 0, sentOn: this.connection, joinedOn: 0, creating: true });
     }
     return ref;
+  }
+
+  // Open the direct room `name` of the user and `user`: `joined`, or
+  // `error` (`not_found`: no such user). Then rejoined like any room. The
+  // ref; offline (or already asked for), a `join` by name goes when it can.
+  direct(user, name) {
+    const key = roomKey(name);
+    if (!this.welcomed || this.rooms.has(key)) {
+      this.join(name);
+      return null;
+    }
+    const ref = this.request({ type: "direct", user });
+    if (ref === null) {
+      this.join(name);
+      return null;
+    }
+    this.requests.get(ref).room = name;
+    this.rooms.set(key, { name, lastId: 0, sentOn: this.connection, joinedOn: 0 });
+    return ref;
+  }
+
+  // Tell the other members we are typing (the page keeps to one every 2 s).
+  typing(room) {
+    return this.isJoined(room) ? this.request({ type: "typing", room }) : null;
+  }
+
+  // Move our read marker in `room` to message `id`: `read` comes back.
+  markRead(room, id) {
+    return this.isJoined(room) ? this.request({ type: "read", room, id }) : null;
   }
 
   sendJoin(key) {

@@ -1,11 +1,18 @@
-// The lists beside the conversation: your rooms (unread badges, ×), all
+// The lists beside the conversation: your rooms (unread badges, ×), your
+// direct conversations (by the other user's name, with unread badges), all
 // rooms (with member counts), the open room's members (with their roles and
 // the moderation controls of moderation.js); and, on a narrow
 // screen, the drawer the room lists live in.
 
-import { $, button, element, plural } from "./dom.js";
+import { $, button, element, plural, userLink } from "./dom.js";
 import { roleBadge, roleOf } from "./moderation.js";
-import { roomKey } from "./protocol.js";
+import { isDirect, otherUser, roomKey } from "./protocol.js";
+
+function unreadBadge(count) {
+  const badge = element("span", "badge", String(count));
+  badge.setAttribute("aria-label", `${count} unread`);
+  return badge;
+}
 
 // `rooms`: roomKey -> {name, unread}; `current`: a roomKey or null.
 export function renderYourRooms(rooms, current, { onOpen, onLeave }) {
@@ -17,16 +24,34 @@ export function renderYourRooms(rooms, current, { onOpen, onLeave }) {
     open.title = room.name;
     if (key === current) open.setAttribute("aria-current", "true");
     item.append(open);
-    if (room.unread) {
-      const badge = element("span", "badge", String(room.unread));
-      badge.setAttribute("aria-label", `${room.unread} unread`);
-      item.append(badge);
-    }
+    if (room.unread) item.append(unreadBadge(room.unread));
     const leave = button("leave", "×", () => onLeave(key));
     leave.setAttribute("aria-label", `Leave ${room.name}`);
     item.append(leave);
     list.append(item);
   }
+}
+
+// `rooms`: roomKey -> {name, unread} of direct rooms; each by the name of
+// the user that is not `me`.
+export function renderDirectRooms(rooms, current, me, { onOpen, onLeave }) {
+  const list = $("direct-rooms");
+  list.replaceChildren();
+  for (const [key, room] of rooms) {
+    const other = otherUser(room.name, me);
+    const item = element("li", key === current ? "room direct current" : "room direct");
+    item.dataset.user = other;
+    const open = button("room-name", other, () => onOpen(key));
+    open.title = `Conversation with ${other}`;
+    if (key === current) open.setAttribute("aria-current", "true");
+    item.append(open);
+    if (room.unread) item.append(unreadBadge(room.unread));
+    const close = button("leave", "×", () => onLeave(key));
+    close.setAttribute("aria-label", `Close the conversation with ${other}`);
+    item.append(close);
+    list.append(item);
+  }
+  $("direct-empty").hidden = rooms.size > 0;
 }
 
 // `listing`: {rooms: [{room, count, private}], more} from the server; a
@@ -35,7 +60,8 @@ export function renderYourRooms(rooms, current, { onOpen, onLeave }) {
 export function renderAllRooms(listing, rooms, onOpen) {
   const target = $("all-rooms");
   target.replaceChildren();
-  for (const { room: name, count, private: locked } of listing.rooms) {
+  for (const { room: name, count, private: locked, direct } of listing.rooms) {
+    if (direct || isDirect(name)) continue; // under Direct messages
     const mine = rooms.get(roomKey(name));
     const members = mine?.loaded ? mine.members.length : count;
     const item = element("li", "room");
@@ -61,8 +87,9 @@ export function renderAllRooms(listing, rooms, onOpen) {
 
 // Each member with their role badge and, for the room's owner and
 // moderators, the controls `tools` (a MemberTools) offers; focus stays where
-// it was across the redraw, or goes where `tools` asks.
-export function renderMembers(room, me, tools) {
+// it was across the redraw, or goes where `tools` asks. Another member's
+// name is a link that opens the conversation with them (`onUser(user)`).
+export function renderMembers(room, me, tools, onUser) {
   const list = $("members");
   const active = document.activeElement;
   const was = list.contains(active) && active.dataset.focus
@@ -74,7 +101,12 @@ export function renderMembers(room, me, tools) {
   for (const member of room?.members ?? []) {
     const item = element("li", member.user === me ? "member me" : "member");
     item.dataset.user = member.user;
-    item.append(element("span", "member-name", member.user));
+    if (member.user === me || !onUser) item.append(element("span", "member-name", member.user));
+    else {
+      const name = userLink("member-name", member.user, onUser);
+      name.dataset.focus = "message";
+      item.append(name);
+    }
     const badge = roleBadge(roleOf(room, member.user, member.role));
     if (badge) item.append(" ", badge);
     const controls = tools?.tools(room, me, member.user);

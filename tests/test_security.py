@@ -42,6 +42,9 @@ def test_numbers_json_cannot_say_are_refused_not_echoed(server: RunningServer) -
 
 def test_huge_numbers_in_a_query_get_400(server: RunningServer) -> None:
     token = server.token("mallory")
+    ws = hello(server, "mallory")  # the room exists (a missing one is 404)
+    send(ws, type="join", room="r")
+    receive_until(ws, "joined")
     for query in ("limit=" + "9" * 5000, "before=" + "1" * 5000, "before=" + "0" * 30 + "7"):
         status, body, _ = server.http("GET", f"/api/rooms/r/messages?{query}", token)
         expected = 200 if query.endswith("7") else 400

@@ -180,3 +180,15 @@ def restart(server: RunningServer, *args: str) -> RunningServer:
     """Stop `server` (SIGTERM, cleanly) and start it again on its port and data."""
     assert stop_server(server) == 0
     return start_server(server.data_dir, *args, port=server.port)
+
+
+def watch(page: Page) -> list[str]:
+    """Errors thrown in `page`, to assert none after."""
+    thrown: list[str] = []
+    page.on("pageerror", lambda error: thrown.append(str(error)))
+    return thrown
+
+
+def contexts_for(browser: Browser, n: int) -> list[BrowserContext]:
+    """`n` browser contexts with a desktop-sized viewport."""
+    return [browser.new_context(viewport={"width": 1100, "height": 700}) for _ in range(n)]

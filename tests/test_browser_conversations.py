@@ -8,10 +8,11 @@ mentions of the signed-in user."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.blackbox import RunningServer
 from tests.browser import (
+    contexts_for,
     join,
     launch_browser,
     log_in,
@@ -21,22 +22,12 @@ from tests.browser import (
     say,
     sign_up,
     skip_without_chromium,
+    watch,
     your_rooms,
 )
 
 pytestmark = skip_without_chromium
 browser = pytest.fixture(launch_browser, scope="module", name="browser")
-
-
-def watch(page: Page) -> list[str]:
-    """Errors thrown in `page`, to assert none after."""
-    thrown: list[str] = []
-    page.on("pageerror", lambda error: thrown.append(str(error)))
-    return thrown
-
-
-def contexts_for(browser: Browser, n: int) -> list[BrowserContext]:
-    return [browser.new_context(viewport={"width": 1100, "height": 700}) for _ in range(n)]
 
 
 def direct_list(page: Page) -> Locator:

@@ -22,19 +22,13 @@ from tests.browser import (
     say,
     sign_up,
     skip_without_chromium,
+    watch,
     welcome,
 )
 
 pytestmark = skip_without_chromium
 browser = pytest.fixture(launch_browser, scope="module", name="browser")
 context = pytest.fixture(new_context, name="context")
-
-
-def watch(page: Page) -> list[str]:
-    """Errors thrown in `page`, to assert none after."""
-    thrown: list[str] = []
-    page.on("pageerror", lambda error: thrown.append(str(error)))
-    return thrown
 
 
 def message(page: Page, text: str) -> Locator:

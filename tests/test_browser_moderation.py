@@ -19,19 +19,13 @@ from tests.browser import (
     open_page,
     sign_up,
     skip_without_chromium,
+    watch,
     welcome,
     your_rooms,
 )
 
 pytestmark = skip_without_chromium
 browser = pytest.fixture(launch_browser, scope="module", name="browser")
-
-
-def watch(page: Page) -> list[str]:
-    """Errors thrown in `page`, to assert none after."""
-    thrown: list[str] = []
-    page.on("pageerror", lambda error: thrown.append(str(error)))
-    return thrown
 
 
 def member(page: Page, user: str) -> Locator:

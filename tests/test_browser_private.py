@@ -5,10 +5,11 @@ button, and the private marks in the room header and All rooms."""
 from __future__ import annotations
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Locator, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.blackbox import RunningServer, receive_until, send
 from tests.browser import (
+    contexts_for,
     join,
     joined,
     launch_browser,
@@ -18,19 +19,13 @@ from tests.browser import (
     say,
     sign_up,
     skip_without_chromium,
+    watch,
     welcome,
     your_rooms,
 )
 
 pytestmark = skip_without_chromium
 browser = pytest.fixture(launch_browser, scope="module", name="browser")
-
-
-def watch(page: Page) -> list[str]:
-    """Errors thrown in `page`, to assert none after."""
-    thrown: list[str] = []
-    page.on("pageerror", lambda error: thrown.append(str(error)))
-    return thrown
 
 
 def all_rooms(page: Page) -> Locator:
@@ -60,10 +55,6 @@ def create(page: Page, room: str, *, private: bool = False, topic: str = "") -> 
 
 def manage_note(page: Page) -> Locator:
     return page.locator("#manage-note")
-
-
-def contexts_for(browser: Browser, n: int) -> list[BrowserContext]:
-    return [browser.new_context(viewport={"width": 1100, "height": 700}) for _ in range(n)]
 
 
 def test_private_room_invitation_and_unban(browser: Browser, server: RunningServer) -> None:

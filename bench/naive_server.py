@@ -2,8 +2,8 @@
 
 trio-websocket's `serve_websocket`, one task per connection, and fan-out by
 the sender's own task awaiting `send_message` on every member in turn. It
-speaks the subset the load generator uses (hello, join, send; welcome,
-joined, presence, message) and checks tokens with chatroom's signer, so both
+speaks the subset the load generators use (hello, join, send, leave;
+welcome, joined, presence, message, left) and checks tokens with chatroom's signer, so both
 servers do the same work per connection.
 
     CHATROOM_SECRET=... python bench/naive_server.py PORT
@@ -11,6 +11,7 @@ servers do the same work per connection.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -71,6 +72,13 @@ async def handler(request: WebSocketRequest, signer: TokenSigner) -> None:
                     "ts": time.time_ns() // 1_000_000,
                 }
                 await broadcast(room, message)
+            elif frame.get("type") == "leave" and ws in rooms.get(room, {}):
+                del rooms[room][ws]
+                joined.remove(room)
+                await ws.send_message(json.dumps({"type": "left", "room": room}))
+                await broadcast(
+                    room, {"type": "presence", "room": room, "event": "leave", "user": user}
+                )
     except ConnectionClosed:
         pass
     finally:
@@ -84,8 +92,14 @@ async def main(port: int) -> None:
     async def handle(request: WebSocketRequest) -> None:
         await handler(request, signer)
 
-    print(f"listening on http://127.0.0.1:{port}", file=sys.stderr, flush=True)
-    await serve_websocket(handle, "127.0.0.1", port, ssl_context=None, max_message_size=65536)
+    async with trio.open_nursery() as nursery:
+        await nursery.start(
+            functools.partial(
+                serve_websocket, handle, "127.0.0.1", port, ssl_context=None, max_message_size=65536
+            )
+        )
+        # Only now: a client told the port before it listens would be refused.
+        print(f"listening on http://127.0.0.1:{port}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -392,6 +392,7 @@ async def _serve_clients(
             creations_per_hour=settings.room_creations_per_hour,
             cache_bytes=settings.history_cache_mib * 1024 * 1024,
             link=broker,
+            linger=settings.room_linger,
         )
         await registry.load()
         server = ChatServer(settings, signer, store, registry, broker)

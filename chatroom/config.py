@@ -36,6 +36,9 @@ class Settings:
     max_rooms_per_user: int = 200  # rooms the store remembers for one user
     room_creations_per_hour: int = 60  # new rooms per user, in bursts of as many
     history_cache_mib: int = 64  # recent messages kept in memory, all rooms together
+    # A room stays loaded this long after its last member leaves, so that the
+    # next join (a reconnect, a reload) does not read it again.
+    room_linger: float = 30.0
     history_kib_per_second: int = 2048  # history one connection may read, bursts of 4x
     storage_kib_per_hour: int = 10240  # message text one user may store, bursts of as many
     max_connections_per_user: int = 32

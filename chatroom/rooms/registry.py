@@ -1,5 +1,5 @@
 """The rooms: a task for each room someone is in (started by the first join,
-ended when empty), and the names of all rooms the store holds.
+ended a while after it empties: see Room._linger), and the names of all rooms the store holds.
 
 Names are unique without regard to case: rooms are found by their key (the
 lower-case name) and shown with their first spelling.
@@ -48,8 +48,10 @@ class RoomRegistry:
         creations_per_hour: int = ROOM_CREATIONS_PER_HOUR,
         cache_bytes: int = DEFAULT_BUDGET_BYTES,
         link: ClusterLink | None = None,
+        linger: float = 0.0,
     ) -> None:
         self._nursery = nursery
+        self._linger = linger
         self._store = store
         self._inbound_size = inbound_size
         self._clock_ms = clock_ms
@@ -127,6 +129,7 @@ class RoomRegistry:
                 link=self._link,
                 on_loaded=self._loaded,
                 users=self.users,
+                linger=self._linger,
             )
             self._rooms[key] = room
             self._nursery.start_soon(self._run, room, name=f"room {key}")
@@ -168,7 +171,9 @@ class RoomRegistry:
         start = bisect.bisect_left(self._listed, prefix)
         if after is not None:
             start = max(start, bisect.bisect_right(self._listed, after_key))
-        keys = list(itertools.islice(self._listed, start, start + limit + 1))
+        # Rooms lingering empty, without history, are not listed (nor counted).
+        in_use = (key for key in itertools.islice(self._listed, start, None) if self._in_use(key))
+        keys = list(itertools.islice(in_use, limit + 1))
         private = {} if view is None else {name.lower(): name for name in view.private_rooms}
         keys += [key for key in private if key.startswith(prefix) and key > after_key]
         unread = {} if view is None else view.unread
@@ -178,6 +183,12 @@ class RoomRegistry:
             if key.startswith(prefix)
         ]
         return RoomsPage(rooms[:limit], more=len(rooms) > limit)
+
+    def _in_use(self, key: str) -> bool:
+        room = self._rooms.get(key)
+        if room is None or room.member_count or room.last_id or key in self._with_history:
+            return True
+        return self._link is not None and bool(self._link.elsewhere(key))
 
     def _count(self, key: str, private_name: str | None) -> RoomCount:
         """A listing entry: the room's members now, on every server."""

@@ -242,6 +242,7 @@ class Room:
         link: ClusterLink | None = None,
         on_loaded: Callable[[Room], None] = lambda room: None,
         users: UserNotices | None = None,
+        linger: float = 0.0,
     ) -> None:
         # As first spelled: the store's spelling once the room is stored.
         self.name = name
@@ -270,6 +271,9 @@ class Room:
         self._link = link
         self._on_loaded = on_loaded  # told whether the room is private
         self._users = users
+        self._linger_seconds = linger
+        self._empty_since: float | None = None  # when the last member left (lingering)
+        self._reread_last_id = False
         # Who this room's clients were told are members (here or elsewhere).
         self._announced: set[str] = set()
         # From other servers, for the room's task: messages, the last id the
@@ -436,6 +440,8 @@ class Room:
                     batch = []
                     self._drain_into(batch)
                     if not batch:
+                        batch = await self._linger()
+                    if not batch:
                         # No await between this check and closing the
                         # channel: a join either got in or gets RoomClosed.
                         self._on_empty(self)
@@ -444,6 +450,19 @@ class Room:
                 batch = [await self._receiver.receive()]
                 if len(self._subscribers) >= COALESCE_MIN_MEMBERS:
                     await self._coalesce()
+
+    async def _linger(self) -> list[RoomRequest]:
+        """Stay loaded a while after the last member left, for the next join
+        (a reconnect, a page reload): the room's next request, or nothing
+        once the linger time has passed since the room emptied."""
+        if self._empty_since is None:
+            self._empty_since = trio.current_time()
+            self._reread_last_id = True  # another server may write meanwhile
+        with trio.move_on_at(self._empty_since + self._linger_seconds):
+            return [await self._receiver.receive()]
+        batch: list[RoomRequest] = []
+        self._drain_into(batch)  # (what came at the last moment)
+        return batch
 
     async def _coalesce(self) -> None:
         """Yield while more requests keep arriving (see COALESCE_MAX_ROUNDS)."""
@@ -547,6 +566,20 @@ class Room:
         self._loaded_now = recent
         self._on_loaded(self)
         return True
+
+    async def _load_for_join(self, user: str) -> bool:
+        """_load(); in a room that lingered empty, first one query for its
+        last id: if another server wrote meanwhile, it is read again."""
+        self._empty_since = None
+        if self._reread_last_id and self._recent is not None:
+            try:
+                last_id = await self._store.last_id(self.name)
+            except StoreUnavailable:
+                return False
+            self._reread_last_id = False
+            if last_id != self._last_id:
+                self._forget_recent()
+        return await self._load(user)
 
     async def _publish(self, requests: list[PublishRequest]) -> None:
         """Commit the messages, then queue them for every member.
@@ -894,7 +927,7 @@ class Room:
         prefetched: HistoryPage | None,
         read: int | None = None,
     ) -> None:
-        if not await self._load(subscriber.user):
+        if not await self._load_for_join(subscriber.user):
             if subscriber not in self._subscribers:
                 subscriber.not_in(self.name)
             self._send_error(subscriber, protocol.unavailable_error(ref))

@@ -23,7 +23,7 @@ from chatroom import __version__, protocol
 from chatroom.auth import InvalidToken, TokenSigner
 from chatroom.config import Settings
 from chatroom.metrics import Counters
-from chatroom.policy import DIRECT_RULES, Action, why_not_join
+from chatroom.policy import NOT_YOUR_DIRECT_ROOM, Action
 from chatroom.protocol import ErrorCode, ProtocolError, Ref
 from chatroom.ratelimit import BucketsByKey, TokenBucket
 from chatroom.rooms import (
@@ -432,7 +432,7 @@ class Connection:
         users = protocol.direct_room_users(name)
         if users is not None and self.user.lower() not in (users[0].lower(), users[1].lower()):
             # Said alike whether the room exists or not: nobody learns who talks.
-            raise ProtocolError(ErrorCode.FORBIDDEN, why_not_join(DIRECT_RULES, self.user), ref)
+            raise ProtocolError(ErrorCode.FORBIDDEN, NOT_YOUR_DIRECT_ROOM, ref)
         self._check_room_caps(name, ref)
         if users is not None and self.registry.stored_name(name) is None:
             name = await self._open_direct(users, ref)
@@ -467,17 +467,15 @@ class Connection:
     def _read_up_to(self, room: Room, message_id: int, ref: Ref) -> None:
         """Move the user's read marker in `room` forward (never past its last
         message, never back); every connection of theirs is told."""
-        key = room.key
-        marker = max(self.read_markers.get(key, 0), min(message_id, room.last_id))
-        if marker > self.read_markers.get(key, 0):
-            self.read_markers[key] = marker
+        marker = min(message_id, room.last_id)
+        if self.marker_moved(room.name, marker):
             self.store.mark_read(self.user, room.name, marker)
             self.read_moved(room.name, self.user, marker, self)
-        self.reply(protocol.encode_read(room.name, marker, ref))
+        self.reply(protocol.encode_read(room.name, self.read_markers.get(room.key, 0), ref))
 
     def marker_moved(self, room: str, marker: int) -> bool:
-        """Another connection of the user read `room` up to `marker`; False
-        if this one already knew."""
+        """The user read `room` up to `marker` (here or on another connection
+        of theirs); False if that moves nothing."""
         key = room.lower()
         if marker <= self.read_markers.get(key, 0):
             return False

@@ -68,14 +68,13 @@ def may_join(rules: RoomRules, user: str) -> bool:
     return not rules.private or rules.role_of(user) is not Role.MEMBER or key in rules.invited
 
 
-# What the policy knows of any direct room without its users.
-DIRECT_RULES = RoomRules(private=True, direct=True)
+NOT_YOUR_DIRECT_ROOM = "a direct room is for its two users"
 
 
 def why_not_join(rules: RoomRules, user: str) -> str:
     """What a user refused by may_join() is told."""
     if rules.direct:
-        return "a direct room is for its two users"
+        return NOT_YOUR_DIRECT_ROOM
     if user.lower() in rules.banned:
         return "you are banned from this room"
     return "this room is private: its owner or a moderator must invite you"

@@ -1017,7 +1017,6 @@ class Room:
         membership.connections -= 1
         if membership.connections == 0:
             del self._members[user]
-            self._typing.pop(user, None)
             self._store.mark_seen(user, self.name, self._last_id)
             if self._link is not None:
                 self._link.member_changed(self.name, user, None)

@@ -128,7 +128,7 @@ class Store:
             return
         conn = self._write_conn
         try:
-            job = Job(lambda conn: self.database.mark_read(conn, markers))
+            job = Job(functools.partial(self.database.mark_read, markers=markers))
             await self._in_thread(lambda: self.database.run_jobs(conn, [job]), None)
         except Exception as exc:
             log.warning("%d read markers not written: %s", len(markers), exc)

@@ -273,7 +273,6 @@ class Room:
         self._users = users
         self._linger_seconds = linger
         self._empty_since: float | None = None  # when the last member left (lingering)
-        self._reread_last_id = False
         # Who this room's clients were told are members (here or elsewhere).
         self._announced: set[str] = set()
         # From other servers, for the room's task: messages, the last id the
@@ -456,8 +455,10 @@ class Room:
         (a reconnect, a page reload): the room's next request, or nothing
         once the linger time has passed since the room emptied."""
         if self._empty_since is None:
+            # What other servers write meanwhile reaches a lingering room as
+            # it reaches a room with members: from the broker, and from the
+            # store's last ids at the registry's gap check.
             self._empty_since = trio.current_time()
-            self._reread_last_id = True  # another server may write meanwhile
         with trio.move_on_at(self._empty_since + self._linger_seconds):
             return [await self._receiver.receive()]
         batch: list[RoomRequest] = []
@@ -566,20 +567,6 @@ class Room:
         self._loaded_now = recent
         self._on_loaded(self)
         return True
-
-    async def _load_for_join(self, user: str) -> bool:
-        """_load(); in a room that lingered empty, first one query for its
-        last id: if another server wrote meanwhile, it is read again."""
-        self._empty_since = None
-        if self._reread_last_id and self._recent is not None:
-            try:
-                last_id = await self._store.last_id(self.name)
-            except StoreUnavailable:
-                return False
-            self._reread_last_id = False
-            if last_id != self._last_id:
-                self._forget_recent()
-        return await self._load(user)
 
     async def _publish(self, requests: list[PublishRequest]) -> None:
         """Commit the messages, then queue them for every member.
@@ -927,7 +914,8 @@ class Room:
         prefetched: HistoryPage | None,
         read: int | None = None,
     ) -> None:
-        if not await self._load_for_join(subscriber.user):
+        self._empty_since = None
+        if not await self._load(subscriber.user):
             if subscriber not in self._subscribers:
                 subscriber.not_in(self.name)
             self._send_error(subscriber, protocol.unavailable_error(ref))

@@ -261,17 +261,47 @@ async def test_postgres_going_away_and_coming_back(nursery: trio.Nursery) -> Non
     try:
         store = await open_store(nursery, server.new_database())
         await store.save_messages([message("r", 1)])
+        await read_at_once(store, 8)  # every reader has a connection now
         await trio.to_thread.run_sync(server.stop)
         with pytest.raises(StoreUnavailable):
             await store.save_messages([message("r", 2)])
         with pytest.raises(StoreUnavailable):
             await store.history("r", None, 10)
         await trio.to_thread.run_sync(server.start)
+        # Readers idle through the restart notice on their own.
+        assert await read_at_once(store, 8) == [1] * 8
         await store.save_messages([message("r", 3)])
         # The failed write's id was rolled back with it.
         assert [m.id for m in await store.history("r", None, 10)] == [1, 2]
     finally:
         await trio.to_thread.run_sync(server.destroy)
+
+
+async def read_at_once(store: Store, count: int) -> list[int]:
+    """`count` reads of room r's last id, all waiting at once."""
+    found: list[int] = []
+
+    async def read() -> None:
+        found.append(await store.last_id("r"))
+
+    async with trio.open_nursery() as nursery:
+        for _ in range(count):
+            nursery.start_soon(read)
+    return found
+
+
+async def test_reads_waiting_together_each_get_their_own_answer(store: Store) -> None:
+    for count in range(1, 30):
+        await store.save_messages([message(f"r{count}", 0)] * count)
+    found: dict[int, int] = {}
+
+    async def read(count: int) -> None:
+        found[count] = await store.last_id(f"r{count}")
+
+    async with trio.open_nursery() as nursery:
+        for count in range(1, 30):
+            nursery.start_soon(read, count)
+    assert found == {count: count for count in range(1, 30)}
 
 
 async def test_edits_and_deletes_keep_ids_and_follow_the_rules(store: Store) -> None:

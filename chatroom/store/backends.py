@@ -51,6 +51,9 @@ def _sqlite(path: Path) -> Database:
         connect=connect,
         unavailable=(sqlite3.OperationalError,),
         description=f"SQLite database {path}",
+        # Its reads are short and hold the GIL: one thread does them all with
+        # less contention than several (churn: 370 cycles/s against 280 with 4).
+        read_connections=1,
     )
 
 
@@ -63,4 +66,6 @@ def _postgresql(url: str) -> Database:
         connect=connect,
         unavailable=(psycopg.OperationalError, psycopg.InterfaceError),
         description="PostgreSQL database",
+        # Its reads wait on the network, so several overlap.
+        read_connections=4,
     )

@@ -93,7 +93,8 @@ def _now_ms() -> int:
 
 @attrs.define(eq=False)
 class Job:
-    """One unit of work in a write transaction; `error` if it failed alone."""
+    """One unit of work in a write transaction, or one read; `error` if it
+    failed alone."""
 
     run: Callable[[Any], object]
     result: object = None
@@ -151,6 +152,8 @@ class Database:
     # Exceptions that mean "the database cannot be reached or used now".
     unavailable: tuple[type[BaseException], ...]
     description: str
+    # Reads at once, each on its connection in a worker thread.
+    read_connections: int
 
     def _sql(self, statement: str) -> str:
         return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
@@ -241,6 +244,17 @@ class Database:
         except BaseException:
             self._rollback(conn)
             raise
+
+    def run_reads(self, conn: Any, jobs: list[Job]) -> None:
+        """Run each read of `jobs`, outside any transaction; a read that fails
+        alone keeps its error. An `unavailable` error propagates at once."""
+        for job in jobs:
+            try:
+                job.result = job.run(conn)
+            except self.unavailable:
+                raise
+            except Exception as exc:
+                job.error = exc
 
     # -- messages -------------------------------------------------------------
 

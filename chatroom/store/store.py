@@ -4,9 +4,13 @@ worker threads so the event loop never waits on the disk or the network.
 Writes (messages, new users) queue on a bounded channel. The writer task
 takes everything waiting, runs it in one transaction on its own connection in
 a worker thread, and wakes the waiters; whatever arrives meanwhile goes into
-the next transaction together. Reads borrow one of `read_connections`
-connections. A connection that fails with an availability error is thrown
-away and a new one is opened on next use: the store recovers by itself.
+the next transaction together. Reads queue the same way for the database's
+reader tasks, each taking what waits and running it, one read after another,
+on its own connection in one trip to a worker thread: a trip costs the event
+loop about 100 µs of CPU, and every thread running at once contends for the
+GIL, while a SQLite read takes tens of µs. A connection that
+fails with an availability error is thrown away and a new one is opened on
+next use: the store recovers by itself.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ T = TypeVar("T")
 
 WRITE_QUEUE_SIZE = 1024
 MAX_JOBS_PER_COMMIT = 1024
+# Past this many reads waiting, readers wait to queue theirs.
+READ_QUEUE_SIZE = 1024
+MAX_READS_PER_TRIP = 64
 # Read markers wait this long to be written together, a user's latest for a
 # room replacing the ones before; past the cap, new ones are dropped.
 READ_MARKER_DELAY = 0.5
@@ -51,7 +58,9 @@ class StoreUnavailable(Exception):
 
 
 @attrs.define(eq=False)
-class _PendingWrite:
+class _Pending:
+    """A write or a read waiting for its turn, then for its waiter."""
+
     job: Job
     done: trio.Event = attrs.field(factory=trio.Event)
     unavailable: bool = False
@@ -62,18 +71,14 @@ class Store:
         self,
         database: Database,
         *,
-        read_connections: int = 4,
         group_commit: bool = True,
         counters: Counters | None = None,
     ) -> None:
         self.database = database
         self.group_commit = group_commit
-        self._writes_in, self._writes_out = trio.open_memory_channel[_PendingWrite](
-            WRITE_QUEUE_SIZE
-        )
+        self._writes_in, self._writes_out = trio.open_memory_channel[_Pending](WRITE_QUEUE_SIZE)
+        self._reads_in, self._reads_out = trio.open_memory_channel[_Pending](READ_QUEUE_SIZE)
         self._write_conn: Any = None
-        self._readers: list[Any] = []
-        self._read_limiter = trio.CapacityLimiter(read_connections)
         self._write_limiter = trio.CapacityLimiter(1)
         self.transactions = 0  # write transactions committed
         self.counters = Counters() if counters is None else counters
@@ -93,6 +98,8 @@ class Store:
             task_status.started()
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write_read_markers)
+                for _ in range(self.database.read_connections):
+                    nursery.start_soon(self._serve_reads)
                 await self._commit_writes()
         finally:
             with trio.CancelScope(shield=True):
@@ -101,14 +108,9 @@ class Store:
 
     async def _commit_writes(self) -> None:
         async with self._writes_out:
+            limit = MAX_JOBS_PER_COMMIT if self.group_commit else 1
             async for first in self._writes_out:
-                batch = [first]
-                while self.group_commit and len(batch) < MAX_JOBS_PER_COMMIT:
-                    try:
-                        batch.append(self._writes_out.receive_nowait())
-                    except trio.WouldBlock:
-                        break
-                await self._commit(batch)
+                await self._commit(_with_waiting(first, self._writes_out, limit))
 
     async def _write_read_markers(self) -> None:
         """Queue the waiting read markers, in one job, every READ_MARKER_DELAY."""
@@ -134,14 +136,13 @@ class Store:
             log.warning("%d read markers not written: %s", len(markers), exc)
 
     async def _close_all(self) -> None:
-        connections = [c for c in [self._write_conn, *self._readers] if c is not None]
-        self._write_conn, self._readers = None, []
-        for conn in connections:
+        conn, self._write_conn = self._write_conn, None
+        if conn is not None:
             await trio.to_thread.run_sync(_close_quietly, conn)
 
     # -- writes -----------------------------------------------------------------
 
-    async def _commit(self, batch: list[_PendingWrite]) -> None:
+    async def _commit(self, batch: list[_Pending]) -> None:
         jobs = [pending.job for pending in batch]
         try:
             if self._write_conn is None:
@@ -168,20 +169,13 @@ class Store:
             await trio.to_thread.run_sync(_close_quietly, conn)
 
     async def _write(self, run: Callable[[Any], T]) -> T:
-        pending = _PendingWrite(Job(run))
-        await self._writes_in.send(pending)
-        await pending.done.wait()
-        if pending.unavailable:
-            raise StoreUnavailable("the database is unavailable")
-        if pending.job.error is not None:
-            raise pending.job.error
-        return pending.job.result  # type: ignore[return-value]
+        return await _queued(self._writes_in, run)
 
     def _write_soon(self, run: Callable[[Any], object]) -> bool:
         """Queue a write nobody waits for; False (and nothing written) while the
         queue is full. Only for what may be lost, never for a message."""
         try:
-            self._writes_in.send_nowait(_PendingWrite(Job(run)))
+            self._writes_in.send_nowait(_Pending(Job(run)))
         except trio.WouldBlock:
             return False
         return True
@@ -270,21 +264,59 @@ class Store:
     # -- reads ------------------------------------------------------------------
 
     async def _read(self, query: Callable[[Any], T]) -> T:
-        async with self._read_limiter:
-            conn = self._readers.pop() if self._readers else None
+        return await _queued(self._reads_in, query)
+
+    async def _serve_reads(self) -> None:
+        """One reader: its connection, and the reads waiting, in trips."""
+        conn = None
+        try:
+            async for first in self._reads_out:
+                batch = _with_waiting(first, self._reads_out, MAX_READS_PER_TRIP)
+                conn = await self._run_reads(conn, batch)
+        finally:
+            if conn is not None:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(_close_quietly, conn)
+
+    async def _run_reads(self, conn: Any, batch: list[_Pending]) -> Any:
+        """Run `batch` on `conn` (opened first if None); the connection to
+        use next, None if this one failed."""
+
+        jobs = [pending.job for pending in batch]
+
+        def run() -> Any:
+            if conn is not None:
+                try:
+                    self.database.run_reads(conn, jobs)
+                    return conn
+                except Exception as exc:
+                    _close_quietly(conn)
+                    if not isinstance(exc, self.database.unavailable):
+                        raise
+                    # Perhaps only this connection, idle since the database
+                    # restarted: reads run again, on a new one.
+            fresh = self.database.connect()
             try:
-                if conn is None:
-                    conn = await self._in_thread(self.database.connect, None)
-                result = await self._in_thread(lambda: query(conn), None)
-            except BaseException as exc:
-                if conn is not None:
-                    with trio.CancelScope(shield=True):
-                        await trio.to_thread.run_sync(_close_quietly, conn)
-                if isinstance(exc, self.database.unavailable):
-                    raise StoreUnavailable(str(exc)) from exc
+                self.database.run_reads(fresh, jobs)
+            except Exception:
+                _close_quietly(fresh)
                 raise
-            self._readers.append(conn)
-            return result
+            return fresh
+
+        try:
+            conn = await self._in_thread(run, None)
+        except Exception as exc:
+            # (the connection is closed) every read of the trip is refused.
+            if isinstance(exc, self.database.unavailable):
+                log.warning("database read failed (%d reads): %s", len(batch), exc)
+            else:
+                log.exception("database read failed (%d reads)", len(batch))
+            conn = None
+            for pending in batch:
+                pending.unavailable = True
+        for pending in batch:
+            pending.done.set()
+        return conn
 
     async def last_id(self, room: str) -> int:
         return await self._read(lambda conn: self.database.last_id(conn, room))
@@ -349,6 +381,31 @@ class Store:
 
     async def _in_thread(self, fn: Callable[[], T], limiter: trio.CapacityLimiter | None) -> T:
         return await trio.to_thread.run_sync(fn, limiter=limiter)
+
+
+async def _queued(channel: trio.MemorySendChannel[_Pending], run: Callable[[Any], T]) -> T:
+    """Queue `run` for its task (the writer or a reader); its result."""
+    pending = _Pending(Job(run))
+    await channel.send(pending)
+    await pending.done.wait()
+    if pending.unavailable:
+        raise StoreUnavailable("the database is unavailable")
+    if pending.job.error is not None:
+        raise pending.job.error
+    return pending.job.result  # type: ignore[return-value]
+
+
+def _with_waiting(
+    first: _Pending, channel: trio.MemoryReceiveChannel[_Pending], limit: int
+) -> list[_Pending]:
+    """`first`, and what waits behind it on `channel`, up to `limit` in all."""
+    batch = [first]
+    while len(batch) < limit:
+        try:
+            batch.append(channel.receive_nowait())
+        except trio.WouldBlock:
+            break
+    return batch
 
 
 def _close_quietly(conn: Any) -> None:

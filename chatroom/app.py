@@ -33,7 +33,7 @@ from chatroom.auth.accounts import Accounts
 from chatroom.broker import RedisBroker
 from chatroom.config import Settings
 from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
-from chatroom.http import serve_http
+from chatroom.http import serve_http, serve_websocket
 from chatroom.listener import accept_loop, open_listener
 from chatroom.protocol import ChatMessage
 from chatroom.ratelimit import BucketsByKey
@@ -121,10 +121,12 @@ class ChatServer:
         try:
             async with trio.open_nursery() as nursery:
                 transport.writer_nursery = nursery
-                run_session = functools.partial(self.run_session, ticket)
-                await serve_http(
-                    transport, self.api, self.settings, run_session, self.admission, ticket
+                upgrade = await serve_http(
+                    transport, self.api, self.settings, self.admission, ticket
                 )
+                if upgrade is not None:
+                    run_session = functools.partial(self.run_session, ticket)
+                    await serve_websocket(transport, upgrade, self.settings, run_session)
                 nursery.cancel_scope.cancel()
         except Exception:
             # One client's failure must never reach the clients nursery.

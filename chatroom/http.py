@@ -8,6 +8,7 @@ import ipaddress
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
+import attrs
 import h11
 import trio
 import trio_websocket
@@ -27,6 +28,15 @@ TOKEN_SUBPROTOCOL_PREFIX = "token."
 WebSocketHandler = Callable[
     [SocketTransport, trio_websocket.WebSocketConnection, str | None], Awaitable[None]
 ]
+
+
+@attrs.frozen
+class Upgrade:
+    """A WebSocket upgrade the front accepted; its request is replayed into
+    trio-websocket, and nothing else of it is kept."""
+
+    token: str | None
+    subprotocol: str | None
 
 
 class _TooLarge(Exception):
@@ -159,11 +169,12 @@ async def serve_http(
     transport: SocketTransport,
     api: Api,
     settings: Settings,
-    on_websocket: WebSocketHandler,
     admission: Admission,
     ticket: Ticket,
-) -> None:
-    """Serve one client connection until it closes, idles out or upgrades."""
+) -> Upgrade | None:
+    """Serve one client connection until it closes or idles out (None), or
+    until it asks for an acceptable WebSocket upgrade. Returning drops the
+    HTTP parser's state, which a long-lived WebSocket would otherwise keep."""
     conn = h11.Connection(h11.SERVER, max_incomplete_event_size=settings.max_http_head_bytes)
     while True:
         try:
@@ -176,10 +187,10 @@ async def serve_http(
                 event = await _next_event(conn, transport)
             # Evicted after its request arrived, it still goes: its slot is given away.
             if waited.cancelled_caught or evictable.cancel_called or ticket.released:
-                return
+                return None
             with trio.fail_after(settings.http_timeout):
                 if not isinstance(event, h11.Request):
-                    return
+                    return None
                 headers = _headers_of(event)
                 if not host_allowed(headers, settings):
                     misdirected = error_response(
@@ -188,7 +199,7 @@ async def serve_http(
                         status=421,
                     )
                     await _send_error_and_close(conn, transport, misdirected)
-                    return
+                    return None
                 method = event.method.decode("ascii")
                 target = event.target.decode("latin-1")
                 upgrade = (
@@ -209,20 +220,19 @@ async def serve_http(
             await _send_error_and_close(
                 conn, transport, error_response(ErrorCode.TOO_LARGE, "request body too large")
             )
-            return
+            return None
         except h11.RemoteProtocolError as exc:
             error = error_response(
                 ErrorCode.BAD_REQUEST, f"bad HTTP request: {exc}", status=exc.error_status_hint
             )
             await _send_error_and_close(conn, transport, error)
-            return
+            return None
         except (trio.TooSlowError, trio.BrokenResourceError, trio.ClosedResourceError):
-            return
+            return None
         if upgrade:
-            await _upgrade(conn, transport, event, headers, settings, on_websocket)
-            return
+            return await _upgrade(conn, transport, event, headers, settings)
         if conn.our_state is not h11.DONE or conn.their_state is not h11.DONE:
-            return
+            return None
         conn.start_next_cycle()
 
 
@@ -260,9 +270,9 @@ async def _upgrade(
     request: h11.Request,
     headers: dict[str, str],
     settings: Settings,
-    on_websocket: WebSocketHandler,
-) -> None:
-    """Hand the request, re-serialised, and what followed it to trio-websocket."""
+) -> Upgrade | None:
+    """Check the upgrade; if it is one to accept, replay its request for
+    trio-websocket (re-serialised, with what followed it)."""
     event = conn.next_event()
     problem = _handshake_problem(headers)
     if not isinstance(event, h11.EndOfMessage):
@@ -270,16 +280,25 @@ async def _upgrade(
     if problem:
         # Answered here: trio-websocket would answer without a JSON body.
         await _send_error_and_close(conn, transport, error_response(ErrorCode.BAD_REQUEST, problem))
-        return
+        return None
     if not origin_allowed(headers, settings.allowed_origins):
         forbidden = error_response(
             ErrorCode.FORBIDDEN, "WebSocket connections from this Origin are refused"
         )
         await _send_error_and_close(conn, transport, forbidden)
-        return
+        return None
     trailing, _closed = conn.trailing_data
     transport.replay_first(_replayed_head(request) + trailing)
-    token, subprotocol = websocket_credentials(headers)
+    return Upgrade(*websocket_credentials(headers))
+
+
+async def serve_websocket(
+    transport: SocketTransport,
+    upgrade: Upgrade,
+    settings: Settings,
+    on_websocket: WebSocketHandler,
+) -> None:
+    """trio-websocket's handshake on the replayed request, then the session."""
     async with trio.open_nursery() as nursery:
         with trio.move_on_after(settings.http_timeout) as handshake:
             ws_request = await trio_websocket.wrap_server_stream(
@@ -289,9 +308,9 @@ async def _upgrade(
                 max_message_size=settings.max_frame_bytes,
             )
             try:
-                ws = await ws_request.accept(subprotocol=subprotocol)
+                ws = await ws_request.accept(subprotocol=upgrade.subprotocol)
             except trio_websocket.ConnectionClosed:
                 handshake.cancel()  # the client went away mid-handshake
         if not handshake.cancel_called:
-            await on_websocket(transport, ws, token)
+            await on_websocket(transport, ws, upgrade.token)
         nursery.cancel_scope.cancel()

@@ -11,7 +11,15 @@ import trio
 
 log = logging.getLogger(__name__)
 
-BACKLOG = 1024
+# Connections the kernel holds for us until accepted (capped at
+# net.core.somaxconn): past it, a connecting client's SYN is dropped and it
+# tries again only after 1, 3, 7... seconds, which a reconnect storm after a
+# restart turns into minutes.
+BACKLOG = 4096
+# Accepted at each wake-up of the accept loop. One at a time, the loop would
+# get one turn per pass of the scheduler while thousands of new connections
+# run their handshakes: the backlog would overflow (see BACKLOG).
+ACCEPT_BATCH = 256
 # Out of descriptors or kernel memory: refuse by not accepting for a moment
 # rather than crash; queued connections wait in the backlog.
 _RESOURCE_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
@@ -77,22 +85,23 @@ async def accept_loop(
     exhausted = False  # logged once per episode, not once per pause
     while True:
         await trio.lowlevel.wait_readable(listener)
-        try:
-            sock, _address = listener.accept()
-        except (BlockingIOError, InterruptedError, ConnectionAbortedError):
-            continue
-        except OSError as exc:
-            if exc.errno in _DEAD_CONNECTION_ERRNOS:
-                continue
-            if exc.errno not in _RESOURCE_ERRNOS:
-                raise
-            if not exhausted:
-                log.warning("not accepting new connections: %s", exc)
-                exhausted = True
-            await trio.sleep(RESOURCE_PAUSE)
-            continue
-        if exhausted:
-            log.warning("accepting new connections again")
-            exhausted = False
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        handler_nursery.start_soon(handler, sock)
+        for _ in range(ACCEPT_BATCH):
+            try:
+                sock, _address = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError as exc:
+                if exc.errno in _DEAD_CONNECTION_ERRNOS:
+                    continue
+                if exc.errno not in _RESOURCE_ERRNOS:
+                    raise
+                if not exhausted:
+                    log.warning("not accepting new connections: %s", exc)
+                    exhausted = True
+                await trio.sleep(RESOURCE_PAUSE)
+                break
+            if exhausted:
+                log.warning("accepting new connections again")
+                exhausted = False
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            handler_nursery.start_soon(handler, sock)

@@ -119,6 +119,7 @@ class ChatServer:
             transport.close_now()
             return
         try:
+            # The connection's nursery: its writer task, trio-websocket's reader.
             async with trio.open_nursery() as nursery:
                 transport.writer_nursery = nursery
                 upgrade = await serve_http(
@@ -126,7 +127,7 @@ class ChatServer:
                 )
                 if upgrade is not None:
                     run_session = functools.partial(self.run_session, ticket)
-                    await serve_websocket(transport, upgrade, self.settings, run_session)
+                    await serve_websocket(nursery, transport, upgrade, self.settings, run_session)
                 nursery.cancel_scope.cancel()
         except Exception:
             # One client's failure must never reach the clients nursery.

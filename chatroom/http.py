@@ -293,24 +293,25 @@ async def _upgrade(
 
 
 async def serve_websocket(
+    nursery: trio.Nursery,
     transport: SocketTransport,
     upgrade: Upgrade,
     settings: Settings,
     on_websocket: WebSocketHandler,
 ) -> None:
-    """trio-websocket's handshake on the replayed request, then the session."""
-    async with trio.open_nursery() as nursery:
-        with trio.move_on_after(settings.http_timeout) as handshake:
-            ws_request = await trio_websocket.wrap_server_stream(
-                nursery,
-                transport,
-                message_queue_size=settings.inbound_queue,
-                max_message_size=settings.max_frame_bytes,
-            )
-            try:
-                ws = await ws_request.accept(subprotocol=upgrade.subprotocol)
-            except trio_websocket.ConnectionClosed:
-                handshake.cancel()  # the client went away mid-handshake
-        if not handshake.cancel_called:
-            await on_websocket(transport, ws, upgrade.token)
-        nursery.cancel_scope.cancel()
+    """trio-websocket's handshake on the replayed request, then the session;
+    its reader task runs in `nursery`, the connection's, which the caller
+    cancels once this returns."""
+    with trio.move_on_after(settings.http_timeout) as handshake:
+        ws_request = await trio_websocket.wrap_server_stream(
+            nursery,
+            transport,
+            message_queue_size=settings.inbound_queue,
+            max_message_size=settings.max_frame_bytes,
+        )
+        try:
+            ws = await ws_request.accept(subprotocol=upgrade.subprotocol)
+        except trio_websocket.ConnectionClosed:
+            handshake.cancel()  # the client went away mid-handshake
+    if not handshake.cancel_called:
+        await on_websocket(transport, ws, upgrade.token)

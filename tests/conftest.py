@@ -61,7 +61,7 @@ def fast_server(tmp_path: Path) -> Iterator[RunningServer]:
     assert stop_server(running) == 0
 
 
-SIGNER = TokenSigner(b"connection-test-secret")
+SIGNER = TokenSigner(b"connection-test-secret".ljust(32, b"."))
 
 
 @pytest.fixture

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import json
 import stat
+import warnings
 from pathlib import Path
 
+import jwt
 import pytest
 
 from chatroom.auth import InvalidToken, SecretError, TokenSigner, load_secret
 
 NOW = 1_800_000_000
-signer = TokenSigner(b"s" * 32)
+SECRET = b"s" * 32
+signer = TokenSigner(SECRET)
 
 
 def test_a_token_names_its_user_until_it_expires() -> None:
@@ -47,7 +52,7 @@ def _edited_payload(token: str) -> str:
         "a.b.c.d",
         "é.é.é",
         "x" * 5000,
-        TokenSigner(b"other secret").issue("alice", ttl=60, now=NOW),
+        TokenSigner(b"another secret, of 32 bytes too.").issue("alice", ttl=60, now=NOW),
         signer.issue("alice", ttl=60, now=NOW)[:-2],
         # a valid signature over a payload edited afterwards
         _edited_payload(signer.issue("alice", ttl=60, now=NOW)),
@@ -72,9 +77,46 @@ def test_forged_and_malformed_tokens_are_invalid(token: str) -> None:
 )
 def test_correctly_signed_but_wrong_claims_are_invalid(header: object, payload: object) -> None:
     signing_input = f"{_part(header)}.{_part(payload)}"
-    token = f"{signing_input}.{signer._sign(signing_input)}"
-    with pytest.raises(InvalidToken):
+    signature = hmac.new(SECRET, signing_input.encode(), hashlib.sha256).digest()
+    token = f"{signing_input}.{base64.urlsafe_b64encode(signature).rstrip(b'=').decode()}"
+    with pytest.raises(InvalidToken) as info:
         signer.verify(token, now=NOW)
+    assert info.value.reason == "invalid"
+
+
+def _hs512(payload: dict[str, object]) -> str:
+    """Signed with the server's secret, by another algorithm."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", jwt.warnings.InsecureKeyLengthWarning)  # (for HS512)
+        return jwt.encode(payload, SECRET, algorithm="HS512")
+
+
+def test_a_token_minted_by_pyjwt_with_the_secret_works() -> None:
+    """What an outside application does to let its users in."""
+    token = jwt.encode({"sub": "alice", "exp": NOW + 60, "iat": NOW}, SECRET, algorithm="HS256")
+    claims = signer.verify(token, now=NOW)
+    assert (claims.user, claims.expires, claims.token_id) == ("alice", NOW + 60, None)
+    nbf_passed = jwt.encode({"sub": "alice", "exp": NOW + 60, "nbf": NOW - 1}, SECRET)
+    assert signer.verify(nbf_passed, now=NOW).user == "alice"
+
+
+@pytest.mark.parametrize(
+    "token",
+    [
+        jwt.encode({"sub": "alice", "exp": NOW + 60}, None, algorithm="none"),
+        _hs512({"sub": "alice", "exp": NOW + 60}),
+        jwt.encode({"sub": "alice", "exp": NOW + 60}, b"w" * 32, algorithm="HS256"),
+        jwt.encode({"sub": "alice"}, SECRET, algorithm="HS256"),  # no exp
+        jwt.encode({"sub": "alice", "exp": NOW + 600, "nbf": NOW + 300}, SECRET),
+        jwt.encode({"sub": "alice", "exp": NOW + 600, "iat": NOW + 300}, SECRET),
+        jwt.encode({"sub": "alice", "exp": NOW + 60, "iat": "yesterday"}, SECRET),
+    ],
+    ids=["alg none", "HS512", "wrong key", "no exp", "nbf later", "iat later", "iat text"],
+)
+def test_pyjwt_tokens_are_refused_for_the_wrong_algorithm_key_or_claims(token: str) -> None:
+    with pytest.raises(InvalidToken) as info:
+        signer.verify(token, now=NOW)
+    assert info.value.reason == "invalid"
 
 
 def test_user_names_are_checked_when_issuing() -> None:

@@ -23,7 +23,12 @@ from chatroom.store import Store, open_database
 async def make_server(nursery: trio.Nursery, tmp_path: Path) -> ChatServer:
     store = Store(open_database(f"sqlite:///{tmp_path / 'chat.db'}"))
     await nursery.start(store.run)
-    return ChatServer(Settings(), TokenSigner(b"http-test"), store, RoomRegistry(nursery, store))
+    return ChatServer(
+        Settings(),
+        TokenSigner(b"http-test-secret".ljust(32, b".")),
+        store,
+        RoomRegistry(nursery, store),
+    )
 
 
 async def exchange(server: ChatServer, nursery: trio.Nursery, data: bytes) -> bytes:

@@ -131,7 +131,7 @@ class ChatServer:
                 nursery.cancel_scope.cancel()
         except Exception:
             # One client's failure must never reach the clients nursery.
-            log.exception("connection failed")
+            log.exception("connection failed", extra={"client": transport.peer})
         finally:
             transport.close_now()
             self.admission.close_socket(ticket)
@@ -169,6 +169,11 @@ class ChatServer:
         try:
             await connection.run(header_token)
         finally:
+            closed = connection.ws.closed  # (the peer's code, when it closed first)
+            code = connection.close_code or (closed.code if closed is not None else None)
+            log.debug(
+                "session %s ended", connection.session, extra=connection.log_fields(close_code=code)
+            )
             self.sessions.discard(connection)
             if connection.authenticated_user is not None:
                 key = connection.authenticated_user.lower()

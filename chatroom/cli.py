@@ -25,6 +25,7 @@ from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.config import Settings
 from chatroom.files import private_dir, restrict_new_files
 from chatroom.listener import bind_port, http_url, open_listener
+from chatroom.logs import LOG_FORMATS, configure_logging
 from chatroom.protocol import is_valid_user_name
 from chatroom.store import (
     NameClash,
@@ -203,6 +204,14 @@ def build_parser() -> argparse.ArgumentParser:
         choices=("debug", "info", "warning", "error"),
         help="how much to log to stderr (env CHATROOM_LOG_LEVEL; default info)",
     )
+    serve_parser.add_argument(
+        "--log-format",
+        default=_env("LOG_FORMAT", "text"),
+        choices=LOG_FORMATS,
+        help="text for people, json for log pipelines: one object a line with time, "
+        "level, logger, message and the event's fields (env CHATROOM_LOG_FORMAT; "
+        "default text)",
+    )
     _worker_options(serve_parser)
 
     token_parser = commands.add_parser(
@@ -337,11 +346,7 @@ def _print_token(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
-    logging.basicConfig(
-        stream=sys.stderr,
-        level=args.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    configure_logging(args.log_level, args.log_format)
     settings = _settings(args)
     if args.workers > 1:
         return _supervise(args.workers, settings, argv)

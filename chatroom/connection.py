@@ -130,6 +130,15 @@ class Connection:
         self.transport.refuse_offers()
         self._close_requested.set()
 
+    def log_fields(self, **more: object) -> dict[str, object]:
+        """What a log line about this connection says of it (see logs.py)."""
+        return {
+            "session": self.session,
+            "user": self.authenticated_user,
+            "client": self.transport.peer,
+            **more,
+        }
+
     def _protocol_error_close(self) -> bytes | None:
         """wsproto reports a bad frame (invalid UTF-8: 1007, protocol: 1002)
         as a close, and trio-websocket then closes the socket without a
@@ -140,7 +149,12 @@ class Connection:
         return None
 
     def _on_outbound_overflow(self) -> None:
-        log.info("closing %s (%s): outbound queue full", self.session, self.authenticated_user)
+        log.info(
+            "closing %s (%s): outbound queue full",
+            self.session,
+            self.authenticated_user,
+            extra=self.log_fields(close_code=CLOSE_TRY_AGAIN_LATER),
+        )
         self.counters.outbound_overflows += 1
         self.request_close(CLOSE_TRY_AGAIN_LATER, "outbound queue overflow; reconnect with since")
 
@@ -177,7 +191,9 @@ class Connection:
         while not self._close_requested.is_set():
             quiet = trio.current_time() - self.transport.last_received
             if quiet >= interval + timeout:
-                log.info("dropping %s: silent for %.0f s", self.session, quiet)
+                log.info(
+                    "dropping %s: silent for %.0f s", self.session, quiet, extra=self.log_fields()
+                )
                 self.request_close(None)
                 return
             if quiet >= interval:
@@ -212,7 +228,12 @@ class Connection:
         except ConnectionClosed:
             pass
         except Exception:
-            log.exception("session %s (%s) failed", self.session, self.authenticated_user)
+            log.exception(
+                "session %s (%s) failed",
+                self.session,
+                self.authenticated_user,
+                extra=self.log_fields(close_code=CLOSE_INTERNAL_ERROR),
+            )
             self.request_close(CLOSE_INTERNAL_ERROR, "internal error")
         finally:
             self.request_close(None)

@@ -113,7 +113,7 @@ class Supervisor:
                 )
             finally:
                 theirs.close()
-            log.info("worker %d started (pid %d)", index, process.pid)
+            log.info("worker %d started (pid %d)", index, process.pid, extra={"worker": index})
             lifeline = trio.socket.from_stdlib_socket(ours)
             listened = False
             try:

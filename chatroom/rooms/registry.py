@@ -141,7 +141,7 @@ class RoomRegistry:
         except Exception:
             # A broken room must not take the others down: its members get
             # not_member from now on and may join again (a fresh room).
-            log.exception("room %s failed", room.name)
+            log.exception("room %s failed", room.name, extra={"room": room.name})
             self._forget(room)
 
     def _loaded(self, room: Room) -> None:

@@ -554,7 +554,9 @@ class Room:
             )
         except Exception as exc:
             if not isinstance(exc, StoreUnavailable):
-                log.exception("room %s: reading its history failed", self.name)
+                log.exception(
+                    "room %s: reading its history failed", self.name, extra={"room": self.name}
+                )
             return False
         if self._subscribers and self._last_id:
             # Again, after a failed commit: the members have seen up to
@@ -594,7 +596,12 @@ class Room:
                 saved = await self._store.save_messages(drafts)
             except Exception as exc:
                 if not isinstance(exc, StoreUnavailable):
-                    log.exception("room %s: saving %d messages failed", self.name, len(chunk))
+                    log.exception(
+                        "room %s: saving %d messages failed",
+                        self.name,
+                        len(chunk),
+                        extra={"room": self.name},
+                    )
                 # The store stays the truth: reread it before the next batch.
                 self._forget_recent()
                 for chunk_after in chunks[at:]:
@@ -850,7 +857,7 @@ class Room:
             return await write
         except Exception as exc:
             if not isinstance(exc, StoreUnavailable):
-                log.exception("room %s: %s failed", self.name, what)
+                log.exception("room %s: %s failed", self.name, what, extra={"room": self.name})
             self._send_error(subscriber, protocol.unavailable_error(ref))
             return None
 

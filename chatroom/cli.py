@@ -35,10 +35,12 @@ from chatroom.store import (
     default_database_url,
     open_database,
 )
+from chatroom.store.backends import SQLITE_PREFIX
+from chatroom.store.backup import BackupError, backup_database
 from chatroom.supervisor import READY_LINE, RestartPolicy, Supervisor
 
 DEFAULT_TOKEN_TTL = Settings().token_ttl  # as /api/login gives
-COMMANDS = ("serve", "token", "user")
+COMMANDS = ("serve", "token", "user", "backup")
 
 log = logging.getLogger("chatroom")
 
@@ -229,6 +231,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _data_dir_option(token_parser)
 
+    backup_parser = commands.add_parser(
+        "backup",
+        help="copy the SQLite database to FILE, while the server runs",
+        description="Write a consistent copy of the SQLite database (the server may be "
+        "running) to FILE, which must not exist. Serve from it with --database "
+        "sqlite:///FILE. For PostgreSQL, use pg_dump.",
+    )
+    backup_parser.add_argument("file", metavar="FILE", type=Path, help="the copy to write")
+    _data_dir_option(backup_parser)
+    _database_option(backup_parser)
+
     user_parser = commands.add_parser("user", help="manage user accounts")
     user_commands = user_parser.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     add_parser = user_commands.add_parser(
@@ -326,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _print_token(args)
         if args.command == "user":
             return _add_user(args)
+        if args.command == "backup":
+            return _backup(args)
         return _serve(args, argv)
     except (SecretError, OSError) as exc:
         print(f"chatroom: {exc}", file=sys.stderr)
@@ -448,6 +463,17 @@ async def _running_store(url: str) -> AsyncIterator[Store]:
             yield store
         finally:
             nursery.cancel_scope.cancel()
+
+
+def _backup(args: argparse.Namespace) -> int:
+    url = args.database or default_database_url(args.data_dir)
+    try:
+        pages = backup_database(url, args.file)
+    except BackupError as exc:
+        print(f"chatroom: {exc}", file=sys.stderr)
+        return 2 if not url.startswith(SQLITE_PREFIX) else 1
+    print(f"chatroom: {pages} pages copied to {args.file}", file=sys.stderr)
+    return 0
 
 
 def _add_user(args: argparse.Namespace) -> int:

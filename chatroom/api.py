@@ -130,6 +130,8 @@ class Api:
     # Ends the live sessions of a token id just revoked.
     end_sessions_of_token: Callable[[str], None]
     max_token_ttl: int | None = None
+    # Why a user's token issued at a time is refused (banned, logged out); None if not.
+    refusal: Callable[[str, int | None], str | None] = lambda user, issued: None
     # History read over HTTP, per client address (as --history-rate is per connection).
     history_reads: BucketsByKey = attrs.field(factory=lambda: BucketsByKey(8 << 20, 2 << 20))
     static_files: dict[str, StaticFile] = attrs.field(factory=load_static_files)
@@ -214,6 +216,8 @@ class Api:
             claims = self.signer.verify(token, now=time.time(), max_ttl=self.max_token_ttl)
         except InvalidToken as exc:
             raise _unauthorized(f"token {exc.reason}") from None
+        if reason := self.refusal(claims.user, claims.issued):
+            raise _unauthorized(reason)
         if claims.token_id is not None and await self.store.is_revoked(claims.token_id):
             raise _unauthorized("token revoked")
         return claims

@@ -30,6 +30,7 @@ from chatroom.admission import Admission, Ticket
 from chatroom.api import Api
 from chatroom.auth import TokenSigner
 from chatroom.auth.accounts import Accounts
+from chatroom.auth.controls import UserControls
 from chatroom.broker import RedisBroker
 from chatroom.config import Settings
 from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
@@ -38,7 +39,13 @@ from chatroom.listener import accept_loop, open_listener
 from chatroom.protocol import ChatMessage
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms import RoomRegistry
-from chatroom.store import Store, StoreUnavailable, default_database_url, open_database
+from chatroom.store import (
+    Store,
+    StoreUnavailable,
+    UserControl,
+    default_database_url,
+    open_database,
+)
 from chatroom.transport import SocketTransport
 from chatroom.wsframe import text_frame
 
@@ -82,6 +89,7 @@ class ChatServer:
             registration_open=settings.registration_open,
             registrations_per_hour=settings.registrations_per_hour,
         )
+        self.controls = UserControls()
         self.api = Api(
             registry,
             signer,
@@ -91,6 +99,7 @@ class ChatServer:
             self.counters,
             self.revoke_sessions,
             settings.max_token_ttl,
+            self.controls.refusal,
             BucketsByKey(
                 4 * settings.history_kib_per_second * 1024,
                 settings.history_kib_per_second * 1024,
@@ -161,6 +170,7 @@ class ChatServer:
             self.storage,
             self.forget_saved_room,
             self.read_moved,
+            refusal=self.controls.refusal,
         )
         self.sessions.add(connection)
         self.counters.websocket_sessions += 1
@@ -225,6 +235,13 @@ class ChatServer:
         self.token_revoked(token_id)
         if self.broker is not None:
             self.broker.token_revoked(token_id)
+
+    def user_control_changed(self, control: UserControl) -> None:
+        """A ban or logout read from the store: the sessions it refuses end."""
+        for connection in self._connections_of(control.name):
+            reason = self.controls.refusal(connection.user, connection.token_issued)
+            if reason is not None:
+                connection.request_close(CLOSE_UNAUTHORIZED, reason)
 
     # -- BrokerListener: what other servers did -----------------------------------
 
@@ -404,6 +421,7 @@ async def _serve_clients(
         )
         await registry.load()
         server = ChatServer(settings, signer, store, registry, broker)
+        await rooms_nursery.start(server.controls.watch, store, server.user_control_changed)
         broker_scope = trio.CancelScope()
         if broker is not None:
 

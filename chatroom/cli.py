@@ -250,12 +250,34 @@ def build_parser() -> argparse.ArgumentParser:
         description="Create a user who can log in with a password, read from standard "
         "input (one line) or from --password-file.",
     )
-    add_parser.add_argument("user", metavar="USER", help="1-32 characters: A-Z a-z 0-9 _ - .")
-    add_parser.add_argument(
-        "--password-file", type=Path, help="read the password from this file's first line"
+    password_parser = user_commands.add_parser(
+        "password",
+        help="give a user a new password",
+        description="Set a user's password, read from standard input (one line) or from "
+        "--password-file. Tokens already issued stay valid (see logout).",
     )
-    _data_dir_option(add_parser)
-    _database_option(add_parser)
+    for action, what in (
+        ("ban", "refuse the user everywhere: live sessions close with 4401 within 5 s, "
+         "and their tokens are refused at hello and over HTTP until unban"),
+        ("unban", "let a banned user in again"),
+        ("logout", "refuse every token of the user issued until now (live sessions close "
+         "with 4401 within 5 s); tokens issued later work"),
+    ):  # fmt: skip
+        user_commands.add_parser(action, help=what, description=what[0].upper() + what[1:] + ".")
+    list_parser = user_commands.add_parser(
+        "list", help="list the accounts", description="Print each account: name, created, banned."
+    )
+    for action_parser in user_commands.choices.values():
+        if action_parser is not list_parser:
+            action_parser.add_argument(
+                "user", metavar="USER", help="1-32 characters: A-Z a-z 0-9 _ - ."
+            )
+        if action_parser in (add_parser, password_parser):
+            action_parser.add_argument(
+                "--password-file", type=Path, help="read the password from this file's first line"
+            )
+        _data_dir_option(action_parser)
+        _database_option(action_parser)
     return parser
 
 
@@ -338,7 +360,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "token":
             return _print_token(args)
         if args.command == "user":
-            return _add_user(args)
+            return _user_command(args)
         if args.command == "backup":
             return _backup(args)
         return _serve(args, argv)
@@ -476,22 +498,38 @@ def _backup(args: argparse.Namespace) -> int:
     return 0
 
 
-def _add_user(args: argparse.Namespace) -> int:
-    if args.password_file is not None:
-        lines = args.password_file.read_text(encoding="utf-8").splitlines()
-    else:
-        lines = sys.stdin.read().splitlines()
-    password = lines[0] if lines else ""
+def _user_command(args: argparse.Namespace) -> int:
+    """`user add|password|ban|unban|logout|list`; what was done, on stderr."""
+    action = args.user_command
+    if action != "list" and not is_valid_user_name(args.user):
+        print("chatroom: USER must be 1-32 characters from A-Z a-z 0-9 _ - .", file=sys.stderr)
+        return 2
+    password = _read_password(args) if action in ("add", "password") else ""
     url = args.database or default_database_url(args.data_dir)
 
-    async def add() -> str:
+    async def run() -> str:
         async with _running_store(url) as store:
             accounts = Accounts(store, _signer(args.data_dir), DEFAULT_TOKEN_TTL)
-            return await accounts.add_user(args.user, password)
+            if action == "add":
+                return f"added user {await accounts.add_user(args.user, password)}"
+            if action == "password":
+                await accounts.set_password(args.user, password)
+                return f"new password for {args.user}"
+            if action == "list":
+                for account in await store.accounts():
+                    created = time.strftime(
+                        "%Y-%m-%dT%H:%M:%SZ", time.gmtime(account.created_ms / 1000)
+                    )
+                    print(f"{account.name}\t{created}\t{'banned' if account.banned else '-'}")
+                return ""
+            banned = {"ban": True, "unban": False}.get(action)
+            await store.control_user(args.user, banned=banned, logout=action == "logout")
+            done = {"ban": "banned", "unban": "unbanned", "logout": "logged out"}[action]
+            return f"{done} {args.user}; servers close their sessions within 5 s"
 
     failure = ""
     try:
-        user = trio.run(add)
+        said = trio.run(run)
     except* AccountError as group:
         failure = str(group.exceptions[0])
     except* (StoreUnavailable, SchemaTooNew, NameClash, ValueError) as group:
@@ -499,8 +537,17 @@ def _add_user(args: argparse.Namespace) -> int:
     if failure:
         print(f"chatroom: {failure}", file=sys.stderr)
         return 1
-    print(f"added user {user}", file=sys.stderr)
+    if said:
+        print(said, file=sys.stderr)
     return 0
+
+
+def _read_password(args: argparse.Namespace) -> str:
+    if args.password_file is not None:
+        lines = args.password_file.read_text(encoding="utf-8").splitlines()
+    else:
+        lines = sys.stdin.read().splitlines()
+    return lines[0] if lines else ""
 
 
 async def _serve_until_signalled(

@@ -79,6 +79,9 @@ class Connection:
     session: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
     authenticated_user: str | None = None
     token_id: str | None = None  # the `jti` of the token it authenticated with
+    token_issued: int | None = None  # and its `iat`
+    # Why a user's token issued at a time is refused (banned, logged out); None if not.
+    refusal: Callable[[str, int | None], str | None] = lambda user, issued: None
     rooms: dict[str, Room] = attrs.field(factory=dict)  # joined here, by key
     # Keys of the user's rooms, which the store remembers until a `leave`.
     saved_rooms: set[str] = attrs.field(factory=set)
@@ -293,8 +296,11 @@ class Connection:
         except InvalidToken as exc:
             self._refuse(f"token {exc.reason}", ref)
             return
+        if reason := self.refusal(claims.user, claims.issued):
+            self._refuse(reason, ref)
+            return
         # Known before the look-up: a logout meanwhile finds this session too.
-        self.token_id = claims.token_id
+        self.token_id, self.token_issued = claims.token_id, claims.issued
         try:
             start = await self.store.start_session(claims.user, claims.token_id)
         except StoreUnavailable:

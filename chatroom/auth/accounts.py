@@ -79,6 +79,15 @@ class Accounts:
             raise AccountError(409, ErrorCode.CONFLICT, f"username {username!r} is taken")
         return username
 
+    async def set_password(self, username: str, password: object) -> None:
+        """A new password for an account; raises AccountError."""
+        if problem := password_problem(password):
+            raise AccountError(400, ErrorCode.BAD_REQUEST, problem)
+        assert isinstance(password, str)
+        password_hash = await self.hasher.hash(password, "")
+        if not await self.store.set_password(username, password_hash):
+            raise AccountError(404, ErrorCode.NOT_FOUND, f"there is no user {username!r}")
+
     async def register(self, username: object, password: object, client: str) -> IssuedToken:
         if not self.registration_open:
             raise AccountError(403, ErrorCode.FORBIDDEN, "registration is closed on this server")

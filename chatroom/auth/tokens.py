@@ -49,6 +49,7 @@ class TokenClaims:
     expires: int
     # `jti`, by which a token can be revoked; None in tokens minted elsewhere
     token_id: str | None = None
+    issued: int | None = None  # `iat`; a logout refuses tokens without one
 
 
 def _is_time(value: object) -> bool:
@@ -99,4 +100,10 @@ class TokenSigner:
         if max_ttl is not None and expires - now > max_ttl:
             raise invalid
         assert isinstance(user, str)
-        return TokenClaims(user=user, expires=expires, token_id=token_id)
+        issued = payload.get("iat")
+        return TokenClaims(
+            user=user,
+            expires=expires,
+            token_id=token_id,
+            issued=int(issued) if issued is not None else None,
+        )

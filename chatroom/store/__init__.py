@@ -2,6 +2,7 @@
 
 from chatroom.store.backends import default_database_url, open_database
 from chatroom.store.sql import (
+    Account,
     Change,
     Database,
     NameClash,
@@ -11,11 +12,13 @@ from chatroom.store.sql import (
     SchemaTooNew,
     SessionStart,
     StoredRoom,
+    UserControl,
     UserView,
 )
 from chatroom.store.store import Store, StoreUnavailable
 
 __all__ = [
+    "Account",
     "Change",
     "Database",
     "NameClash",
@@ -27,6 +30,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "StoredRoom",
+    "UserControl",
     "UserView",
     "default_database_url",
     "open_database",

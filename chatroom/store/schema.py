@@ -30,6 +30,11 @@ def _rooms_people_run(*, boolean: str, false: str) -> list[str]:
 
 
 _INTEGERS: dict[Dialect, str] = {"sqlite": "INTEGER", "postgresql": "BIGINT"}
+# A dialect's words for a big integer, a boolean, and false.
+_WORDS: dict[Dialect, tuple[str, str, str]] = {
+    "sqlite": ("INTEGER", "INTEGER", "0"),
+    "postgresql": ("BIGINT", "BOOLEAN", "FALSE"),
+}
 
 # Each version's statements, applied in order in one transaction. A new
 # version is appended; released ones never change.
@@ -179,6 +184,21 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
                 SELECT lower(author), MIN(author), MIN(ts) FROM messages GROUP BY lower(author)""",
         ]
         for dialect, integer in _INTEGERS.items()
+    },
+    # Server-wide bans and logouts (`python -m chatroom user ...`), with or
+    # without an account: each server reads what changed every few seconds.
+    9: {
+        dialect: [
+            f"""CREATE TABLE user_controls (
+                key TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                banned {boolean} NOT NULL DEFAULT {false},
+                not_before_ms {integer} NOT NULL DEFAULT 0,
+                changed_ms {integer} NOT NULL
+            )""",
+            "CREATE INDEX user_controls_by_change ON user_controls (changed_ms)",
+        ]
+        for dialect, (integer, boolean, false) in _WORDS.items()
     },
 }
 # From this version on, user and room names are unique without regard to case.

@@ -71,6 +71,24 @@ class SessionStart:
 
 
 @attrs.frozen
+class UserControl:
+    """A server-wide ban of one user, or a logout of their tokens issued
+    before `not_before_ms` (0: none)."""
+
+    name: str
+    banned: bool
+    not_before_ms: int
+    changed_ms: int
+
+
+@attrs.frozen
+class Account:
+    name: str
+    created_ms: int
+    banned: bool
+
+
+@attrs.frozen
 class Saved:
     """A message as committed: new, or the one already stored for its cid."""
 
@@ -460,6 +478,59 @@ class Database:
             conn, "SELECT name, password_hash FROM users WHERE lower(name) = lower(?)", (name,)
         ).fetchone()
         return None if row is None else (str(row[0]), str(row[1]))
+
+    def set_password(self, conn: Any, name: str, password_hash: str) -> bool:
+        """False if there is no account called `name`."""
+        cursor = self._execute(
+            conn,
+            "UPDATE users SET password_hash = ? WHERE lower(name) = lower(?)",
+            (password_hash, name),
+        )
+        return bool(cursor.rowcount == 1)
+
+    def accounts(self, conn: Any) -> list[Account]:
+        rows = self._execute(
+            conn,
+            "SELECT u.name, u.created_ms, c.banned FROM users u "
+            "LEFT JOIN user_controls c ON c.key = lower(u.name) ORDER BY lower(u.name)",
+        ).fetchall()
+        return [Account(str(name), int(created), bool(banned)) for name, created, banned in rows]
+
+    def control_user(
+        self, conn: Any, name: str, *, banned: bool | None = None, logout: bool = False
+    ) -> UserControl:
+        """Ban or unban `name` (None: as before), or log out every token of
+        theirs issued until now; the control as it now stands."""
+        now = _now_ms()
+        row = self._execute(
+            conn, "SELECT banned, not_before_ms FROM user_controls WHERE key = lower(?)", (name,)
+        ).fetchone()
+        was_banned, not_before = (bool(row[0]), int(row[1])) if row else (False, 0)
+        control = UserControl(
+            name,
+            was_banned if banned is None else banned,
+            now if logout else not_before,
+            now,
+        )
+        self._execute(
+            conn,
+            "INSERT INTO user_controls (key, name, banned, not_before_ms, changed_ms) "
+            "VALUES (lower(?), ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
+            "name = excluded.name, banned = excluded.banned, "
+            "not_before_ms = excluded.not_before_ms, changed_ms = excluded.changed_ms",
+            (name, name, control.banned, control.not_before_ms, control.changed_ms),
+        )
+        return control
+
+    def user_controls_since(self, conn: Any, changed_ms: int) -> list[UserControl]:
+        """Bans and logouts changed after `changed_ms` (0: all of them)."""
+        rows = self._execute(
+            conn,
+            "SELECT name, banned, not_before_ms, changed_ms FROM user_controls "
+            "WHERE changed_ms > ?",
+            (changed_ms,),
+        ).fetchall()
+        return [UserControl(str(n), bool(b), int(nb), int(c)) for n, b, nb, c in rows]
 
     def start_session(self, conn: Any, name: str, token_id: str | None) -> SessionStart:
         row = self._execute(

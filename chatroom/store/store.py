@@ -26,6 +26,7 @@ import trio
 from chatroom.metrics import Counters
 from chatroom.protocol import HISTORY_PAGE_BYTES, MAX_ID, ChatMessage, HistoryPage
 from chatroom.store.sql import (
+    Account,
     Change,
     Database,
     Job,
@@ -35,6 +36,7 @@ from chatroom.store.sql import (
     Saved,
     SessionStart,
     StoredRoom,
+    UserControl,
     UserView,
 )
 
@@ -221,6 +223,18 @@ class Store:
         """Record that `name` said hello."""
         await self._write(lambda conn: self.database.remember_user(conn, name))
 
+    async def set_password(self, name: str, password_hash: str) -> bool:
+        """False if there is no account called `name`."""
+        return await self._write(lambda conn: self.database.set_password(conn, name, password_hash))
+
+    async def control_user(
+        self, name: str, *, banned: bool | None = None, logout: bool = False
+    ) -> UserControl:
+        """See Database.control_user."""
+        return await self._write(
+            lambda conn: self.database.control_user(conn, name, banned=banned, logout=logout)
+        )
+
     async def set_topic(self, room: str, topic: str) -> None:
         await self._write(lambda conn: self.database.set_topic(conn, room, topic))
 
@@ -369,6 +383,12 @@ class Store:
     async def user_view(self, user: str) -> UserView:
         """What a listing shows only to `user`: private rooms, unread counts."""
         return await self._read(lambda conn: self.database.user_view(conn, user))
+
+    async def accounts(self) -> list[Account]:
+        return await self._read(self.database.accounts)
+
+    async def user_controls_since(self, changed_ms: int) -> list[UserControl]:
+        return await self._read(lambda conn: self.database.user_controls_since(conn, changed_ms))
 
     async def known_user(self, name: str) -> str | None:
         return await self._read(lambda conn: self.database.known_user(conn, name))

@@ -1,0 +1,80 @@
+"""Server-wide bans and logouts, which `python -m chatroom user ...` writes to
+the shared database: every server keeps all of them in memory (a few rows:
+only users ever banned or logged out), so `hello` and each HTTP request are
+checked without a query, and reads what changed every POLL_INTERVAL, ending
+the live sessions a change refuses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+import trio
+
+from chatroom.store import Store, StoreUnavailable, UserControl
+
+log = logging.getLogger(__name__)
+
+POLL_INTERVAL = 2.0
+# Rows changed this long before the newest seen are read again: the clocks
+# of the servers and of the admin's machine may differ a little, and a
+# transaction may commit after a later one.
+CHANGE_OVERLAP_MS = 60_000
+
+
+class UserControls:
+    def __init__(self) -> None:
+        self._by_key: dict[str, UserControl] = {}
+        self._newest_ms = 0
+
+    def refusal(self, user: str, issued: int | None) -> str | None:
+        """Why a token of `user` issued at `issued` (its `iat`) is refused now;
+        None if it is not."""
+        control = self._by_key.get(user.lower())
+        if control is None:
+            return None
+        if control.banned:
+            return "user banned"
+        # A logout refuses every token issued before it (to the second, as
+        # `iat` goes: one issued in the same second is refused too).
+        if control.not_before_ms and (issued is None or issued * 1000 <= control.not_before_ms):
+            return "token revoked"
+        return None
+
+    def learn(self, controls: list[UserControl]) -> list[UserControl]:
+        """Take what the store says; the controls that changed here."""
+        changed = []
+        for control in controls:
+            key = control.name.lower()
+            if self._by_key.get(key) != control:
+                self._by_key[key] = control
+                changed.append(control)
+            self._newest_ms = max(self._newest_ms, control.changed_ms)
+        return changed
+
+    async def watch(
+        self,
+        store: Store,
+        on_change: Callable[[UserControl], None],
+        *,
+        task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Read every control, report started, then what changed every
+        POLL_INTERVAL (calling `on_change` for each) until cancelled."""
+        self.learn(await store.user_controls_since(0))
+        task_status.started()
+        while True:
+            await trio.sleep(POLL_INTERVAL)
+            since = max(0, self._newest_ms - CHANGE_OVERLAP_MS)
+            try:
+                changes = await store.user_controls_since(since)
+            except StoreUnavailable:
+                continue  # the next poll asks again
+            for control in self.learn(changes):
+                log.info(
+                    "user %s: %s",
+                    control.name,
+                    "banned" if control.banned else "controls changed",
+                    extra={"user": control.name},
+                )
+                on_change(control)

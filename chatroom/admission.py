@@ -61,6 +61,27 @@ class Admission:
         self.unauthenticated += 1
         return Ticket(address)
 
+    def readdress(self, ticket: Ticket, address: str) -> str | None:
+        """The socket's client is `address` (named by a trusted proxy): it
+        counts there from now on; the reason to refuse it, if over the cap."""
+        if ticket.released or address == ticket.address:
+            return None
+        if self.by_address[address] >= self.max_per_address:
+            return "too many connections from this address"
+        unauthenticated = ticket.user is None
+        if (
+            unauthenticated
+            and self.unauthenticated_by_address[address] >= self.max_unauthenticated_per_address
+        ):
+            return "too many connections from this address are waiting to authenticate"
+        _discount(self.by_address, ticket.address)
+        self.by_address[address] += 1
+        if unauthenticated:
+            _discount(self.unauthenticated_by_address, ticket.address)
+            self.unauthenticated_by_address[address] += 1
+        ticket.address = address
+        return None
+
     def authenticate(self, ticket: Ticket, user: str) -> bool:
         """The socket becomes `user`'s connection; False if that user has too
         many, or if the socket was evicted meanwhile (it holds no slot)."""

@@ -140,7 +140,7 @@ class ChatServer:
                 nursery.cancel_scope.cancel()
         except Exception:
             # One client's failure must never reach the clients nursery.
-            log.exception("connection failed", extra={"client": transport.peer})
+            log.exception("connection failed", extra={"client": transport.client})
         finally:
             transport.close_now()
             self.admission.close_socket(ticket)

@@ -27,6 +27,7 @@ from chatroom.files import private_dir, restrict_new_files
 from chatroom.listener import bind_port, http_url, open_listener
 from chatroom.logs import LOG_FORMATS, configure_logging
 from chatroom.protocol import is_valid_user_name
+from chatroom.proxy import Network, parse_network
 from chatroom.store import (
     NameClash,
     SchemaTooNew,
@@ -49,6 +50,13 @@ STOP_MARGIN = 5.0  # seconds a worker may take past its shutdown budget before S
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(f"CHATROOM_{name}", default)
+
+
+def _network(text: str) -> Network:
+    try:
+        return parse_network(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an address or network: {text!r}") from None
 
 
 def _env_switch(name: str, default: str) -> bool:
@@ -166,6 +174,17 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="a web page origin (https://chat.example.com) whose scripts may open WebSockets, "
         "besides the server's own; repeatable (env CHATROOM_ALLOWED_ORIGINS, comma-separated)",
+    )
+    serve_parser.add_argument(
+        "--trusted-proxy",
+        action="append",
+        type=_network,
+        default=[_network(n) for n in _env("TRUSTED_PROXIES", "").split(",") if n.strip()],
+        metavar="CIDR",
+        help="a reverse proxy (10.0.0.0/8, 192.0.2.7): from its connections, the client's "
+        "address is read from X-Forwarded-For or Forwarded, for the per-address caps, the "
+        "login throttle and the logs; repeatable (env CHATROOM_TRUSTED_PROXIES, "
+        "comma-separated)",
     )
     defaults = Settings()
     for flag, default, what in [
@@ -415,6 +434,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         group_commit=args.group_commit,
         allowed_origins=tuple(args.allowed_origin),
         allowed_hosts=tuple(h.lower() for h in args.allowed_host),
+        trusted_proxies=tuple(args.trusted_proxy),
         max_frame_bytes=args.max_frame,
         max_rooms_per_connection=args.max_rooms_per_connection,
         max_rooms_per_user=args.max_rooms_per_user,

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import attrs
 
+from chatroom.proxy import Network
+
 
 @attrs.frozen
 class Settings:
@@ -32,6 +34,8 @@ class Settings:
     # Host names requests may be addressed to (DNS rebinding); none given:
     # loopback names on a loopback listener, any name otherwise.
     allowed_hosts: tuple[str, ...] = ()
+    # Reverse proxies whose X-Forwarded-For / Forwarded name the client (see proxy.py).
+    trusted_proxies: tuple[Network, ...] = ()
     max_rooms_per_connection: int = 100
     max_rooms_per_user: int = 200  # rooms the store remembers for one user
     room_creations_per_hour: int = 60  # new rooms per user, in bursts of as many

@@ -138,7 +138,7 @@ class Connection:
         return {
             "session": self.session,
             "user": self.authenticated_user,
-            "client": self.transport.peer,
+            "client": self.transport.client,
             **more,
         }
 

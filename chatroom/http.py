@@ -17,6 +17,7 @@ from chatroom.admission import Admission, Ticket
 from chatroom.api import Api, HttpRequest, Response, bearer_token, error_response
 from chatroom.config import Settings
 from chatroom.protocol import ErrorCode
+from chatroom.proxy import client_address
 from chatroom.transport import SocketTransport
 
 WEBSOCKET_PATH = "/ws"
@@ -192,6 +193,12 @@ async def serve_http(
                 if not isinstance(event, h11.Request):
                     return None
                 headers = _headers_of(event)
+                transport.client = client_address(transport.peer, headers, settings.trusted_proxies)
+                if refused := admission.readdress(ticket, transport.client):
+                    await _send_error_and_close(
+                        conn, transport, error_response(ErrorCode.UNAVAILABLE, refused, status=503)
+                    )
+                    return None
                 if not host_allowed(headers, settings):
                     misdirected = error_response(
                         ErrorCode.BAD_REQUEST,
@@ -209,7 +216,7 @@ async def serve_http(
                 )
                 if not upgrade:
                     body = await _read_body(conn, transport, settings.max_http_body_bytes)
-                    request = HttpRequest(method, target, headers, body, transport.peer)
+                    request = HttpRequest(method, target, headers, body, transport.client)
                     response = await _route(api, request)
                     if "transfer-encoding" in headers and "content-length" in headers:
                         # A body framed two ways may be smuggling a request

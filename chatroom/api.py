@@ -162,10 +162,8 @@ class Api:
             return json_response(200, self.health())
         if path == "/metrics":
             _require_method(request, "GET", "HEAD")
-            text = metrics.exposition(self.gauges(), self.counters)
-            return Response(
-                200, text.encode(), metrics.CONTENT_TYPE, (("Cache-Control", "no-store"),)
-            )
+            body = metrics.exposition(self.gauges(), self.counters)
+            return Response(200, body, metrics.CONTENT_TYPE, (("Cache-Control", "no-store"),))
         if path == "/api/register":
             _require_method(request, "POST")
             username, password = _credentials(request)

@@ -181,6 +181,7 @@ class ChatServer:
         finally:
             closed = connection.ws.closed  # (the peer's code, when it closed first)
             code = connection.close_code or (closed.code if closed is not None else None)
+            self.counters.close_codes[str(code) if code else "none"] += 1
             log.debug(
                 "session %s ended", connection.session, extra=connection.log_fields(close_code=code)
             )

@@ -124,6 +124,10 @@ class Connection:
     def reply(self, text: str) -> None:
         self.transport.offer(text_frame(text))
 
+    def reply_error(self, error: ProtocolError) -> None:
+        self.counters.error_codes[error.code] += 1
+        self.reply(protocol.encode_error(error))
+
     def request_close(self, code: int | None, reason: str = "") -> None:
         """End the connection; `code` None means without a close frame of ours."""
         if self._close_requested.is_set():
@@ -227,7 +231,7 @@ class Connection:
                     if frame_wait:
                         self._refuse_for_rate(frame_wait, error.ref)
                     else:
-                        self.reply(protocol.encode_error(error))
+                        self.reply_error(error)
         except ConnectionClosed:
             pass
         except Exception:
@@ -258,7 +262,7 @@ class Connection:
         """`rate_limited` for a refused frame; sustained abuse closes with 1008."""
         self.counters.rate_limited_frames += 1
         error = protocol.rate_limited_error(f"too many frames; retry in {wait:.1f} s", wait, ref)
-        self.reply(protocol.encode_error(error))
+        self.reply_error(error)
         if self._strikes.take(trio.current_time()):
             self.request_close(CLOSE_POLICY, "rate limits exceeded again and again")
 
@@ -305,7 +309,7 @@ class Connection:
             start = await self.store.start_session(claims.user, claims.token_id)
         except StoreUnavailable:
             # Without its rooms, a welcome would tell the client it has none.
-            self.reply(protocol.encode_error(protocol.unavailable_error(ref)))
+            self.reply_error(protocol.unavailable_error(ref))
             self.request_close(CLOSE_TRY_AGAIN_LATER, "the database is unavailable; retry")
             return
         if start.revoked:
@@ -315,7 +319,7 @@ class Connection:
             error = ProtocolError(
                 ErrorCode.FORBIDDEN, f"{start.user} has too many connections open", ref
             )
-            self.reply(protocol.encode_error(error))
+            self.reply_error(error)
             self.request_close(CLOSE_POLICY, "too many connections for this user")
             return
         self.authenticated_user = start.user
@@ -328,9 +332,10 @@ class Connection:
         self.read_markers = {r.name.lower(): r.read for r in start.rooms if r.read is not None}
         rooms = [protocol.UserRoom(r.name, r.unread) for r in start.rooms]
         self.reply(protocol.encode_welcome(start.user, self.session, __version__, rooms, ref))
+        self.counters.hello_seconds.observe(trio.current_time() - self.transport.opened)
 
     def _refuse(self, message: str, ref: Ref) -> None:
-        self.reply(protocol.encode_error(ProtocolError(ErrorCode.UNAUTHORIZED, message, ref)))
+        self.reply_error(ProtocolError(ErrorCode.UNAUTHORIZED, message, ref))
         self.request_close(CLOSE_UNAUTHORIZED, "unauthorized")
 
     def _joined_room(self, name: str, ref: Ref) -> Room:

@@ -44,7 +44,8 @@ class SocketTransport(trio.abc.Stream):
         self.peer = _peer_name(sock)
         # Who the client is: the peer, or whom a trusted proxy names (http.py).
         self.client = self.peer
-        self.last_received = trio.current_time()  # when the peer last sent bytes
+        self.opened = trio.current_time()
+        self.last_received = self.opened  # when the peer last sent bytes
         self.max_pending = max_pending
         self.on_overflow = on_overflow
         self.overflowed = False

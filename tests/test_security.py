@@ -357,7 +357,7 @@ def metric(server: RunningServer, name: str) -> int:
     conn.request("GET", "/metrics")
     text = conn.getresponse().read().decode()
     conn.close()
-    return int(next(line.split()[1] for line in text.splitlines() if line.startswith(name)))
+    return int(float(next(line.split()[1] for line in text.splitlines() if line.startswith(name))))
 
 
 def test_old_history_is_read_outside_the_room_and_costs_by_size(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ independent WebSocket client (the `websockets` package) and plain HTTP."""
 from __future__ import annotations
 
 import http.client
+import json
 import re
 import signal
 import subprocess
@@ -12,10 +13,13 @@ import time
 from pathlib import Path
 
 import pytest
+from prometheus_client.metrics_core import Metric
+from prometheus_client.parser import text_string_to_metric_families
 from websockets.sync.client import connect
 from websockets.typing import Subprotocol
 
 from tests.blackbox import (
+    ROOT,
     TIMEOUT,
     RunningServer,
     close_code,
@@ -114,21 +118,57 @@ def test_metrics_count_what_happened(server: RunningServer) -> None:
     for i in range(3):
         send(ws, type="send", room="m", text=f"m{i}")
         receive_until(ws, "message")
+    send(ws, type="send", room="elsewhere", text="not joined")
+    assert receive_until(ws, "error")["code"] == "not_member"
+    ws.close()
+    refused = connect(server.ws_url, open_timeout=TIMEOUT, legacy=True)
+    send(refused, type="hello", token="garbage")
+    assert close_code(refused) == 4401
+    time.sleep(0.3)  # the sessions' ends are counted
+    response, families = scrape(server)
+    assert response.getheader("Content-Type", "").startswith("text/plain; version=0.0.4")
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in families.values()
+        for sample in family.samples
+    }
+    assert samples["chatroom_websocket_connections", ()] == 0
+    assert samples["chatroom_messages_committed_total", ()] == 3
+    assert samples["chatroom_errors_total", (("code", "not_member"),)] == 1
+    assert samples["chatroom_errors_total", (("code", "unauthorized"),)] == 1
+    assert samples["chatroom_closes_total", (("code", "1000"),)] == 1
+    assert samples["chatroom_closes_total", (("code", "4401"),)] == 1
+    assert samples["chatroom_fanout_seconds_count", ()] == 3
+    assert samples["chatroom_hello_seconds_count", ()] == 1
+    assert samples["chatroom_store_commit_jobs_sum", ()] >= 3
+    assert samples["chatroom_store_commit_seconds_count", ()] >= 1
+    assert samples["process_open_fds", ()] > 0
+    for name in ("fanout_seconds", "hello_seconds", "store_commit_seconds"):
+        assert families[f"chatroom_{name}"].type == "histogram"
+
+
+def scrape(server: RunningServer) -> tuple[http.client.HTTPResponse, dict[str, Metric]]:
+    """GET /metrics, read by prometheus-client's own parser."""
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=TIMEOUT)
     conn.request("GET", "/metrics")
     response = conn.getresponse()
     text = response.read().decode()
     conn.close()
     assert response.status == 200
-    assert response.getheader("Content-Type", "").startswith("text/plain; version=0.0.4")
-    values = dict(
-        line.split(" ", 1) for line in text.splitlines() if line and not line.startswith("#")
-    )
-    assert values["chatroom_websocket_connections"] == "1"
-    assert values["chatroom_rooms"] == "1"
-    assert values["chatroom_messages_committed_total"] == "3"
-    assert int(values["process_open_fds"]) > 0
-    ws.close()
+    return response, {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def test_the_grafana_dashboard_shows_only_metrics_that_exist(server: RunningServer) -> None:
+    hello(server, "seen").close()
+    _response, families = scrape(server)
+    exposed = {sample.name for family in families.values() for sample in family.samples}
+    # (a labelled counter with nothing counted yet has no sample, but exists)
+    exposed |= {f"{name}_total" for name, f in families.items() if f.type == "counter"}
+    dashboard = json.loads((ROOT / "docs" / "grafana-dashboard.json").read_text())
+    expressions = [t["expr"] for panel in dashboard["panels"] for t in panel["targets"]]
+    used = {m for e in expressions for m in re.findall(r"\b(?:chatroom|process)_[a-z_]+", e)}
+    assert len(used) >= 15
+    assert used <= exposed, used - exposed
 
 
 def test_plain_http_keeps_the_connection_alive(server: RunningServer) -> None:

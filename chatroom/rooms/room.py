@@ -153,6 +153,7 @@ class PublishRequest:
     text: str
     ref: Ref = None
     cid: str | None = None
+    received: float = attrs.field(factory=trio.current_time)  # (for the fan-out histogram)
 
 
 @attrs.frozen(eq=False)
@@ -535,6 +536,10 @@ class Room:
         self._loaded_now = None
         await self._from_other_servers()  # what arrived while this batch loaded
         self._flush()
+        now = trio.current_time()
+        for request in batch:
+            if isinstance(request, PublishRequest):
+                self._store.counters.fanout_seconds.observe(now - request.received)
 
     async def _load(self, creator: str | None = None) -> bool:
         """Read the last id, recent messages and settings (again after a
@@ -1025,6 +1030,7 @@ class Room:
             subscriber.deliver(text_frame(text))
 
     def _send_error(self, subscriber: Subscriber, error: protocol.ProtocolError) -> None:
+        self._store.counters.error_codes[error.code] += 1
         self._send_to(subscriber, protocol.encode_error(error))
 
     def _not_member(self, ref: Ref) -> protocol.ProtocolError:

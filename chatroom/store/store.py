@@ -150,7 +150,10 @@ class Store:
             if self._write_conn is None:
                 self._write_conn = await self._in_thread(self.database.connect, self._write_limiter)
             conn = self._write_conn
+            started = trio.current_time()
             await self._in_thread(lambda: self.database.run_jobs(conn, jobs), self._write_limiter)
+            self.counters.store_commit_seconds.observe(trio.current_time() - started)
+            self.counters.store_commit_jobs.observe(len(jobs))
             self.transactions += 1
         except Exception as exc:
             # Any failure of the transaction fails its writes, not the writer.

@@ -46,6 +46,7 @@ from chatroom.store import (
     default_database_url,
     open_database,
 )
+from chatroom.tls import TlsContext, TlsError
 from chatroom.transport import SocketTransport
 from chatroom.wsframe import text_frame
 
@@ -75,9 +76,11 @@ class ChatServer:
         store: Store,
         registry: RoomRegistry,
         broker: RedisBroker | None = None,
+        tls: TlsContext | None = None,
     ) -> None:
         self.settings = settings
         self.broker = broker
+        self.tls = tls
         self.signer = signer
         self.store = store
         self.registry = registry
@@ -131,6 +134,8 @@ class ChatServer:
             # The connection's nursery: its writer task, trio-websocket's reader.
             async with trio.open_nursery() as nursery:
                 transport.writer_nursery = nursery
+                if self.tls is not None and not await self._tls_handshake(transport):
+                    return
                 upgrade = await serve_http(
                     transport, self.api, self.settings, self.admission, ticket
                 )
@@ -144,6 +149,17 @@ class ChatServer:
         finally:
             transport.close_now()
             self.admission.close_socket(ticket)
+
+    async def _tls_handshake(self, transport: SocketTransport) -> bool:
+        """False if the client does not complete one in time (plain HTTP, say)."""
+        assert self.tls is not None
+        with trio.move_on_after(self.settings.http_timeout):
+            try:
+                await transport.tls_handshake(self.tls.session())
+                return True
+            except (TlsError, trio.BrokenResourceError) as exc:
+                log.debug("TLS handshake failed: %s", exc, extra={"client": transport.peer})
+        return False
 
     async def run_session(
         self,
@@ -371,6 +387,7 @@ async def serve(
     shutdown: trio.Event,
     *,
     listener: socket.socket | None = None,
+    tls: TlsContext | None = None,
     task_status: trio.TaskStatus[int] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     """Serve until `shutdown` is set, then close every client and return.
@@ -390,7 +407,9 @@ async def serve(
         broker = None
         if settings.broker_url is not None:
             broker = RedisBroker(settings.broker_url, signer.secret)
-        await _serve_clients(settings, signer, store, broker, listener, port, shutdown, task_status)
+        await _serve_clients(
+            settings, signer, store, broker, tls, listener, port, shutdown, task_status
+        )
         # What the rooms queued last (where their members got to) is written too.
         with trio.move_on_after(settings.shutdown_grace):
             try:
@@ -406,6 +425,7 @@ async def _serve_clients(
     signer: TokenSigner,
     store: Store,
     broker: RedisBroker | None,
+    tls: TlsContext | None,
     listener: socket.socket,
     port: int,
     shutdown: trio.Event,
@@ -421,7 +441,7 @@ async def _serve_clients(
             linger=settings.room_linger,
         )
         await registry.load()
-        server = ChatServer(settings, signer, store, registry, broker)
+        server = ChatServer(settings, signer, store, registry, broker, tls)
         await rooms_nursery.start(server.controls.watch, store, server.user_control_changed)
         broker_scope = trio.CancelScope()
         if broker is not None:
@@ -444,7 +464,10 @@ async def _serve_clients(
                         listener.close()
 
             clients.start_soon(accept)
-            log.info("listening on http://%s:%d (WebSocket at /ws)", _url_host(settings.host), port)
+            scheme = "http" if tls is None else "https"
+            log.info(
+                "listening on %s://%s:%d (WebSocket at /ws)", scheme, _url_host(settings.host), port
+            )
             task_status.started(port)
             await shutdown.wait()
             log.info("shutting down: closing %d WebSocket sessions", len(server.sessions))

@@ -11,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
@@ -39,6 +40,7 @@ from chatroom.store import (
 from chatroom.store.backends import SQLITE_PREFIX
 from chatroom.store.backup import BackupError, backup_database
 from chatroom.supervisor import READY_LINE, RestartPolicy, Supervisor
+from chatroom.tls import TlsContext
 
 DEFAULT_TOKEN_TTL = Settings().token_ttl  # as /api/login gives
 COMMANDS = ("serve", "token", "user", "backup")
@@ -174,6 +176,21 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="ORIGIN",
         help="a web page origin (https://chat.example.com) whose scripts may open WebSockets, "
         "besides the server's own; repeatable (env CHATROOM_ALLOWED_ORIGINS, comma-separated)",
+    )
+    serve_parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        default=_env("TLS_CERT", "") or None,
+        metavar="FILE",
+        help="serve HTTPS and wss:// on the port with this certificate chain (PEM), with "
+        "--tls-key; both are read again on SIGHUP (env CHATROOM_TLS_CERT)",
+    )
+    serve_parser.add_argument(
+        "--tls-key",
+        type=Path,
+        default=_env("TLS_KEY", "") or None,
+        metavar="FILE",
+        help="the certificate's private key (PEM) (env CHATROOM_TLS_KEY)",
     )
     serve_parser.add_argument(
         "--trusted-proxy",
@@ -365,6 +382,9 @@ def _with_command(argv: Sequence[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    if args.command == "serve" and (args.tls_cert is None) != (args.tls_key is None):
+        print("chatroom: --tls-cert and --tls-key go together", file=sys.stderr)
+        return 2
     if args.command == "serve" and args.workers > 1 and args.broker is None:
         print(
             f"chatroom: --workers {args.workers} needs --broker: workers share messages "
@@ -407,13 +427,22 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.workers > 1:
         return _supervise(args.workers, settings, argv)
     signer = _signer(settings.data_dir)
+    tls = None
+    if args.tls_cert is not None:
+        try:
+            tls = TlsContext(args.tls_cert, args.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            log.error(
+                "cannot use the certificate %s and key %s: %s", args.tls_cert, args.tls_key, exc
+            )
+            return 1
     try:
         listener = open_listener(settings.host, settings.port, reuse_port=args.reuse_port)
     except OSError as exc:
         log.error("cannot listen on %s port %s: %s", settings.host, settings.port, exc)
         return 1
     try:
-        trio.run(_serve_until_signalled, settings, signer, listener, args.supervisor_fd)
+        trio.run(_serve_until_signalled, settings, signer, listener, args.supervisor_fd, tls)
     except* (SchemaTooNew, NameClash, ValueError, OSError) as group:
         for error in group.exceptions:
             log.error("cannot serve: %s", error)
@@ -571,14 +600,20 @@ def _read_password(args: argparse.Namespace) -> str:
 
 
 async def _serve_until_signalled(
-    settings: Settings, signer: TokenSigner, listener: socket.socket, supervisor_fd: int | None
+    settings: Settings,
+    signer: TokenSigner,
+    listener: socket.socket,
+    supervisor_fd: int | None,
+    tls: TlsContext | None,
 ) -> None:
     shutdown = trio.Event()
-    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+    with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
         async with trio.open_nursery() as nursery:
 
             async def serve_then_stop(task_status: trio.TaskStatus[int]) -> None:
-                await serve(settings, signer, shutdown, listener=listener, task_status=task_status)
+                await serve(
+                    settings, signer, shutdown, listener=listener, tls=tls, task_status=task_status
+                )
                 nursery.cancel_scope.cancel()  # what waits for a signal or the supervisor
 
             await nursery.start(serve_then_stop)
@@ -588,10 +623,25 @@ async def _serve_until_signalled(
             async def wait_for_signal() -> None:
                 async for signum in signals:
                     log.info("received %s", signal.Signals(signum).name)
+                    if signum == signal.SIGHUP:
+                        _reload_certificate(tls)
+                        continue
                     shutdown.set()
                     return
 
             nursery.start_soon(wait_for_signal)
+
+
+def _reload_certificate(tls: TlsContext | None) -> None:
+    """SIGHUP: new connections get the certificate now in the files."""
+    if tls is None:
+        return
+    try:
+        tls.reload()
+    except (OSError, ssl.SSLError) as exc:
+        log.error("kept the certificate in use: reading %s failed: %s", tls.cert, exc)
+    else:
+        log.info("certificate reloaded from %s", tls.cert)
 
 
 async def _answer_supervisor(fd: int, shutdown: trio.Event) -> None:

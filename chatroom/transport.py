@@ -16,6 +16,7 @@ from collections.abc import Callable
 import attrs
 import trio
 
+from chatroom.tls import HANDSHAKE_READ, TlsError, TlsSession
 from chatroom.wsframe import FIN_CLOSE
 
 RECEIVE_SIZE = 65536
@@ -41,6 +42,9 @@ class SocketTransport(trio.abc.Stream):
     ) -> None:
         sock.setblocking(False)
         self.sock = sock
+        # With TLS (set by tls_handshake), plaintext is queued and cut as
+        # without it, and encrypted a chunk at a time as the socket takes it.
+        self.tls: TlsSession | None = None
         self.peer = _peer_name(sock)
         # Who the client is: the peer, or whom a trusted proxy names (http.py).
         self.client = self.peer
@@ -91,18 +95,65 @@ class SocketTransport(trio.abc.Stream):
         while True:
             if self._closed:
                 raise trio.ClosedResourceError("transport is closed")
-            try:
-                data = self.sock.recv(size)
-            except BlockingIOError:
-                await trio.lowlevel.wait_readable(self.sock)
-                waited = True
-                continue
-            except OSError as exc:
-                raise trio.BrokenResourceError(str(exc)) from exc
-            self.last_received = trio.current_time()
+            if self.tls is not None and (plain := self._decrypted(size)) is not None:
+                data = plain
+            else:
+                try:
+                    data = self.sock.recv(size)
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(self.sock)
+                    waited = True
+                    continue
+                except OSError as exc:
+                    raise trio.BrokenResourceError(str(exc)) from exc
+                self.last_received = trio.current_time()
+                if self.tls is not None:
+                    self.tls.feed(data)
+                    continue
             if not waited:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             return data
+
+    def _decrypted(self, size: int) -> bytes | None:
+        assert self.tls is not None
+        try:
+            plain = self.tls.read(size)
+        except TlsError as exc:
+            raise trio.BrokenResourceError(f"TLS: {exc}") from None
+        if self.tls.ciphertext:
+            self._send_now(b"")  # what TLS itself has to say (tickets, key updates)
+        return plain
+
+    async def tls_handshake(self, tls: TlsSession) -> None:
+        """Speak TLS from now on: the handshake, first (the caller bounds its
+        time). Raises TlsError, or trio.BrokenResourceError."""
+        received = b""
+        while not tls.handshake(received):
+            await self._send_raw(tls)
+            while True:
+                try:
+                    received = self.sock.recv(HANDSHAKE_READ)
+                    break
+                except BlockingIOError:
+                    await trio.lowlevel.wait_readable(self.sock)
+                except OSError as exc:
+                    raise trio.BrokenResourceError(str(exc)) from exc
+            if not received:
+                raise TlsError("the peer went away during the handshake")
+        await self._send_raw(tls)
+        self.tls = tls
+
+    async def _send_raw(self, tls: TlsSession) -> None:
+        """Send all of `tls.ciphertext` (during the handshake: nothing else waits)."""
+        while tls.ciphertext:
+            try:
+                sent = self.sock.send(tls.ciphertext)
+            except BlockingIOError:
+                await trio.lowlevel.wait_writable(self.sock)
+                continue
+            except OSError as exc:
+                raise trio.BrokenResourceError(str(exc)) from exc
+            del tls.ciphertext[:sent]
 
     # -- sending -----------------------------------------------------------
 
@@ -187,14 +238,34 @@ class SocketTransport(trio.abc.Stream):
         self._writing = True
 
     def _send_now(self, data: bytes | bytearray) -> int:
-        """Bytes the kernel took right away; -1 if the connection is broken."""
+        """Bytes the kernel took right away; -1 if the connection is broken.
+        With TLS: plaintext bytes encrypted, once the ciphertext before them
+        is all sent."""
         try:
-            return self.sock.send(data)
+            if self.tls is None:
+                return self.sock.send(data)
+            if not self._send_ciphertext():
+                return 0
+            taken = self.tls.encrypt(data) if data else 0
+            if not self._send_ciphertext():
+                self._start_writer()  # (the rest of the ciphertext)
+            return taken
         except BlockingIOError:
             return 0
         except OSError as exc:
             self._fail(exc)
             return -1
+
+    def _send_ciphertext(self) -> bool:
+        """Send the waiting ciphertext; True when none is left."""
+        assert self.tls is not None
+        waiting = self.tls.ciphertext
+        if waiting:
+            try:
+                del waiting[: self.sock.send(waiting)]
+            except BlockingIOError:
+                pass
+        return not waiting
 
     def _overflow(self) -> None:
         """Drop queued fan-out bytes, keeping the write in progress (so what
@@ -218,6 +289,9 @@ class SocketTransport(trio.abc.Stream):
         if self.on_overflow is not None:
             self.on_overflow()
 
+    def _ciphertext_waits(self) -> bool:
+        return self.tls is not None and bool(self.tls.ciphertext)
+
     def _fail(self, exc: OSError) -> None:
         self._broken = exc
         self._drop_pending()
@@ -234,7 +308,9 @@ class SocketTransport(trio.abc.Stream):
     async def _write_pending(self) -> None:
         """Flush what the kernel did not take at once; ends when nothing waits."""
         try:
-            while self._buffer and not self._closed and self._broken is None:
+            while (self._buffer or self._ciphertext_waits()) and not self._closed:
+                if self._broken is not None:
+                    break
                 try:
                     await trio.lowlevel.wait_writable(self.sock)
                 except trio.ClosedResourceError:
@@ -262,6 +338,9 @@ class SocketTransport(trio.abc.Stream):
             last = self.final_frame()
             if last:
                 self._send_now(last)
+        if self.tls is not None and not self._buffer and self._broken is None:
+            self.tls.close_notify()  # best effort, as the rest
+            self._send_now(b"")
         self._closed = True
         self._drop_pending()
         trio.lowlevel.notify_closing(self.sock)

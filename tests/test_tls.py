@@ -1,0 +1,140 @@
+"""--tls-cert/--tls-key: HTTPS and wss:// on the one port, a certificate
+reloaded on SIGHUP, and plain HTTP to that port gets no chat."""
+
+from __future__ import annotations
+
+import http.client
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from websockets.sync.client import ClientConnection, connect
+
+from tests.blackbox import (
+    TIMEOUT,
+    RunningServer,
+    clean_env,
+    receive_until,
+    send,
+    start_server,
+    stop_server,
+)
+
+HTTPS_LISTENING = r"listening on https://127\.0\.0\.1:(\d+)"
+
+
+def make_certificate(directory: Path, name: str) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, by openssl."""
+    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+         "-nodes", "-days", "1", "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert),
+         "-addext", "subjectAltName=IP:127.0.0.1"],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    return cert, key
+
+
+def trusting(*certs: Path) -> ssl.SSLContext:
+    context = ssl.create_default_context()
+    for cert in certs:
+        context.load_verify_locations(cert)
+    return context
+
+
+def wss(server: RunningServer, context: ssl.SSLContext, user: str) -> ClientConnection:
+    ws = connect(
+        f"wss://127.0.0.1:{server.port}/ws",
+        ssl=context,
+        open_timeout=TIMEOUT,
+        max_size=None,
+        legacy=True,
+    )
+    send(ws, type="hello", token=server.token(user))
+    assert receive_until(ws, "welcome")["user"] == user
+    return ws
+
+
+def served_certificate(server: RunningServer) -> bytes:
+    context = ssl.create_default_context()
+    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+    with (
+        socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as raw,
+        context.wrap_socket(raw) as tls,
+    ):
+        der = tls.getpeercert(binary_form=True)
+    assert der is not None
+    return der
+
+
+def test_https_and_wss_and_a_certificate_reloaded(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path, "first")
+    server = start_server(
+        tmp_path / "data", "--tls-cert", str(cert), "--tls-key", str(key),
+        "--send-rate", "1000", "--frame-rate", "1000", listening=HTTPS_LISTENING,
+    )  # fmt: skip
+    try:
+        context = trusting(cert)
+        conn = http.client.HTTPSConnection("127.0.0.1", server.port, context=context)
+        conn.request("GET", "/healthz")
+        assert conn.getresponse().status == 200
+        conn.close()
+        env = clean_env() | {"CHATROOM_PORT": str(server.port), "CHATROOM_TLS_CERT": str(cert)}
+        check = [sys.executable, "-m", "chatroom.healthcheck"]
+        assert subprocess.run(check, env=env, capture_output=True, timeout=30).returncode == 0
+
+        alice = wss(server, context, "alice")
+        send(alice, type="join", room="secure")
+        receive_until(alice, "joined")
+        big = "x" * 3900
+        for i in range(60):  # more than one TLS chunk of history for the next join
+            send(alice, type="send", room="secure", text=f"{i} {big}")
+            assert receive_until(alice, "message")["text"].startswith(f"{i} ")
+        bob = wss(server, context, "bob")
+        send(bob, type="join", room="secure", since=0)
+        history = receive_until(bob, "joined")["history"]
+        assert [m["text"][:3] for m in history][-2:] == ["58 ", "59 "]
+        assert sum(len(m["text"]) for m in history) > 200_000
+
+        # Plain HTTP to the TLS port gets no answer that is chat.
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as plain:
+            plain.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            try:
+                answer = plain.recv(1024)
+            except ConnectionResetError:
+                answer = b""
+            assert not answer.startswith(b"HTTP/")
+
+        # A renewed certificate: new connections get it, open ones go on.
+        before = served_certificate(server)
+        (tmp_path / "old.crt").write_bytes(cert.read_bytes())
+        renewed_cert, renewed_key = make_certificate(tmp_path, "renewed")
+        cert.write_bytes(renewed_cert.read_bytes())
+        key.write_bytes(renewed_key.read_bytes())
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while served_certificate(server) == before:
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        send(alice, type="send", room="secure", text="after the reload")
+        assert receive_until(bob, "message")["text"] == "after the reload"
+        carol = wss(server, trusting(renewed_cert), "carol")
+        carol.close()
+        with pytest.raises(ssl.SSLCertVerificationError):
+            wss(server, trusting(tmp_path / "old.crt"), "dave")
+        alice.close()
+        bob.close()
+    finally:
+        assert stop_server(server) == 0
+    assert any("certificate reloaded" in line for line in server.log)
+
+
+def test_a_certificate_without_its_key_is_refused_at_start(tmp_path: Path) -> None:
+    cert, _key = make_certificate(tmp_path, "lonely")
+    with pytest.raises(AssertionError, match="exited with 2"):
+        start_server(tmp_path / "data", "--tls-cert", str(cert), listening=HTTPS_LISTENING)

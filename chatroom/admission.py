@@ -46,13 +46,17 @@ class Admission:
     # Plain-HTTP sockets waiting for their next request, longest idle first.
     _idle: dict[Ticket, None] = attrs.field(factory=dict)
 
-    def open_socket(self, address: str) -> Ticket | str:
-        """Count a new socket: its ticket, or the reason to refuse it."""
-        if self.by_address[address] >= self.max_per_address:
+    def open_socket(self, address: str, *, per_address: bool = True) -> Ticket | str:
+        """Count a new socket: its ticket, or the reason to refuse it.
+        Without `per_address` (a trusted proxy, which carries many clients),
+        only the global cap applies until `readdress` names the client."""
+        if per_address and self.by_address[address] >= self.max_per_address:
             return "too many connections from this address"
-        if self.unauthenticated_by_address[
-            address
-        ] >= self.max_unauthenticated_per_address and not self._evict_idle(address):
+        if (
+            per_address
+            and self.unauthenticated_by_address[address] >= self.max_unauthenticated_per_address
+            and not self._evict_idle(address)
+        ):
             return "too many connections from this address are waiting to authenticate"
         if self.unauthenticated >= self.max_unauthenticated and not self._evict_idle(None):
             return "too many connections are waiting to authenticate"

@@ -37,6 +37,7 @@ from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
 from chatroom.http import serve_http, serve_websocket
 from chatroom.listener import accept_loop, open_listener
 from chatroom.protocol import ChatMessage
+from chatroom.proxy import is_trusted_peer
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms import RoomRegistry
 from chatroom.store import (
@@ -125,7 +126,8 @@ class ChatServer:
 
     async def handle_socket(self, sock: socket.socket) -> None:
         transport = SocketTransport(sock, max_pending=self.settings.outbound_limit_bytes)
-        ticket = self.admission.open_socket(transport.peer)
+        from_proxy = is_trusted_peer(transport.peer, self.settings.trusted_proxies)
+        ticket = self.admission.open_socket(transport.peer, per_address=not from_proxy)
         if isinstance(ticket, str):
             transport.offer(refusal_response(ticket))
             transport.close_now()
@@ -134,7 +136,7 @@ class ChatServer:
             # The connection's nursery: its writer task, trio-websocket's reader.
             async with trio.open_nursery() as nursery:
                 transport.writer_nursery = nursery
-                if self.tls is not None and not await self._tls_handshake(transport):
+                if self.tls is not None and not await self._tls_handshake(transport, ticket):
                     return
                 upgrade = await serve_http(
                     transport, self.api, self.settings, self.admission, ticket
@@ -150,15 +152,19 @@ class ChatServer:
             transport.close_now()
             self.admission.close_socket(ticket)
 
-    async def _tls_handshake(self, transport: SocketTransport) -> bool:
-        """False if the client does not complete one in time (plain HTTP, say)."""
+    async def _tls_handshake(self, transport: SocketTransport, ticket: Ticket) -> bool:
+        """False if the client does not complete one in time (plain HTTP,
+        say); until it does, it may be evicted like a socket waiting for its
+        first request."""
         assert self.tls is not None
-        with trio.move_on_after(self.settings.http_timeout):
+        timeout = self.admission.idle_timeout(self.settings.http_timeout)
+        with trio.move_on_after(timeout), self.admission.idle(ticket) as evictable:
             try:
                 await transport.tls_handshake(self.tls.session())
-                return True
             except (TlsError, trio.BrokenResourceError) as exc:
                 log.debug("TLS handshake failed: %s", exc, extra={"client": transport.peer})
+                return False
+            return not (evictable.cancel_called or ticket.released)
         return False
 
     async def run_session(

@@ -315,6 +315,10 @@ class Connection:
         if start.revoked:
             self._refuse("token revoked", ref)
             return
+        # Again: a ban or logout read meanwhile did not find this session yet.
+        if reason := self.refusal(claims.user, claims.issued):
+            self._refuse(reason, ref)
+            return
         if not self.admit(start.user):
             error = ProtocolError(
                 ErrorCode.FORBIDDEN, f"{start.user} has too many connections open", ref

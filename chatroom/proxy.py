@@ -4,8 +4,11 @@ Only when the peer is one of the trusted proxies are the forwarding headers
 read at all: anyone else could write them. `X-Forwarded-For` (or, without
 it, RFC 7239 `Forwarded`) lists the addresses a request came through, each
 proxy appending the one it saw; walking from the right, the first address
-that is not itself a trusted proxy is the client. A malformed list is not
-trusted: the peer stays the client.
+that is not itself a trusted proxy is the client. If that address cannot be
+read, the client is UNKNOWN_CLIENT (never the proxy: the left part of the
+list is the client's own words). `X-Forwarded-For` wins over `Forwarded`:
+a proxy that writes only `Forwarded` must drop what clients send as
+`X-Forwarded-For`.
 """
 
 from __future__ import annotations
@@ -16,6 +19,15 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+# The client named by trusted proxies in a form that cannot be read: all such
+# clients count as this one address.
+UNKNOWN_CLIENT = "unknown"
+
+
+def is_trusted_peer(peer: str, trusted: tuple[Network, ...]) -> bool:
+    return bool(trusted) and _is_trusted(_address(peer), trusted)
+
+
 def parse_network(text: str) -> Network:
     """`10.0.0.0/8`, `192.0.2.7` or `::1`: a network; ValueError if not one."""
     return ipaddress.ip_network(text.strip(), strict=False)
@@ -23,7 +35,7 @@ def parse_network(text: str) -> Network:
 
 def client_address(peer: str, headers: dict[str, str], trusted: tuple[Network, ...]) -> str:
     """Who sent the request: `peer`, or the address its trusted proxies name."""
-    if not trusted or not _is_trusted(_address(peer), trusted):
+    if not is_trusted_peer(peer, trusted):
         return peer
     if "x-forwarded-for" in headers:
         hops = [_address(hop) for hop in headers["x-forwarded-for"].split(",")]
@@ -31,10 +43,11 @@ def client_address(peer: str, headers: dict[str, str], trusted: tuple[Network, .
         hops = [_address(_forwarded_for(element)) for element in headers["forwarded"].split(",")]
     else:
         return peer
-    if any(hop is None for hop in hops):
-        return peer
     for hop in reversed(hops):
-        assert hop is not None
+        if hop is None:
+            # What our proxies say the client is cannot be read: not the
+            # proxy's own address (that would let a client pass as it).
+            return UNKNOWN_CLIENT
         if not _is_trusted(hop, trusted):
             return str(hop)
     return str(hops[0])  # every hop a proxy of ours: the first one is the client
@@ -52,9 +65,12 @@ def _address(text: str) -> Address | None:
     elif text.count(":") == 1:
         text = text.split(":", 1)[0]
     try:
-        return ipaddress.ip_address(text)
+        address = ipaddress.ip_address(text)
     except ValueError:
         return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped  # (an IPv4 peer of a dual-stack listener)
+    return address
 
 
 def _forwarded_for(element: str) -> str:

@@ -110,8 +110,20 @@ def test_a_token_minted_by_pyjwt_with_the_secret_works() -> None:
         jwt.encode({"sub": "alice", "exp": NOW + 600, "nbf": NOW + 300}, SECRET),
         jwt.encode({"sub": "alice", "exp": NOW + 600, "iat": NOW + 300}, SECRET),
         jwt.encode({"sub": "alice", "exp": NOW + 60, "iat": "yesterday"}, SECRET),
+        jwt.encode({"sub": "alice", "exp": NOW + 60, "iat": float("nan")}, SECRET),
+        jwt.encode({"sub": "alice", "exp": NOW + 60, "iat": float("-inf")}, SECRET),
     ],
-    ids=["alg none", "HS512", "wrong key", "no exp", "nbf later", "iat later", "iat text"],
+    ids=[
+        "alg none",
+        "HS512",
+        "wrong key",
+        "no exp",
+        "nbf later",
+        "iat later",
+        "iat text",
+        "iat NaN",
+        "iat -inf",
+    ],
 )
 def test_pyjwt_tokens_are_refused_for_the_wrong_algorithm_key_or_claims(token: str) -> None:
     with pytest.raises(InvalidToken) as info:

@@ -23,9 +23,14 @@ TRUSTED = (parse_network("10.0.0.0/8"), parse_network("::1"))
         ("10.0.0.2", {"x-forwarded-for": "10.1.1.1, 10.0.0.5"}, "10.1.1.1"),
         # No header: the proxy itself.
         ("10.0.0.2", {}, "10.0.0.2"),
-        # Malformed: not believed.
-        ("10.0.0.2", {"x-forwarded-for": "203.0.113.9, nonsense"}, "10.0.0.2"),
-        ("10.0.0.2", {"x-forwarded-for": ""}, "10.0.0.2"),
+        # The client's own (left) part malformed: what our proxy saw counts.
+        ("10.0.0.2", {"x-forwarded-for": "nonsense, 203.0.113.9"}, "203.0.113.9"),
+        ("10.0.0.2", {"x-forwarded-for": "unknown, , 203.0.113.9"}, "203.0.113.9"),
+        # Our proxies' part unreadable: unknown, never the proxy itself.
+        ("10.0.0.2", {"x-forwarded-for": "203.0.113.9, nonsense"}, "unknown"),
+        ("10.0.0.2", {"x-forwarded-for": ""}, "unknown"),
+        # An IPv4 proxy seen by a dual-stack listener.
+        ("::ffff:10.0.0.2", {"x-forwarded-for": "203.0.113.9"}, "203.0.113.9"),
         # Ports and IPv6 as proxies write them.
         ("::1", {"x-forwarded-for": "203.0.113.9:5123"}, "203.0.113.9"),
         ("::1", {"x-forwarded-for": "[2001:db8::7]:443"}, "2001:db8::7"),
@@ -37,8 +42,8 @@ TRUSTED = (parse_network("10.0.0.0/8"), parse_network("::1"))
             "2001:db8::1",
         ),
         ("10.0.0.2", {"forwarded": "for=192.0.2.60, for=10.0.0.9"}, "192.0.2.60"),
-        ("10.0.0.2", {"forwarded": "proto=https"}, "10.0.0.2"),
-        ("10.0.0.2", {"forwarded": "for=unknown"}, "10.0.0.2"),
+        ("10.0.0.2", {"forwarded": "proto=https"}, "unknown"),
+        ("10.0.0.2", {"forwarded": "for=unknown"}, "unknown"),
     ],
 )
 def test_client_address(peer: str, headers: dict[str, str], client: str) -> None:

@@ -68,8 +68,10 @@ class UserControls:
             since = max(0, self._newest_ms - CHANGE_OVERLAP_MS)
             try:
                 changes = await store.user_controls_since(since)
-            except StoreUnavailable:
-                continue  # the next poll asks again
+            except Exception as exc:  # never a reason to stop serving: ask again
+                if not isinstance(exc, StoreUnavailable):
+                    log.exception("reading bans and logouts failed")
+                continue
             for control in self.learn(changes):
                 log.info(
                     "user %s: %s",

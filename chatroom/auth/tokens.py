@@ -12,6 +12,7 @@ CLOCK_SKEW_S). The only reasons given for a refusal are "invalid" and
 
 from __future__ import annotations
 
+import math
 import secrets
 from typing import Any
 
@@ -53,7 +54,7 @@ class TokenClaims:
 
 
 def _is_time(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @attrs.frozen

@@ -263,14 +263,18 @@ class Database:
             self._rollback(conn)
             raise
 
-    def run_reads(self, conn: Any, jobs: list[Job]) -> None:
+    def run_reads(self, conn: Any, jobs: list[Job], *, each_alone: bool = False) -> None:
         """Run each read of `jobs`, outside any transaction; a read that fails
-        alone keeps its error. An `unavailable` error propagates at once."""
+        alone keeps its error. An `unavailable` error propagates at once,
+        unless `each_alone` (then it is that read's error too)."""
         for job in jobs:
+            job.result, job.error = None, None
             try:
                 job.result = job.run(conn)
-            except self.unavailable:
-                raise
+            except self.unavailable as exc:
+                if not each_alone:
+                    raise
+                job.error = exc
             except Exception as exc:
                 job.error = exc
 

@@ -314,7 +314,8 @@ class Store:
                     # restarted: reads run again, on a new one.
             fresh = self.database.connect()
             try:
-                self.database.run_reads(fresh, jobs)
+                # (one read that fails here, a timeout say, fails alone)
+                self.database.run_reads(fresh, jobs, each_alone=True)
             except Exception:
                 _close_quietly(fresh)
                 raise
@@ -332,6 +333,8 @@ class Store:
             for pending in batch:
                 pending.unavailable = True
         for pending in batch:
+            if isinstance(pending.job.error, self.database.unavailable):
+                pending.unavailable = True
             pending.done.set()
         return conn
 

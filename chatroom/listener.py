@@ -103,5 +103,9 @@ async def accept_loop(
             if exhausted:
                 log.warning("accepting new connections again")
                 exhausted = False
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            except OSError:  # (reset already, on some systems): that connection only
+                sock.close()
+                continue
             handler_nursery.start_soon(handler, sock)

@@ -375,3 +375,16 @@ async def test_read_markers_known_users_and_direct_rooms(store: Store) -> None:
     start = await store.start_session("bob", None)
     assert [(r.name, r.read, r.unread) for r in start.rooms] == [(name, 3, 2)]
     assert start.known
+
+
+async def test_what_is_asked_of_a_stopped_store_is_unavailable(tmp_path: Path) -> None:
+    with trio.fail_after(10):  # never a waiter left waiting
+        async with trio.open_nursery() as nursery:
+            store = await open_store(nursery, f"sqlite:///{tmp_path / 'chat.db'}")
+            await store.save_messages([message("r", 0)])
+            nursery.cancel_scope.cancel()
+        with pytest.raises(StoreUnavailable):
+            await store.last_id("r")
+        with pytest.raises(StoreUnavailable):
+            await store.save_messages([message("r", 0)])
+        store.mark_seen("u", "r", 1)  # (dropped, quietly)

@@ -172,6 +172,9 @@ class Database:
     description: str
     # Reads at once, each on its connection in a worker thread.
     read_connections: int
+    # Whether a connection is gone (closed by the server, say), not just a
+    # query failed on it.
+    broken: Callable[[Any], bool]
 
     def _sql(self, statement: str) -> str:
         return statement if self.dialect == "sqlite" else statement.replace("?", "%s")
@@ -263,18 +266,17 @@ class Database:
             self._rollback(conn)
             raise
 
-    def run_reads(self, conn: Any, jobs: list[Job], *, each_alone: bool = False) -> None:
-        """Run each read of `jobs`, outside any transaction; a read that fails
-        alone keeps its error. An `unavailable` error propagates at once,
-        unless `each_alone` (then it is that read's error too)."""
+    def run_reads(self, conn: Any, jobs: list[Job]) -> None:
+        """Run each read of `jobs`, outside any transaction; each keeps its
+        own result or error. Once the connection is broken, the rest fail
+        without being tried."""
         for job in jobs:
             job.result, job.error = None, None
+            if self.broken(conn):
+                job.error = self.unavailable[0]("the connection is broken")
+                continue
             try:
                 job.result = job.run(conn)
-            except self.unavailable as exc:
-                if not each_alone:
-                    raise
-                job.error = exc
             except Exception as exc:
                 job.error = exc
 

@@ -15,9 +15,10 @@ next use: the store recovers by itself.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import attrs
@@ -107,12 +108,27 @@ class Store:
             with trio.CancelScope(shield=True):
                 await self._write_last_read_markers()
                 await self._close_all()
+            self._refuse_waiting()
+
+    def _refuse_waiting(self) -> None:
+        """The store has stopped: what still waits is unavailable, and so is
+        whatever is asked of it from now on."""
+        for waiting in (self._reads_out, self._writes_out):
+            while True:
+                try:
+                    pending = waiting.receive_nowait()
+                except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                    break
+                pending.unavailable = True
+                pending.done.set()
+            waiting.close()
 
     async def _commit_writes(self) -> None:
-        async with self._writes_out:
-            limit = MAX_JOBS_PER_COMMIT if self.group_commit else 1
-            async for first in self._writes_out:
-                await self._commit(_with_waiting(first, self._writes_out, limit))
+        limit = MAX_JOBS_PER_COMMIT if self.group_commit else 1
+        async for first in self._writes_out:
+            batch = _with_waiting(first, self._writes_out, limit)
+            with _finishing(batch):
+                await self._commit(batch)
 
     async def _write_read_markers(self) -> None:
         """Queue the waiting read markers, in one job, every READ_MARKER_DELAY."""
@@ -181,7 +197,7 @@ class Store:
         queue is full. Only for what may be lost, never for a message."""
         try:
             self._writes_in.send_nowait(_Pending(Job(run)))
-        except trio.WouldBlock:
+        except (trio.WouldBlock, trio.BrokenResourceError):
             return False
         return True
 
@@ -289,37 +305,34 @@ class Store:
         try:
             async for first in self._reads_out:
                 batch = _with_waiting(first, self._reads_out, MAX_READS_PER_TRIP)
-                conn = await self._run_reads(conn, batch)
+                with _finishing(batch):
+                    conn = await self._run_reads(conn, batch)
         finally:
             if conn is not None:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(_close_quietly, conn)
 
     async def _run_reads(self, conn: Any, batch: list[_Pending]) -> Any:
-        """Run `batch` on `conn` (opened first if None); the connection to
-        use next, None if this one failed."""
-
+        """Run `batch` on `conn` (opened first if None), each read failing
+        alone; the connection to use next, None if it failed."""
         jobs = [pending.job for pending in batch]
+        database = self.database
 
         def run() -> Any:
-            if conn is not None:
-                try:
-                    self.database.run_reads(conn, jobs)
-                    return conn
-                except Exception as exc:
-                    _close_quietly(conn)
-                    if not isinstance(exc, self.database.unavailable):
-                        raise
-                    # Perhaps only this connection, idle since the database
-                    # restarted: reads run again, on a new one.
-            fresh = self.database.connect()
+            used = database.connect() if conn is None else conn
             try:
-                # (one read that fails here, a timeout say, fails alone)
-                self.database.run_reads(fresh, jobs, each_alone=True)
+                database.run_reads(used, jobs)
+                failed = [job for job in jobs if isinstance(job.error, database.unavailable)]
+                if failed and conn is not None and database.broken(used):
+                    # This connection died while idle (the database restarted):
+                    # its failed reads run again on a new one.
+                    _close_quietly(used)
+                    used = database.connect()
+                    database.run_reads(used, failed)
             except Exception:
-                _close_quietly(fresh)
+                _close_quietly(used)
                 raise
-            return fresh
+            return used
 
         try:
             conn = await self._in_thread(run, None)
@@ -329,13 +342,15 @@ class Store:
                 log.warning("database read failed (%d reads): %s", len(batch), exc)
             else:
                 log.exception("database read failed (%d reads)", len(batch))
-            conn = None
             for pending in batch:
                 pending.unavailable = True
+            return None
+        if conn is not None and self.database.broken(conn):
+            await trio.to_thread.run_sync(_close_quietly, conn)
+            conn = None
         for pending in batch:
             if isinstance(pending.job.error, self.database.unavailable):
                 pending.unavailable = True
-            pending.done.set()
         return conn
 
     async def last_id(self, room: str) -> int:
@@ -412,7 +427,10 @@ class Store:
 async def _queued(channel: trio.MemorySendChannel[_Pending], run: Callable[[Any], T]) -> T:
     """Queue `run` for its task (the writer or a reader); its result."""
     pending = _Pending(Job(run))
-    await channel.send(pending)
+    try:
+        await channel.send(pending)
+    except (trio.BrokenResourceError, trio.ClosedResourceError):
+        raise StoreUnavailable("the store has stopped") from None
     await pending.done.wait()
     if pending.unavailable:
         raise StoreUnavailable("the database is unavailable")
@@ -432,6 +450,21 @@ def _with_waiting(
         except trio.WouldBlock:
             break
     return batch
+
+
+@contextlib.contextmanager
+def _finishing(batch: list[_Pending]) -> Iterator[None]:
+    """Wake the waiters of `batch` on the way out, however it goes: if it is
+    cancelled (the store stopping), as unavailable."""
+    try:
+        yield
+    except BaseException:
+        for pending in batch:
+            pending.unavailable = True
+        raise
+    finally:
+        for pending in batch:
+            pending.done.set()
 
 
 def _close_quietly(conn: Any) -> None:

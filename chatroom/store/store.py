@@ -348,9 +348,13 @@ class Store:
         if conn is not None and self.database.broken(conn):
             await trio.to_thread.run_sync(_close_quietly, conn)
             conn = None
-        for pending in batch:
-            if isinstance(pending.job.error, self.database.unavailable):
-                pending.unavailable = True
+        failed = [p for p in batch if isinstance(p.job.error, self.database.unavailable)]
+        for pending in failed:
+            pending.unavailable = True
+        if failed:
+            log.warning(
+                "database reads failed (%d of %d): %s", len(failed), len(batch), failed[0].job.error
+            )
         return conn
 
     async def last_id(self, room: str) -> int:

@@ -425,7 +425,7 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     configure_logging(args.log_level, args.log_format)
     settings = _settings(args)
     if args.workers > 1:
-        return _supervise(args.workers, settings, argv)
+        return _supervise(args.workers, settings, argv, tls=args.tls_cert is not None)
     signer = _signer(settings.data_dir)
     tls = None
     if args.tls_cert is not None:
@@ -484,7 +484,7 @@ def _settings(args: argparse.Namespace) -> Settings:
     )
 
 
-def _supervise(workers: int, settings: Settings, argv: Sequence[str]) -> int:
+def _supervise(workers: int, settings: Settings, argv: Sequence[str], *, tls: bool) -> int:
     """--workers N: make what the workers share, hold the port, run them."""
     _signer(settings.data_dir)  # made here once, rather than raced for by N workers
     url = settings.database_url or default_database_url(settings.data_dir)
@@ -513,7 +513,7 @@ def _supervise(workers: int, settings: Settings, argv: Sequence[str]) -> int:
             # serve() may take the grace to close clients, and again to flush.
             RestartPolicy(stop_timeout=2 * settings.shutdown_grace + STOP_MARGIN),
             on_ready=lambda: log.info(
-                "listening on %s (WebSocket at /ws)", http_url(settings.host, port)
+                "listening on %s (WebSocket at /ws)", http_url(settings.host, port, tls=tls)
             ),
         )
         return trio.run(supervisor.run)

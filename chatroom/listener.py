@@ -73,9 +73,10 @@ def bind_port(host: str, port: int, *, reuse_port: bool = False) -> socket.socke
     return sock
 
 
-def http_url(host: str, port: int) -> str:
+def http_url(host: str, port: int, *, tls: bool = False) -> str:
     """The address a browser takes for a server listening on host:port."""
-    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    scheme = "https" if tls else "http"
+    return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
 async def accept_loop(

@@ -52,13 +52,16 @@ class Supervisor:
     on_ready: Callable[[], None] = lambda: None
     # Why run() will return 1: a crash loop, workers that did not stop cleanly.
     stop_failures: list[str] = attrs.field(factory=list)
+    # Each slot's worker while it runs.
+    _workers: dict[int, trio.Process] = attrs.field(factory=dict)
 
     async def run(self) -> int:
-        """0 when stopped by SIGTERM/SIGINT and every worker exited 0; 1 otherwise."""
-        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+        """0 when stopped by SIGTERM/SIGINT and every worker exited 0; 1
+        otherwise. SIGHUP is passed on to every worker (a renewed certificate)."""
+        with trio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(_cancel_on_signal, signals, nursery.cancel_scope)
+                    nursery.start_soon(self._on_signals, signals, nursery.cancel_scope)
                     async with trio.open_nursery() as starting:
                         for index in range(1, self.count + 1):
                             starting.start_soon(nursery.start, self._keep_running, index)
@@ -119,13 +122,26 @@ class Supervisor:
             try:
                 if await lifeline.recv(len(READY_LINE)):
                     listened = True
+                    self._workers[index] = process  # (its signal handlers are set)
                     report_listening()
                 await process.wait()
             finally:
+                self._workers.pop(index, None)
                 if process.returncode is None:
                     with trio.CancelScope(shield=True):
                         await self._stop(index, process, listened)
         return process, listened
+
+    async def _on_signals(self, signals: AsyncIterator[int], scope: trio.CancelScope) -> None:
+        async for signum in signals:
+            if signum == signal.SIGHUP:
+                log.info("received SIGHUP: passing it on to %d workers", len(self._workers))
+                for process in self._workers.values():
+                    process.send_signal(signal.SIGHUP)
+                continue
+            log.info("received %s: stopping the workers", signal.Signals(signum).name)
+            scope.cancel()
+            return
 
     async def _stop(self, index: int, process: trio.Process, listened: bool) -> None:
         process.send_signal(signal.SIGTERM)
@@ -146,13 +162,6 @@ class Supervisor:
         if not clean:
             how = describe_exit(process.returncode)
             self.stop_failures.append(f"worker {index} (pid {process.pid}) {how}")
-
-
-async def _cancel_on_signal(signals: AsyncIterator[int], scope: trio.CancelScope) -> None:
-    async for signum in signals:
-        log.info("received %s: stopping the workers", signal.Signals(signum).name)
-        scope.cancel()
-        return
 
 
 def _first_leaf(group: BaseExceptionGroup[CrashLoop]) -> CrashLoop:

@@ -24,20 +24,9 @@ from tests.blackbox import (
     start_server,
     stop_server,
 )
+from tests.certificates import make_certificate, served_certificate
 
 HTTPS_LISTENING = r"listening on https://127\.0\.0\.1:(\d+)"
-
-
-def make_certificate(directory: Path, name: str) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1, by openssl."""
-    cert, key = directory / f"{name}.crt", directory / f"{name}.key"
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-         "-nodes", "-days", "1", "-subj", f"/CN={name}", "-keyout", str(key), "-out", str(cert),
-         "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True, timeout=60,
-    )  # fmt: skip
-    return cert, key
 
 
 def trusting(*certs: Path) -> ssl.SSLContext:
@@ -58,18 +47,6 @@ def wss(server: RunningServer, context: ssl.SSLContext, user: str) -> ClientConn
     send(ws, type="hello", token=server.token(user))
     assert receive_until(ws, "welcome")["user"] == user
     return ws
-
-
-def served_certificate(server: RunningServer) -> bytes:
-    context = ssl.create_default_context()
-    context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with (
-        socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as raw,
-        context.wrap_socket(raw) as tls,
-    ):
-        der = tls.getpeercert(binary_form=True)
-    assert der is not None
-    return der
 
 
 def test_https_and_wss_and_a_certificate_reloaded(tmp_path: Path) -> None:

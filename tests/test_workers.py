@@ -32,6 +32,7 @@ from tests.blackbox import (
     start_server,
     stop_server,
 )
+from tests.certificates import make_certificate, served_certificate
 from tests.redis import RedisServer
 
 # The supervisor's own line (logger `chatroom`), after every worker listens.
@@ -241,3 +242,26 @@ async def test_a_worker_that_listened_is_restarted_without_counting_as_a_crash_l
         await supervisor.run()
     assert waited.cancelled_caught  # still restarting, not given up
     assert caplog.text.count("exited with code 4; restarting in 0.0 s") >= 3
+
+
+def test_sighup_reaches_every_worker_with_tls(tmp_path: Path, redis: RedisServer) -> None:
+    """A renewed certificate: SIGHUP to the supervisor, and every worker
+    serves it to new connections."""
+    cert, key = make_certificate(tmp_path, "first")
+    server = start_server(
+        tmp_path / "data", "--workers", "2", "--broker", redis.url,
+        "--tls-cert", str(cert), "--tls-key", str(key),
+        listening=ALL_LISTENING.replace("http", "https"),
+    )  # fmt: skip
+    try:
+        first = served_certificate(server)
+        renewed_cert, renewed_key = make_certificate(tmp_path, "renewed")
+        cert.write_bytes(renewed_cert.read_bytes())
+        key.write_bytes(renewed_key.read_bytes())
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while any(served_certificate(server) == first for _ in range(ATTEMPTS)):
+            assert time.monotonic() < deadline, "a worker still serves the old certificate"
+            time.sleep(0.2)
+    finally:
+        assert stop_server(server) == 0

@@ -86,14 +86,15 @@ class ChatServer:
         self.store = store
         self.registry = registry
         self.counters = store.counters  # one set, counted by the store and the sessions
+        self.controls = UserControls()
         accounts = Accounts(
             store,
             signer,
             settings.token_ttl,
             registration_open=settings.registration_open,
             registrations_per_hour=settings.registrations_per_hour,
+            banned=self.controls.banned,
         )
-        self.controls = UserControls()
         self.api = Api(
             registry,
             signer,

@@ -80,6 +80,8 @@ def test_ban_unban_logout_and_a_new_password(tmp_path: Path) -> None:
         assert closed_within(live, 5.0) == CLOSE_UNAUTHORIZED
         assert "banned" in refused_at_hello(server, token)
         assert server.http("GET", "/api/rooms", token)[0] == 401
+        status, body = login(server, "alice")
+        assert (status, body["error"]["code"]) == (403, "forbidden")  # no new token either
         send(bobs, type="ping", ref="still here")
         assert receive(bobs)["type"] == "pong"  # nobody else
 

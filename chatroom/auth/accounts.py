@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -50,6 +51,8 @@ class Accounts:
     registrations_per_hour: int = 20  # per client address, in bursts of as many
     hasher: PasswordHasher = attrs.field(factory=PasswordHasher)
     throttle: LoginThrottle = attrs.field(factory=LoginThrottle)
+    # Whether a user is banned server-wide (see controls.py): no token for them.
+    banned: Callable[[str], bool] = lambda user: False
     _registrations: BucketsByKey = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -127,6 +130,8 @@ class Accounts:
                 self.throttle.failed(username, client)
                 raise AccountError(401, ErrorCode.UNAUTHORIZED, BAD_CREDENTIALS)
             self.throttle.succeeded(username, client)
+            if self.banned(account[0]):
+                raise AccountError(403, ErrorCode.FORBIDDEN, "this user is banned")
             return self._issue(account[0])  # the account's spelling of the name
         finally:
             if not settled:  # refused, cancelled or the database away: not a guess

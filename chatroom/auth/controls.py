@@ -41,6 +41,10 @@ class UserControls:
             return "token revoked"
         return None
 
+    def banned(self, user: str) -> bool:
+        control = self._by_key.get(user.lower())
+        return control is not None and control.banned
+
     def learn(self, controls: list[UserControl]) -> list[UserControl]:
         """Take what the store says; the controls that changed here."""
         changed = []

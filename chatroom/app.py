@@ -35,7 +35,7 @@ from chatroom.broker import RedisBroker
 from chatroom.config import Settings
 from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
 from chatroom.http import serve_http, serve_websocket
-from chatroom.listener import accept_loop, open_listener
+from chatroom.listener import accept_loop, http_url, open_listener
 from chatroom.protocol import ChatMessage
 from chatroom.proxy import is_trusted_peer
 from chatroom.ratelimit import BucketsByKey
@@ -471,10 +471,8 @@ async def _serve_clients(
                         listener.close()
 
             clients.start_soon(accept)
-            scheme = "http" if tls is None else "https"
-            log.info(
-                "listening on %s://%s:%d (WebSocket at /ws)", scheme, _url_host(settings.host), port
-            )
+            url = http_url(settings.host, port, tls=tls is not None)
+            log.info("listening on %s (WebSocket at /ws)", url)
             task_status.started(port)
             await shutdown.wait()
             log.info("shutting down: closing %d WebSocket sessions", len(server.sessions))
@@ -497,7 +495,3 @@ def tune_garbage_collector() -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(GC_YOUNG_THRESHOLD, 50, 100)
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host

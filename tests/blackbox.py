@@ -75,6 +75,21 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("CHATROOM_")}
 
 
+def run_chatroom(
+    *args: str, stdin: str = "", check: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """`python -m chatroom ARGS` (a command, not the server), run to its end."""
+    return subprocess.run(
+        [sys.executable, "-m", "chatroom", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=clean_env(),
+        timeout=60,
+        check=check,
+    )
+
+
 LISTENING = r"listening on http://127\.0\.0\.1:(\d+)"
 
 

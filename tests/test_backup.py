@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 
 from tests.blackbox import (
-    clean_env,
     hello,
     receive_until,
+    run_chatroom,
     send,
     start_server,
     stop_server,
 )
-
-
-def chatroom(*args: str) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "chatroom", *args]
-    return subprocess.run(command, capture_output=True, text=True, env=clean_env(), timeout=60)
 
 
 def test_a_backup_taken_under_write_load_is_consistent_and_serves(tmp_path: Path) -> None:
@@ -50,7 +43,7 @@ def test_a_backup_taken_under_write_load_is_consistent_and_serves(tmp_path: Path
         while sent < 50 and writer.is_alive() and time.monotonic() < deadline:
             time.sleep(0.05)
         before = sent
-        taken = chatroom("backup", str(copy), "--data-dir", str(data))
+        taken = run_chatroom("backup", str(copy), "--data-dir", str(data))
         after = sent
         time.sleep(0.3)  # writes go on after the copy
     finally:
@@ -78,13 +71,13 @@ def test_a_backup_taken_under_write_load_is_consistent_and_serves(tmp_path: Path
     finally:
         assert stop_server(restored) == 0
 
-    again = chatroom("backup", str(copy), "--data-dir", str(data))
+    again = run_chatroom("backup", str(copy), "--data-dir", str(data))
     assert (again.returncode, "exists" in again.stderr) == (1, True)
 
 
 def test_postgresql_is_pointed_to_pg_dump(tmp_path: Path) -> None:
     url = "postgresql://postgres@127.0.0.1:1/nothing"
-    result = chatroom("backup", str(tmp_path / "x.db"), "--database", url)
+    result = run_chatroom("backup", str(tmp_path / "x.db"), "--database", url)
     assert result.returncode == 2
     assert "pg_dump" in result.stderr
     assert not (tmp_path / "x.db").exists()

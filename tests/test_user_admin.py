@@ -5,18 +5,17 @@ HTTP, and what a logout leaves alone keeps working."""
 from __future__ import annotations
 
 import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
 
 from tests.blackbox import (
     RunningServer,
-    clean_env,
     close_code,
     connect_ws,
     hello,
     receive,
+    run_chatroom,
     send,
     start_server,
     stop_server,
@@ -29,15 +28,8 @@ CLOSE_UNAUTHORIZED = 4401
 def user(
     server: RunningServer, *args: str, password: str = "", check: bool = True
 ) -> subprocess.CompletedProcess[str]:
-    command = [sys.executable, "-m", "chatroom", "user", *args]
-    return subprocess.run(
-        [*command, "--data-dir", str(server.data_dir)],
-        input=password,
-        capture_output=True,
-        text=True,
-        env=clean_env(),
-        timeout=60,
-        check=check,
+    return run_chatroom(
+        "user", *args, "--data-dir", str(server.data_dir), stdin=password, check=check
     )
 
 

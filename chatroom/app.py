@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import functools
 import gc
-import json
 import logging
 import os
 import socket
@@ -34,7 +33,7 @@ from chatroom.auth.controls import UserControls
 from chatroom.broker import RedisBroker
 from chatroom.config import Settings
 from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
-from chatroom.http import serve_http, serve_websocket
+from chatroom.http import refusal_response, refuse_socket, serve_http, serve_websocket
 from chatroom.listener import accept_loop, http_url, open_listener
 from chatroom.protocol import ChatMessage
 from chatroom.proxy import is_trusted_peer
@@ -57,14 +56,9 @@ GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (Python: 70
 BROKER_DEPART_TIMEOUT = 1.0
 
 
-def refusal_response(reason: str) -> bytes:
-    """A whole HTTP 503 for a socket refused before anything was read."""
-    body = json.dumps({"error": {"code": "unavailable", "message": reason}}).encode()
-    head = (
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-        f"Content-Length: {len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
-    )
-    return head.encode() + body
+# Refused sockets answered politely at once (refuse_socket); past this, a
+# flood of them gets its 503 written at once and the socket closed.
+MAX_REFUSING = 256
 
 
 class ChatServer:
@@ -124,12 +118,13 @@ class ChatServer:
         registry.users = self
         self.closing = False
         self._sessions_changed = trio.Event()
+        self._refusing = 0  # sockets in refuse_socket now
 
     async def handle_socket(self, sock: socket.socket) -> None:
         transport = SocketTransport(sock, max_pending=self.settings.outbound_limit_bytes)
         from_proxy = is_trusted_peer(transport.peer, self.settings.trusted_proxies)
         ticket = self.admission.open_socket(transport.peer, per_address=not from_proxy)
-        if isinstance(ticket, str):
+        if isinstance(ticket, str) and self._refusing >= MAX_REFUSING:
             transport.offer(refusal_response(ticket))
             transport.close_now()
             return
@@ -137,21 +132,35 @@ class ChatServer:
             # The connection's nursery: its writer task, trio-websocket's reader.
             async with trio.open_nursery() as nursery:
                 transport.writer_nursery = nursery
-                if self.tls is not None and not await self._tls_handshake(transport, ticket):
-                    return
-                upgrade = await serve_http(
-                    transport, self.api, self.settings, self.admission, ticket
-                )
-                if upgrade is not None:
-                    run_session = functools.partial(self.run_session, ticket)
-                    await serve_websocket(nursery, transport, upgrade, self.settings, run_session)
+                if isinstance(ticket, str):
+                    await self._refuse(transport, ticket)
+                else:
+                    await self._serve(nursery, transport, ticket)
                 nursery.cancel_scope.cancel()
         except Exception:
             # One client's failure must never reach the clients nursery.
             log.exception("connection failed", extra={"client": transport.client})
         finally:
             transport.close_now()
-            self.admission.close_socket(ticket)
+            if not isinstance(ticket, str):
+                self.admission.close_socket(ticket)
+
+    async def _refuse(self, transport: SocketTransport, reason: str) -> None:
+        self._refusing += 1
+        try:
+            await refuse_socket(transport, reason, self.settings.max_http_head_bytes)
+        finally:
+            self._refusing -= 1
+
+    async def _serve(
+        self, nursery: trio.Nursery, transport: SocketTransport, ticket: Ticket
+    ) -> None:
+        if self.tls is not None and not await self._tls_handshake(transport, ticket):
+            return
+        upgrade = await serve_http(transport, self.api, self.settings, self.admission, ticket)
+        if upgrade is not None:
+            run_session = functools.partial(self.run_session, ticket)
+            await serve_websocket(nursery, transport, upgrade, self.settings, run_session)
 
     async def _tls_handshake(self, transport: SocketTransport, ticket: Ticket) -> bool:
         """False if the client does not complete one in time (plain HTTP,

@@ -5,6 +5,7 @@ trio-websocket over the same transport and become a `Connection`."""
 from __future__ import annotations
 
 import ipaddress
+import json
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 
@@ -116,6 +117,15 @@ def _is_upgrade(headers: dict[str, str]) -> bool:
         and "upgrade" in headers.get("connection", "").lower()
     )
 
+
+# A refused or answered-and-closed socket is closed only after the client
+# has stopped sending or these run out: closing with unread bytes makes the
+# kernel send a reset, which may destroy the answer before the client reads it.
+LINGER_SECONDS = 2.0
+LINGER_BYTES = 64 * 1024
+# How long a socket refused at accept may take to send its request head
+# before it is answered anyway.
+REFUSED_HEAD_TIMEOUT = 2.0
 
 # Small reads, so h11's limit on an incomplete request head is checked
 # every few KiB and a head can pass it by at most one read.
@@ -268,7 +278,53 @@ async def _send_error_and_close(
         try:
             await _send_response(conn, transport, _closing(response), head_only=False)
         except (h11.LocalProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+    await linger(transport)
+
+
+async def linger(transport: SocketTransport) -> None:
+    """Half-close, then read and drop what the client still sends, until it
+    closes or LINGER_SECONDS or LINGER_BYTES run out; the caller closes."""
+    if not transport.shutdown_write():
+        return
+    drained = 0
+    with trio.move_on_after(LINGER_SECONDS):
+        while drained < LINGER_BYTES:
+            try:
+                data = await transport.receive_some(HTTP_READ_SIZE)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return
+            if not data:
+                return
+            drained += len(data)
+
+
+def refusal_response(reason: str) -> bytes:
+    """A whole HTTP 503 for a socket refused as it was accepted."""
+    body = json.dumps({"error": {"code": "unavailable", "message": reason}}).encode()
+    head = (
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+async def refuse_socket(transport: SocketTransport, reason: str, max_head_bytes: int) -> None:
+    """Answer a socket refused as it was accepted with a 503 that its client
+    reads whatever its timing: after its request head (bounded in time and
+    bytes, and given up on if it is not HTTP), then a lingering close."""
+    conn = h11.Connection(h11.SERVER, max_incomplete_event_size=max_head_bytes)
+    with trio.move_on_after(REFUSED_HEAD_TIMEOUT):
+        try:
+            await _next_event(conn, transport)
+        except (h11.RemoteProtocolError, trio.BrokenResourceError, trio.ClosedResourceError):
             pass
+    with trio.move_on_after(ERROR_SEND_TIMEOUT):
+        try:
+            await transport.send_all(refusal_response(reason))
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            return
+    await linger(transport)
 
 
 async def _upgrade(

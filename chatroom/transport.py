@@ -330,6 +330,19 @@ class SocketTransport(trio.abc.Stream):
 
     # -- closing -----------------------------------------------------------
 
+    def shutdown_write(self) -> bool:
+        """Send FIN once everything queued is sent, keeping the reading side
+        open (a lingering close: see http.linger). False over TLS, whose
+        close_notify close_now() sends, or if nothing more can be sent."""
+        if self._closed or self._broken is not None or self._buffer or self.tls is not None:
+            return False
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return False
+        self.accepting_offers = False
+        return True
+
     def close_now(self) -> None:
         """Close the socket at once; pending bytes are dropped."""
         if self._closed:

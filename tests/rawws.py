@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import struct
+import time
 from typing import Any
 
 import trio
@@ -147,3 +148,23 @@ class RawClient:
 
 def close_code(payload: bytes) -> int:
     return int.from_bytes(payload[:2], "big") if len(payload) >= 2 else 1005
+
+
+def answer_to(
+    host: str, port: int, request: bytes, *, chunk: int | None = None, pause: float = 0.0
+) -> bytes:
+    """Blocking: send `request` (in `chunk`-byte writes `pause` s apart, if
+    given) and read until the server closes; b"reset" if the connection was
+    reset, whether while sending or reading."""
+    with socket.create_connection((host, port), timeout=30) as sock:
+        received = b""
+        try:
+            step = chunk or len(request) or 1
+            for start in range(0, len(request), step):
+                sock.sendall(request[start : start + step])
+                time.sleep(pause)
+            while chunk_read := sock.recv(4096):
+                received += chunk_read
+        except (ConnectionResetError, BrokenPipeError):
+            return b"reset"
+        return received

@@ -26,6 +26,9 @@ _COLUMNS = "room, id, author, body, ts, cid, edited_ms, deleted_by"
 MAX_UNREAD = 1000  # unread counts stop here
 PAGE_READ_ROWS = 50  # rows read at a time for a page bounded in bytes
 IN_CHUNK = 500  # values per IN (...) query (SQLite allows 32,766 parameters)
+# The PostgreSQL advisory lock that migrations hold: any number, the same in
+# every chatroom ("chatroom" in ASCII).
+MIGRATION_LOCK = 0x63686174726F6F6D
 
 
 class SchemaTooNew(Exception):
@@ -190,32 +193,50 @@ class Database:
         self._execute(conn, "BEGIN IMMEDIATE" if self.dialect == "sqlite" else "BEGIN")
 
     def migrate(self, conn: Any) -> int:
-        """Bring the schema up to date; return the version it had."""
-        self._execute(conn, CREATE_VERSION_TABLE)
-        row = self._execute(conn, "SELECT MAX(version) FROM schema_migrations").fetchone()
-        found = int(row[0]) if row and row[0] is not None else 0
-        if found > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"{self.description} has schema version {found}, newer than this chatroom "
-                f"understands ({SCHEMA_VERSION}); run a newer chatroom or another database"
-            )
-        for version, statements in migrations_after(found, self.dialect):
+        """Bring the schema up to date; return the version it had.
+
+        Each migration is a transaction that reads the version under a lock,
+        so servers starting together on a new database take turns: those that
+        waited find the migrations done and go on.
+        """
+        found = None
+        while True:
             self._begin(conn)
             try:
-                if version == NAMES_FOLDED_FROM:
-                    self._refuse_name_clashes(conn)
-                for statement in statements:
-                    self._execute(conn, statement)
-                self._execute(
-                    conn,
-                    "INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)",
-                    (version, _now_ms()),
-                )
+                if self.dialect == "postgresql":
+                    # SQLite's BEGIN IMMEDIATE is lock enough; PostgreSQL would
+                    # let two servers read version 0 and both create tables.
+                    self._execute(conn, "SELECT pg_advisory_xact_lock(?)", (MIGRATION_LOCK,))
+                self._execute(conn, CREATE_VERSION_TABLE)
+                row = self._execute(conn, "SELECT MAX(version) FROM schema_migrations").fetchone()
+                version = int(row[0]) if row and row[0] is not None else 0
+                found = version if found is None else found
+                if version > SCHEMA_VERSION:
+                    raise SchemaTooNew(
+                        f"{self.description} has schema version {version}, newer than this "
+                        f"chatroom understands ({SCHEMA_VERSION}); run a newer chatroom or "
+                        "another database"
+                    )
+                pending = migrations_after(version, self.dialect)
+                if pending:
+                    self._apply(conn, *pending[0])
                 self._execute(conn, "COMMIT")
             except BaseException:
                 self._rollback(conn)
                 raise
-        return found
+            if not pending:
+                return found
+
+    def _apply(self, conn: Any, version: int, statements: list[str]) -> None:
+        if version == NAMES_FOLDED_FROM:
+            self._refuse_name_clashes(conn)
+        for statement in statements:
+            self._execute(conn, statement)
+        self._execute(
+            conn,
+            "INSERT INTO schema_migrations (version, applied_ms) VALUES (?, ?)",
+            (version, _now_ms()),
+        )
 
     def _refuse_name_clashes(self, conn: Any) -> None:
         clashes = []

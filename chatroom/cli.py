@@ -9,14 +9,17 @@ import argparse
 import contextlib
 import logging
 import os
+import re
 import signal
 import socket
+import sqlite3
 import ssl
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import psycopg
 import trio
 
 from chatroom import __version__
@@ -37,8 +40,8 @@ from chatroom.store import (
     default_database_url,
     open_database,
 )
-from chatroom.store.backends import SQLITE_PREFIX
-from chatroom.store.backup import BackupError, backup_database
+from chatroom.store.backends import redacted_url
+from chatroom.store.backup import BackupError, BackupFailed, backup_database
 from chatroom.supervisor import READY_LINE, RestartPolicy, Supervisor
 from chatroom.tls import TlsContext
 
@@ -48,6 +51,15 @@ COMMANDS = ("serve", "token", "user", "backup")
 log = logging.getLogger("chatroom")
 
 STOP_MARGIN = 5.0  # seconds a worker may take past its shutdown budget before SIGKILL
+
+# What opening a database and migrating it raise when it cannot be used: a
+# bad URL, a server that refuses or is not there, a file that cannot be
+# made, a schema this chatroom cannot take.
+OPEN_ERRORS = (
+    StoreUnavailable, SchemaTooNew, NameClash, ValueError, OSError, psycopg.Error, sqlite3.Error,
+)  # fmt: skip
+# Where libpq says it failed, before why: the URL shown says where already.
+LIBPQ_WHERE = re.compile(r"^(connection failed: )?(connection to server .*? failed: )?(FATAL: +)?")
 
 
 def _env(name: str, default: str) -> str:
@@ -426,6 +438,9 @@ def _serve(args: argparse.Namespace, argv: Sequence[str]) -> int:
     settings = _settings(args)
     if args.workers > 1:
         return _supervise(args.workers, settings, argv, tls=args.tls_cert is not None)
+    if failure := _database_failure(_database_url(settings)):
+        log.error("%s", failure)
+        return 2
     signer = _signer(settings.data_dir)
     tls = None
     if args.tls_cert is not None:
@@ -487,15 +502,9 @@ def _settings(args: argparse.Namespace) -> Settings:
 def _supervise(workers: int, settings: Settings, argv: Sequence[str], *, tls: bool) -> int:
     """--workers N: make what the workers share, hold the port, run them."""
     _signer(settings.data_dir)  # made here once, rather than raced for by N workers
-    url = settings.database_url or default_database_url(settings.data_dir)
-    failure = ""
-    try:
-        trio.run(_migrate, url)  # likewise the schema
-    except* (StoreUnavailable, SchemaTooNew, NameClash, ValueError) as group:
-        failure = str(group.exceptions[0])
-    if failure:
-        log.error("cannot open the database: %s", failure)
-        return 1
+    if failure := _database_failure(_database_url(settings)):  # likewise the schema
+        log.error("%s", failure)
+        return 2
     try:
         # Bound, never listening: it gets no connections, but keeps the port
         # (and the one port 0 picked) for the workers, across their restarts.
@@ -517,6 +526,27 @@ def _supervise(workers: int, settings: Settings, argv: Sequence[str], *, tls: bo
             ),
         )
         return trio.run(supervisor.run)
+
+
+def _database_url(settings: Settings) -> str:
+    return settings.database_url or default_database_url(settings.data_dir)
+
+
+def _database_failure(url: str) -> str:
+    """Why the database at `url` cannot be used, in one line; "" once it is
+    open and its schema current."""
+    error: BaseException | None = None
+    try:
+        trio.run(_migrate, url)
+    except* OPEN_ERRORS as group:
+        error = group
+        while isinstance(error, BaseExceptionGroup):
+            error = error.exceptions[0]
+    if error is None:
+        return ""
+    lines = str(error).strip().splitlines()
+    reason = LIBPQ_WHERE.sub("", lines[0]) if lines else type(error).__name__
+    return f"cannot open database {redacted_url(url)}: {reason}"
 
 
 async def _migrate(url: str) -> None:
@@ -542,7 +572,7 @@ def _backup(args: argparse.Namespace) -> int:
         pages = backup_database(url, args.file)
     except BackupError as exc:
         print(f"chatroom: {exc}", file=sys.stderr)
-        return 2 if not url.startswith(SQLITE_PREFIX) else 1
+        return 1 if isinstance(exc, BackupFailed) else 2
     print(f"chatroom: {pages} pages copied to {args.file}", file=sys.stderr)
     return 0
 
@@ -555,6 +585,9 @@ def _user_command(args: argparse.Namespace) -> int:
         return 2
     password = _read_password(args) if action in ("add", "password") else ""
     url = args.database or default_database_url(args.data_dir)
+    if failure := _database_failure(url):
+        print(f"chatroom: {failure}", file=sys.stderr)
+        return 2
 
     async def run() -> str:
         async with _running_store(url) as store:
@@ -573,7 +606,9 @@ def _user_command(args: argparse.Namespace) -> int:
                 return ""
             banned = {"ban": True, "unban": False}.get(action)
             await store.control_user(args.user, banned=banned, logout=action == "logout")
-            done = {"ban": "banned", "unban": "unbanned", "logout": "logged out"}[action]
+            if action == "unban":
+                return f"unbanned {args.user}; servers let them in again within 5 s"
+            done = {"ban": "banned", "logout": "logged out"}[action]
             return f"{done} {args.user}; servers close their sessions within 5 s"
 
     failure = ""

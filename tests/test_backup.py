@@ -72,7 +72,18 @@ def test_a_backup_taken_under_write_load_is_consistent_and_serves(tmp_path: Path
         assert stop_server(restored) == 0
 
     again = run_chatroom("backup", str(copy), "--data-dir", str(data))
-    assert (again.returncode, "exists" in again.stderr) == (1, True)
+    assert (again.returncode, "exists" in again.stderr) == (2, True)
+
+
+def test_a_target_that_cannot_be_written_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    run_chatroom("user", "list", "--data-dir", str(data), check=True)  # makes the database
+    target = tmp_path / "no" / "such" / "folder" / "x.db"
+    result = run_chatroom("backup", str(target), "--data-dir", str(data))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"chatroom: cannot write {target}: No such file or directory"
+    ]
 
 
 def test_postgresql_is_pointed_to_pg_dump(tmp_path: Path) -> None:

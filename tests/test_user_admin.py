@@ -120,3 +120,16 @@ def test_a_ban_outlives_a_restart_and_unknown_accounts_are_named(tmp_path: Path)
         assert "no user 'nobody'" in missing.stderr
     finally:
         assert stop_server(server) == 0
+
+
+def test_each_action_says_what_it_did(tmp_path: Path) -> None:
+    data = str(tmp_path / "data")
+    said = {
+        action: run_chatroom("user", action, "dave", "--data-dir", data, check=True).stderr
+        for action in ("ban", "unban", "logout")
+    }
+    assert said == {
+        "ban": "banned dave; servers close their sessions within 5 s\n",
+        "unban": "unbanned dave; servers let them in again within 5 s\n",
+        "logout": "logged out dave; servers close their sessions within 5 s\n",
+    }

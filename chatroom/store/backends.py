@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import urllib.parse
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,20 @@ def open_database(url: str) -> Database:
         return _sqlite(Path(url.removeprefix(SQLITE_PREFIX)))
     if url.startswith(("postgresql://", "postgres://")):
         return _postgresql(url)
-    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///PATH or postgresql://...")
+    raise ValueError(
+        f"unsupported database URL {redacted_url(url)!r}: use sqlite:///PATH or postgresql://..."
+    )
+
+
+def redacted_url(url: str) -> str:
+    """`url` without its password, to show in logs and errors."""
+    parts = urllib.parse.urlsplit(url)
+    query = "&".join(f for f in parts.query.split("&") if not f.startswith("password="))
+    if parts.password is None and query == parts.query:
+        return url  # as given: rebuilt, sqlite:////absolute/path would lose slashes
+    users, _, host = parts.netloc.rpartition("@")
+    netloc = f"{users.partition(':')[0]}@{host}" if users else host
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def _sqlite(path: Path) -> Database:
@@ -66,7 +80,7 @@ def _postgresql(url: str) -> Database:
         dialect="postgresql",
         connect=connect,
         unavailable=(psycopg.OperationalError, psycopg.InterfaceError),
-        description="PostgreSQL database",
+        description=f"PostgreSQL database {redacted_url(url)}",
         # Its reads wait on the network, so several overlap.
         read_connections=4,
         broken=lambda conn: bool(conn.closed or conn.broken),

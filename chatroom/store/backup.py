@@ -17,7 +17,12 @@ from chatroom.store.backends import SQLITE_PREFIX
 
 
 class BackupError(Exception):
-    """Why no backup was written; safe to show."""
+    """Why no backup was written, safe to show: the source or the target is not
+    what it must be, and nothing was tried."""
+
+
+class BackupFailed(BackupError):
+    """The copy was tried and failed."""
 
 
 def backup_database(url: str, target: Path) -> int:
@@ -33,7 +38,13 @@ def backup_database(url: str, target: Path) -> int:
     if target.exists():
         raise BackupError(f"{target} exists; give a new file name")
     partial = target.with_name(target.name + ".partial")
-    partial.unlink(missing_ok=True)
+    try:
+        partial.unlink(missing_ok=True)
+        partial.touch(exist_ok=False)
+    except OSError as exc:
+        # Found here, it would read as the source's fault ("unable to open
+        # database file") once SQLite met it.
+        raise BackupError(f"cannot write {target}: {exc.strerror}") from exc
     pages = 0
 
     def progress(_status: int, remaining: int, total: int) -> None:
@@ -49,5 +60,5 @@ def backup_database(url: str, target: Path) -> int:
         partial.rename(target)
     except sqlite3.Error as exc:
         partial.unlink(missing_ok=True)
-        raise BackupError(f"backing up {source} failed: {exc}") from exc
+        raise BackupFailed(f"copying {source} to {target} failed: {exc}") from exc
     return pages

@@ -3,9 +3,7 @@ against `python -m chatroom` in a subprocess."""
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,6 @@ from playwright.sync_api import Browser, BrowserContext, expect
 
 from tests.blackbox import RunningServer, hello, receive_until, send, start_server, stop_server
 from tests.browser import (
-    ROOT,
     join,
     launch_browser,
     members,
@@ -30,9 +27,7 @@ browser = pytest.fixture(launch_browser, scope="module", name="browser")
 context = pytest.fixture(new_context, name="context")
 
 
-def test_two_people_chat_in_two_browsers(
-    browser: Browser, server: RunningServer, tmp_path: Path
-) -> None:
+def test_two_people_chat_in_two_browsers(browser: Browser, server: RunningServer) -> None:
     alice_context = browser.new_context(viewport={"width": 1100, "height": 700})
     bob_context = browser.new_context(viewport={"width": 1100, "height": 700})
     alice, bob = open_page(alice_context, server), open_page(bob_context, server)
@@ -68,15 +63,10 @@ def test_two_people_chat_in_two_browsers(
     expect(messages(alice).get_by_text("Hi Bob! Lunch at noon?")).to_be_visible()
     expect(messages(alice).get_by_text("second line")).to_be_visible()
 
-    screenshot = tmp_path / "screenshot.png"
-    alice.screenshot(path=str(screenshot))
-    if os.environ.get("CHATROOM_UPDATE_SCREENSHOT"):
-        shutil.copy(screenshot, ROOT / "docs" / "screenshot.png")
-
-    # A closed tab drops out of Members.
+    # A closed tab drops out of Members ("bob left" waits a minute: he may
+    # be back by then; tests/test_browser_catch_up.py).
     bob_context.close()
     expect(members(alice).get_by_text("bob")).to_have_count(0)
-    expect(messages(alice).get_by_text("bob left")).to_be_visible()
     alice_context.close()
 
 

@@ -45,7 +45,7 @@ const ROOMS_REFRESH_MS = 10000;
 const ROOMS_SOON_MS = 300; // All rooms follows presence changes this soon
 const COUNTER_FROM = 500; // show the characters left once fewer than this remain
 const ERROR_SHOWN_MS = 6000;
-const RETURNING_MS = 60000; // a member back this soon after our reconnect did not "join"
+const AWAY_MS = 60000; // "… left" only once a member has been gone this long
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
 const ROOM_PREFIX = /^[A-Za-z0-9_.-]{0,64}$/;
 const USER_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
@@ -126,7 +126,8 @@ function addRoom(name, known) {
       loaded: false, // its messages came (`joined`)
       items: [], // {kind: "message"|"presence", message | text, ts}, oldest first
       members: [],
-      returning: new Map(), // user -> until when a `join` of theirs is a return
+      seen: new Set(), // users met in the room and not since said to have left
+      away: new Map(), // user -> the timer of their "… left", gone less than AWAY_MS
       unread: 0,
       oldestId: null,
       complete: false, // nothing older exists
@@ -148,6 +149,21 @@ function addRoom(name, known) {
 const messageItem = (message) => ({ kind: "message", message, ts: message.ts });
 const lastIdOf = (room) => room.items.findLast((i) => i.kind === "message")?.message.id ?? 0;
 const isSeen = (key) => key === current && !document.hidden;
+
+// What the user has read of `room`: up to the server's read marker, and
+// everything before their own last message (who writes has read what came
+// before); their own messages are never unread.
+function readUpTo(room) {
+  const own = room.items.findLast((i) => i.kind === "message" && i.message.user === client?.user);
+  return Math.max(room.read ?? 0, own?.message.id ?? 0);
+}
+
+// The unread count of a loaded room: what came after readUpTo (ids are
+// contiguous, so the last id less it, as the server counts); `marker`
+// stands in for a read marker the server does not have.
+function unreadOf(room, marker = room.read ?? 0) {
+  return Math.min(MAX_UNREAD, Math.max(0, lastIdOf(room) - Math.max(marker, readUpTo(room))));
+}
 
 function loadList(key) {
   try {
@@ -190,6 +206,7 @@ function stopChat() {
   clearTimeout(typingTimer);
   clearTimeout(readTimer);
   readTimer = null;
+  for (const room of rooms.values()) forgetAway(room);
   rooms.clear();
   leaving.clear();
   current = null;
@@ -259,12 +276,8 @@ function startChat(token, user) {
   on("done", ({ request }) => {
     if (request?.type === "unban") manageNote(`Unbanned ${request.user} in # ${request.room}.`);
   });
-  on("edited", (frame) =>
-    onChanged(frame, (message) => ({ ...message, text: frame.text, edited: frame.edited })),
-  );
-  on("deleted", (frame) =>
-    onChanged(frame, ({ text, edited, ...message }) => ({ ...message, deleted: true })),
-  );
+  on("edited", onEdited);
+  on("deleted", onDeleted);
   on("error", onError);
   on("unauthorized", () =>
     logOut("Your session has ended; please log in again.", { revokeToken: false }),
@@ -312,6 +325,12 @@ function onWelcome(frame) {
     room.readSent = 0; // nor may a `read` have gone
   }
   if (Array.isArray(frame.rooms)) adoptRooms(frame.rooms);
+  // The invitations not acted on yet (1.2), also those sent while offline.
+  if (Array.isArray(frame.invitations)) {
+    invitations.clear();
+    for (const invitation of frame.invitations) onInvitation(invitation);
+    renderInvitations();
+  }
   for (const name of leaving.values()) client.leave(name);
   listRooms();
   renderSide();
@@ -341,6 +360,7 @@ function onJoined(frame) {
   const room = rooms.get(key);
   if (!room) return;
   const again = room.loaded && !frame.truncated; // a rejoin: only what was missed
+  const before = lastIdOf(room);
   room.name = frame.room;
   room.known = true;
   room.info = frame.info ?? null;
@@ -349,11 +369,7 @@ function onJoined(frame) {
   const read = Number.isInteger(frame.read) ? frame.read : null;
   if (read !== null) room.read = Math.max(room.read ?? 0, read);
   if (!room.loaded) room.divider = room.read;
-  if (again) {
-    if (!isSeen(key) && read === null) {
-      room.unread += items.filter((i) => i.message.user !== client.user).length;
-    }
-  } else {
+  if (!again) {
     // The first messages (or, truncated, more was missed than one frame
     // holds): start over from what came, and page back from its first.
     room.items = [];
@@ -362,10 +378,11 @@ function onJoined(frame) {
   }
   addItems(room, items);
   room.loaded = true;
-  // The server's marker says what is unread (its ids are contiguous, so the
-  // count is the last id less the marker, as the server counts).
-  if (isSeen(key)) room.unread = 0;
-  else if (read !== null) room.unread = Math.min(MAX_UNREAD, Math.max(0, lastIdOf(room) - read));
+  // The server's marker says what is unread; without one, the count so far
+  // (the server's own from `welcome`, for a first join) says where the
+  // unread messages start. Never our own, nor what came before them.
+  const marker = read !== null ? room.read : (again ? before : lastIdOf(room)) - room.unread;
+  room.unread = isSeen(key) ? 0 : unreadOf(room, marker);
   for (const message of frame.history) {
     if (message.cid !== undefined && message.user === client.user) pending.settle(message.cid);
   }
@@ -383,6 +400,7 @@ function onJoined(frame) {
     else showRoom();
     markReadSoon();
   }
+  applyChanges(frame.room, frame.changes);
   pending.resend(room.name);
   refreshRoomsSoon();
 }
@@ -406,6 +424,9 @@ function onMessage(message) {
   // (A `read` from another device may come before the message it read.)
   if (message.user !== client.user && !isSeen(key) && message.id > (room.read ?? 0)) {
     room.unread += 1;
+    renderSide();
+  } else if (message.user === client.user && room.unread) {
+    room.unread = 0; // written on another device: what came before is read
     renderSide();
   }
   if (key === current) markReadSoon();
@@ -504,7 +525,7 @@ function onRead({ room: name, id }) {
   const room = rooms.get(key);
   if (!room || !Number.isInteger(id)) return;
   room.read = Math.max(room.read ?? 0, id);
-  const left = room.loaded ? Math.max(0, lastIdOf(room) - room.read) : room.unread;
+  const left = room.loaded ? unreadOf(room) : room.unread;
   const unread = isSeen(key) ? 0 : Math.min(room.unread, left);
   if (unread !== room.unread) {
     room.unread = unread;
@@ -512,8 +533,12 @@ function onRead({ room: name, id }) {
   }
 }
 
-// Presence lines only for changes to the Members list: not for a rejoin after
-// a reconnect, nor for yourself.
+// Presence keeps the Members list current. Its lines tell of real arrivals
+// and departures only: a reload, a reconnect or a dropped network (a leave
+// and a join within AWAY_MS) shows neither. "… left" waits until the member
+// has been gone AWAY_MS; "… joined" shows for someone not seen in the room
+// before, or back after their "… left". Never for yourself, nor in a direct
+// conversation (two people: the Members list says enough).
 function onPresence(frame) {
   const key = roomKey(frame.room);
   const room = rooms.get(key);
@@ -521,31 +546,65 @@ function onPresence(frame) {
   const { user } = frame;
   const joining = frame.event === "join";
   if (joining === room.members.some((m) => m.user === user)) return;
-  if (joining) room.members.push({ user, since: Date.now() });
-  else room.members = room.members.filter((m) => m.user !== user);
-  const back = joining && room.returning.get(user) > Date.now();
-  room.returning.delete(user);
-  if (user !== client.user && !back) {
-    const item = { kind: "presence", text: `${user} ${joining ? "joined" : "left"}`, ts: Date.now() };
-    addItems(room, [item]);
-    if (key === current) view.appended([item]);
+  if (joining) {
+    room.members.push({ user, since: Date.now() });
+    const back = room.away.has(user) || room.seen.has(user);
+    stayed(room, user);
+    if (!back) presenceLine(key, room, user, "joined");
+  } else {
+    room.members = room.members.filter((m) => m.user !== user);
+    goneAway(key, room, user);
   }
   renderSide();
   refreshRoomsSoon();
 }
 
-// After a reconnect the members present before and not yet back may be on
-// their way: their `join` within RETURNING_MS is no arrival.
+// `user` is a member of `room` (again): no "… left" is on its way.
+function stayed(room, user) {
+  clearTimeout(room.away.get(user));
+  room.away.delete(user);
+  room.seen.add(user);
+}
+
+// `user` is no longer in `room`: "… left" once they have stayed away AWAY_MS.
+function goneAway(key, room, user) {
+  if (room.away.has(user) || user === client.user || isDirect(room.name)) return;
+  const timer = setTimeout(() => {
+    room.away.delete(user);
+    if (rooms.get(key) !== room || room.members.some((m) => m.user === user)) return;
+    room.seen.delete(user);
+    presenceLine(key, room, user, "left");
+  }, AWAY_MS);
+  room.away.set(user, timer);
+}
+
+function presenceLine(key, room, user, verb) {
+  if (user === client?.user || isDirect(room.name)) return;
+  const item = { kind: "presence", text: `${user} ${verb}`, ts: Date.now() };
+  addItems(room, [item]);
+  if (key === current) view.appended([item]);
+}
+
+function forgetAway(room) {
+  for (const timer of room.away.values()) clearTimeout(timer);
+  room.away.clear();
+}
+
+// The members `joined` or `members` listed. After a reconnect (`rejoin`)
+// those present before and missing now are on their way back or gone:
+// "… left" for them once they have stayed away AWAY_MS. Those new in the
+// list came while we were away: no line.
 function setMembers(name, members, rejoin) {
-  const room = rooms.get(roomKey(name));
+  const key = roomKey(name);
+  const room = rooms.get(key);
   if (!room) return;
   if (rejoin) {
-    const until = Date.now() + RETURNING_MS;
     for (const { user } of room.members) {
-      if (!members.some((m) => m.user === user)) room.returning.set(user, until);
+      if (!members.some((m) => m.user === user)) goneAway(key, room, user);
     }
   }
   room.members = [...members];
+  for (const { user } of members) stayed(room, user);
   renderSide();
 }
 
@@ -565,13 +624,32 @@ function onHistory(frame) {
 
 // A message was edited or deleted: `change` makes the message as it is now.
 // One older than those loaded comes as it is now with its page of history.
+// Each change may come twice (live, then among a rejoin's `changes`): the
+// second does nothing new, and a deleted message stays deleted.
 function onChanged(frame, change) {
   const key = roomKey(frame.room);
   const room = rooms.get(key);
   const item = room?.items.findLast((i) => i.kind === "message" && i.message.id === frame.id);
-  if (!item) return;
+  if (!item || item.message.deleted) return;
   item.message = change(item.message);
   if (key === current) view.changed(frame.id, Boolean(item.message.deleted));
+}
+
+const onEdited = (frame) =>
+  onChanged(frame, (message) => ({ ...message, text: frame.text, edited: frame.edited }));
+const onDeleted = (frame) =>
+  onChanged(frame, ({ text, edited, ...message }) => ({ ...message, deleted: true }));
+
+// A rejoin's `changes` (1.2): the edits and deletes made while we were away
+// to messages we had, oldest first, as the live frames would have been.
+function applyChanges(name, changes) {
+  if (!Array.isArray(changes)) return;
+  for (const change of changes) {
+    if (!change || !Number.isInteger(change.id)) continue;
+    const frame = { ...change, room: name };
+    if (change.type === "edited" && typeof change.text === "string") onEdited(frame);
+    else if (change.type === "deleted") onDeleted(frame);
+  }
 }
 
 function onError(frame) {
@@ -601,6 +679,11 @@ function onError(frame) {
     case "typing":
     case "read":
       return; // left meanwhile, or too fast: nothing to tell
+    case "decline":
+      // Gone already (joined or declined elsewhere), or a server before 1.2.
+      if (frame.code === "not_found" || frame.code === "bad_request") return;
+      showError(`Could not decline the invitation to ${request.room}: ${text}`);
+      return;
     case "create": {
       backFrom(key);
       if (creating === key) creating = null;
@@ -616,7 +699,8 @@ function onError(frame) {
     case "unban": {
       const why =
         (request.type === "invite" && INVITE_REFUSED[frame.code]) || MODERATION_REFUSED[frame.code] || text;
-      const words = `Could not ${doing(request)}. ${why}`;
+      const unknown = request.type === "invite" && frame.code === "not_found";
+      const words = unknown ? `There is no user named ${request.user}.` : `Could not ${doing(request)}. ${why}`;
       if (key === current) manageNote(words, true);
       else showError(words, key);
       return;
@@ -685,6 +769,7 @@ function removeRoom(key) {
   const room = rooms.get(key);
   if (!room) return;
   rooms.delete(key);
+  forgetAway(room);
   client.forget(room.name);
   pending.dropRoom(room.name);
   if (current === key) current = firstRoom();
@@ -845,7 +930,8 @@ function onCreateSubmit(event) {
   selectRoom(key);
 }
 
-function onInvitation({ room, by }) {
+function onInvitation({ room, by } = {}) {
+  if (typeof room !== "string" || typeof by !== "string") return;
   const key = roomKey(room);
   if (rooms.get(key)?.loaded) return; // in it already
   invitations.set(key, { room, by });
@@ -853,7 +939,8 @@ function onInvitation({ room, by }) {
   refreshRoomsSoon(); // All rooms lists it now
 }
 
-// A notice for each invitation not yet taken up, with Join and Dismiss.
+// A notice for each invitation not yet taken up, with Join and Decline
+// (the server forgets it: it is not offered again, here or elsewhere).
 function renderInvitations() {
   const list = $("invitations");
   list.replaceChildren();
@@ -869,11 +956,12 @@ function renderInvitations() {
       joinRoom(room);
     });
     go.setAttribute("aria-label", `Join ${room}`);
-    const no = button("secondary", "Dismiss", () => {
+    const no = button("secondary", "Decline", () => {
       drop();
+      client?.decline(room);
       $("message-input").focus();
     });
-    no.setAttribute("aria-label", `Dismiss the invitation to ${room}`);
+    no.setAttribute("aria-label", `Decline the invitation to ${room}`);
     item.append(go, no);
     list.append(item);
   }

@@ -131,10 +131,14 @@ function renderMessage(message, grouped, me, room, actions) {
 }
 
 // The id of the first message after `room.divider` (the read marker when
-// the room was joined or opened): the "New messages" line goes before it.
-function firstNewId(room) {
+// the room was joined or opened) and after the last message of `me` (who
+// writes has read what came before; their own messages are never new): the
+// "New messages" line goes before it.
+function firstNewId(room, me) {
   if (room?.divider == null) return null;
-  return room.items.find((i) => i.kind === "message" && i.message.id > room.divider)?.message.id ?? null;
+  const own = room.items.findLast((i) => i.kind === "message" && i.message.user === me);
+  const after = Math.max(room.divider, own?.message.id ?? 0);
+  return room.items.find((i) => i.kind === "message" && i.message.id > after)?.message.id ?? null;
 }
 
 function newMessagesLine() {
@@ -145,10 +149,11 @@ function newMessagesLine() {
   return line;
 }
 
-// List items for `items` (messages and presence lines), following `previous`.
-function renderItems(items, previous, me, room, actions) {
+// List items for `items` (messages and presence lines), following `previous`;
+// `divided`: the list shows its "New messages" line already.
+function renderItems(items, previous, me, room, actions, divided = false) {
   const fragment = document.createDocumentFragment();
-  const firstNew = firstNewId(room);
+  const firstNew = divided ? null : firstNewId(room, me);
   for (const item of items) {
     const isNew = item.kind === "message" && item.message.id === firstNew;
     if (!previous || startOfDay(previous.ts) !== startOfDay(item.ts)) {
@@ -271,7 +276,8 @@ export class MessageView {
       this.rerender(); // room.items is trimmed to MAX_SHOWN
     } else {
       const previous = all[all.length - items.length - 1] ?? null;
-      this.list.append(renderItems(items, previous, this.me, this.room, this.actions));
+      const divided = Boolean(this.list.querySelector(".new-divider"));
+      this.list.append(renderItems(items, previous, this.me, this.room, this.actions, divided));
     }
     this.follow(items.filter((i) => i.kind === "message").length);
   }

@@ -21,8 +21,11 @@
 // room's messages reach both users' every connection; it is not marked as
 // delivered, so the room's `joined` still brings it), `typing` (another
 // member is typing) and `read` (the user's read marker moved, here or on
-// another device). Room names are compared without regard to case:
-// roomKey(); directRoomName() names the direct room of two users.
+// another device). Catching up (1.2): a rejoin's `joined` carries
+// `changes`, the `edited` and `deleted` frames missed meanwhile, and
+// `welcome` the `invitations` not acted on yet. Room names are compared
+// without regard to case: roomKey(); directRoomName() names the direct room
+// of two users.
 
 export const MAX_TEXT = 4000;
 export const HISTORY_PAGE = 50;
@@ -362,6 +365,11 @@ export class ChatClient extends EventTarget {
     return this.isJoined(room) ? this.request({ type: "unban", room, user }) : null;
   }
 
+  // Turn down the invitation to `room` (1.2): the server forgets it (`done`).
+  decline(room) {
+    return this.request({ type: "decline", room });
+  }
+
   // Kick `user` out of `room` (`ban`: and keep them out); `reason` may be "".
   remove(room, user, ban, reason) {
     if (!this.isJoined(room)) return null;
@@ -389,6 +397,7 @@ export async function authenticate(kind, username, password) {
   if (!response.ok) {
     const error = new Error(body.error?.message || `HTTP ${response.status}`);
     error.code = body.error?.code;
+    error.noAccount = body.error?.no_account === true; // nobody has that name (login)
     error.status = response.status;
     error.retryAfter = response.headers.get("Retry-After");
     throw error;

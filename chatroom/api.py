@@ -6,7 +6,7 @@ import json
 import math
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -94,11 +94,15 @@ def json_response(status: int, obj: dict[str, Any], *headers: tuple[str, str]) -
 
 
 def error_response(
-    code: ErrorCode, message: str, *headers: tuple[str, str], status: int | None = None
+    code: ErrorCode,
+    message: str,
+    *headers: tuple[str, str],
+    status: int | None = None,
+    more: Mapping[str, object] | None = None,
 ) -> Response:
     return json_response(
         status or _HTTP_STATUS_OF[code],
-        {"error": {"code": str(code), "message": message}},
+        {"error": {"code": str(code), "message": message, **(more or {})}},
         *headers,
     )
 
@@ -150,7 +154,10 @@ class Api:
             headers = (
                 () if error.retry_after is None else (("Retry-After", str(error.retry_after)),)
             )
-            return error_response(error.code, error.message, *headers, status=error.status)
+            more = {"no_account": True} if error.no_account else {}
+            return error_response(
+                error.code, error.message, *headers, status=error.status, more=more
+            )
 
     async def _route(self, request: HttpRequest) -> Response:
         path = request.path

@@ -54,6 +54,7 @@ log = logging.getLogger(__name__)
 
 GC_YOUNG_THRESHOLD = 50_000  # allocations between young collections (Python: 700)
 BROKER_DEPART_TIMEOUT = 1.0
+INVITATION_BURST = 20  # invitations one user may send at once (then invitations_per_hour)
 
 
 # Refused sockets answered politely at once (refuse_socket); past this, a
@@ -113,6 +114,9 @@ class ChatServer:
         )
         storage_per_hour = settings.storage_kib_per_hour * 1024
         self.storage = BucketsByKey(storage_per_hour, storage_per_hour / 3600)
+        self.invitations = BucketsByKey(
+            INVITATION_BURST, settings.invitations_per_hour / 3600, max_keys=10_000
+        )
         self.sessions: set[Connection] = set()
         self._by_user: dict[str, set[Connection]] = {}  # user key -> their sessions here
         registry.users = self
@@ -203,6 +207,8 @@ class ChatServer:
             self.forget_saved_room,
             self.read_moved,
             refusal=self.controls.refusal,
+            invitations=self.invitations,
+            invitation_declined=self.invitation_declined,
         )
         self.sessions.add(connection)
         self.counters.websocket_sessions += 1
@@ -309,6 +315,12 @@ class ChatServer:
         room_here = self.registry.get(room)
         if room_here is not None:
             room_here.take_settings_changed()
+
+    def invitation_declined(self, room: str) -> None:
+        """A user declined an invitation to `room`: its rules changed, here and elsewhere."""
+        self.remote_settings_changed(room)
+        if self.broker is not None:
+            self.broker.settings_changed(room)
 
     def remote_expelled(self, room: str, user: str, by: str, reason: str | None) -> None:
         self.forget_saved_room(user, room.lower())

@@ -593,7 +593,9 @@ def _user_command(args: argparse.Namespace) -> int:
         async with _running_store(url) as store:
             accounts = Accounts(store, _signer(args.data_dir), DEFAULT_TOKEN_TTL)
             if action == "add":
-                return f"added user {await accounts.add_user(args.user, password)}"
+                return (
+                    f"added user {await accounts.add_user(args.user, password, adopt_known=True)}"
+                )
             if action == "password":
                 await accounts.set_password(args.user, password)
                 return f"new password for {args.user}"

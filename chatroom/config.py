@@ -45,6 +45,7 @@ class Settings:
     room_linger: float = 30.0
     history_kib_per_second: int = 2048  # history one connection may read, bursts of 4x
     storage_kib_per_hour: int = 10240  # message text one user may store, bursts of as many
+    invitations_per_hour: int = 60  # one user may send, in bursts of INVITATION_BURST
     max_connections_per_user: int = 32
     max_connections_per_address: int = 1024
     max_unauthenticated: int = 2048  # sockets that have not sent a valid hello

@@ -39,7 +39,7 @@ from chatroom.rooms import (
     SettingsRequest,
     TypingRequest,
 )
-from chatroom.rooms.room import JOIN_HISTORY, SINCE_LIMIT
+from chatroom.rooms.room import JOIN_HISTORY, MAX_CHANGES, SINCE_LIMIT
 from chatroom.store import Store, StoreUnavailable
 from chatroom.transport import SocketTransport
 from chatroom.wsframe import close_frame, ping_frame, text_frame
@@ -80,6 +80,10 @@ class Connection:
     authenticated_user: str | None = None
     token_id: str | None = None  # the `jti` of the token it authenticated with
     token_issued: int | None = None  # and its `iat`
+    # Invitations each user may send, shared by their connections.
+    invitations: BucketsByKey | None = None
+    # Told when a user declined an invitation to a room: its rules changed.
+    invitation_declined: Callable[[str], None] = lambda room: None
     # Why a user's token issued at a time is refused (banned, logged out); None if not.
     refusal: Callable[[str, int | None], str | None] = lambda user, issued: None
     rooms: dict[str, Room] = attrs.field(factory=dict)  # joined here, by key
@@ -263,8 +267,12 @@ class Connection:
         self.counters.rate_limited_frames += 1
         error = protocol.rate_limited_error(f"too many frames; retry in {wait:.1f} s", wait, ref)
         self.reply_error(error)
+        self._strike("rate limits exceeded again and again")
+
+    def _strike(self, reason: str) -> None:
+        """Count a refused frame against the abuse limit; past it, close 1008."""
         if self._strikes.take(trio.current_time()):
-            self.request_close(CLOSE_POLICY, "rate limits exceeded again and again")
+            self.request_close(CLOSE_POLICY, reason)
 
     async def _next_text(self) -> str | None:
         """The next text frame; None, closing 1003, for a binary one."""
@@ -335,7 +343,11 @@ class Connection:
         self.saved_rooms = {r.name.lower() for r in start.rooms}
         self.read_markers = {r.name.lower(): r.read for r in start.rooms if r.read is not None}
         rooms = [protocol.UserRoom(r.name, r.unread) for r in start.rooms]
-        self.reply(protocol.encode_welcome(start.user, self.session, __version__, rooms, ref))
+        invitations = [(i.room, i.by) for i in start.invitations]
+        welcome = protocol.encode_welcome(
+            start.user, self.session, __version__, rooms, ref, invitations
+        )
+        self.reply(welcome)
         self.counters.hello_seconds.observe(trio.current_time() - self.transport.opened)
 
     def _refuse(self, message: str, ref: Ref) -> None:
@@ -376,11 +388,20 @@ class Connection:
                 await self._submit(joined, SettingsRequest(self, topic=topic, ref=ref))
             case protocol.SetRole(room, user, role, ref):
                 joined = self._joined_room(room, ref)
+                if role == "moderator":  # (a name nobody has yet would pass the role on)
+                    user = await self._known(user, ref)
                 change = SettingsRequest(self, user=user, moderator=role == "moderator", ref=ref)
                 await self._submit(joined, change)
             case protocol.Moderate(action, room, user, reason, ref):
                 joined = self._joined_room(room, ref)
+                if action == "invite":
+                    user = await self._invitable(user, ref)
                 await self._submit(joined, ModerateRequest(self, Action(action), user, reason, ref))
+            case protocol.Decline(room, ref):
+                if not await self._read(self.store.decline(room, self.user), ref):
+                    raise ProtocolError(ErrorCode.NOT_FOUND, f"no invitation to {room}", ref)
+                self.invitation_declined(room)
+                self.reply(protocol.encode_done(ref))
             case protocol.Join(room, since, ref):
                 await self._join(room, since, ref)
             case protocol.Direct(user, since, ref):
@@ -411,6 +432,26 @@ class Connection:
                 self.reply(protocol.encode_pong(ref))
             case protocol.Hello(_token, ref):
                 raise ProtocolError(ErrorCode.BAD_REQUEST, "already authenticated", ref)
+
+    async def _known(self, user: str, ref: Ref) -> str:
+        """The spelling of `user`, known to the server (an account or a past
+        hello); not_found otherwise: whoever registered the name first would
+        get what it was given."""
+        known = await self._read(self.store.known_user(user), ref)
+        if known is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no user named {user} is known here", ref)
+        return known
+
+    async def _invitable(self, user: str, ref: Ref) -> str:
+        """`user`, to be invited by this user: known, and within this user's
+        invitation rate (a flood of them would reach the invitee)."""
+        wait = self.invitations.take(self.user.lower()) if self.invitations else 0.0
+        if wait:
+            per_hour = self.settings.invitations_per_hour
+            raise protocol.rate_limited_error(
+                f"at most {per_hour} invitations an hour; wait", wait, ref
+            )
+        return await self._known(user, ref)
 
     async def _create(self, name: str, private: bool, topic: str, ref: Ref) -> None:
         """Make a room owned by the user, and join it."""
@@ -468,7 +509,13 @@ class Connection:
         users = protocol.direct_room_users(name)
         if users is not None and self.user.lower() not in (users[0].lower(), users[1].lower()):
             # Said alike whether the room exists or not: nobody learns who talks.
+            self._strike("refused again and again")
             raise ProtocolError(ErrorCode.FORBIDDEN, NOT_YOUR_DIRECT_ROOM, ref)
+        loaded = self.registry.get(name)
+        if loaded is not None and (why := loaded.join_refusal(self.user)):
+            # Refused before any database work; repeated, it is abuse.
+            self._strike("refused again and again")
+            raise ProtocolError(ErrorCode.FORBIDDEN, why, ref)
         self._check_room_caps(name, ref)
         if users is not None and self.registry.stored_name(name) is None:
             name = await self._open_direct(users, ref)
@@ -482,18 +529,23 @@ class Connection:
         # registry makes a fresh one on the next open().
         while True:
             room = self.registry.open(name)
-            prefetched = None
+            prefetched, changes = None, None
+            # Read here, not in the room's task, which everyone there waits on.
             if room.covers(since) is False:
-                # Read here, not in the room's task, which everyone there waits on.
                 count = JOIN_HISTORY if since is None else SINCE_LIMIT
                 read = self.store.history_page(room.name, None, count, after=since or 0)
                 prefetched = await self._read(read, ref)
                 self._charge_history(prefetched.messages)
+            if since is not None and room.join_refusal(self.user) is None:
+                changes = await self._read(
+                    self.store.changes_since(room.name, since, MAX_CHANGES), ref
+                )
+                self._charge_history(changes)
             # In before the room decides: its refusal (not_in) takes it out again.
             earlier, self.rooms[key] = self.rooms.get(key), room
             try:
                 marker = self.read_markers.get(key)
-                await room.submit(JoinRequest(self, ref, since, prefetched, marker))
+                await room.submit(JoinRequest(self, ref, since, prefetched, marker, changes))
             except RoomClosed:
                 if earlier is None:
                     self.rooms.pop(key, None)
@@ -554,7 +606,7 @@ class Connection:
         if room is None:
             self.reply(protocol.encode_left(self.registry.stored_name(name) or name, ref))
             return
-        await self._submit(room, LeaveRequest(self, ref))
+        await self._submit(room, LeaveRequest(self, ref, as_sent=name))
         # Only now: if the submit is cancelled, _leave_all still leaves.
         self.rooms.pop(key, None)
 

@@ -7,6 +7,7 @@ import enum
 import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -94,6 +95,14 @@ class Join:
 
 @attrs.frozen
 class Leave:
+    room: str
+    ref: Ref = None
+
+
+@attrs.frozen
+class Decline:
+    """Turn down a pending invitation to `room`."""
+
     room: str
     ref: Ref = None
 
@@ -223,6 +232,7 @@ Request = (
     | Typing
     | Read
     | Direct
+    | Decline
 )
 
 
@@ -411,6 +421,8 @@ def parse_request(text: str) -> Request:
             return Join(room=fields.room(), since=fields.optional_int("since", 0, MAX_ID), ref=ref)
         case "leave":
             return Leave(room=fields.room(), ref=ref)
+        case "decline":
+            return Decline(room=fields.room(), ref=ref)
         case "send":
             room = fields.room()
             return Send(room=room, text=fields.text(), ref=ref, cid=fields.cid())
@@ -609,7 +621,12 @@ class HistoryPage:
 
 
 def encode_welcome(
-    user: str, session: str, version: str, rooms: list[UserRoom], ref: Ref = None
+    user: str,
+    session: str,
+    version: str,
+    rooms: list[UserRoom],
+    ref: Ref = None,
+    invitations: Sequence[tuple[str, str]] = (),
 ) -> str:
     return _with_ref(
         {
@@ -618,6 +635,8 @@ def encode_welcome(
             "session": session,
             "server": {"version": version},
             "rooms": [r.as_json() for r in rooms],
+            # 1.2: the invitations the user has not acted on, (room, by) oldest first
+            "invitations": [{"room": room, "by": by} for room, by in invitations],
         },
         ref,
     )
@@ -646,6 +665,7 @@ def encode_joined(
     truncated: bool = False,
     info: RoomInfo | None = None,
     read: int | None = None,
+    changes: list[ChatMessage] | None = None,
 ) -> str:
     joined: dict[str, Any] = {
         "type": "joined",
@@ -660,6 +680,8 @@ def encode_joined(
         # Extension: more messages than `history` holds came after `since`;
         # page back from the first one with `history` frames.
         joined["truncated"] = True
+    if changes is not None:  # 1.2: for a join with since, what changed up to it
+        joined["changes"] = [_change(message) for message in changes]
     return _with_ref(joined, ref)
 
 
@@ -730,11 +752,14 @@ def encode_history(room: str, page: HistoryPage, ref: Ref = None) -> str:
 
 def encode_change(message: ChatMessage, ref: Ref = None) -> str:
     """What members get when `message` was edited or deleted."""
+    return _with_ref(_change(message), ref)
+
+
+def _change(message: ChatMessage) -> dict[str, Any]:
     if message.deleted_by is not None:
-        deleted = {"type": "deleted", "room": message.room, "id": message.id}
-        return _with_ref({**deleted, "by": message.deleted_by}, ref)
+        return {"type": "deleted", "room": message.room, "id": message.id, "by": message.deleted_by}
     edited = {"type": "edited", "room": message.room, "id": message.id, "text": message.text}
-    return _with_ref({**edited, "edited": message.edited}, ref)
+    return {**edited, "edited": message.edited}
 
 
 def not_found_error(message_id: int, ref: Ref) -> ProtocolError:

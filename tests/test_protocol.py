@@ -48,6 +48,7 @@ def refused(text: str) -> ProtocolError:
         (frame(type="join", room="lobby"), Join("lobby")),
         (frame(type="join", room="a.b-c_D9", since=12, ref="r"), Join("a.b-c_D9", 12, "r")),
         (frame(type="leave", room="lobby"), Leave("lobby")),
+        (frame(type="decline", room="plans", ref=1), protocol.Decline("plans", 1)),
         (frame(type="send", room="lobby", text="hi ☃"), Send("lobby", "hi ☃")),
         (
             frame(type="send", room="lobby", text="x", ref=2, cid="c" * 64),
@@ -152,15 +153,18 @@ def test_encoders_produce_the_documented_shapes() -> None:
     message = ChatMessage(room="r", id=3, user="u", text="hé", ts=1000)
     sent_with_cid = ChatMessage(room="r", id=4, user="u", text="x", ts=1000, cid="c-1")
     members = [Member("u", 5)]
+    edited = ChatMessage(room="r", id=3, user="u", text="new", ts=1000, edited=2000)
+    deleted = ChatMessage(room="r", id=4, user="u", text="", ts=1000, deleted_by="m")
     cases = [
         (
-            protocol.encode_welcome("u", "s", "1.0", [UserRoom("r", 7)], 1),
+            protocol.encode_welcome("u", "s", "1.0", [UserRoom("r", 7)], 1, [("p", "o")]),
             {
                 "type": "welcome",
                 "user": "u",
                 "session": "s",
                 "server": {"version": "1.0"},
                 "rooms": [{"room": "r", "unread": 7}],
+                "invitations": [{"room": "p", "by": "o"}],
                 "ref": 1,
             },
         ),
@@ -192,6 +196,22 @@ def test_encoders_produce_the_documented_shapes() -> None:
                 "members": [{"user": "u", "since": 5}],
                 "history": [message.as_json()],
                 "more": True,
+            },
+        ),
+        (
+            protocol.encode_joined("r", [], HistoryPage([], more=False), changes=[edited, deleted]),
+            {
+                "type": "joined",
+                "room": "r",
+                "info": {"private": False, "topic": "", "owner": None, "moderators": []},
+                "read": None,
+                "members": [],
+                "history": [],
+                "more": False,
+                "changes": [
+                    {"type": "edited", "room": "r", "id": 3, "text": "new", "edited": 2000},
+                    {"type": "deleted", "room": "r", "id": 4, "by": "m"},
+                ],
             },
         ),
         (protocol.encode_left("r", "l"), {"type": "left", "room": "r", "ref": "l"}),

@@ -307,19 +307,23 @@ async def test_reads_waiting_together_each_get_their_own_answer(store: Store) ->
 async def test_edits_and_deletes_keep_ids_and_follow_the_rules(store: Store) -> None:
     drafts = [ChatMessage("r", 0, user, f"text {n}", n) for n, user in enumerate(["ann", "bob"])]
     await store.save_messages(drafts)
-    edited = await store.change_message("r", 1, "ANN", "new text", any_author=False)
+    edited, refused, missing = await store.change_messages(
+        "r", [(1, "ANN", "new text", False), (2, "ann", "not mine", False), (3, "ann", "x", False)]
+    )
     assert edited.message is not None
     assert (edited.message.text, edited.message.user) == ("new text", "ann")
     assert edited.message.edited is not None
-    refused = await store.change_message("r", 2, "ann", "not mine", any_author=False)
     assert (refused.message, refused.found) == (None, True)
-    assert (await store.change_message("r", 3, "ann", "x", any_author=False)).found is False
+    assert missing.found is False
     # Only deleting may touch others' messages, when the policy says so.
-    deleted = await store.change_message("r", 2, "ann", None, any_author=True)
+    [deleted] = await store.change_messages("r", [(2, "ann", None, True)])
     assert deleted.message is not None
     assert (deleted.message.text, deleted.message.deleted_by) == ("", "ann")
-    gone = await store.change_message("r", 2, "bob", "too late", any_author=False)
+    [gone] = await store.change_messages("r", [(2, "bob", "too late", False)])
     assert (gone.message, gone.found) == (None, False)
+    # A reconnect that had seen message 1 learns of both changes; one that had seen 2, too.
+    assert [m.id for m in await store.changes_since("r", 2, 10)] == [1, 2]
+    assert [m.id for m in await store.changes_since("r", 1, 10)] == [1]
     history = await store.history("r", None, 10)
     assert [m.as_json().get("text") for m in history] == ["new text", None]
     assert [m.as_json().get("deleted") for m in history] == [None, True]

@@ -23,13 +23,21 @@ class AccountError(Exception):
     """A refused register or login, with the HTTP status to answer."""
 
     def __init__(
-        self, status: int, code: ErrorCode, message: str, retry_after: int | None = None
+        self,
+        status: int,
+        code: ErrorCode,
+        message: str,
+        retry_after: int | None = None,
+        *,
+        no_account: bool = False,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.retry_after = retry_after
+        # A login of a name registration would accept: the client offers sign-up.
+        self.no_account = no_account
 
 
 @attrs.frozen
@@ -65,8 +73,13 @@ class Accounts:
         token = self.signer.issue(user, ttl=self.token_ttl, now=now)
         return IssuedToken(user, token, int(now) + self.token_ttl)
 
-    async def add_user(self, username: object, password: object, client: str = "") -> str:
-        """Create a user (no token); raises AccountError."""
+    async def add_user(
+        self, username: object, password: object, client: str = "", *, adopt_known: bool = False
+    ) -> str:
+        """Create a user (no token); raises AccountError. A name the server
+        already knows without an account (tokens minted elsewhere) is taken
+        too, unless an operator `adopt_known`s it: the account would inherit
+        that user's rooms and conversations."""
         if not is_valid_user_name(username):
             raise AccountError(
                 400, ErrorCode.BAD_REQUEST, "usernames are 1-32 characters: A-Z a-z 0-9 _ - ."
@@ -75,10 +88,11 @@ class Accounts:
             raise AccountError(400, ErrorCode.BAD_REQUEST, problem)
         assert isinstance(username, str) and isinstance(password, str)
         # A taken name costs no hash (409 tells it is taken either way).
-        if await self.store.password_hash(username) is not None:
+        known = await self.store.known_user(username)
+        if known is not None and (not adopt_known or await self.store.password_hash(username)):
             raise AccountError(409, ErrorCode.CONFLICT, f"username {username!r} is taken")
         password_hash = await self.hasher.hash(password, client)
-        if not await self.store.create_user(username, password_hash):
+        if not await self.store.create_user(username, password_hash, adopt_known=adopt_known):
             raise AccountError(409, ErrorCode.CONFLICT, f"username {username!r} is taken")
         return username
 
@@ -128,6 +142,14 @@ class Accounts:
             settled = True
             if not matches or account is None:
                 self.throttle.failed(username, client)
+                if account is None and await self._registrable(username):
+                    # Registration would tell as much (its 409 is for taken names only).
+                    raise AccountError(
+                        401,
+                        ErrorCode.UNAUTHORIZED,
+                        f"no account named {username} here",
+                        no_account=True,
+                    )
                 raise AccountError(401, ErrorCode.UNAUTHORIZED, BAD_CREDENTIALS)
             self.throttle.succeeded(username, client)
             if self.banned(account[0]):
@@ -136,6 +158,11 @@ class Accounts:
         finally:
             if not settled:  # refused, cancelled or the database away: not a guess
                 self.throttle.abandoned(username, client)
+
+    async def _registrable(self, username: str) -> bool:
+        """Whether registering `username` could succeed: a valid name that no
+        account or user known without one has."""
+        return is_valid_user_name(username) and await self.store.known_user(username) is None
 
     def _refuse_if_throttled(self, username: str, client: str, address_only: bool = False) -> None:
         wait = self.throttle.retry_after(username, client, address_only)

@@ -10,7 +10,7 @@ full) stops being a member at once and is closed by its own connection.
 
 from __future__ import annotations
 
-import contextlib
+import collections
 import logging
 import math
 from collections.abc import Awaitable, Callable, Mapping
@@ -42,7 +42,8 @@ from chatroom.protocol import (
 )
 from chatroom.rooms.outbox import Outbox
 from chatroom.rooms.recent import MAX_MESSAGES, MAX_ROOM_BYTES, CacheBudget, RecentMessages
-from chatroom.store import RoomSettings, Saved, Store, StoreUnavailable
+from chatroom.store import Change as StoredChange
+from chatroom.store import MessageChange, RoomSettings, Saved, Store, StoreUnavailable
 from chatroom.wsframe import text_frame
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,11 @@ COALESCE_QUIET_ROUNDS = 2
 MAX_REMOTE_WAITING = 4096
 # A user's `typing` reaches the others at most this often (seconds) per room.
 TYPING_INTERVAL = 2.0
+# A join's `changes`: at most MAX_CHANGES read by its connection, plus the
+# room's RECENT_CHANGES latest, within CHANGES_BYTES (the newest kept).
+MAX_CHANGES = 200
+RECENT_CHANGES = 64
+CHANGES_BYTES = 256 * 1024
 
 
 class Subscriber(Protocol):
@@ -138,6 +144,9 @@ class JoinRequest:
     # that far (see covers()).
     prefetched: HistoryPage | None = None
     read: int | None = None  # the user's read marker, for `joined`
+    # With `since`: what changed up to it, read by the connection (see
+    # Store.changes_since); what changed after that read is added here.
+    changes: list[ChatMessage] | None = None
 
 
 @attrs.frozen(eq=False)
@@ -145,6 +154,9 @@ class LeaveRequest:
     subscriber: Subscriber
     ref: Ref = None
     reply: bool = True
+    # The room as the client spelled it: a connection the room never let in
+    # is told not_member in its own words, never the room's real spelling.
+    as_sent: str | None = None
 
 
 @attrs.frozen(eq=False)
@@ -286,6 +298,11 @@ class Room:
         self._remote_typing: list[str] = []
         # user -> when their typing was last relayed (members only)
         self._typing: dict[str, float] = {}
+        # The latest edits and deletes fanned out, for joins whose `changes`
+        # were read before them (see JoinRequest.changes).
+        self._recent_changes: collections.deque[ChatMessage] = collections.deque(
+            maxlen=RECENT_CHANGES
+        )
         self._woken = False
 
     @property
@@ -488,34 +505,41 @@ class Room:
     async def _process(self, batch: list[RoomRequest]) -> None:
         self._woken = False
         await self._from_other_servers()
+        # Sends, and edits and deletes, are committed a run at a time.
         publishing: list[PublishRequest] = []
+        changing: list[ChangeRequest] = []
         for request in batch:
             if isinstance(request, Wake):
                 continue
             member = request.subscriber in self._subscribers
             if isinstance(request, PublishRequest) and member:
+                await self._change_all(changing)  # (an edit may be of a send after it)
+                changing = []
                 publishing.append(request)
                 continue
-            # Everything else comes after the sends before it, committed.
+            if isinstance(request, ChangeRequest) and member:
+                await self._publish(publishing)  # (an edit may be of a send before it)
+                publishing = []
+                changing.append(request)
+                continue
+            # Everything else comes after the sends and changes before it, committed.
             await self._publish(publishing)
-            publishing = []
+            await self._change_all(changing)
+            publishing, changing = [], []
             match request:
                 case PublishRequest(subscriber, _text, ref, _cid):
                     self._send_error(subscriber, self._not_member(ref))
-                case JoinRequest(subscriber, ref, since, prefetched, read):
-                    await self._join(subscriber, ref, since, prefetched, read)
+                case JoinRequest():
+                    await self._join(request)
                 case TypingRequest(subscriber, ref):
                     if not member:
                         self._send_error(subscriber, self._not_member(ref))
                     elif self._relay_typing(subscriber.user) and self._link is not None:
                         self._link.typing(self.name, subscriber.user)
-                case LeaveRequest(subscriber, ref, reply):
-                    self._leave(subscriber, ref, reply)
-                case ChangeRequest(subscriber, message_id, text, ref):
-                    if member:
-                        await self._change(subscriber, message_id, text, ref)
-                    else:
-                        self._send_error(subscriber, self._not_member(ref))
+                case LeaveRequest(subscriber, ref, reply, as_sent):
+                    self._leave(subscriber, ref, reply, as_sent)
+                case ChangeRequest(subscriber, _id, _text, ref):
+                    self._send_error(subscriber, self._not_member(ref))
                 case SettingsRequest(subscriber, _topic, _user, _moderator, ref):
                     if member:
                         await self._set(request)
@@ -533,6 +557,7 @@ class Room:
                     else:
                         self._send_error(subscriber, self._not_member(ref))
         await self._publish(publishing)
+        await self._change_all(changing)
         self._loaded_now = None
         await self._from_other_servers()  # what arrived while this batch loaded
         self._flush()
@@ -720,21 +745,43 @@ class Room:
             self._accept([message])
             self._outbox.broadcast(text_frame(protocol.encode_message(message)))
 
-    async def _change(
-        self, subscriber: Subscriber, message_id: int, text: str | None, ref: Ref
-    ) -> None:
-        """Edit or delete a message, if the policy lets `subscriber` do so."""
+    async def _change_all(self, requests: list[ChangeRequest]) -> None:
+        """Edit or delete messages, each if the policy lets its requester, in
+        one commit: one member's flood of them costs the room one wait."""
+        if not requests:
+            return
         if not await self._load():
-            self._send_error(subscriber, protocol.unavailable_error(ref))
+            for request in requests:
+                self._send_error(request.subscriber, protocol.unavailable_error(request.ref))
             return
-        role = self._settings.rules.role_of(subscriber.user)
-        change = Change.EDIT if text is not None else Change.DELETE
-        write = self._store.change_message(
-            self.name, message_id, subscriber.user, text, any_author=may_change_others(change, role)
-        )
-        result = await self._write(subscriber, ref, f"changing message {message_id}", write)
-        if result is None:
+        rules = self._settings.rules
+        changes: list[MessageChange] = [
+            (
+                r.message_id,
+                r.subscriber.user,
+                r.text,
+                may_change_others(
+                    Change.EDIT if r.text is not None else Change.DELETE,
+                    rules.role_of(r.subscriber.user),
+                ),
+            )
+            for r in requests
+        ]
+        try:
+            results = await self._store.change_messages(self.name, changes)
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                log.exception(
+                    "room %s: %d changes failed", self.name, len(changes), extra={"room": self.name}
+                )
+            for request in requests:
+                self._send_error(request.subscriber, protocol.unavailable_error(request.ref))
             return
+        for request, result in zip(requests, results, strict=True):
+            await self._changed_by(request, result)
+
+    async def _changed_by(self, request: ChangeRequest, result: StoredChange) -> None:
+        subscriber, message_id, ref = request.subscriber, request.message_id, request.ref
         if result.message is None:
             error = protocol.not_yours_error if result.found else None
             self._send_error(
@@ -800,37 +847,45 @@ class Room:
             return
 
         expelling = action in (Action.KICK, Action.BAN)
+        invited_now = False  # not repeated: an invitation not acted on yet
 
         async def apply() -> RoomSettings:
+            nonlocal invited_now
             store = self._store
             if action in (Action.BAN, Action.UNBAN):
                 banned = action is Action.BAN
                 await store.set_listed("room_bans", self.name, target, actor, banned)
-            if action is Action.INVITE or (expelling and self.private):
-                invited = action is Action.INVITE  # an expelled user's invitation is withdrawn
-                await store.set_listed("room_invitations", self.name, target, actor, invited)
-            if expelling:  # no longer among their rooms
-                await store.forget_room(target, self.name)
+            if action is Action.INVITE:
+                invited_now = await store.invite(self.name, target, actor)
+            elif expelling:
+                if self.private:  # an expelled user's invitation is withdrawn
+                    await store.set_listed("room_invitations", self.name, target, actor, False)
+                # A kick or ban ends a moderator's role (only the owner may do either).
+                await store.set_listed("room_moderators", self.name, target, actor, False)
+                await store.forget_room(target, self.name)  # no longer among their rooms
             return await store.room_settings(self.name) or self._settings
 
         settings = await self._write(subscriber, ref, action.value, apply())
         if settings is None:
             return
+        role_ended = self._settings.rules.moderators != settings.rules.moderators
         self._settings = settings
+        if role_ended:
+            self._outbox.broadcast(text_frame(protocol.encode_room_info(self.name, self._info())))
         if expelling:
             self._expel(target, actor, request.reason)
             if self._users is not None:
                 self._users.room_forgotten(self.name, target)
         if action is Action.INVITE:
             self._send_to(subscriber, protocol.encode_invited(self.name, target, ref))
-            if self._users is not None:
+            if invited_now and self._users is not None:
                 self._users.invited(self.name, target, actor)
         else:
             self._send_to(subscriber, protocol.encode_done(ref))
         if self._link is not None:
             if expelling:
                 self._link.expelled(self.name, target, actor, request.reason)
-            if action is not Action.KICK or self.private:  # bans, invitations changed
+            if action is not Action.KICK or self.private or role_ended:  # lists changed
                 self._link.settings_changed(self.name)
 
     def take_expel(self, user: str, by: str, reason: str | None) -> None:
@@ -870,6 +925,7 @@ class Room:
         """Members see the message as it is now; so will later joins."""
         assert self._recent is not None
         self._recent.replace(message)
+        self._recent_changes.append(message)
         self._outbox.broadcast(text_frame(protocol.encode_change(message)))
 
     def _accept(self, messages: list[ChatMessage]) -> None:
@@ -918,35 +974,44 @@ class Room:
         kept = protocol.newest_within(found, HISTORY_PAGE_BYTES)
         return HistoryPage(kept, more=kept[0].id > 1 if kept else self._last_id > 0)
 
-    async def _join(
-        self,
-        subscriber: Subscriber,
-        ref: Ref,
-        since: int | None,
-        prefetched: HistoryPage | None,
-        read: int | None = None,
-    ) -> None:
-        self._empty_since = None
+    def join_refusal(self, user: str) -> str | None:
+        """Why `user` may not join, when this server knows already (the
+        room's settings read, none changed elsewhere since); else None, and
+        the room's task decides."""
+        rules = self._settings.rules
+        if not self.settings_read or self._settings_changed or may_join(rules, user):
+            return None
+        return why_not_join(rules, user)
+
+    async def _join(self, request: JoinRequest) -> None:
+        subscriber, ref, since, prefetched = (
+            request.subscriber,
+            request.ref,
+            request.since,
+            request.prefetched,
+        )
         if not await self._load(subscriber.user):
             if subscriber not in self._subscribers:
                 subscriber.not_in(self.name)
             self._send_error(subscriber, protocol.unavailable_error(ref))
             return
-        seen = max(
-            since or 0, prefetched.messages[-1].id if prefetched and prefetched.messages else 0
-        )
-        if seen > self._last_id:  # it saw (or read) more than this room has sent
-            await self._fill_gap_before(seen + 1)
+        # Decided before anything is read for it, and never waiting on the
+        # store: refusals cost the room's members nothing.
         if not may_join(self._settings.rules, subscriber.user):
             if subscriber not in self._subscribers:
                 subscriber.not_in(self.name)
             why = why_not_join(self._settings.rules, subscriber.user)
             self._send_error(subscriber, ProtocolError(ErrorCode.FORBIDDEN, why, ref))
-            with contextlib.suppress(StoreUnavailable):  # its join remembered it
-                await self._store.forget_room(subscriber.user, self.name)
+            self._store.forget_room_soon(subscriber.user, self.name)  # its join remembered it
             if self._users is not None:
                 self._users.room_forgotten(self.name, subscriber.user)
             return
+        self._empty_since = None
+        seen = max(
+            since or 0, prefetched.messages[-1].id if prefetched and prefetched.messages else 0
+        )
+        if seen > self._last_id:  # it saw (or read) more than this room has sent
+            await self._fill_gap_before(seen + 1)
         history, truncated = self._history_since(since, prefetched)
         user = subscriber.user
         if subscriber not in self._subscribers:
@@ -962,10 +1027,31 @@ class Room:
                     self._link.member_changed(self.name, user, joined_at)
             self._members[user].connections += 1
         joined = protocol.encode_joined(
-            self.name, self.members(), history, ref, truncated, self._info(), read
+            self.name,
+            self.members(),
+            history,
+            ref,
+            truncated,
+            self._info(),
+            request.read,
+            self._changes_up_to(since, request.changes),
         )
         self._outbox.send_to(subscriber, text_frame(joined))
         self._announce(user)
+
+    def _changes_up_to(
+        self, since: int | None, read: list[ChatMessage] | None
+    ) -> list[ChatMessage] | None:
+        """A join's `changes`: those read for it, then those fanned out here
+        since, each message once, as it is now (None without `since`)."""
+        if since is None:
+            return None
+        latest: dict[int, ChatMessage] = {}
+        for message in [*(read or []), *self._recent_changes]:
+            if message.id <= since:
+                latest.pop(message.id, None)  # (moved to its latest place)
+                latest[message.id] = message
+        return protocol.newest_within(list(latest.values()), CHANGES_BYTES)
 
     def _relay_typing(self, user: str) -> bool:
         """Tell the other members that `user` is typing, unless they were
@@ -1000,9 +1086,14 @@ class Room:
         event = protocol.encode_presence(self.name, "join" if member else "leave", user)
         self._outbox.broadcast(text_frame(event))
 
-    def _leave(self, subscriber: Subscriber, ref: Ref, reply: bool) -> None:
+    def _leave(self, subscriber: Subscriber, ref: Ref, reply: bool, as_sent: str | None) -> None:
+        if subscriber not in self._subscribers:  # its join was refused, or it left already
+            if reply:
+                error = protocol.not_member_error(as_sent or self.name, ref)
+                self._send_error(subscriber, error)
+            return
         # A connection that is gone (reply=False) is owed nothing more.
-        owed = self._outbox.take(subscriber) if reply and subscriber in self._subscribers else b""
+        owed = self._outbox.take(subscriber) if reply else b""
         self._remove(subscriber)
         if reply:
             subscriber.deliver(owed + text_frame(protocol.encode_left(self.name, ref)))

@@ -200,6 +200,36 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
         ]
         for dialect, (integer, boolean, false) in _WORDS.items()
     },
+    # Every name the server knows is known_users' (or has an account), so
+    # that registering it is refused: owners, members, and names on a
+    # room's lists before this (an invitation of an unknown name included).
+    # An invitation is pending until the user joins the room (or declines).
+    # When a message was last edited or deleted, for a reconnect's `changes`.
+    10: {
+        dialect: [
+            f"ALTER TABLE messages ADD COLUMN changed_ms {integer}",
+            "UPDATE messages SET changed_ms = edited_ms WHERE edited_ms IS NOT NULL",
+            """CREATE INDEX messages_changed ON messages (room, changed_ms)
+                WHERE changed_ms IS NOT NULL""",
+            f"ALTER TABLE room_invitations ADD COLUMN accepted {boolean} NOT NULL DEFAULT {false}",
+            """UPDATE room_invitations SET accepted = NOT accepted WHERE EXISTS (
+                SELECT 1 FROM user_rooms u WHERE u.user_key = room_invitations.user_key
+                AND u.room_key = room_invitations.room_key)""",
+            *(
+                f"""INSERT INTO known_users (key, name, first_ms)
+                    SELECT {key}, MIN({name}), MIN({at}) FROM {table} WHERE {name} IS NOT NULL
+                    GROUP BY {key} ON CONFLICT DO NOTHING"""
+                for table, key, name, at in (
+                    ("rooms", "lower(owner)", "owner", "created_ms"),
+                    ("user_rooms", "user_key", "user_key", "joined_ms"),
+                    ("room_moderators", "user_key", "user_name", "at_ms"),
+                    ("room_invitations", "user_key", "user_name", "at_ms"),
+                    ("room_bans", "user_key", "user_name", "at_ms"),
+                )
+            ),
+        ]
+        for dialect, (integer, boolean, false) in _WORDS.items()
+    },
 }
 # From this version on, user and room names are unique without regard to case.
 NAMES_FOLDED_FROM = 2

@@ -7,7 +7,7 @@ Statements are written with `?` placeholders; PostgreSQL gets `%s`.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 import attrs
@@ -24,6 +24,7 @@ from chatroom.store.schema import (
 
 _COLUMNS = "room, id, author, body, ts, cid, edited_ms, deleted_by"
 MAX_UNREAD = 1000  # unread counts stop here
+MAX_PENDING_INVITATIONS = 100  # listed in a welcome, oldest first
 PAGE_READ_ROWS = 50  # rows read at a time for a page bounded in bytes
 IN_CHUNK = 500  # values per IN (...) query (SQLite allows 32,766 parameters)
 # The PostgreSQL advisory lock that migrations hold: any number, the same in
@@ -64,6 +65,14 @@ class ReadMarker:
 
 
 @attrs.frozen
+class Invitation:
+    """An invitation to a private room that its user has not acted on."""
+
+    room: str
+    by: str
+
+
+@attrs.frozen
 class SessionStart:
     """What a new session needs from the database."""
 
@@ -71,6 +80,7 @@ class SessionStart:
     revoked: bool
     rooms: list[SavedRoom]
     known: bool = True  # False: no account, and never said hello before
+    invitations: list[Invitation] = attrs.field(factory=list)
 
 
 @attrs.frozen
@@ -162,6 +172,11 @@ class Change:
 
     message: ChatMessage | None  # None: not changed
     found: bool  # whether the message exists (and is not deleted)
+
+
+# An edit (text) or delete (None) of a message id by a user, who may change
+# any author's messages or not: the arguments of Database.change_message.
+MessageChange = tuple[int, str, str | None, bool]
 
 
 @attrs.frozen
@@ -370,9 +385,10 @@ class Database:
         message of `by`'s, or of anyone's with `any_author`, atomically."""
         params: list[Any]
         if text is None:
-            change, params = "body = '', deleted_by = ?", [by]
+            change, params = "body = '', deleted_by = ?, changed_ms = ?", [by, _now_ms()]
         else:
-            change, params = "body = ?, edited_ms = ?", [text, _now_ms()]
+            now = _now_ms()
+            change, params = "body = ?, edited_ms = ?, changed_ms = ?", [text, now, now]
         row = self._execute(
             conn,
             f"UPDATE messages SET {change} WHERE room = ? AND id = ? AND deleted_by IS NULL "
@@ -387,6 +403,17 @@ class Database:
             (room, message_id),
         ).fetchone()
         return Change(None, found is not None)
+
+    def changes_since(self, conn: Any, room: str, since: int, limit: int) -> list[ChatMessage]:
+        """Messages up to id `since` edited or deleted since message `since`
+        was sent, as they are now: the newest `limit` changes, oldest first."""
+        rows = self._execute(
+            conn,
+            f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id <= ? AND changed_ms >= "
+            "(SELECT ts FROM messages WHERE room = ? AND id = ?) ORDER BY changed_ms DESC LIMIT ?",
+            (room, since, room, since, limit),
+        ).fetchall()
+        return [_message(row) for row in reversed(rows)]
 
     def room_settings(self, conn: Any, room: str) -> RoomSettings | None:
         """Who runs the room and who may come in; None if it does not exist."""
@@ -435,6 +462,40 @@ class Database:
                 "VALUES (lower(?), lower(?), ?, ?, ?)",
                 (room, user, user, by, _now_ms()),
             )
+
+    def invite(self, conn: Any, room: str, user: str, by: str) -> bool:
+        """Invite `user` to `room`; False if an invitation they have not acted
+        on is there already, or they are in the room."""
+        cursor = self._execute(
+            conn,
+            "INSERT INTO room_invitations (room_key, user_key, user_name, by_user, at_ms) "
+            "VALUES (lower(?), lower(?), ?, ?, ?) ON CONFLICT (room_key, user_key) DO UPDATE "
+            "SET by_user = excluded.by_user, at_ms = excluded.at_ms, accepted = ? "
+            "WHERE room_invitations.accepted AND NOT EXISTS (SELECT 1 FROM user_rooms u "
+            "WHERE u.user_key = excluded.user_key AND u.room_key = excluded.room_key)",
+            (room, user, user, by, _now_ms(), False),
+        )
+        return bool(cursor.rowcount == 1)
+
+    def decline(self, conn: Any, room: str, user: str) -> bool:
+        """Withdraw `user`'s pending invitation to `room`; False if there is none."""
+        cursor = self._execute(
+            conn,
+            "DELETE FROM room_invitations WHERE room_key = lower(?) AND user_key = lower(?) "
+            "AND NOT accepted",
+            (room, user),
+        )
+        return bool(cursor.rowcount)
+
+    def pending_invitations(self, conn: Any, user: str) -> list[Invitation]:
+        """`user`'s invitations not yet acted on, oldest first."""
+        rows = self._execute(
+            conn,
+            "SELECT r.name, i.by_user FROM room_invitations i JOIN rooms r ON r.key = i.room_key "
+            "WHERE i.user_key = lower(?) AND NOT i.accepted ORDER BY i.at_ms LIMIT ?",
+            (user, MAX_PENDING_INVITATIONS),
+        ).fetchall()
+        return [Invitation(str(room), str(by)) for room, by in rows]
 
     def last_ids(self, conn: Any, keys: Sequence[str]) -> dict[str, int]:
         """The last committed id of each room (by key) that exists."""
@@ -489,13 +550,18 @@ class Database:
 
     # -- users ------------------------------------------------------------------
 
-    def create_user(self, conn: Any, name: str, password_hash: str) -> bool:
-        """False if the name is taken, in any case."""
+    def create_user(
+        self, conn: Any, name: str, password_hash: str, *, adopt_known: bool = False
+    ) -> bool:
+        """False if the name is taken, in any case: by an account, or (unless
+        `adopt_known`) by a user known without one, whose rooms and
+        conversations an account of that name would inherit."""
         cursor = self._execute(
             conn,
-            "INSERT INTO users (name, password_hash, created_ms) VALUES (?, ?, ?) "
+            "INSERT INTO users (name, password_hash, created_ms) SELECT ?, ?, ? "
+            "WHERE ? OR NOT EXISTS (SELECT 1 FROM known_users WHERE key = lower(?)) "
             "ON CONFLICT DO NOTHING",
-            (name, password_hash, _now_ms()),
+            (name, password_hash, _now_ms(), adopt_known, name),
         )
         return bool(cursor.rowcount == 1)
 
@@ -559,7 +625,13 @@ class Database:
         ).fetchall()
         return [UserControl(str(n), bool(b), int(nb), int(c)) for n, b, nb, c in rows]
 
-    def start_session(self, conn: Any, name: str, token_id: str | None) -> SessionStart:
+    def start_session(
+        self,
+        conn: Any,
+        name: str,
+        token_id: str | None,
+        markers: Mapping[str, int] | None = None,
+    ) -> SessionStart:
         row = self._execute(
             conn, "SELECT name FROM users WHERE lower(name) = lower(?)", (name,)
         ).fetchone()
@@ -568,7 +640,8 @@ class Database:
         return SessionStart(
             user=name if row is None else str(row[0]),
             revoked=revoked,
-            rooms=[] if revoked else self.user_rooms(conn, name),
+            rooms=[] if revoked else self.user_rooms(conn, name, markers),
+            invitations=[] if revoked else self.pending_invitations(conn, name),
             known=known,
         )
 
@@ -693,6 +766,13 @@ class Database:
             "SELECT 1 FROM user_rooms WHERE user_key = lower(?) AND room_key = lower(?)",
             (user, room),
         ).fetchone()
+        if row is not None:  # acting on the invitation there, if any
+            self._execute(
+                conn,
+                "UPDATE room_invitations SET accepted = ? "
+                "WHERE room_key = lower(?) AND user_key = lower(?)",
+                (True, room, user),
+            )
         return row is not None
 
     def forget_room(self, conn: Any, user: str, room: str) -> bool:
@@ -713,32 +793,38 @@ class Database:
             (last_id, user, room, last_id),
         )
 
-    def user_rooms(self, conn: Any, user: str) -> list[SavedRoom]:
+    def user_rooms(
+        self, conn: Any, user: str, markers: Mapping[str, int] | None = None
+    ) -> list[SavedRoom]:
         """`user`'s rooms in the order joined, with their read markers and
         unread counts (at most MAX_UNREAD).
 
-        Unread is what came after the read marker or, for users whose
-        clients never sent one, after what they were present for. Ids are
-        contiguous and deleted messages keep theirs, so that is the last id
-        less the marker: no messages are counted."""
+        Unread is what came after the read marker (the newer of the stored
+        one and `markers`, room key -> a marker not written yet) or, for
+        users whose clients never sent one, after what they were present
+        for. Ids are contiguous and deleted messages keep theirs, so that is
+        the last id less the marker: no messages are counted."""
         rows = self._execute(
             conn,
-            "SELECT r.name, u.read_id, r.last_id - COALESCE(u.read_id, u.seen_id) "
+            "SELECT r.name, u.read_id, u.seen_id, r.last_id "
             "FROM user_rooms u JOIN rooms r ON r.key = u.room_key "
             "WHERE u.user_key = lower(?) ORDER BY u.joined_ms, r.key",
             (user,),
         ).fetchall()
-        return [
-            SavedRoom(
-                str(name),
-                min(MAX_UNREAD, max(0, int(unread))),
-                None if read is None else int(read),
+        saved = []
+        for name, stored_read, seen, last_id in rows:
+            newer = (markers or {}).get(str(name).lower())
+            read = stored_read if newer is None else max(newer, stored_read or 0)
+            unread = int(last_id) - int(seen if read is None else read)
+            saved.append(
+                SavedRoom(
+                    str(name), min(MAX_UNREAD, max(0, unread)), None if read is None else int(read)
+                )
             )
-            for name, read, unread in rows
-        ]
+        return saved
 
-    def user_view(self, conn: Any, user: str) -> UserView:
-        unread = {room.name.lower(): room.unread for room in self.user_rooms(conn, user)}
+    def user_view(self, conn: Any, user: str, markers: Mapping[str, int] | None = None) -> UserView:
+        unread = {room.name.lower(): room.unread for room in self.user_rooms(conn, user, markers)}
         return UserView(self.private_rooms_of(conn, user), unread)
 
     def mark_read(self, conn: Any, markers: Sequence[ReadMarker]) -> None:

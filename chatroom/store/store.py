@@ -31,6 +31,7 @@ from chatroom.store.sql import (
     Change,
     Database,
     Job,
+    MessageChange,
     ReadMarker,
     RoomList,
     RoomSettings,
@@ -87,6 +88,11 @@ class Store:
         self.counters = Counters() if counters is None else counters
         # (user key, room key) -> the newest marker not yet written
         self._read_markers: dict[tuple[str, str], ReadMarker] = {}
+        # user key -> room key -> marker id: those waiting and those of the
+        # last batch (perhaps not committed yet), so that a user's listings
+        # count from the newest marker, written or not.
+        self._markers_by_user: dict[str, dict[str, int]] = {}
+        self._markers_sent: dict[str, dict[str, int]] = {}
         self._read_markers_waiting = trio.Event()
 
     # -- lifecycle ------------------------------------------------------------
@@ -138,6 +144,7 @@ class Store:
             self._read_markers_waiting = trio.Event()
             markers = list(self._read_markers.values())
             self._read_markers.clear()
+            self._markers_sent, self._markers_by_user = self._markers_by_user, {}
             if not self._write_soon(functools.partial(self.database.mark_read, markers=markers)):
                 log.warning("write queue full: %d read markers not written", len(markers))
 
@@ -212,17 +219,23 @@ class Store:
         self.counters.messages_committed += sum(s.new for s in saved)
         return saved
 
-    async def change_message(
-        self, room: str, message_id: int, by: str, text: str | None, *, any_author: bool
-    ) -> Change:
-        """Edit a message (`text`) or delete it (None); see Database.change_message."""
+    async def change_messages(self, room: str, changes: list[MessageChange]) -> list[Change]:
+        """Edits and deletes in `room`, in one job (so one commit, with
+        whatever else waits); each as Database.change_message decides."""
         return await self._write(
-            lambda conn: self.database.change_message(conn, room, message_id, by, text, any_author)
+            lambda conn: [self.database.change_message(conn, room, *change) for change in changes]
         )
 
-    async def create_user(self, name: str, password_hash: str) -> bool:
-        """Add a user; False if the name is taken, in any case."""
-        return await self._write(lambda conn: self.database.create_user(conn, name, password_hash))
+    async def create_user(
+        self, name: str, password_hash: str, *, adopt_known: bool = False
+    ) -> bool:
+        """Add a user; False if the name is taken, in any case (see
+        Database.create_user)."""
+        return await self._write(
+            lambda conn: self.database.create_user(
+                conn, name, password_hash, adopt_known=adopt_known
+            )
+        )
 
     async def create_room(self, name: str, owner: str | None = None) -> str:
         """The room's name as first spelled, creating it (owned by `owner`) if new."""
@@ -265,6 +278,14 @@ class Store:
             lambda conn: self.database.set_listed(conn, table, room, user, by, listed)
         )
 
+    async def invite(self, room: str, user: str, by: str) -> bool:
+        """False if `user` has an invitation to `room` not acted on yet, or is in it."""
+        return await self._write(lambda conn: self.database.invite(conn, room, user, by))
+
+    async def decline(self, room: str, user: str) -> bool:
+        """False if `user` has no pending invitation to `room`."""
+        return await self._write(lambda conn: self.database.decline(conn, room, user))
+
     async def remember_room(self, user: str, room: str, max_rooms: int) -> bool:
         """False if the user already has `max_rooms` other rooms."""
         return await self._write(
@@ -273,6 +294,11 @@ class Store:
 
     async def forget_room(self, user: str, room: str) -> bool:
         return await self._write(lambda conn: self.database.forget_room(conn, user, room))
+
+    def forget_room_soon(self, user: str, room: str) -> None:
+        """forget_room, queued without waiting (lost if the write queue is
+        full: the room then stays listed among the user's until they leave it)."""
+        self._write_soon(lambda conn: self.database.forget_room(conn, user, room))
 
     def mark_seen(self, user: str, room: str, last_id: int) -> None:
         """Record, soon, that `user` saw `room` up to `last_id` (lost if the
@@ -289,7 +315,13 @@ class Store:
         if waiting is None and len(self._read_markers) >= MAX_WAITING_READ_MARKERS:
             return
         self._read_markers[key] = ReadMarker(user, room, message_id)
+        self._markers_by_user.setdefault(key[0], {})[key[1]] = message_id
         self._read_markers_waiting.set()
+
+    def _unwritten_markers(self, user: str) -> dict[str, int]:
+        """Room key -> `user`'s newest read marker that may not be committed yet."""
+        key = user.lower()
+        return {**self._markers_sent.get(key, {}), **self._markers_by_user.get(key, {})}
 
     async def revoke(self, token_id: str, expires_ms: int) -> None:
         await self._write(lambda conn: self.database.revoke(conn, token_id, expires_ms))
@@ -385,6 +417,10 @@ class Store:
             lambda conn: self.database.between(conn, room, after, before, limit)
         )
 
+    async def changes_since(self, room: str, since: int, limit: int) -> list[ChatMessage]:
+        """What changed up to message `since` after it was sent (Database.changes_since)."""
+        return await self._read(lambda conn: self.database.changes_since(conn, room, since, limit))
+
     async def room_settings(self, room: str) -> RoomSettings | None:
         return await self._read(lambda conn: self.database.room_settings(conn, room))
 
@@ -397,7 +433,10 @@ class Store:
         return await self._read(lambda conn: self.database.password_hash(conn, name))
 
     async def start_session(self, user: str, token_id: str | None) -> SessionStart:
-        return await self._read(lambda conn: self.database.start_session(conn, user, token_id))
+        markers = self._unwritten_markers(user)
+        return await self._read(
+            lambda conn: self.database.start_session(conn, user, token_id, markers)
+        )
 
     async def rooms(self) -> list[StoredRoom]:
         return await self._read(self.database.rooms)
@@ -407,7 +446,8 @@ class Store:
 
     async def user_view(self, user: str) -> UserView:
         """What a listing shows only to `user`: private rooms, unread counts."""
-        return await self._read(lambda conn: self.database.user_view(conn, user))
+        markers = self._unwritten_markers(user)
+        return await self._read(lambda conn: self.database.user_view(conn, user, markers))
 
     async def accounts(self) -> list[Account]:
         return await self._read(self.database.accounts)

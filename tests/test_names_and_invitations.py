@@ -215,3 +215,68 @@ def test_rooms_count_unread_from_a_marker_not_written_yet(fast_server: RunningSe
     [lobby] = receive_until(bob, "rooms")["rooms"]
     assert lobby["unread"] == 0
     assert welcome_of(fast_server, "bob")["rooms"] == [{"room": "lobby", "unread": 0}]
+
+
+def test_a_login_says_when_no_account_has_the_name(fast_server: RunningServer) -> None:
+    register(fast_server, "alice")
+    hello(fast_server, "tokenonly").close()
+
+    def login(user: str) -> dict[str, Any]:
+        status, body, _ = fast_server.http(
+            "POST", "/api/login", body={"username": user, "password": "wrong password!"}
+        )
+        assert status == 401
+        error: dict[str, Any] = body["error"]
+        return error
+
+    assert login("nobody") == {
+        "code": "unauthorized",
+        "message": "no account named nobody here",
+        "no_account": True,
+    }
+    # Names registration would refuse get the usual answer.
+    for taken in ("alice", "ALICE", "tokenonly"):
+        assert login(taken) == {"code": "unauthorized", "message": "invalid username or password"}
+
+
+def test_a_reconnect_with_since_learns_the_edits_and_deletes_it_missed(
+    fast_server: RunningServer,
+) -> None:
+    ann = hello(fast_server, "ann")
+    send(ann, type="join", room="lobby")
+    receive_until(ann, "joined")
+    ids = []
+    for text in ("one", "two", "three"):
+        send(ann, type="send", room="lobby", text=text)
+        ids.append(receive_until(ann, "message")["id"])
+    bob = hello(fast_server, "bob")
+    send(bob, type="join", room="lobby")
+    seen = receive_until(bob, "joined")["history"][-1]["id"]
+    bob.close()  # away while ann edits and deletes
+    send(ann, type="edit", room="lobby", id=ids[0], text="one, edited")
+    receive_until(ann, "edited")
+    send(ann, type="delete", room="lobby", id=ids[1])
+    receive_until(ann, "deleted")
+    send(ann, type="edit", room="lobby", id=ids[0], text="one, edited again")
+    receive_until(ann, "edited")
+    send(ann, type="send", room="lobby", text="four")
+    later = receive_until(ann, "message")["id"]
+    send(ann, type="edit", room="lobby", id=later, text="four, edited")  # (in history)
+    receive_until(ann, "edited")
+
+    bob = hello(fast_server, "bob")
+    send(bob, type="join", room="lobby", since=seen)
+    joined = receive_until(bob, "joined")
+    assert [m["id"] for m in joined["history"]] == [later]
+    assert joined["history"][0]["text"] == "four, edited"
+    changes = joined["changes"]
+    assert [(c["type"], c["id"], c.get("text")) for c in changes] == [
+        ("deleted", ids[1], None),
+        ("edited", ids[0], "one, edited again"),
+    ]
+    assert changes[0]["by"] == "ann"
+    # Without since there is nothing to catch up on.
+    send(bob, type="leave", room="lobby")
+    receive_until(bob, "left")
+    send(bob, type="join", room="lobby")
+    assert "changes" not in receive_until(bob, "joined")

@@ -13,6 +13,7 @@ import trio
 from chatroom.policy import RoomRules
 from chatroom.protocol import ChatMessage
 from chatroom.store import (
+    Invitation,
     NameClash,
     Saved,
     SavedRoom,
@@ -207,6 +208,32 @@ async def test_an_old_database_gets_its_rooms_with_their_spelling(
         "",
         RoomRules(private=False, owner="someone"),
     )
+
+
+async def test_names_known_before_schema_10_cannot_be_registered(
+    nursery: trio.Nursery, tmp_path: Path
+) -> None:
+    path = tmp_path / "chat.db"
+    with sqlite3.connect(path) as conn:  # a database as chatroom 0.5 left it
+        conn.execute(CREATE_VERSION_TABLE)
+        for version, statements in migrations_after(0, "sqlite"):
+            if version < 10:
+                for statement in statements:
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (version,))
+        conn.execute(
+            "INSERT INTO rooms (key, name, created_ms, owner) VALUES ('p', 'p', 1, 'Owen')"
+        )
+        conn.execute("INSERT INTO user_rooms VALUES ('mia', 'p', 1, 0, NULL)")
+        for user in ("ivy", "mia"):
+            conn.execute("INSERT INTO room_invitations VALUES ('p', ?, ?, 'Owen', 1)", (user, user))
+    store = await open_store(nursery, f"sqlite:///{path}")
+    for taken in ("OWEN", "Mia", "ivy"):
+        assert not await store.create_user(taken, "hash")
+    assert await store.create_user("newcomer", "hash")
+    # An invitation its user had acted on (mia is in the room) is not pending.
+    assert (await store.start_session("ivy", None)).invitations == [Invitation("p", "Owen")]
+    assert (await store.start_session("mia", None)).invitations == []
 
 
 async def test_a_users_rooms_and_what_is_unread_there(store: Store) -> None:

@@ -14,6 +14,7 @@ from wsproto.events import TextMessage
 
 from chatroom.protocol import ChatMessage, HistoryPage
 from chatroom.rooms import (
+    ChangeRequest,
     JoinRequest,
     LeaveRequest,
     MembersRequest,
@@ -362,3 +363,32 @@ async def test_an_emptied_room_lingers_loaded_unlisted_and_catches_up_with_other
     await room.submit(LeaveRequest(alice))
     await trio.sleep(1.0)
     assert registry.get("quiet") is None  # gone once the linger is over
+
+
+async def test_waiting_edits_and_deletes_are_committed_together(
+    nursery: trio.Nursery, sqlite_store: Store
+) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
+    editor, watcher = FakeSubscriber("editor"), FakeSubscriber("watcher")
+    room = registry.open("edits")
+    for member in (editor, watcher):
+        await room.submit(JoinRequest(member))
+    await room.submit(PublishRequest(editor, "mine"))
+    await watcher.frames(3)  # joined, presence, the message
+    committed = sqlite_store.transactions
+    # One member's flood of edits (and deletes of ids nobody has) while the
+    # room's task waits to run: one commit for all of them, not one each.
+    async with trio.open_nursery() as editors:
+        for i in range(50):
+            editors.start_soon(room.submit, ChangeRequest(editor, 1, f"edit {i}"))
+        for _ in range(10):
+            editors.start_soon(room.submit, ChangeRequest(editor, 99, None))
+    edits = await watcher.frames(50)
+    assert {f["type"] for f in edits} == {"edited"}
+    assert sqlite_store.transactions - committed <= 3
+    frames = await editor.frames(4 + 60)  # joined, two presences, the message, then these
+    assert [f["code"] for f in frames if f["type"] == "error"] == ["not_found"] * 10
+    # An edit of a message sent just before it, in the same batch, finds it.
+    await room.submit(PublishRequest(editor, "sent"))
+    await room.submit(ChangeRequest(editor, 2, "sent, edited"))
+    assert [f["type"] for f in await watcher.frames(2)] == ["message", "edited"]

@@ -39,10 +39,10 @@ ALL_WORKERS_LISTENING = r" chatroom: listening on http://127\.0\.0\.1:(\d+)"
 
 
 def start(
-    command: list[str], env: dict[str, str], listening: str = LISTENING
+    command: list[str], env: dict[str, str], listening: str = LISTENING, cwd: Path | None = None
 ) -> tuple[subprocess.Popen[str], int]:
     process = subprocess.Popen(
-        command, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=raise_file_limit
+        command, stderr=subprocess.PIPE, text=True, env=env, preexec_fn=raise_file_limit, cwd=cwd
     )
     assert process.stderr is not None
     for line in process.stderr:

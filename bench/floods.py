@@ -53,7 +53,10 @@ def token(user: str) -> str:
 
 
 def client(port: int, user: str) -> ClientConnection:
-    ws = connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10, legacy=True)
+    # Unbounded and without pings: the owner never reads its own messages back.
+    ws = connect(
+        f"ws://127.0.0.1:{port}/ws", open_timeout=10, ping_interval=None, max_queue=None
+    )
     ws.send(json.dumps({"type": "hello", "token": token(user)}))
     until(ws, "welcome")
     return ws
@@ -194,6 +197,8 @@ def run(source: Path, seconds: float) -> list[dict[str, Any]]:
             inviter = client(port, "inviter")
             for n in range(3):
                 request(inviter, "create", room=f"lure{n}", private=True)
+            for ws in (mallory, inviter):  # (each attacker's user may have 32 connections)
+                ws.close()
             rows.append({"flood": "calm", **watch(owner, watcher, seconds), "sent": 0, "closed": 0})
             for flood in FLOODS:
                 attacker = subprocess.Popen(

@@ -46,7 +46,7 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
     """`python -m chatroom` on its defaults in a fresh data dir; must stop cleanly."""
     running = start_server(tmp_path / "data")
     yield running
-    assert stop_server(running) == 0
+    assert stop_server(running) == 0, "".join(running.log[-40:])
 
 
 # For tests that send faster than the protocol promises to allow.
@@ -58,7 +58,7 @@ def fast_server(tmp_path: Path) -> Iterator[RunningServer]:
     """Like `server`, with the per-connection rate limits out of the way."""
     running = start_server(tmp_path / "data", *UNLIMITED_RATES)
     yield running
-    assert stop_server(running) == 0
+    assert stop_server(running) == 0, "".join(running.log[-40:])
 
 
 SIGNER = TokenSigner(b"connection-test-secret".ljust(32, b"."))

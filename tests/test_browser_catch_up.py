@@ -3,10 +3,7 @@ departures (item 13), your own messages never new nor unread (item 14), a
 login with a name nobody has offers to sign up (item 12), an invitation of
 an unknown user said plainly (item 2), and catching up after a reconnect:
 edits and deletes missed meanwhile, and invitations sent while offline
-(item 11).
-
-Some of these need the server's side of issue 22; until a server answers
-as docs/protocol.md (1.2) says, they skip, naming what they wait for."""
+(item 11)."""
 
 from __future__ import annotations
 
@@ -17,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import BrowserContext, Page, WebSocketRoute, expect
 
-from tests.blackbox import RunningServer, error_code, hello, receive_until, said, send
+from tests.blackbox import RunningServer, hello, receive_until, said, send
 from tests.browser import (
     PASSWORD,
     join,
@@ -206,14 +203,6 @@ def test_own_messages_are_never_new_nor_unread(
 def test_a_login_with_a_name_nobody_has_offers_to_sign_up(
     context: BrowserContext, server: RunningServer
 ) -> None:
-    _, body, _ = server.http(
-        "POST", "/api/login", body={"username": "nobody-here", "password": PASSWORD}
-    )
-    if not body.get("error", {}).get("no_account"):
-        pytest.skip(
-            "needs the server's no_account answer to POST /api/login "
-            "(issue 22 item 12, server side)"
-        )
     page = open_page(context, server)
     page.get_by_label("Username").fill("newbie")
     page.get_by_label("Password").fill(PASSWORD)
@@ -238,13 +227,6 @@ def test_a_login_with_a_name_nobody_has_offers_to_sign_up(
 
 
 def test_inviting_an_unknown_user_says_so(context: BrowserContext, server: RunningServer) -> None:
-    probe = hello(server, "probe")
-    send(probe, type="create", room="probing", private=True)
-    receive_until(probe, "joined")
-    unknown = error_code(probe, type="invite", room="probing", user="no-such-user")
-    probe.close()
-    if unknown != "not_found":
-        pytest.skip("needs the server to refuse invite of an unknown user (issue 22 item 2)")
     page = open_page(context, server)
     sign_up(page, "olga")
     page.get_by_role("button", name="New room").click()
@@ -273,9 +255,6 @@ def test_edits_and_deletes_missed_while_away_are_caught_up(
     joined(bob, "ops")
     first = said(bob, "ops", "the meeting is at 3")
     second = said(bob, "ops", "ignore this one")
-    send(bob, type="join", room="ops", since=first)
-    if "changes" not in receive_until(bob, "joined"):
-        pytest.skip("needs `changes` in a rejoin's `joined` (issue 22 item 11, server side)")
 
     page = open_page(context, server)
     sign_up(page, "nina")
@@ -308,10 +287,6 @@ def test_invitations_sent_while_offline_show_and_can_be_declined(
     context: BrowserContext, server: RunningServer
 ) -> None:
     ivy_token = register(server, "ivy")
-    ws, frame = welcome(server, ivy_token)
-    ws.close()
-    if "invitations" not in frame:
-        pytest.skip("needs `invitations` in `welcome` (issue 22 item 11, server side)")
     olga = hello(server, "olga")
     for room in ("plans", "budget"):
         send(olga, type="create", room=room, private=True)

@@ -1,3 +1,3 @@
 """chatroom: a multi-room WebSocket chat server on Trio."""
 
-__version__ = "0.5.0"
+__version__ = "0.6.0"

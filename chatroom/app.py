@@ -141,8 +141,9 @@ class ChatServer:
                 else:
                     await self._serve(nursery, transport, ticket)
                 nursery.cancel_scope.cancel()
-        except Exception:
-            # One client's failure must never reach the clients nursery.
+        except* Exception:
+            # One client's failure must never reach the clients nursery, not
+            # even beside a cancellation (the server stopping), which goes on.
             log.exception("connection failed", extra={"client": transport.client})
         finally:
             transport.close_now()

@@ -264,3 +264,33 @@ async def test_malformed_frames_count_against_the_rate_too(
     assert codes[:5] == ["bad_request"] * 5
     assert "rate_limited" in codes
     assert int.from_bytes(payload[:2], "big") == 1008
+
+
+async def test_a_connection_failing_as_the_server_stops_fails_alone(
+    make_server: MakeServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """trio-websocket's reader raises when a ping arrives while our close
+    frame waits for its answer; if the server is stopping at that moment,
+    the failure comes beside the cancellation and must still stay with the
+    connection (seen as an exit 1 at shutdown under load)."""
+    server = make_server()
+    failing = trio.Event()
+
+    async def serve(nursery: trio.Nursery, *_: object) -> None:
+        async def fail_once_cancelled() -> None:
+            with trio.CancelScope(shield=True):
+                await failing.wait()
+            raise RuntimeError("a pong cannot be sent in state LOCAL_CLOSING")
+
+        nursery.start_soon(fail_once_cancelled)
+        await trio.sleep_forever()
+
+    monkeypatch.setattr(server, "_serve", serve)
+    ours, _theirs = socket.socketpair()
+    with trio.CancelScope() as clients:  # the server's clients nursery, stopping
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(server.handle_socket, ours)
+            await trio.testing.wait_all_tasks_blocked()
+            clients.cancel()
+            failing.set()
+    assert clients.cancelled_caught

@@ -146,29 +146,23 @@ def test_a_kick_or_ban_ends_a_moderators_role(fast_server: RunningServer) -> Non
     olga = hello(fast_server, "olga")
     create(olga, "plans", private=True)
     mo = hello(fast_server, "mo")
-    send(olga, type="invite", room="plans", user="mo")
-    receive_until(olga, "invited")
-    send(mo, type="join", room="plans")
-    receive_until(mo, "joined")
-    send(olga, type="role", room="plans", user="mo", role="moderator")
-    receive_until(olga, "done")
-    send(olga, type="kick", room="plans", user="mo")
-    assert receive_until(olga, "room")["info"]["moderators"] == []
-    receive_until(olga, "done")
-    assert receive_until(mo, "kicked")["room"] == "plans"
-    assert error_code(mo, type="join", room="plans") == "forbidden"
 
-    send(olga, type="invite", room="plans", user="mo")
-    receive_until(olga, "invited")
-    send(mo, type="join", room="plans")
-    receive_until(mo, "joined")
-    send(olga, type="role", room="plans", user="mo", role="moderator")
-    receive_until(olga, "done")
-    send(olga, type="ban", room="plans", user="mo")
-    receive_until(olga, "done")
-    receive_until(mo, "kicked")
-    assert listed(fast_server, mo, "mo") == []
-    assert error_code(mo, type="join", room="plans") == "forbidden"
+    def make_moderator() -> None:
+        send(olga, type="invite", room="plans", user="mo")
+        receive_until(olga, "invited")
+        send(mo, type="join", room="plans")
+        receive_until(mo, "joined")
+        send(olga, type="role", room="plans", user="mo", role="moderator")
+        receive_until(olga, "done")
+
+    for action in ("kick", "ban"):
+        make_moderator()
+        send(olga, type=action, room="plans", user="mo")
+        assert receive_until(olga, "room")["info"]["moderators"] == []
+        receive_until(olga, "done")
+        assert receive_until(mo, "kicked")["room"] == "plans"
+        assert error_code(mo, type="join", room="plans") == "forbidden"
+        assert listed(fast_server, mo, "mo") == []
 
 
 def test_a_refused_join_leaves_nothing_behind_and_repeated_it_is_abuse(

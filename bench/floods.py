@@ -54,9 +54,7 @@ def token(user: str) -> str:
 
 def client(port: int, user: str) -> ClientConnection:
     # Unbounded and without pings: the owner never reads its own messages back.
-    ws = connect(
-        f"ws://127.0.0.1:{port}/ws", open_timeout=10, ping_interval=None, max_queue=None
-    )
+    ws = connect(f"ws://127.0.0.1:{port}/ws", open_timeout=10, ping_interval=None, max_queue=None)
     ws.send(json.dumps({"type": "hello", "token": token(user)}))
     until(ws, "welcome")
     return ws
@@ -87,8 +85,7 @@ def attack(mode: str, port: int, seconds: float) -> None:
     # invitations flood invites from the rooms its user owns.
     rooms = {"edits": [ROOM], "invitations": ["lure0", "lure1", "lure2"]}.get(mode, [])
     joins = b"".join(
-        client_frame(OP_TEXT, json.dumps({"type": "join", "room": room}).encode())
-        for room in rooms
+        client_frame(OP_TEXT, json.dumps({"type": "join", "room": room}).encode()) for room in rooms
     )
 
     def flood_frame(n: int) -> bytes:

@@ -13,6 +13,7 @@ serve
 
 from __future__ import annotations
 
+import collections
 import functools
 import gc
 import logging
@@ -57,9 +58,11 @@ BROKER_DEPART_TIMEOUT = 1.0
 INVITATION_BURST = 20  # invitations one user may send at once (then invitations_per_hour)
 
 
-# Refused sockets answered politely at once (refuse_socket); past this, a
-# flood of them gets its 503 written at once and the socket closed.
+# Refused sockets answered politely at once (refuse_socket), in all and from
+# one address; past these, a flood of them gets its 503 written at once and
+# the socket closed, so that one address cannot take the others' share.
 MAX_REFUSING = 256
+MAX_REFUSING_PER_ADDRESS = 16
 
 
 class ChatServer:
@@ -123,12 +126,16 @@ class ChatServer:
         self.closing = False
         self._sessions_changed = trio.Event()
         self._refusing = 0  # sockets in refuse_socket now
+        self._refusing_from: collections.Counter[str] = collections.Counter()  # by peer
 
     async def handle_socket(self, sock: socket.socket) -> None:
         transport = SocketTransport(sock, max_pending=self.settings.outbound_limit_bytes)
         from_proxy = is_trusted_peer(transport.peer, self.settings.trusted_proxies)
         ticket = self.admission.open_socket(transport.peer, per_address=not from_proxy)
-        if isinstance(ticket, str) and self._refusing >= MAX_REFUSING:
+        if isinstance(ticket, str) and (
+            self._refusing >= MAX_REFUSING
+            or self._refusing_from[transport.peer] >= MAX_REFUSING_PER_ADDRESS
+        ):
             transport.offer(refusal_response(ticket))
             transport.close_now()
             return
@@ -152,10 +159,14 @@ class ChatServer:
 
     async def _refuse(self, transport: SocketTransport, reason: str) -> None:
         self._refusing += 1
+        self._refusing_from[transport.peer] += 1
         try:
             await refuse_socket(transport, reason, self.settings.max_http_head_bytes)
         finally:
             self._refusing -= 1
+            self._refusing_from[transport.peer] -= 1
+            if not self._refusing_from[transport.peer]:
+                del self._refusing_from[transport.peer]
 
     async def _serve(
         self, nursery: trio.Nursery, transport: SocketTransport, ticket: Ticket
@@ -330,6 +341,9 @@ class ChatServer:
             room_here.take_expel(user, by, reason)
 
     def remote_invitation(self, room: str, user: str, by: str) -> None:
+        # The room's rules here are stale from now on (its settings_changed
+        # comes after): the invitee's join, at once, must not be refused here.
+        self.remote_settings_changed(room)
         invitation = text_frame(protocol.encode_invitation(room, by))
         for connection in self._connections_of(user):
             connection.deliver(invitation)

@@ -23,7 +23,7 @@ from chatroom import __version__, protocol
 from chatroom.auth import InvalidToken, TokenSigner
 from chatroom.config import Settings
 from chatroom.metrics import Counters
-from chatroom.policy import NOT_YOUR_DIRECT_ROOM, Action
+from chatroom.policy import BANNED, NOT_INVITED, NOT_YOUR_DIRECT_ROOM, Action
 from chatroom.protocol import ErrorCode, ProtocolError, Ref
 from chatroom.ratelimit import BucketsByKey, TokenBucket
 from chatroom.rooms import (
@@ -522,14 +522,19 @@ class Connection:
         if key not in self.saved_rooms:
             # Counted in the database: the user's other connections add rooms too.
             cap = self.settings.max_rooms_per_user
-            if not await self._read(self.store.remember_room(self.user, name, cap), ref):
+            remembered = await self._read(self.store.remember_room(self.user, name, cap), ref)
+            if remembered == "full":
                 raise self._too_many_rooms(ref)
+            if remembered != "remembered":  # the stored rules refuse it, as the room would
+                self._strike("refused again and again")
+                why = BANNED if remembered == "banned" else NOT_INVITED
+                raise ProtocolError(ErrorCode.FORBIDDEN, why, ref)
             self.saved_rooms.add(key)
         # A room that empties between open() and submit() is closed; the
         # registry makes a fresh one on the next open().
         while True:
             room = self.registry.open(name)
-            prefetched, changes = None, None
+            prefetched, changes, counted = None, None, room.changes_made
             # Read here, not in the room's task, which everyone there waits on.
             if room.covers(since) is False:
                 count = JOIN_HISTORY if since is None else SINCE_LIMIT
@@ -545,7 +550,9 @@ class Connection:
             earlier, self.rooms[key] = self.rooms.get(key), room
             try:
                 marker = self.read_markers.get(key)
-                await room.submit(JoinRequest(self, ref, since, prefetched, marker, changes))
+                await room.submit(
+                    JoinRequest(self, ref, since, prefetched, marker, changes, counted)
+                )
             except RoomClosed:
                 if earlier is None:
                     self.rooms.pop(key, None)

@@ -285,18 +285,9 @@ async def _send_error_and_close(
 async def linger(transport: SocketTransport) -> None:
     """Half-close, then read and drop what the client still sends, until it
     closes or LINGER_SECONDS or LINGER_BYTES run out; the caller closes."""
-    if not transport.shutdown_write():
-        return
-    drained = 0
-    with trio.move_on_after(LINGER_SECONDS):
-        while drained < LINGER_BYTES:
-            try:
-                data = await transport.receive_some(HTTP_READ_SIZE)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                return
-            if not data:
-                return
-            drained += len(data)
+    if transport.shutdown_write():
+        with trio.move_on_after(LINGER_SECONDS):
+            await transport.discard_received(LINGER_BYTES)
 
 
 def refusal_response(reason: str) -> bytes:

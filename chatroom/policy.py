@@ -71,13 +71,17 @@ def may_join(rules: RoomRules, user: str) -> bool:
 NOT_YOUR_DIRECT_ROOM = "a direct room is for its two users"
 
 
+BANNED = "you are banned from this room"
+NOT_INVITED = "this room is private: its owner or a moderator must invite you"
+
+
 def why_not_join(rules: RoomRules, user: str) -> str:
     """What a user refused by may_join() is told."""
     if rules.direct:
         return NOT_YOUR_DIRECT_ROOM
     if user.lower() in rules.banned:
-        return "you are banned from this room"
-    return "this room is private: its owner or a moderator must invite you"
+        return BANNED
+    return NOT_INVITED
 
 
 def may_set_topic(rules: RoomRules, user: str) -> bool:

@@ -666,6 +666,7 @@ def encode_joined(
     info: RoomInfo | None = None,
     read: int | None = None,
     changes: list[ChatMessage] | None = None,
+    changes_truncated: bool = False,
 ) -> str:
     joined: dict[str, Any] = {
         "type": "joined",
@@ -682,6 +683,10 @@ def encode_joined(
         joined["truncated"] = True
     if changes is not None:  # 1.2: for a join with since, what changed up to it
         joined["changes"] = [_change(message) for message in changes]
+    if changes_truncated:
+        # Extension: more changes than `changes` holds may have been made;
+        # history read again (join without since, `history`) is as it is now.
+        joined["changes_truncated"] = True
     return _with_ref(joined, ref)
 
 

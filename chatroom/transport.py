@@ -67,6 +67,7 @@ class SocketTransport(trio.abc.Stream):
         self._queued_total = 0
         self._sent_total = 0
         self._closed = False
+        self._write_shut = False  # (shutdown_write)
         self._broken: OSError | None = None
         self._progress = trio.Event()
         # Where the writer task runs; it exists only while bytes wait, so an
@@ -331,17 +332,39 @@ class SocketTransport(trio.abc.Stream):
     # -- closing -----------------------------------------------------------
 
     def shutdown_write(self) -> bool:
-        """Send FIN once everything queued is sent, keeping the reading side
-        open (a lingering close: see http.linger). False over TLS, whose
-        close_notify close_now() sends, or if nothing more can be sent."""
-        if self._closed or self._broken is not None or self._buffer or self.tls is not None:
+        """Send FIN (after TLS's close_notify) once everything queued is sent,
+        keeping the reading side open (a lingering close: see http.linger);
+        False if that cannot be done now."""
+        if self._closed or self._broken is not None or self._buffer or self._write_shut:
             return False
+        if self.tls is not None:
+            self._write_shut = True  # (close_notify is said once)
+            self.tls.close_notify()
+            if self._send_now(b"") < 0 or self._ciphertext_waits():
+                return False
         try:
             self.sock.shutdown(socket.SHUT_WR)
         except OSError:
             return False
+        self._write_shut = True
         self.accepting_offers = False
         return True
+
+    async def discard_received(self, max_bytes: int) -> None:
+        """Read and drop what the peer sends, as it came (TLS records are not
+        decrypted), until it closes or `max_bytes` have come."""
+        received = 0
+        while received < max_bytes and not self._closed:
+            try:
+                data = self.sock.recv(min(RECEIVE_SIZE, max_bytes - received))
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(self.sock)
+                continue
+            except OSError:
+                return
+            if not data:
+                return
+            received += len(data)
 
     def close_now(self) -> None:
         """Close the socket at once; pending bytes are dropped."""
@@ -352,7 +375,8 @@ class SocketTransport(trio.abc.Stream):
             if last:
                 self._send_now(last)
         if self.tls is not None and not self._buffer and self._broken is None:
-            self.tls.close_notify()  # best effort, as the rest
+            if not self._write_shut:
+                self.tls.close_notify()  # best effort, as the rest
             self._send_now(b"")
         self._closed = True
         self._drop_pending()

@@ -69,8 +69,11 @@ def test_register_login_and_their_errors(server: RunningServer) -> None:
     missing = server.http(
         "POST", "/api/login", body={"username": "nobody", "password": "wrong password"}
     )
-    assert wrong[:2] == missing[:2]
-    assert wrong[0] == 401
+    assert wrong[0] == missing[0] == 401
+    assert wrong[1]["error"]["message"] == "invalid username or password"
+    # A name registration would accept is said to have no account (as a
+    # sign-up would tell anyway); see tests/test_names_and_invitations.py.
+    assert missing[1]["error"]["no_account"] is True
     secret = (server.data_dir / "secret.key").read_text().strip()
     assert not any(PASSWORD in line or "argon2" in line or secret in line for line in server.log)
 

@@ -4,6 +4,7 @@ invitation reaches only the user it was meant for, once, and waits for them."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tests.blackbox import (
@@ -15,6 +16,8 @@ from tests.blackbox import (
     receive,
     receive_until,
     send,
+    start_server,
+    stop_server,
 )
 from tests.test_durability import PASSWORD, register
 from tests.test_private_rooms import create, listed
@@ -274,3 +277,35 @@ def test_a_reconnect_with_since_learns_the_edits_and_deletes_it_missed(
     receive_until(bob, "left")
     send(bob, type="join", room="lobby")
     assert "changes" not in receive_until(bob, "joined")
+
+
+def test_with_registration_closed_a_login_never_says_which_names_have_accounts(
+    tmp_path: Path,
+) -> None:
+    server = start_server(tmp_path / "data", "--registration", "closed")
+    try:
+        status, body, _ = server.http(
+            "POST", "/api/login", body={"username": "nobody", "password": PASSWORD}
+        )
+        assert (status, body["error"]) == (
+            401,
+            {"code": "unauthorized", "message": "invalid username or password"},
+        )
+    finally:
+        assert stop_server(server) == 0
+
+
+def test_a_direct_conversation_is_never_a_pending_invitation(fast_server: RunningServer) -> None:
+    alice = hello(fast_server, "alice")
+    bob = hello(fast_server, "bob")
+    send(alice, type="direct", user="bob")
+    room = receive_until(alice, "joined")["room"]
+    for user in ("alice", "bob"):
+        assert welcome_of(fast_server, user)["invitations"] == []
+    assert error_code(bob, type="decline", room=room) == "not_found"
+    send(bob, type="leave", room=room)  # (it stays theirs: no invitation comes back)
+    receive_until(bob, "left")
+    assert welcome_of(fast_server, "bob")["invitations"] == []
+    assert error_code(bob, type="decline", room=room) == "not_found"
+    send(bob, type="direct", user="alice")
+    assert receive_until(bob, "joined")["room"] == room

@@ -392,3 +392,30 @@ async def test_waiting_edits_and_deletes_are_committed_together(
     await room.submit(PublishRequest(editor, "sent"))
     await room.submit(ChangeRequest(editor, 2, "sent, edited"))
     assert [f["type"] for f in await watcher.frames(2)] == ["message", "edited"]
+
+
+async def test_a_join_with_since_says_when_its_changes_may_be_cut(
+    nursery: trio.Nursery, sqlite_store: Store
+) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
+    editor = FakeSubscriber("editor")
+    room = registry.open("edited")
+    await room.submit(JoinRequest(editor))
+    for i in range(300):
+        await room.submit(PublishRequest(editor, f"m{i}"))
+    for i in range(300):
+        await room.submit(ChangeRequest(editor, i + 1, f"m{i}, edited"))
+    await editor.frames(2 + 600)
+    # Its connection read nothing, and counted before all 300 changes: the
+    # room keeps the latest of 256 messages, and says some may be missing.
+    late = FakeSubscriber("late")
+    await room.submit(JoinRequest(late, since=300, changes=[], changes_counted=0))
+    [joined] = await late.frames(1)
+    assert [c["id"] for c in joined["changes"]] == list(range(45, 301))
+    assert joined["changes_truncated"] is True
+    # Counted after them, nothing can be missing.
+    settled = FakeSubscriber("settled")
+    request = JoinRequest(settled, since=300, changes=[], changes_counted=room.changes_made)
+    await room.submit(request)
+    [joined] = await settled.frames(1)
+    assert "changes_truncated" not in joined

@@ -239,10 +239,10 @@ async def test_names_known_before_schema_10_cannot_be_registered(
 async def test_a_users_rooms_and_what_is_unread_there(store: Store) -> None:
     await store.create_room("Lobby")
     await store.save_messages([message("Lobby", 1), message("Lobby", 2)])
-    assert await store.remember_room("Ann", "lobby", 2)  # read up to 2, the last message
-    assert await store.remember_room("ann", "Empty", 2)  # no such room yet: not listed
-    assert not await store.remember_room("ann", "third", 2)  # two rooms already
-    assert await store.remember_room("ANN", "LOBBY", 2)  # one of them
+    assert await store.remember_room("Ann", "lobby", 2) == "remembered"  # read up to 2, the last
+    assert await store.remember_room("ann", "Empty", 2) == "remembered"  # no such room: not listed
+    assert await store.remember_room("ann", "third", 2) == "full"  # two rooms already
+    assert await store.remember_room("ANN", "LOBBY", 2) == "remembered"  # one of them
     await store.save_messages([message("Lobby", 3)])
     start = await store.start_session("ann", None)
     assert (start.user, start.revoked, start.rooms) == ("ann", False, [SavedRoom("Lobby", 1)])
@@ -375,7 +375,11 @@ async def test_private_rooms_are_made_once_and_seen_by_their_people(store: Store
     assert (settings.rules.private, settings.owner, settings.topic) == (True, "Olga", "plans")
     await store.set_listed("room_invitations", "Secret", "Ivy", "Olga", True)
     await store.set_listed("room_moderators", "Secret", "mo", "Olga", True)
-    await store.remember_room("ann", "secret", 10)  # a join the room then refused
+    # The stored rules refuse a join before it is remembered.
+    assert await store.remember_room("ann", "secret", 10) == "uninvited"
+    await store.set_listed("room_bans", "Secret", "Ann", "Olga", True)
+    assert await store.remember_room("ann", "secret", 10) == "banned"
+    assert await store.remember_room("mo", "secret", 10) == "remembered"
     for user in ("olga", "IVY", "mo"):
         assert (await store.user_view(user)).private_rooms == ["Secret"]
     assert (await store.user_view("ann")).private_rooms == []

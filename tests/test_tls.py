@@ -3,6 +3,7 @@ reloaded on SIGHUP, and plain HTTP to that port gets no chat."""
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import signal
 import socket
@@ -115,3 +116,33 @@ def test_a_certificate_without_its_key_is_refused_at_start(tmp_path: Path) -> No
     cert, _key = make_certificate(tmp_path, "lonely")
     with pytest.raises(AssertionError, match="exited with 2"):
         start_server(tmp_path / "data", "--tls-cert", str(cert), listening=HTTPS_LISTENING)
+
+
+def test_an_error_that_closes_a_tls_connection_is_read_whole(tmp_path: Path) -> None:
+    cert, key = make_certificate(tmp_path, "first")
+    server = start_server(
+        tmp_path / "data", "--tls-cert", str(cert), "--tls-key", str(key),
+        listening=HTTPS_LISTENING,
+    )  # fmt: skip
+    try:
+        head = (
+            "POST /api/login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {1024 * 1024}\r\n\r\n"
+        ).encode()
+        with (
+            socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as raw,
+            trusting(cert).wrap_socket(raw, server_hostname="127.0.0.1") as tls,
+        ):
+            tls.sendall(head)
+            # The body goes on past the limit, slowly, while the 413 goes out:
+            # every byte of it is taken (LINGER_BYTES past the limit), then read.
+            for _ in range(25):
+                tls.sendall(b"x" * 4096)
+                time.sleep(0.005)
+            answer = b""
+            with contextlib.suppress(ssl.SSLEOFError):
+                while chunk := tls.recv(65536):
+                    answer += chunk
+        assert answer.startswith(b"HTTP/1.1 413 "), answer
+    finally:
+        assert stop_server(server) == 0

@@ -213,7 +213,8 @@ def test_a_database_that_cannot_open_stops_the_supervisor_before_any_worker(
     result = run_chatroom(
         tmp_path, "--workers", "2", "--broker", "redis://127.0.0.1:9/0", "--database", url
     )
-    assert result.returncode == 1
+    assert result.returncode == 2
+    assert "cannot open database" in result.stderr
     assert "worker 1 started" not in result.stderr
 
 

@@ -160,9 +160,12 @@ class Accounts:
                 self.throttle.abandoned(username, client)
 
     async def _registrable(self, username: str) -> bool:
-        """Whether registering `username` could succeed: a valid name that no
-        account or user known without one has."""
-        return is_valid_user_name(username) and await self.store.known_user(username) is None
+        """Whether registering `username` could succeed: registration is open,
+        and no account or user known without one has that valid name (with
+        registration closed, saying so would list the accounts)."""
+        if not self.registration_open or not is_valid_user_name(username):
+            return False
+        return await self.store.known_user(username) is None
 
     def _refuse_if_throttled(self, username: str, client: str, address_only: bool = False) -> None:
         wait = self.throttle.retry_after(username, client, address_only)

@@ -73,9 +73,11 @@ MAX_REMOTE_WAITING = 4096
 # A user's `typing` reaches the others at most this often (seconds) per room.
 TYPING_INTERVAL = 2.0
 # A join's `changes`: at most MAX_CHANGES read by its connection, plus the
-# room's RECENT_CHANGES latest, within CHANGES_BYTES (the newest kept).
+# latest changes of the room's RECENT_CHANGES most recently changed messages,
+# within CHANGES_BYTES (the newest kept); past any of these, `joined` says
+# `changes_truncated`.
 MAX_CHANGES = 200
-RECENT_CHANGES = 64
+RECENT_CHANGES = 256
 CHANGES_BYTES = 256 * 1024
 
 
@@ -147,6 +149,7 @@ class JoinRequest:
     # With `since`: what changed up to it, read by the connection (see
     # Store.changes_since); what changed after that read is added here.
     changes: list[ChatMessage] | None = None
+    changes_counted: int = 0  # Room.changes_made when that read began
 
 
 @attrs.frozen(eq=False)
@@ -298,11 +301,13 @@ class Room:
         self._remote_typing: list[str] = []
         # user -> when their typing was last relayed (members only)
         self._typing: dict[str, float] = {}
-        # The latest edits and deletes fanned out, for joins whose `changes`
-        # were read before them (see JoinRequest.changes).
-        self._recent_changes: collections.deque[ChatMessage] = collections.deque(
-            maxlen=RECENT_CHANGES
-        )
+        # The latest edit or delete of the messages changed most recently, by
+        # id, for joins whose `changes` were read before them (see
+        # JoinRequest.changes); how many changes were fanned out, and how many
+        # when the oldest of them was last dropped.
+        self._recent_changes: collections.OrderedDict[int, ChatMessage] = collections.OrderedDict()
+        self.changes_made = 0
+        self._changes_dropped_at = 0
         self._woken = False
 
     @property
@@ -925,7 +930,12 @@ class Room:
         """Members see the message as it is now; so will later joins."""
         assert self._recent is not None
         self._recent.replace(message)
-        self._recent_changes.append(message)
+        self.changes_made += 1
+        self._recent_changes.pop(message.id, None)
+        self._recent_changes[message.id] = message
+        if len(self._recent_changes) > RECENT_CHANGES:
+            self._recent_changes.popitem(last=False)
+            self._changes_dropped_at = self.changes_made
         self._outbox.broadcast(text_frame(protocol.encode_change(message)))
 
     def _accept(self, messages: list[ChatMessage]) -> None:
@@ -1034,24 +1044,30 @@ class Room:
             truncated,
             self._info(),
             request.read,
-            self._changes_up_to(since, request.changes),
+            *self._changes_up_to(request),
         )
         self._outbox.send_to(subscriber, text_frame(joined))
         self._announce(user)
 
-    def _changes_up_to(
-        self, since: int | None, read: list[ChatMessage] | None
-    ) -> list[ChatMessage] | None:
+    def _changes_up_to(self, request: JoinRequest) -> tuple[list[ChatMessage] | None, bool]:
         """A join's `changes`: those read for it, then those fanned out here
-        since, each message once, as it is now (None without `since`)."""
+        since, each message once, as it is now (None without `since`); and
+        whether some may be missing (a bound was reached)."""
+        since, read = request.since, request.changes or []
         if since is None:
-            return None
+            return None, False
         latest: dict[int, ChatMessage] = {}
-        for message in [*(read or []), *self._recent_changes]:
+        for message in [*read, *self._recent_changes.values()]:
             if message.id <= since:
                 latest.pop(message.id, None)  # (moved to its latest place)
                 latest[message.id] = message
-        return protocol.newest_within(list(latest.values()), CHANGES_BYTES)
+        changes = protocol.newest_within(list(latest.values()), CHANGES_BYTES)
+        cut = (
+            len(read) >= MAX_CHANGES
+            or len(changes) < len(latest)
+            or self._changes_dropped_at > request.changes_counted
+        )
+        return changes, cut
 
     def _relay_typing(self, user: str) -> bool:
         """Tell the other members that `user` is typing, unless they were

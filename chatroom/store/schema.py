@@ -212,19 +212,21 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
             """CREATE INDEX messages_changed ON messages (room, changed_ms)
                 WHERE changed_ms IS NOT NULL""",
             f"ALTER TABLE room_invitations ADD COLUMN accepted {boolean} NOT NULL DEFAULT {false}",
-            """UPDATE room_invitations SET accepted = NOT accepted WHERE EXISTS (
+            """UPDATE room_invitations SET accepted = NOT accepted
+                WHERE substr(room_key, 1, 1) = '@' OR EXISTS (
                 SELECT 1 FROM user_rooms u WHERE u.user_key = room_invitations.user_key
                 AND u.room_key = room_invitations.room_key)""",
             *(
                 f"""INSERT INTO known_users (key, name, first_ms)
                     SELECT {key}, MIN({name}), MIN({at}) FROM {table} WHERE {name} IS NOT NULL
                     GROUP BY {key} ON CONFLICT DO NOTHING"""
+                # (user_rooms last: it has no spelling, only the key)
                 for table, key, name, at in (
                     ("rooms", "lower(owner)", "owner", "created_ms"),
-                    ("user_rooms", "user_key", "user_key", "joined_ms"),
                     ("room_moderators", "user_key", "user_name", "at_ms"),
                     ("room_invitations", "user_key", "user_name", "at_ms"),
                     ("room_bans", "user_key", "user_name", "at_ms"),
+                    ("user_rooms", "user_key", "user_key", "joined_ms"),
                 )
             ),
         ]

@@ -25,6 +25,7 @@ from chatroom.store.schema import (
 _COLUMNS = "room, id, author, body, ts, cid, edited_ms, deleted_by"
 MAX_UNREAD = 1000  # unread counts stop here
 MAX_PENDING_INVITATIONS = 100  # listed in a welcome, oldest first
+CLOCK_MARGIN_MS = 60_000  # see Database.changes_since
 PAGE_READ_ROWS = 50  # rows read at a time for a page bounded in bytes
 IN_CHUNK = 500  # values per IN (...) query (SQLite allows 32,766 parameters)
 # The PostgreSQL advisory lock that migrations hold: any number, the same in
@@ -173,6 +174,16 @@ class Change:
     message: ChatMessage | None  # None: not changed
     found: bool  # whether the message exists (and is not deleted)
 
+
+# What remember_room did.
+Remembered = Literal["remembered", "full", "banned", "uninvited"]
+
+# Of an invitation `i`: not acted on (joined, or declined) by a user not in
+# the room, and not one of a direct room's two users' (they hold it anyway).
+_PENDING = (
+    "NOT i.accepted AND substr(i.room_key, 1, 1) <> '@' AND NOT EXISTS (SELECT 1 FROM "
+    "user_rooms u WHERE u.user_key = i.user_key AND u.room_key = i.room_key)"
+)
 
 # An edit (text) or delete (None) of a message id by a user, who may change
 # any author's messages or not: the arguments of Database.change_message.
@@ -406,12 +417,15 @@ class Database:
 
     def changes_since(self, conn: Any, room: str, since: int, limit: int) -> list[ChatMessage]:
         """Messages up to id `since` edited or deleted since message `since`
-        was sent, as they are now: the newest `limit` changes, oldest first."""
+        was sent, as they are now: the newest `limit` changes, oldest first.
+        Servers' clocks differ (and step back): changes up to CLOCK_MARGIN_MS
+        before are included too, as clients apply them idempotently."""
         rows = self._execute(
             conn,
             f"SELECT {_COLUMNS} FROM messages WHERE room = ? AND id <= ? AND changed_ms >= "
-            "(SELECT ts FROM messages WHERE room = ? AND id = ?) ORDER BY changed_ms DESC LIMIT ?",
-            (room, since, room, since, limit),
+            "(SELECT ts FROM messages WHERE room = ? AND id = ?) - ? "
+            "ORDER BY changed_ms DESC LIMIT ?",
+            (room, since, room, since, CLOCK_MARGIN_MS, limit),
         ).fetchall()
         return [_message(row) for row in reversed(rows)]
 
@@ -464,25 +478,39 @@ class Database:
             )
 
     def invite(self, conn: Any, room: str, user: str, by: str) -> bool:
-        """Invite `user` to `room`; False if an invitation they have not acted
-        on is there already, or they are in the room."""
+        """Invite `user` to `room`; True if that made an invitation pending
+        (news for them): False if one was pending already, or they are in
+        the room (then it is theirs, acted on)."""
+        in_room = (
+            "EXISTS (SELECT 1 FROM user_rooms u "
+            "WHERE u.user_key = lower(?) AND u.room_key = lower(?))"
+        )
         cursor = self._execute(
             conn,
-            "INSERT INTO room_invitations (room_key, user_key, user_name, by_user, at_ms) "
-            "VALUES (lower(?), lower(?), ?, ?, ?) ON CONFLICT (room_key, user_key) DO UPDATE "
+            "INSERT INTO room_invitations "
+            "(room_key, user_key, user_name, by_user, at_ms, accepted) "
+            f"VALUES (lower(?), lower(?), ?, ?, ?, {in_room}) "
+            "ON CONFLICT (room_key, user_key) DO UPDATE "
             "SET by_user = excluded.by_user, at_ms = excluded.at_ms, accepted = ? "
-            "WHERE room_invitations.accepted AND NOT EXISTS (SELECT 1 FROM user_rooms u "
-            "WHERE u.user_key = excluded.user_key AND u.room_key = excluded.room_key)",
-            (room, user, user, by, _now_ms(), False),
+            f"WHERE room_invitations.accepted AND NOT {in_room}",
+            (room, user, user, by, _now_ms(), user, room, False, user, room),
         )
-        return bool(cursor.rowcount == 1)
+        if cursor.rowcount != 1:
+            return False
+        row = self._execute(
+            conn,
+            f"SELECT 1 FROM room_invitations AS i WHERE i.room_key = lower(?) "
+            f"AND i.user_key = lower(?) AND {_PENDING}",
+            (room, user),
+        ).fetchone()
+        return row is not None
 
     def decline(self, conn: Any, room: str, user: str) -> bool:
         """Withdraw `user`'s pending invitation to `room`; False if there is none."""
         cursor = self._execute(
             conn,
-            "DELETE FROM room_invitations WHERE room_key = lower(?) AND user_key = lower(?) "
-            "AND NOT accepted",
+            f"DELETE FROM room_invitations AS i WHERE i.room_key = lower(?) "
+            f"AND i.user_key = lower(?) AND {_PENDING}",
             (room, user),
         )
         return bool(cursor.rowcount)
@@ -492,7 +520,7 @@ class Database:
         rows = self._execute(
             conn,
             "SELECT r.name, i.by_user FROM room_invitations i JOIN rooms r ON r.key = i.room_key "
-            "WHERE i.user_key = lower(?) AND NOT i.accepted ORDER BY i.at_ms LIMIT ?",
+            f"WHERE i.user_key = lower(?) AND {_PENDING} ORDER BY i.at_ms LIMIT ?",
             (user, MAX_PENDING_INVITATIONS),
         ).fetchall()
         return [Invitation(str(room), str(by)) for room, by in rows]
@@ -731,11 +759,12 @@ class Database:
             (name, name, _now_ms(), True),
         )
         for user in users:
-            self._execute(
+            self._execute(  # (accepted: nobody is invited to a direct room to decline)
                 conn,
-                "INSERT INTO room_invitations (room_key, user_key, user_name, by_user, at_ms) "
-                "VALUES (lower(?), lower(?), ?, ?, ?) ON CONFLICT DO NOTHING",
-                (name, user, user, user, _now_ms()),
+                "INSERT INTO room_invitations "
+                "(room_key, user_key, user_name, by_user, at_ms, accepted) "
+                "VALUES (lower(?), lower(?), ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                (name, user, user, user, _now_ms(), True),
             )
             self._execute(
                 conn,
@@ -746,10 +775,28 @@ class Database:
         row = self._execute(conn, "SELECT name FROM rooms WHERE key = lower(?)", (name,))
         return str(row.fetchone()[0])
 
-    def remember_room(self, conn: Any, user: str, room: str, max_rooms: int) -> bool:
+    def remember_room(self, conn: Any, user: str, room: str, max_rooms: int) -> Remembered:
         """`room` is one of `user`'s rooms from now on, read up to its last
-        message; False (and nothing written) if they have `max_rooms` others
-        (direct rooms are not counted, and never refused)."""
+        message; else (and nothing written) "full" if they have `max_rooms`
+        others (direct rooms are not counted, and never refused), "banned" or
+        "uninvited" if the room's rules as stored keep them out (as policy.py
+        decides), so that a refused join leaves nothing to forget."""
+        rules = self._execute(
+            conn,
+            "SELECT EXISTS (SELECT 1 FROM room_bans b "
+            "  WHERE b.room_key = r.key AND b.user_key = lower(?)), "
+            " r.private AND lower(COALESCE(r.owner, '')) <> lower(?) "
+            " AND NOT EXISTS (SELECT 1 FROM room_invitations i "
+            "  WHERE i.room_key = r.key AND i.user_key = lower(?)) "
+            " AND NOT EXISTS (SELECT 1 FROM room_moderators m "
+            "  WHERE m.room_key = r.key AND m.user_key = lower(?)) "
+            "FROM rooms r WHERE r.key = lower(?)",
+            (user, user, user, user, room),
+        ).fetchone()
+        if rules is not None and rules[0]:
+            return "banned"
+        if rules is not None and rules[1]:
+            return "uninvited"
         self._execute(
             conn,
             "INSERT INTO user_rooms (user_key, room_key, joined_ms, seen_id) "
@@ -766,14 +813,15 @@ class Database:
             "SELECT 1 FROM user_rooms WHERE user_key = lower(?) AND room_key = lower(?)",
             (user, room),
         ).fetchone()
-        if row is not None:  # acting on the invitation there, if any
-            self._execute(
-                conn,
-                "UPDATE room_invitations SET accepted = ? "
-                "WHERE room_key = lower(?) AND user_key = lower(?)",
-                (True, room, user),
-            )
-        return row is not None
+        if row is None:
+            return "full"
+        self._execute(  # acting on the invitation there, if any
+            conn,
+            "UPDATE room_invitations SET accepted = ? "
+            "WHERE room_key = lower(?) AND user_key = lower(?)",
+            (True, room, user),
+        )
+        return "remembered"
 
     def forget_room(self, conn: Any, user: str, room: str) -> bool:
         """False if `room` was not one of `user`'s rooms."""

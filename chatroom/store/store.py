@@ -33,6 +33,7 @@ from chatroom.store.sql import (
     Job,
     MessageChange,
     ReadMarker,
+    Remembered,
     RoomList,
     RoomSettings,
     Saved,
@@ -286,13 +287,15 @@ class Store:
         """False if `user` has no pending invitation to `room`."""
         return await self._write(lambda conn: self.database.decline(conn, room, user))
 
-    async def remember_room(self, user: str, room: str, max_rooms: int) -> bool:
-        """False if the user already has `max_rooms` other rooms."""
+    async def remember_room(self, user: str, room: str, max_rooms: int) -> Remembered:
+        """Add `room` to the user's rooms, unless they have `max_rooms` others
+        or its rules keep them out (see Database.remember_room)."""
         return await self._write(
             lambda conn: self.database.remember_room(conn, user, room, max_rooms)
         )
 
     async def forget_room(self, user: str, room: str) -> bool:
+        self._drop_unwritten_marker(user, room)
         return await self._write(lambda conn: self.database.forget_room(conn, user, room))
 
     def forget_room_soon(self, user: str, room: str) -> None:
@@ -317,6 +320,12 @@ class Store:
         self._read_markers[key] = ReadMarker(user, room, message_id)
         self._markers_by_user.setdefault(key[0], {})[key[1]] = message_id
         self._read_markers_waiting.set()
+
+    def _drop_unwritten_marker(self, user: str, room: str) -> None:
+        """A room left: a marker of before must not count when it is joined again."""
+        for markers in (self._markers_by_user, self._markers_sent):
+            markers.get(user.lower(), {}).pop(room.lower(), None)
+        self._read_markers.pop((user.lower(), room.lower()), None)
 
     def _unwritten_markers(self, user: str) -> dict[str, int]:
         """Room key -> `user`'s newest read marker that may not be committed yet."""

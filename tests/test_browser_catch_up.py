@@ -316,3 +316,47 @@ def test_invitations_sent_while_offline_show_and_can_be_declined(
     ws.close()
     assert frame["invitations"] == []
     olga.close()
+
+
+def test_a_rejoin_that_missed_too_many_changes_loads_the_room_again(
+    context: BrowserContext, fast_server: RunningServer
+) -> None:
+    online = True
+    sockets: list[WebSocketRoute] = []
+
+    def route(ws: WebSocketRoute) -> None:
+        sockets.append(ws)
+        if online:
+            ws.connect_to_server()
+
+    context.route_web_socket(re.compile(r"/ws$"), route)
+    bob = hello(fast_server, "bob")
+    joined(bob, "busy")
+    for i in range(1, 301):
+        send(bob, type="send", room="busy", text=f"m{i}")
+    while receive_until(bob, "message")["id"] < 300:
+        pass
+    page = open_page(context, fast_server)
+    sign_up(page, "nina")
+    join(page, "busy")
+    expect(messages(page).get_by_text("m300", exact=True)).to_be_visible()
+    online = False
+    sockets.pop().close()
+    expect(status(page)).not_to_have_text("connected")
+
+    # The messages the page holds are changed first, then 250 older ones:
+    # the newest 200 changes the rejoin reads are all of messages it never had.
+    order = [*range(251, 301), *range(1, 251)]
+    for message_id in order:
+        send(bob, type="edit", room="busy", id=message_id, text=f"m{message_id}, edited")
+    while receive_until(bob, "edited")["id"] != order[-1]:
+        pass
+
+    wait_until(page, lambda: bool(sockets), "the page tries again")
+    online = True
+    sockets.pop().close()  # the page tries again at once
+    expect(status(page)).to_have_text("connected")
+    for message_id in (300, 260):  # (260: its change was not among the rejoin's)
+        shown = messages(page).locator(f'li.message[data-id="{message_id}"]')
+        expect(shown).to_contain_text(f"m{message_id}, edited")
+    bob.close()

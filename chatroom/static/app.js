@@ -359,7 +359,10 @@ function onJoined(frame) {
   const key = roomKey(frame.room);
   const room = rooms.get(key);
   if (!room) return;
-  const again = room.loaded && !frame.truncated; // a rejoin: only what was missed
+  // More was missed than one frame holds (messages, or the edits and
+  // deletes of those we have): start over, and page back for the rest.
+  const stale = frame.truncated || frame.changes_truncated;
+  const again = room.loaded && !stale; // a rejoin: only what was missed
   const before = lastIdOf(room);
   room.name = frame.room;
   room.known = true;
@@ -370,11 +373,12 @@ function onJoined(frame) {
   if (read !== null) room.read = Math.max(room.read ?? 0, read);
   if (!room.loaded) room.divider = room.read;
   if (!again) {
-    // The first messages (or, truncated, more was missed than one frame
-    // holds): start over from what came, and page back from its first.
+    // The first messages (or stale): start over from what came, and page
+    // back from its first.
+    const wasLoaded = room.loaded && before > 0;
     room.items = [];
-    room.oldestId = frame.history[0]?.id ?? null;
-    room.complete = noOlder(frame, frame.truncated ? HISTORY_PAGE : frame.history.length);
+    room.oldestId = frame.history[0]?.id ?? (wasLoaded ? before + 1 : null);
+    room.complete = noOlder(frame, stale ? HISTORY_PAGE : frame.history.length);
   }
   addItems(room, items);
   room.loaded = true;

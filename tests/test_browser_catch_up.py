@@ -239,18 +239,35 @@ def test_inviting_an_unknown_user_says_so(context: BrowserContext, server: Runni
     expect(page.locator("#manage-note")).to_have_text("There is no user named nobodyatall.")
 
 
+class SwitchableLink:
+    """The page's WebSocket, through Playwright: cut it (the page's attempts
+    to reconnect then go nowhere), and let the page reconnect at once."""
+
+    def __init__(self, context: BrowserContext) -> None:
+        self.online = True
+        self.sockets: list[WebSocketRoute] = []
+        context.route_web_socket(re.compile(r"/ws$"), self._route)
+
+    def _route(self, ws: WebSocketRoute) -> None:
+        self.sockets.append(ws)
+        if self.online:
+            ws.connect_to_server()
+
+    def cut(self, page: Page) -> None:
+        self.online = False
+        self.sockets.pop().close()
+        expect(status(page)).not_to_have_text("connected")
+
+    def restore(self, page: Page) -> None:
+        wait_until(page, lambda: bool(self.sockets), "the page tries again")
+        self.online = True
+        self.sockets.pop().close()  # the page tries again at once
+
+
 def test_edits_and_deletes_missed_while_away_are_caught_up(
     context: BrowserContext, server: RunningServer
 ) -> None:
-    online = True
-    sockets: list[WebSocketRoute] = []
-
-    def route(ws: WebSocketRoute) -> None:
-        sockets.append(ws)
-        if online:
-            ws.connect_to_server()
-
-    context.route_web_socket(re.compile(r"/ws$"), route)
+    link = SwitchableLink(context)
     bob = hello(server, "bob")
     joined(bob, "ops")
     first = said(bob, "ops", "the meeting is at 3")
@@ -260,9 +277,7 @@ def test_edits_and_deletes_missed_while_away_are_caught_up(
     sign_up(page, "nina")
     join(page, "ops")
     expect(messages(page).get_by_text("ignore this one")).to_be_visible()
-    online = False
-    sockets.pop().close()
-    expect(status(page)).not_to_have_text("connected")
+    link.cut(page)
 
     send(bob, type="edit", room="ops", id=first, text="the meeting is at 4")
     receive_until(bob, "edited")
@@ -270,9 +285,7 @@ def test_edits_and_deletes_missed_while_away_are_caught_up(
     receive_until(bob, "deleted")
     said(bob, "ops", "see you there")
 
-    wait_until(page, lambda: bool(sockets), "the page tries again")
-    online = True
-    sockets.pop().close()  # the page tries again at once
+    link.restore(page)
     expect(messages(page).get_by_text("see you there")).to_be_visible()
     edited = messages(page).locator(f'li.message[data-id="{first}"]')
     expect(edited).to_contain_text("the meeting is at 4")
@@ -321,15 +334,7 @@ def test_invitations_sent_while_offline_show_and_can_be_declined(
 def test_a_rejoin_that_missed_too_many_changes_loads_the_room_again(
     context: BrowserContext, fast_server: RunningServer
 ) -> None:
-    online = True
-    sockets: list[WebSocketRoute] = []
-
-    def route(ws: WebSocketRoute) -> None:
-        sockets.append(ws)
-        if online:
-            ws.connect_to_server()
-
-    context.route_web_socket(re.compile(r"/ws$"), route)
+    link = SwitchableLink(context)
     bob = hello(fast_server, "bob")
     joined(bob, "busy")
     for i in range(1, 301):
@@ -340,9 +345,7 @@ def test_a_rejoin_that_missed_too_many_changes_loads_the_room_again(
     sign_up(page, "nina")
     join(page, "busy")
     expect(messages(page).get_by_text("m300", exact=True)).to_be_visible()
-    online = False
-    sockets.pop().close()
-    expect(status(page)).not_to_have_text("connected")
+    link.cut(page)
 
     # The messages the page holds are changed first, then 250 older ones:
     # the newest 200 changes the rejoin reads are all of messages it never had.
@@ -352,9 +355,7 @@ def test_a_rejoin_that_missed_too_many_changes_loads_the_room_again(
     while receive_until(bob, "edited")["id"] != order[-1]:
         pass
 
-    wait_until(page, lambda: bool(sockets), "the page tries again")
-    online = True
-    sockets.pop().close()  # the page tries again at once
+    link.restore(page)
     expect(status(page)).to_have_text("connected")
     for message_id in (300, 260):  # (260: its change was not among the rejoin's)
         shown = messages(page).locator(f'li.message[data-id="{message_id}"]')

@@ -509,13 +509,10 @@ class Connection:
         users = protocol.direct_room_users(name)
         if users is not None and self.user.lower() not in (users[0].lower(), users[1].lower()):
             # Said alike whether the room exists or not: nobody learns who talks.
-            self._strike("refused again and again")
-            raise ProtocolError(ErrorCode.FORBIDDEN, NOT_YOUR_DIRECT_ROOM, ref)
+            raise self._join_refused(NOT_YOUR_DIRECT_ROOM, ref)
         loaded = self.registry.get(name)
         if loaded is not None and (why := loaded.join_refusal(self.user)):
-            # Refused before any database work; repeated, it is abuse.
-            self._strike("refused again and again")
-            raise ProtocolError(ErrorCode.FORBIDDEN, why, ref)
+            raise self._join_refused(why, ref)  # before any database work
         self._check_room_caps(name, ref)
         if users is not None and self.registry.stored_name(name) is None:
             name = await self._open_direct(users, ref)
@@ -526,9 +523,7 @@ class Connection:
             if remembered == "full":
                 raise self._too_many_rooms(ref)
             if remembered != "remembered":  # the stored rules refuse it, as the room would
-                self._strike("refused again and again")
-                why = BANNED if remembered == "banned" else NOT_INVITED
-                raise ProtocolError(ErrorCode.FORBIDDEN, why, ref)
+                raise self._join_refused(BANNED if remembered == "banned" else NOT_INVITED, ref)
             self.saved_rooms.add(key)
         # A room that empties between open() and submit() is closed; the
         # registry makes a fresh one on the next open().
@@ -558,6 +553,11 @@ class Connection:
                     self.rooms.pop(key, None)
                 continue
             return
+
+    def _join_refused(self, why: str, ref: Ref) -> ProtocolError:
+        """`forbidden` for a join the room's rules refuse; repeated, it is abuse."""
+        self._strike("refused again and again")
+        return ProtocolError(ErrorCode.FORBIDDEN, why, ref)
 
     def _read_up_to(self, room: Room, message_id: int, ref: Ref) -> None:
         """Move the user's read marker in `room` forward (never past its last

@@ -456,3 +456,45 @@ def test_direct_messages_typing_and_read_markers_across_nodes(cluster: Cluster) 
     assert receive_until(bob_elsewhere, "read") == {
         "type": "read", "room": "@alice,bob", "id": message["id"],
     }  # fmt: skip
+
+
+def test_catching_up_and_pending_invitations_across_nodes(cluster: Cluster) -> None:
+    first, second = cluster(2)
+    olga = hello(first, "olga")
+    send(olga, type="create", room="plans", private=True)
+    receive_until(olga, "joined")
+    ivy = hello(second, "ivy")
+    for _ in range(3):  # repeated on the first node: one invitation on the second
+        send(olga, type="invite", room="plans", user="ivy")
+        receive_until(olga, "invited")
+    send(ivy, type="ping", ref="p")
+    frames = [receive(ivy)]
+    while frames[-1]["type"] != "pong":
+        frames.append(receive(ivy))
+    assert [f["type"] for f in frames] == ["invitation", "pong"]
+    # The invitee joins at once on the other node: its rules are not stale there.
+    send(ivy, type="join", room="plans")
+    receive_until(ivy, "joined")
+    send(olga, type="send", room="plans", text="first")
+    seen = receive_until(ivy, "message")["id"]
+    ivy.close()
+    send(olga, type="edit", room="plans", id=seen, text="first, edited")
+    receive_until(olga, "edited")
+    # Back on the other node with since: the edit made meanwhile comes along.
+    ivy = hello(second, "ivy")
+    send(ivy, type="join", room="plans", since=seen)
+    changes = receive_until(ivy, "joined")["changes"]
+    assert [(c["type"], c["id"], c["text"]) for c in changes] == [("edited", seen, "first, edited")]
+
+    # A pending invitation waits on every node, and a decline on one holds on the other.
+    send(olga, type="create", room="later", private=True)
+    receive_until(olga, "joined")
+    hello(first, "max").close()
+    send(olga, type="invite", room="later", user="max")
+    receive_until(olga, "invited")
+    max_here = hello(second, "max")
+    send(max_here, type="decline", room="later", ref="no")
+    assert receive_until(max_here, "done")["ref"] == "no"
+    max_there = hello(first, "max")
+    send(max_there, type="join", room="later", ref="in?")
+    assert receive_until(max_there, "error")["code"] == "forbidden"

@@ -15,18 +15,20 @@ import attrs
 from chatroom import metrics
 from chatroom.auth import InvalidToken, TokenClaims, TokenSigner
 from chatroom.auth.accounts import AccountError, Accounts
-from chatroom.policy import may_join
-from chatroom.protocol import (
-    DEFAULT_HISTORY_LIMIT,
-    DEFAULT_ROOMS_LIMIT,
+from chatroom.domain import (
     HISTORY_PAGE_BYTES,
-    MAX_HISTORY_LIMIT,
     MAX_ID,
-    MAX_ROOMS_LIMIT,
     ErrorCode,
     is_valid_room_name,
     is_valid_room_prefix,
     read_cost,
+)
+from chatroom.domain.rules import may_join
+from chatroom.protocol import (
+    DEFAULT_HISTORY_LIMIT,
+    DEFAULT_ROOMS_LIMIT,
+    MAX_HISTORY_LIMIT,
+    MAX_ROOMS_LIMIT,
 )
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms import RoomRegistry

@@ -34,9 +34,9 @@ from chatroom.auth.controls import UserControls
 from chatroom.broker import RedisBroker
 from chatroom.config import Settings
 from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
+from chatroom.domain import ChatMessage, direct_room_users
 from chatroom.http import refusal_response, refuse_socket, serve_http, serve_websocket
 from chatroom.listener import accept_loop, http_url, open_listener
-from chatroom.protocol import ChatMessage
 from chatroom.proxy import is_trusted_peer
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms import RoomRegistry
@@ -267,7 +267,7 @@ class ChatServer:
             self.broker.invited(room, user, by)
 
     def direct_messages(self, room: str, messages: list[ChatMessage]) -> None:
-        users = protocol.direct_room_users(room)
+        users = direct_room_users(room)
         if users is None:
             return
         key = room.lower()

@@ -27,10 +27,10 @@ from chatroom.app import serve
 from chatroom.auth import SecretError, TokenSigner, load_secret
 from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.config import Settings
+from chatroom.domain import is_valid_user_name
 from chatroom.files import private_dir, restrict_new_files
 from chatroom.listener import bind_port, http_url, open_listener
 from chatroom.logs import LOG_FORMATS, configure_logging
-from chatroom.protocol import is_valid_user_name
 from chatroom.proxy import Network, parse_network
 from chatroom.store import (
     NameClash,

@@ -22,9 +22,17 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from chatroom import __version__, protocol
 from chatroom.auth import InvalidToken, TokenSigner
 from chatroom.config import Settings
+from chatroom.domain import (
+    ChatMessage,
+    ErrorCode,
+    UserRoom,
+    direct_room_name,
+    direct_room_users,
+    read_cost,
+)
+from chatroom.domain.rules import BANNED, NOT_INVITED, NOT_YOUR_DIRECT_ROOM, Action
 from chatroom.metrics import Counters
-from chatroom.policy import BANNED, NOT_INVITED, NOT_YOUR_DIRECT_ROOM, Action
-from chatroom.protocol import ErrorCode, ProtocolError, Ref
+from chatroom.protocol import ProtocolError, Ref
 from chatroom.ratelimit import BucketsByKey, TokenBucket
 from chatroom.rooms import (
     ChangeRequest,
@@ -342,7 +350,7 @@ class Connection:
                 pass  # recorded at their next hello
         self.saved_rooms = {r.name.lower() for r in start.rooms}
         self.read_markers = {r.name.lower(): r.read for r in start.rooms if r.read is not None}
-        rooms = [protocol.UserRoom(r.name, r.unread) for r in start.rooms]
+        rooms = [UserRoom(r.name, r.unread) for r in start.rooms]
         invitations = [(i.room, i.by) for i in start.invitations]
         welcome = protocol.encode_welcome(
             start.user, self.session, __version__, rooms, ref, invitations
@@ -407,7 +415,7 @@ class Connection:
             case protocol.Direct(user, since, ref):
                 if user.lower() == self.user.lower():
                     raise ProtocolError(ErrorCode.BAD_REQUEST, "direct needs another user", ref)
-                await self._join(protocol.direct_room_name(self.user, user), since, ref)
+                await self._join(direct_room_name(self.user, user), since, ref)
             case protocol.Create(room, private, topic, ref):
                 await self._create(room, private, topic, ref)
             case protocol.Leave(room, ref):
@@ -475,7 +483,7 @@ class Connection:
         known = await self._read(self.store.known_user(other), ref)
         if known is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no user {other} is known here", ref)
-        name = protocol.direct_room_name(self.user, known)
+        name = direct_room_name(self.user, known)
         spelled = await self._read(self.store.make_direct_room(name, [self.user, known]), ref)
         self.registry.created(spelled, private=True)
         self.saved_rooms.add(spelled.lower())  # (of both users, outside the cap)
@@ -506,7 +514,7 @@ class Connection:
 
     async def _join(self, name: str, since: int | None, ref: Ref) -> None:
         key = name.lower()
-        users = protocol.direct_room_users(name)
+        users = direct_room_users(name)
         if users is not None and self.user.lower() not in (users[0].lower(), users[1].lower()):
             # Said alike whether the room exists or not: nobody learns who talks.
             raise self._join_refused(NOT_YOUR_DIRECT_ROOM, ref)
@@ -584,10 +592,10 @@ class Connection:
         except StoreUnavailable:
             raise protocol.unavailable_error(ref) from None
 
-    def _charge_history(self, messages: list[protocol.ChatMessage]) -> None:
+    def _charge_history(self, messages: list[ChatMessage]) -> None:
         """History read for this client costs its size (characters, near
         enough) against its budget; past it, reads get `rate_limited`."""
-        self._history_bytes.spend(trio.current_time(), protocol.read_cost(messages))
+        self._history_bytes.spend(trio.current_time(), read_cost(messages))
 
     def _charge_storage(self, text: str, ref: Ref) -> None:
         """Count `text` against the user's storage rate; rate_limited past it."""

@@ -17,7 +17,7 @@ import trio_websocket
 from chatroom.admission import Admission, Ticket
 from chatroom.api import Api, HttpRequest, Response, bearer_token, error_response
 from chatroom.config import Settings
-from chatroom.protocol import ErrorCode
+from chatroom.domain import ErrorCode
 from chatroom.proxy import client_address
 from chatroom.transport import SocketTransport
 

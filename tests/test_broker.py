@@ -10,7 +10,7 @@ import attrs
 import trio
 
 from chatroom.broker import RedisBroker
-from chatroom.protocol import ChatMessage
+from chatroom.domain import ChatMessage
 from tests.redis import RedisServer
 
 SECRET = b"broker-test-secret-of-32-bytes-or-more"

@@ -25,7 +25,7 @@ from chatroom.broker.events import (
     sender_prefix,
 )
 from chatroom.broker.presence import RemotePresence
-from chatroom.protocol import ChatMessage
+from chatroom.domain import ChatMessage
 
 
 @pytest.mark.parametrize(

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from chatroom.policy import (
+from chatroom.domain import ErrorCode
+from chatroom.domain.rules import (
     Action,
     Change,
     Role,
@@ -15,7 +16,6 @@ from chatroom.policy import (
     refusal,
     why_not_join,
 )
-from chatroom.protocol import ErrorCode
 
 ROOM = RoomRules(
     private=True,

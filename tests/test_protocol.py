@@ -10,22 +10,28 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from chatroom import protocol
-from chatroom.protocol import (
+from chatroom.domain import (
     ChatMessage,
     ErrorCode,
-    History,
     HistoryPage,
+    Member,
+    RoomCount,
+    RoomsPage,
+    UserRoom,
+    direct_room_name,
+    direct_room_users,
+    is_valid_room_name,
+    is_valid_user_name,
+)
+from chatroom.protocol import (
+    History,
     Join,
     Leave,
-    Member,
     Members,
     Ping,
     ProtocolError,
-    RoomCount,
     Rooms,
-    RoomsPage,
     Send,
-    UserRoom,
     parse_request,
 )
 
@@ -129,9 +135,9 @@ def test_text_over_the_limit_is_too_large() -> None:
 
 def test_names_at_their_bounds() -> None:
     assert parse_request(frame(type="join", room="r" * 64)) == Join("r" * 64)
-    assert protocol.is_valid_user_name("u" * 32)
-    assert not protocol.is_valid_user_name("u" * 33)
-    assert not protocol.is_valid_user_name("")
+    assert is_valid_user_name("u" * 32)
+    assert not is_valid_user_name("u" * 33)
+    assert not is_valid_user_name("")
 
 
 def test_errors_carry_the_ref() -> None:
@@ -341,8 +347,8 @@ def test_create_and_invite_requests() -> None:
 
 
 def test_edited_and_deleted_messages_encode_as_documented() -> None:
-    edited = protocol.ChatMessage("r", 3, "ann", "better", 10, edited=20)
-    deleted = protocol.ChatMessage("r", 4, "ann", "", 11, deleted_by="mod")
+    edited = ChatMessage("r", 3, "ann", "better", 10, edited=20)
+    deleted = ChatMessage("r", 4, "ann", "", 11, deleted_by="mod")
     assert json.loads(protocol.encode_change(edited, ref=7)) == {
         "type": "edited", "room": "r", "id": 3, "text": "better", "edited": 20, "ref": 7,
     }  # fmt: skip
@@ -356,17 +362,17 @@ def test_edited_and_deleted_messages_encode_as_documented() -> None:
 
 
 def test_direct_room_names_are_one_per_pair() -> None:
-    assert protocol.direct_room_name("bob", "Alice") == "@Alice,bob"
-    assert protocol.direct_room_name("Alice", "bob") == "@Alice,bob"
-    assert protocol.direct_room_users("@Alice,bob") == ("Alice", "bob")
+    assert direct_room_name("bob", "Alice") == "@Alice,bob"
+    assert direct_room_name("Alice", "bob") == "@Alice,bob"
+    assert direct_room_users("@Alice,bob") == ("Alice", "bob")
     for not_direct in ("@bob,Alice", "@ann,ANN", "@ann", "@ann,", "ann,bob", "@a,b,c"):
-        assert protocol.direct_room_users(not_direct) is None
-    assert protocol.is_valid_room_name("@" + "a" * 32 + "," + "b" * 32)
-    assert not protocol.is_valid_room_name("@bob,Alice")
+        assert direct_room_users(not_direct) is None
+    assert is_valid_room_name("@" + "a" * 32 + "," + "b" * 32)
+    assert not is_valid_room_name("@bob,Alice")
     assert protocol.parse_request('{"type":"direct","user":"bob","since":3}') == (
         protocol.Direct("bob", 3)
     )
     with pytest.raises(ProtocolError):
         protocol.parse_request('{"type":"create","room":"@a,b"}')
-    entry = protocol.RoomCount("@a,b", 1, private=True, unread=2).as_json()
+    entry = RoomCount("@a,b", 1, private=True, unread=2).as_json()
     assert entry == {"room": "@a,b", "count": 1, "private": True, "direct": True, "unread": 2}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from chatroom.protocol import ChatMessage
+from chatroom.domain import ChatMessage
 from chatroom.rooms.recent import MAX_MESSAGES, CacheBudget, RecentMessages, message_bytes
 
 

@@ -12,7 +12,7 @@ import trio.testing
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import TextMessage
 
-from chatroom.protocol import ChatMessage, HistoryPage
+from chatroom.domain import ChatMessage, HistoryPage
 from chatroom.rooms import (
     ChangeRequest,
     JoinRequest,

@@ -10,8 +10,8 @@ import attrs
 import pytest
 import trio
 
-from chatroom.policy import RoomRules
-from chatroom.protocol import ChatMessage
+from chatroom.domain import ChatMessage
+from chatroom.domain.rules import RoomRules
 from chatroom.store import (
     Invitation,
     NameClash,

@@ -12,7 +12,7 @@ import trio
 from chatroom.auth.passwords import PasswordHasher, password_problem
 from chatroom.auth.throttle import LoginThrottle
 from chatroom.auth.tokens import TokenSigner
-from chatroom.protocol import ErrorCode, is_valid_user_name
+from chatroom.domain import ErrorCode, is_valid_user_name
 from chatroom.ratelimit import BucketsByKey
 from chatroom.store import Store
 

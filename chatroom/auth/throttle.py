@@ -21,7 +21,7 @@ from collections.abc import Callable
 import attrs
 import trio
 
-from chatroom.protocol import is_valid_user_name
+from chatroom.domain import is_valid_user_name
 
 FREE_FAILURES = 5  # failures for one name from one address before any wait
 FREE_NAMES_PER_ADDRESS = 20  # names that may fail from one address before it waits

@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 import jwt
 
-from chatroom.protocol import is_valid_user_name
+from chatroom.domain import is_valid_user_name
 
 MAX_TOKEN_CHARS = 4096
 ALGORITHM = "HS256"

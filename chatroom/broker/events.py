@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from chatroom.protocol import ChatMessage, is_valid_room_name, is_valid_user_name
+from chatroom.domain import ChatMessage, is_valid_room_name, is_valid_user_name
 
 VERSION = 1
 

@@ -63,7 +63,7 @@ from chatroom.broker.events import (
     sender_prefix,
 )
 from chatroom.broker.presence import RemotePresence, RoomUser, rooms_of
-from chatroom.protocol import ChatMessage
+from chatroom.domain import ChatMessage
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import collections
 import sys
 
-from chatroom.protocol import ChatMessage
+from chatroom.domain import ChatMessage
 
 MAX_MESSAGES = 200  # per room
 MAX_ROOM_BYTES = 1024 * 1024  # per room

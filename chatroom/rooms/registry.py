@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 import attrs
 import trio
 
-from chatroom.protocol import ChatMessage, Member, RoomCount, RoomsPage
+from chatroom.domain import ChatMessage, Member, RoomCount, RoomsPage
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms.recent import DEFAULT_BUDGET_BYTES, CacheBudget
 from chatroom.rooms.room import ClusterLink, Room, UserNotices

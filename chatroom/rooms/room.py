@@ -20,7 +20,16 @@ import attrs
 import trio
 
 from chatroom import protocol
-from chatroom.policy import (
+from chatroom.domain import (
+    HISTORY_PAGE_BYTES,
+    ChatMessage,
+    ErrorCode,
+    HistoryPage,
+    Member,
+    RoomInfo,
+    newest_within,
+)
+from chatroom.domain.rules import (
     Action,
     Change,
     RoomRules,
@@ -30,16 +39,7 @@ from chatroom.policy import (
     refusal,
     why_not_join,
 )
-from chatroom.protocol import (
-    HISTORY_PAGE_BYTES,
-    ChatMessage,
-    ErrorCode,
-    HistoryPage,
-    Member,
-    ProtocolError,
-    Ref,
-    RoomInfo,
-)
+from chatroom.protocol import ProtocolError, Ref
 from chatroom.rooms.outbox import Outbox
 from chatroom.rooms.recent import MAX_MESSAGES, MAX_ROOM_BYTES, CacheBudget, RecentMessages
 from chatroom.store import Change as StoredChange
@@ -981,7 +981,7 @@ class Room:
     def _page(self, found: list[ChatMessage]) -> HistoryPage:
         """The newest of `found` within HISTORY_PAGE_BYTES; ids are contiguous
         from 1, so older messages exist when the first one's id is above 1."""
-        kept = protocol.newest_within(found, HISTORY_PAGE_BYTES)
+        kept = newest_within(found, HISTORY_PAGE_BYTES)
         return HistoryPage(kept, more=kept[0].id > 1 if kept else self._last_id > 0)
 
     def join_refusal(self, user: str) -> str | None:
@@ -1061,7 +1061,7 @@ class Room:
             if message.id <= since:
                 latest.pop(message.id, None)  # (moved to its latest place)
                 latest[message.id] = message
-        changes = protocol.newest_within(list(latest.values()), CHANGES_BYTES)
+        changes = newest_within(list(latest.values()), CHANGES_BYTES)
         cut = (
             len(read) >= MAX_CHANGES
             or len(changes) < len(latest)

@@ -12,8 +12,8 @@ from typing import Any, Literal
 
 import attrs
 
-from chatroom.policy import RoomRules
-from chatroom.protocol import MAX_ID, ChatMessage, HistoryPage, direct_room_users, encode_message
+from chatroom.domain import MAX_ID, ChatMessage, HistoryPage, direct_room_users, encoded_size
+from chatroom.domain.rules import RoomRules
 from chatroom.store.schema import (
     CREATE_VERSION_TABLE,
     NAMES_FOLDED_FROM,
@@ -568,7 +568,7 @@ class Database:
                 if len(kept) == count:
                     return HistoryPage(kept[::-1], more=True)
                 message = _message(row)
-                size += len(encode_message(message).encode())
+                size += encoded_size(message)
                 if kept and size > budget:
                     return HistoryPage(kept[::-1], more=True)
                 kept.append(message)

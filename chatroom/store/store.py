@@ -24,8 +24,8 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
+from chatroom.domain import HISTORY_PAGE_BYTES, MAX_ID, ChatMessage, HistoryPage
 from chatroom.metrics import Counters
-from chatroom.protocol import HISTORY_PAGE_BYTES, MAX_ID, ChatMessage, HistoryPage
 from chatroom.store.sql import (
     Account,
     Change,

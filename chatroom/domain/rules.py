@@ -12,7 +12,7 @@ import enum
 
 import attrs
 
-from chatroom.protocol import ErrorCode
+from chatroom.domain.errors import ErrorCode
 
 
 class Role(enum.StrEnum):

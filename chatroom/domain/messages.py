@@ -1,0 +1,79 @@
+"""Messages and pages of them."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import attrs
+
+MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
+
+# History pages and `joined` carry at most this many bytes of messages (at
+# least one message, so that paging always moves).
+HISTORY_PAGE_BYTES = 256 * 1024
+
+
+@attrs.frozen
+class ChatMessage:
+    room: str
+    id: int
+    user: str
+    text: str
+    ts: int
+    cid: str | None = None
+    edited: int | None = None  # when its text last changed (ms)
+    deleted_by: str | None = None  # a deleted message keeps its id, not its text
+
+    def as_json(self) -> dict[str, Any]:
+        message: dict[str, Any] = {
+            "type": "message",
+            "room": self.room,
+            "id": self.id,
+            "user": self.user,
+            "text": self.text,
+            "ts": self.ts,
+        }
+        if self.cid is not None:
+            message["cid"] = self.cid
+        if self.deleted_by is not None:
+            del message["text"]
+            message["deleted"] = True
+        elif self.edited is not None:
+            message["edited"] = self.edited
+        return message
+
+
+@attrs.frozen
+class HistoryPage:
+    """Messages oldest first, and whether older ones exist."""
+
+    messages: list[ChatMessage]
+    more: bool
+
+
+def newest_within(messages: list[ChatMessage], budget: int) -> list[ChatMessage]:
+    """The newest of `messages` (oldest first) whose encoded size fits `budget`
+    bytes; at least one, so that paging always moves."""
+    # A character never encodes to more than 6 bytes (a \u escape): most
+    # pages are shown to fit without encoding anything.
+    if sum(6 * (len(m.text) + len(m.cid or "")) + 512 for m in messages) <= budget:
+        return messages
+    size = 0
+    for start in range(len(messages) - 1, -1, -1):
+        size += encoded_size(messages[start])
+        if size > budget and start < len(messages) - 1:
+            return messages[start + 1 :]
+    return messages
+
+
+def read_cost(messages: list[ChatMessage]) -> int:
+    """What reading `messages` for a client costs against its history budget:
+    their text in UTF-8 bytes, and a little for the rest."""
+    return sum(len(m.text.encode()) + 100 for m in messages)
+
+
+def encoded_size(message: ChatMessage) -> int:
+    """The bytes of `message` as JSON text in UTF-8 (its form in frames and pages)."""
+    text = json.dumps(message.as_json(), separators=(",", ":"), ensure_ascii=False)
+    return len(text.encode())

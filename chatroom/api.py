@@ -24,6 +24,7 @@ from chatroom.domain import (
     read_cost,
 )
 from chatroom.domain.rules import may_join
+from chatroom.net.static_files import SECURITY_HEADERS, StaticFile, load_static_files
 from chatroom.protocol import (
     DEFAULT_HISTORY_LIMIT,
     DEFAULT_ROOMS_LIMIT,
@@ -32,7 +33,6 @@ from chatroom.protocol import (
 )
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms import RoomRegistry
-from chatroom.static_files import SECURITY_HEADERS, StaticFile, load_static_files
 from chatroom.store import Store, StoreUnavailable
 
 _ROOM_PATH = re.compile(r"/api/rooms/([^/]+)/(members|messages)")

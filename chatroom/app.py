@@ -6,8 +6,8 @@ serve
 │   └── with --broker: the Redis connection,    (broker/redis.py)
 │       and each room's check for missed ids    (rooms/registry.py)
 └── clients nursery
-    ├── accept loop                             (listener.py)
-    └── one task per socket: HTTP front         (http.py)
+    ├── accept loop                             (net/listener.py)
+    └── one task per socket: HTTP front         (net/http.py)
         └── after an upgrade: a Connection      (connection.py)
 """
 
@@ -26,7 +26,6 @@ import trio
 import trio_websocket
 
 from chatroom import protocol
-from chatroom.admission import Admission, Ticket
 from chatroom.api import Api
 from chatroom.auth import TokenSigner
 from chatroom.auth.accounts import Accounts
@@ -35,9 +34,13 @@ from chatroom.broker import RedisBroker
 from chatroom.config import Settings
 from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
 from chatroom.domain import ChatMessage, direct_room_users
-from chatroom.http import refusal_response, refuse_socket, serve_http, serve_websocket
-from chatroom.listener import accept_loop, http_url, open_listener
-from chatroom.proxy import is_trusted_peer
+from chatroom.net.admission import Admission, Ticket
+from chatroom.net.http import refusal_response, refuse_socket, serve_http, serve_websocket
+from chatroom.net.listener import accept_loop, http_url, open_listener
+from chatroom.net.proxy import is_trusted_peer
+from chatroom.net.tls import TlsContext, TlsError
+from chatroom.net.transport import SocketTransport
+from chatroom.net.wsframe import text_frame
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms import RoomRegistry
 from chatroom.store import (
@@ -47,9 +50,6 @@ from chatroom.store import (
     default_database_url,
     open_database,
 )
-from chatroom.tls import TlsContext, TlsError
-from chatroom.transport import SocketTransport
-from chatroom.wsframe import text_frame
 
 log = logging.getLogger(__name__)
 

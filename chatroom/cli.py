@@ -29,9 +29,10 @@ from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.config import Settings
 from chatroom.domain import is_valid_user_name
 from chatroom.files import private_dir, restrict_new_files
-from chatroom.listener import bind_port, http_url, open_listener
 from chatroom.logs import LOG_FORMATS, configure_logging
-from chatroom.proxy import Network, parse_network
+from chatroom.net.listener import bind_port, http_url, open_listener
+from chatroom.net.proxy import Network, parse_network
+from chatroom.net.tls import TlsContext
 from chatroom.store import (
     NameClash,
     SchemaTooNew,
@@ -43,7 +44,6 @@ from chatroom.store import (
 from chatroom.store.backends import redacted_url
 from chatroom.store.backup import BackupError, BackupFailed, backup_database
 from chatroom.supervisor import READY_LINE, RestartPolicy, Supervisor
-from chatroom.tls import TlsContext
 
 DEFAULT_TOKEN_TTL = Settings().token_ttl  # as /api/login gives
 COMMANDS = ("serve", "token", "user", "backup")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import attrs
 
-from chatroom.proxy import Network
+from chatroom.net.proxy import Network
 
 
 @attrs.frozen
@@ -34,7 +34,7 @@ class Settings:
     # Host names requests may be addressed to (DNS rebinding); none given:
     # loopback names on a loopback listener, any name otherwise.
     allowed_hosts: tuple[str, ...] = ()
-    # Reverse proxies whose X-Forwarded-For / Forwarded name the client (see proxy.py).
+    # Reverse proxies whose X-Forwarded-For / Forwarded name the client (see net/proxy.py).
     trusted_proxies: tuple[Network, ...] = ()
     max_rooms_per_connection: int = 100
     max_rooms_per_user: int = 200  # rooms the store remembers for one user

@@ -32,6 +32,8 @@ from chatroom.domain import (
 )
 from chatroom.domain.rules import BANNED, NOT_INVITED, NOT_YOUR_DIRECT_ROOM, Action
 from chatroom.metrics import Counters
+from chatroom.net.transport import SocketTransport
+from chatroom.net.wsframe import close_frame, ping_frame, text_frame
 from chatroom.protocol import ProtocolError, Ref
 from chatroom.ratelimit import BucketsByKey, TokenBucket
 from chatroom.rooms import (
@@ -49,8 +51,6 @@ from chatroom.rooms import (
 )
 from chatroom.rooms.room import JOIN_HISTORY, MAX_CHANGES, SINCE_LIMIT
 from chatroom.store import Store, StoreUnavailable
-from chatroom.transport import SocketTransport
-from chatroom.wsframe import close_frame, ping_frame, text_frame
 
 log = logging.getLogger(__name__)
 

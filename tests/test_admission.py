@@ -3,7 +3,7 @@ task goes on for a moment (its request arrived just as it was evicted)."""
 
 from __future__ import annotations
 
-from chatroom.admission import Admission, Ticket
+from chatroom.net.admission import Admission, Ticket
 
 
 def admission() -> Admission:

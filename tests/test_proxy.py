@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chatroom.proxy import client_address, parse_network
+from chatroom.net.proxy import client_address, parse_network
 
 TRUSTED = (parse_network("10.0.0.0/8"), parse_network("::1"))
 

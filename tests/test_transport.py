@@ -7,8 +7,8 @@ import socket
 import trio
 import trio.testing
 
-from chatroom.transport import SocketTransport
-from chatroom.wsframe import text_frame
+from chatroom.net.transport import SocketTransport
+from chatroom.net.wsframe import text_frame
 
 
 def small_pair() -> tuple[socket.socket, socket.socket]:

@@ -6,7 +6,7 @@ import pytest
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import TextMessage
 
-from chatroom.wsframe import text_frame
+from chatroom.net.wsframe import text_frame
 
 
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 70000])

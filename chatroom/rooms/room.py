@@ -39,12 +39,12 @@ from chatroom.domain.rules import (
     refusal,
     why_not_join,
 )
+from chatroom.net.wsframe import text_frame
 from chatroom.protocol import ProtocolError, Ref
 from chatroom.rooms.outbox import Outbox
 from chatroom.rooms.recent import MAX_MESSAGES, MAX_ROOM_BYTES, CacheBudget, RecentMessages
 from chatroom.store import Change as StoredChange
 from chatroom.store import MessageChange, RoomSettings, Saved, Store, StoreUnavailable
-from chatroom.wsframe import text_frame
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import trio
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatroom.listener")  # the name its log lines have always had
 
 # Connections the kernel holds for us until accepted (capped at
 # net.core.somaxconn): past it, a connecting client's SYN is dropped and it

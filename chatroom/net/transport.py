@@ -16,8 +16,8 @@ from collections.abc import Callable
 import attrs
 import trio
 
-from chatroom.tls import HANDSHAKE_READ, TlsError, TlsSession
-from chatroom.wsframe import FIN_CLOSE
+from chatroom.net.tls import HANDSHAKE_READ, TlsError, TlsSession
+from chatroom.net.wsframe import FIN_CLOSE
 
 RECEIVE_SIZE = 65536
 

@@ -14,12 +14,12 @@ import h11
 import trio
 import trio_websocket
 
-from chatroom.admission import Admission, Ticket
 from chatroom.api import Api, HttpRequest, Response, bearer_token, error_response
 from chatroom.config import Settings
 from chatroom.domain import ErrorCode
-from chatroom.proxy import client_address
-from chatroom.transport import SocketTransport
+from chatroom.net.admission import Admission, Ticket
+from chatroom.net.proxy import client_address
+from chatroom.net.transport import SocketTransport
 
 WEBSOCKET_PATH = "/ws"
 SUBPROTOCOL = "chatroom.v1"

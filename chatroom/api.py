@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import math
 import re
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import parse_qs, unquote
@@ -13,7 +12,7 @@ from urllib.parse import parse_qs, unquote
 import attrs
 
 from chatroom import metrics
-from chatroom.auth import InvalidToken, TokenClaims, TokenSigner
+from chatroom.auth import TokenClaims, TokenGate, TokenRefused
 from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.domain import (
     HISTORY_PAGE_BYTES,
@@ -128,16 +127,14 @@ def _require_method(request: HttpRequest, *allowed: str) -> None:
 @attrs.define
 class Api:
     registry: RoomRegistry
-    signer: TokenSigner
+    # Decides on bearer tokens.
+    tokens: TokenGate
     store: Store
     accounts: Accounts
     gauges: Callable[[], dict[str, tuple[str, float]]]
     counters: metrics.Counters
     # Ends the live sessions of a token id just revoked.
     end_sessions_of_token: Callable[[str], None]
-    max_token_ttl: int | None = None
-    # Why a user's token issued at a time is refused (banned, logged out); None if not.
-    refusal: Callable[[str, int | None], str | None] = lambda user, issued: None
     # History read over HTTP, per client address (as --history-rate is per connection).
     history_reads: BucketsByKey = attrs.field(factory=lambda: BucketsByKey(8 << 20, 2 << 20))
     static_files: dict[str, StaticFile] = attrs.field(factory=load_static_files)
@@ -220,14 +217,9 @@ class Api:
         if token is None:
             raise _unauthorized("a bearer token is required")
         try:
-            claims = self.signer.verify(token, now=time.time(), max_ttl=self.max_token_ttl)
-        except InvalidToken as exc:
-            raise _unauthorized(f"token {exc.reason}") from None
-        if reason := self.refusal(claims.user, claims.issued):
-            raise _unauthorized(reason)
-        if claims.token_id is not None and await self.store.is_revoked(claims.token_id):
-            raise _unauthorized("token revoked")
-        return claims
+            return await self.tokens.authorize(token, self.store.is_revoked)
+        except TokenRefused as exc:
+            raise _unauthorized(exc.reason) from None
 
     async def _rooms(self, request: HttpRequest, user: str) -> Response:
         prefix = request.query("prefix") or ""

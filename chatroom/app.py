@@ -27,7 +27,7 @@ import trio_websocket
 
 from chatroom import protocol
 from chatroom.api import Api
-from chatroom.auth import TokenSigner
+from chatroom.auth import TOKEN_REVOKED, TokenGate, TokenSigner
 from chatroom.auth.accounts import Accounts
 from chatroom.auth.controls import UserControls
 from chatroom.broker import RedisBroker
@@ -85,6 +85,10 @@ class ChatServer:
         self.registry = registry
         self.counters = store.counters  # one set, counted by the store and the sessions
         self.controls = UserControls()
+        # One decision on tokens, for hello and for HTTP bearer tokens.
+        self.tokens = TokenGate(
+            signer=signer, max_ttl=settings.max_token_ttl, refusal=self.controls.refusal
+        )
         accounts = Accounts(
             store,
             signer,
@@ -95,14 +99,12 @@ class ChatServer:
         )
         self.api = Api(
             registry,
-            signer,
+            self.tokens,
             store,
             accounts,
             self.gauges,
             self.counters,
             self.revoke_sessions,
-            settings.max_token_ttl,
-            self.controls.refusal,
             BucketsByKey(
                 4 * settings.history_kib_per_second * 1024,
                 settings.history_kib_per_second * 1024,
@@ -211,14 +213,13 @@ class ChatServer:
             transport,
             self.registry,
             self.store,
-            self.signer,
+            self.tokens,
             self.settings,
             admit,
             self.counters,
             self.storage,
             self.forget_saved_room,
             self.read_moved,
-            refusal=self.controls.refusal,
             invitations=self.invitations,
             invitation_declined=self.invitation_declined,
         )
@@ -300,7 +301,7 @@ class ChatServer:
         """The token was revoked: its sessions end as an invalid token would."""
         for connection in list(self.sessions):
             if connection.token_id == token_id:
-                connection.request_close(CLOSE_UNAUTHORIZED, "token revoked")
+                connection.request_close(CLOSE_UNAUTHORIZED, TOKEN_REVOKED)
 
     async def reconnected(self) -> None:
         """Revocations other servers published while this one was cut off

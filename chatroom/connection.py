@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -20,7 +19,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from chatroom import __version__, protocol
-from chatroom.auth import InvalidToken, TokenSigner
+from chatroom.auth import TokenGate, TokenRefused
 from chatroom.config import Settings
 from chatroom.domain import (
     ChatMessage,
@@ -72,7 +71,8 @@ class Connection:
     transport: SocketTransport
     registry: RoomRegistry
     store: Store
-    signer: TokenSigner
+    # Decides on the token of `hello` (or of the upgrade request).
+    tokens: TokenGate
     settings: Settings
     # Counts the user's connections; False when the user has too many.
     admit: Callable[[str], bool] = lambda _user: True
@@ -92,8 +92,6 @@ class Connection:
     invitations: BucketsByKey | None = None
     # Told when a user declined an invitation to a room: its rules changed.
     invitation_declined: Callable[[str], None] = lambda room: None
-    # Why a user's token issued at a time is refused (banned, logged out); None if not.
-    refusal: Callable[[str, int | None], str | None] = lambda user, issued: None
     rooms: dict[str, Room] = attrs.field(factory=dict)  # joined here, by key
     # Keys of the user's rooms, which the store remembers until a `leave`.
     saved_rooms: set[str] = attrs.field(factory=set)
@@ -312,12 +310,9 @@ class Connection:
 
     async def _authenticate(self, token: str, ref: Ref) -> None:
         try:
-            claims = self.signer.verify(token, now=time.time(), max_ttl=self.settings.max_token_ttl)
-        except InvalidToken as exc:
-            self._refuse(f"token {exc.reason}", ref)
-            return
-        if reason := self.refusal(claims.user, claims.issued):
-            self._refuse(reason, ref)
+            claims = self.tokens.check(token)
+        except TokenRefused as exc:
+            self._refuse(exc.reason, ref)
             return
         # Known before the look-up: a logout meanwhile finds this session too.
         self.token_id, self.token_issued = claims.token_id, claims.issued
@@ -328,12 +323,12 @@ class Connection:
             self.reply_error(protocol.unavailable_error(ref))
             self.request_close(CLOSE_TRY_AGAIN_LATER, "the database is unavailable; retry")
             return
-        if start.revoked:
-            self._refuse("token revoked", ref)
-            return
-        # Again: a ban or logout read meanwhile did not find this session yet.
-        if reason := self.refusal(claims.user, claims.issued):
-            self._refuse(reason, ref)
+        try:
+            self.tokens.check_revocation(start.revoked)  # read as the session started
+            # Again: a ban or logout read meanwhile did not find this session yet.
+            self.tokens.check_refusal(claims)
+        except TokenRefused as exc:
+            self._refuse(exc.reason, ref)
             return
         if not self.admit(start.user):
             error = ProtocolError(

@@ -7,13 +7,21 @@ import hashlib
 import hmac
 import json
 import stat
+import time
 import warnings
 from pathlib import Path
 
 import jwt
 import pytest
 
-from chatroom.auth import InvalidToken, SecretError, TokenSigner, load_secret
+from chatroom.auth import (
+    InvalidToken,
+    SecretError,
+    TokenGate,
+    TokenRefused,
+    TokenSigner,
+    load_secret,
+)
 
 NOW = 1_800_000_000
 SECRET = b"s" * 32
@@ -129,6 +137,52 @@ def test_pyjwt_tokens_are_refused_for_the_wrong_algorithm_key_or_claims(token: s
     with pytest.raises(InvalidToken) as info:
         signer.verify(token, now=NOW)
     assert info.value.reason == "invalid"
+
+
+def _refused(gate: TokenGate, token: str) -> str:
+    with pytest.raises(TokenRefused) as info:
+        gate.check(token)
+    return info.value.reason
+
+
+def test_the_gate_says_why_a_token_is_refused() -> None:
+    """The one decision on a token, for hello and for HTTP alike."""
+    refusals = {"bob": "user banned", "carol": "token revoked"}
+    gate = TokenGate(signer=signer, max_ttl=3600, refusal=lambda user, issued: refusals.get(user))
+    now = time.time()
+    assert gate.check(signer.issue("alice", ttl=60, now=now)).user == "alice"
+    assert _refused(gate, signer.issue("alice", ttl=60, now=now - 120)) == "token expired"
+    assert _refused(gate, signer.issue("alice", ttl=7200, now=now)) == "token invalid"
+    assert _refused(gate, "not a token") == "token invalid"
+    assert _refused(gate, signer.issue("bob", ttl=60, now=now)) == "user banned"
+    assert _refused(gate, signer.issue("carol", ttl=60, now=now)) == "token revoked"
+    claims = gate.check(signer.issue("alice", ttl=60, now=now))
+    gate.check_revocation(False)
+    with pytest.raises(TokenRefused, match="token revoked"):
+        gate.check_revocation(True)
+    refusals["alice"] = "user banned"  # learned after the check
+    with pytest.raises(TokenRefused, match="user banned"):
+        gate.check_refusal(claims)
+
+
+async def test_the_gate_looks_up_revocation_only_for_tokens_with_an_id() -> None:
+    gate = TokenGate(signer=signer)
+    asked: list[str] = []
+
+    async def revoked(token_id: str) -> bool:
+        asked.append(token_id)
+        return token_id == "gone"
+
+    now = int(time.time())
+    token = signer.issue("alice", ttl=60, now=now)
+    claims = await gate.authorize(token, revoked)
+    assert claims.user == "alice" and asked == [claims.token_id]
+    gone = jwt.encode({"sub": "alice", "exp": now + 60, "jti": "gone"}, SECRET)
+    with pytest.raises(TokenRefused, match="token revoked"):
+        await gate.authorize(gone, revoked)
+    no_id = jwt.encode({"sub": "alice", "exp": now + 60}, SECRET)
+    assert (await gate.authorize(no_id, revoked)).token_id is None
+    assert asked == [claims.token_id, "gone"]
 
 
 def test_user_names_are_checked_when_issuing() -> None:

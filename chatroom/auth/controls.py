@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import trio
 
+from chatroom.auth.gate import TOKEN_REVOKED
 from chatroom.store import Store, StoreUnavailable, UserControl
 
 log = logging.getLogger(__name__)
@@ -38,7 +39,7 @@ class UserControls:
         # A logout refuses every token issued before it (to the second, as
         # `iat` goes: one issued in the same second is refused too).
         if control.not_before_ms and (issued is None or issued * 1000 <= control.not_before_ms):
-            return "token revoked"
+            return TOKEN_REVOKED
         return None
 
     def banned(self, user: str) -> bool:

@@ -17,7 +17,7 @@ import attrs
 import trio
 
 from chatroom.net.tls import HANDSHAKE_READ, TlsError, TlsSession
-from chatroom.net.wsframe import FIN_CLOSE
+from chatroom.net.wsframe import is_close_frame
 
 RECEIVE_SIZE = 65536
 
@@ -188,7 +188,7 @@ class SocketTransport(trio.abc.Stream):
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         if self._closed:
             raise trio.ClosedResourceError("transport is closed")
-        if data[:1] == bytes((FIN_CLOSE,)):
+        if is_close_frame(data):
             self.close_frame_sent = True
         write = self._enqueue(bytes(data), droppable=False)
         if self._broken is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import struct
 
 _FIN_TEXT = 0x81
-FIN_CLOSE = 0x88
+_FIN_CLOSE = 0x88
 _FIN_PING = 0x89
 
 
@@ -26,7 +26,13 @@ def text_frame(text: str) -> bytes:
 def close_frame(code: int, reason: str = "") -> bytes:
     """A complete close frame (control frames carry at most 125 bytes)."""
     payload = struct.pack("!H", code) + reason.encode("utf-8")[:123]
-    return bytes((FIN_CLOSE, len(payload))) + payload
+    return bytes((_FIN_CLOSE, len(payload))) + payload
+
+
+def is_close_frame(data: bytes | bytearray | memoryview) -> bool:
+    """Whether a write of server frames starts with a close frame (each write
+    of ours and of trio-websocket starts on a frame's first byte)."""
+    return data[:1] == bytes((_FIN_CLOSE,))
 
 
 def ping_frame(payload: bytes) -> bytes:

@@ -14,6 +14,7 @@ import attrs
 from chatroom import metrics
 from chatroom.auth import TokenClaims, TokenGate, TokenRefused
 from chatroom.auth.accounts import AccountError, Accounts
+from chatroom.cluster.events import Event, RevokedEvent
 from chatroom.domain import (
     HISTORY_PAGE_BYTES,
     MAX_ID,
@@ -133,8 +134,9 @@ class Api:
     accounts: Accounts
     gauges: Callable[[], dict[str, tuple[str, float]]]
     counters: metrics.Counters
-    # Ends the live sessions of a token id just revoked.
-    end_sessions_of_token: Callable[[str], None]
+    # Tells the sessions here and on other servers (RevokedEvent: a token
+    # was revoked, its sessions end).
+    publish: Callable[[Event], None]
     # History read over HTTP, per client address (as --history-rate is per connection).
     history_reads: BucketsByKey = attrs.field(factory=lambda: BucketsByKey(8 << 20, 2 << 20))
     static_files: dict[str, StaticFile] = attrs.field(factory=load_static_files)
@@ -185,7 +187,7 @@ class Api:
             claims = await self._authorize(request)
             if claims.token_id is not None:
                 await self.store.revoke(claims.token_id, claims.expires * 1000)
-                self.end_sessions_of_token(claims.token_id)
+                self.publish(RevokedEvent(claims.token_id))
             return json_response(200, {"revoked": claims.token_id is not None})
         if path == "/api/rooms":
             _require_method(request, "GET", "HEAD")

@@ -20,6 +20,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from chatroom import __version__, protocol
 from chatroom.auth import TokenGate, TokenRefused
+from chatroom.cluster.events import Event, ForgottenEvent, ReadEvent, SettingsEvent
 from chatroom.config import Settings
 from chatroom.domain import (
     ChatMessage,
@@ -48,7 +49,7 @@ from chatroom.rooms import (
     SettingsRequest,
     TypingRequest,
 )
-from chatroom.rooms.room import JOIN_HISTORY, MAX_CHANGES, SINCE_LIMIT
+from chatroom.rooms.timeline import JOIN_HISTORY, MAX_CHANGES, SINCE_LIMIT
 from chatroom.store import Store, StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -79,19 +80,16 @@ class Connection:
     counters: Counters = attrs.field(factory=Counters)
     # Bytes of message text each user may store, shared by their connections.
     storage: BucketsByKey | None = None
-    # Told when the user leaves a room for good, so that all of their
-    # connections here stop counting it among the user's rooms.
-    forgotten: Callable[[str, str], None] = lambda user, key: None
-    # Told when the user's read marker moves (room, user, marker, this connection).
-    read_moved: Callable[[str, str, int, Connection], None] = lambda room, user, marker, by: None
+    # What this connection tells the user's other sessions and the rooms,
+    # here and on other servers: a room left for good, a read marker moved,
+    # an invitation declined (see cluster/router.py).
+    publish: Callable[[Event], None] = lambda event: None
     session: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
     authenticated_user: str | None = None
     token_id: str | None = None  # the `jti` of the token it authenticated with
     token_issued: int | None = None  # and its `iat`
     # Invitations each user may send, shared by their connections.
     invitations: BucketsByKey | None = None
-    # Told when a user declined an invitation to a room: its rules changed.
-    invitation_declined: Callable[[str], None] = lambda room: None
     rooms: dict[str, Room] = attrs.field(factory=dict)  # joined here, by key
     # Keys of the user's rooms, which the store remembers until a `leave`.
     saved_rooms: set[str] = attrs.field(factory=set)
@@ -378,7 +376,8 @@ class Connection:
             case protocol.Send(room, text, ref, cid):
                 joined = self._joined_room(room, ref)
                 self._charge_storage(text, ref)
-                await self._submit(joined, PublishRequest(self, text, ref, cid))
+                sent = PublishRequest(self, text, ref, cid, received=trio.current_time())
+                await self._submit(joined, sent)
             case protocol.Edit(room, message_id, text, ref):
                 joined = self._joined_room(room, ref)
                 self._charge_storage(text, ref)
@@ -403,7 +402,7 @@ class Connection:
             case protocol.Decline(room, ref):
                 if not await self._read(self.store.decline(room, self.user), ref):
                     raise ProtocolError(ErrorCode.NOT_FOUND, f"no invitation to {room}", ref)
-                self.invitation_declined(room)
+                self.publish(SettingsEvent(room))  # (its rules changed)
                 self.reply(protocol.encode_done(ref))
             case protocol.Join(room, since, ref):
                 await self._join(room, since, ref)
@@ -568,7 +567,7 @@ class Connection:
         marker = min(message_id, room.last_id)
         if self.marker_moved(room.name, marker):
             self.store.mark_read(self.user, room.name, marker)
-            self.read_moved(room.name, self.user, marker, self)
+            self.publish(ReadEvent(room.name, self.user, marker))
         self.reply(protocol.encode_read(room.name, self.read_markers.get(room.key, 0), ref))
 
     def marker_moved(self, room: str, marker: int) -> bool:
@@ -610,7 +609,7 @@ class Connection:
         room = self.rooms.get(key)
         # Asked of the store: the user's other connections may have added it.
         if await self._read(self.store.forget_room(self.user, name), ref):
-            self.forgotten(self.user, key)
+            self.publish(ForgottenEvent(name, self.user))
         elif room is None:
             raise protocol.not_member_error(name, ref)
         if room is None:

@@ -7,10 +7,10 @@ from typing import Any
 import pytest
 import trio
 
-from chatroom.app import ChatServer
+from chatroom.app import build_server
 from chatroom.auth import TokenSigner
 from chatroom.config import Settings
-from chatroom.rooms import RoomRegistry
+from chatroom.front import ChatServer
 from chatroom.store import Store, open_database
 from tests.blackbox import RunningServer, start_server, stop_server
 from tests.postgres import PostgresServer
@@ -67,7 +67,9 @@ SIGNER = TokenSigner(b"connection-test-secret".ljust(32, b"."))
 @pytest.fixture
 def make_server(nursery: trio.Nursery, sqlite_store: Store) -> Callable[..., ChatServer]:
     def make(**settings: Any) -> ChatServer:
-        registry = RoomRegistry(nursery, sqlite_store)
-        return ChatServer(Settings(**settings), SIGNER, sqlite_store, registry)
+        parts = build_server(
+            nursery, settings=Settings(**settings), signer=SIGNER, store=sqlite_store
+        )
+        return parts.front
 
     return make

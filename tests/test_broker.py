@@ -4,12 +4,20 @@ heartbeats so that expiry takes seconds."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import attrs
 import trio
 
 from chatroom.broker import RedisBroker
+from chatroom.cluster.events import (
+    ChangedEvent,
+    Event,
+    MembersChanged,
+    MessagesEvent,
+    PresenceEvent,
+    RevokedEvent,
+)
 from chatroom.domain import ChatMessage
 from tests.redis import RedisServer
 
@@ -27,35 +35,16 @@ class Recorder:
     reconnections: int = 0
     _event: trio.Event = attrs.field(factory=trio.Event)
 
-    def remote_messages(self, room: str, messages: list[ChatMessage]) -> None:
-        self.messages.extend(messages)
-        self._poke()
-
-    def remote_change(self, room: str, message: ChatMessage) -> None:
-        self.messages.append(message)
-        self._poke()
-
-    def remote_settings_changed(self, room: str) -> None:
-        self._poke()
-
-    def remote_expelled(self, room: str, user: str, by: str, reason: str | None) -> None:
-        self._poke()
-
-    def remote_invitation(self, room: str, user: str, by: str) -> None:
-        self._poke()
-
-    def remote_typing(self, room: str, user: str) -> None:
-        self._poke()
-
-    def remote_read(self, room: str, user: str, message_id: int) -> None:
-        self._poke()
-
-    def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
-        self.changed.extend((key, user) for key, users in changed.items() for user in users)
-        self._poke()
-
-    def token_revoked(self, token_id: str) -> None:
-        self.revoked.append(token_id)
+    def on_event(self, event: Event) -> None:
+        match event:
+            case MessagesEvent(_room, messages):
+                self.messages.extend(messages)
+            case ChangedEvent(_room, message):
+                self.messages.append(message)
+            case MembersChanged(room, users):
+                self.changed.extend((room.lower(), user) for user in users)
+            case RevokedEvent(token_id):
+                self.revoked.append(token_id)
         self._poke()
 
     async def reconnected(self) -> None:
@@ -91,16 +80,16 @@ async def test_members_messages_and_revocations_reach_the_other_node(
 ) -> None:
     first, _, _ = await start_node(nursery, redis.url)
     second, seen, _ = await start_node(nursery, redis.url)
-    first.member_changed("Lobby", "ann", 100)
-    await seen.until(lambda: second.elsewhere("lobby") == {"ann": 100})
+    first.publish(PresenceEvent("Lobby", "ann", 100))
+    await seen.until(lambda: second.remote.users("lobby") == {"ann": 100})
     message = ChatMessage("Lobby", 1, "ann", "hi", 100)
-    first.published("Lobby", [message])
-    first.token_revoked("token-1")
+    first.publish(MessagesEvent("Lobby", (message,)))
+    first.publish(RevokedEvent("token-1"))
     await seen.until(lambda: seen.revoked == ["token-1"])
     assert seen.messages == [message]
-    first.member_changed("Lobby", "ann", None)
-    await seen.until(lambda: not second.is_elsewhere("lobby", "ann"))
-    assert first.elsewhere("lobby") == {}  # a node does not count itself
+    first.publish(PresenceEvent("Lobby", "ann", None))
+    await seen.until(lambda: not second.remote.has("lobby", "ann"))
+    assert first.remote.users("lobby") == {}  # a node does not count itself
 
 
 async def test_a_node_that_stops_sending_heartbeats_loses_its_members(
@@ -108,32 +97,32 @@ async def test_a_node_that_stops_sending_heartbeats_loses_its_members(
 ) -> None:
     doomed, _, doomed_scope = await start_node(nursery, redis.url)
     survivor, seen, _ = await start_node(nursery, redis.url)
-    doomed.member_changed("Lobby", "ann", 100)
-    await seen.until(lambda: survivor.is_elsewhere("lobby", "ann"))
+    doomed.publish(PresenceEvent("Lobby", "ann", 100))
+    await seen.until(lambda: survivor.remote.has("lobby", "ann"))
     doomed_scope.cancel()  # dies without a word
     started = trio.current_time()
-    await seen.until(lambda: not survivor.is_elsewhere("lobby", "ann"))
+    await seen.until(lambda: not survivor.remote.has("lobby", "ann"))
     assert trio.current_time() - started >= 1  # expired, not announced
     # A node that starts later never sees the dead one's members.
     late, _, _ = await start_node(nursery, redis.url)
-    assert not late.is_elsewhere("lobby", "ann")
+    assert not late.remote.has("lobby", "ann")
 
 
 async def test_members_survive_a_redis_restart(nursery: trio.Nursery, redis: RedisServer) -> None:
     first, _, _ = await start_node(nursery, redis.url, node_ttl=3)
     second, seen, _ = await start_node(nursery, redis.url, node_ttl=3)
-    first.member_changed("Lobby", "ann", 100)
-    await seen.until(lambda: second.is_elsewhere("lobby", "ann"))
+    first.publish(PresenceEvent("Lobby", "ann", 100))
+    await seen.until(lambda: second.remote.has("lobby", "ann"))
     await trio.to_thread.run_sync(redis.stop)
     with trio.fail_after(WAIT):
         # The broker has no event for its state: poll it.
         while first.state != "unavailable" or second.state != "unavailable":  # noqa: ASYNC110
             await trio.sleep(0.05)
-    first.member_changed("Lobby", "bob", 200)  # while Redis is down
+    first.publish(PresenceEvent("Lobby", "bob", 200))  # while Redis is down
     await trio.to_thread.run_sync(redis.start)  # empty: nothing was saved
-    await seen.until(lambda: second.elsewhere("lobby") == {"ann": 100, "bob": 200})
+    await seen.until(lambda: second.remote.users("lobby") == {"ann": 100, "bob": 200})
     await trio.sleep(4)  # longer than a node's TTL: nobody is dropped meanwhile
-    assert second.elsewhere("lobby") == {"ann": 100, "bob": 200}
+    assert second.remote.users("lobby") == {"ann": 100, "bob": 200}
     assert seen.reconnections == 2
 
 

@@ -6,11 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chatroom.broker.events import (
+from chatroom.broker.presence import RemotePresence
+from chatroom.cluster.events import (
     BadEvent,
-    BrokerEvent,
     ChangedEvent,
+    Event,
     ExpelledEvent,
+    ForgottenEvent,
     InvitationEvent,
     MessagesEvent,
     NodeEvent,
@@ -24,7 +26,6 @@ from chatroom.broker.events import (
     encode_event,
     sender_prefix,
 )
-from chatroom.broker.presence import RemotePresence
 from chatroom.domain import ChatMessage
 
 
@@ -32,37 +33,38 @@ from chatroom.domain import ChatMessage
     "event",
     [
         MessagesEvent(
-            "n1",
             "Lobby",
             (
                 ChatMessage("Lobby", 7, "ann", "hé \u2603", 1700000000000),
                 ChatMessage("Lobby", 8, "bob", "", 1700000000001, "c-1"),
             ),
+            node="n1",
         ),
-        PresenceEvent("n2", "Lobby", "ann", 1700000000000),
-        PresenceEvent("n2", "Lobby", "ann", None),
-        NodeEvent("n3"),
-        RevokedEvent("n4", "token-id"),
+        PresenceEvent("Lobby", "ann", 1700000000000, node="n2"),
+        PresenceEvent("Lobby", "ann", None, node="n2"),
+        NodeEvent(node="n3"),
+        ForgottenEvent("Lobby", "ann", node="n8"),
+        RevokedEvent("token-id", node="n4"),
         ChangedEvent(
-            "n5", "Lobby", ChatMessage("Lobby", 3, "ann", "", 1, edited=None, deleted_by="mo")
+            "Lobby", ChatMessage("Lobby", 3, "ann", "", 1, edited=None, deleted_by="mo"), node="n5"
         ),
-        SettingsEvent("n5", "Lobby"),
-        ExpelledEvent("n5", "Lobby", "ann", "mo", "spam"),
-        ExpelledEvent("n5", "Lobby", "ann", "mo", None),
-        InvitationEvent("n6", "secret", "ivy", "olga"),
-        TypingEvent("n7", "Lobby", "ann"),
-        ReadEvent("n7", "Lobby", "ann", 42),
+        SettingsEvent("Lobby", node="n5"),
+        ExpelledEvent("Lobby", "ann", "mo", "spam", node="n5"),
+        ExpelledEvent("Lobby", "ann", "mo", None, node="n5"),
+        InvitationEvent("secret", "ivy", "olga", node="n6"),
+        TypingEvent("Lobby", "ann", node="n7"),
+        ReadEvent("Lobby", "ann", 42, node="n7"),
     ],
 )
-def test_events_round_trip(event: BrokerEvent) -> None:
-    data = encode_event(event)
+def test_events_round_trip(event: Event) -> None:
+    data = encode_event(event, event.node)
     assert decode_event(data) == event
     assert data.startswith(sender_prefix(event.node))
 
 
 def test_a_kind_from_a_newer_node_is_skipped_not_refused() -> None:
     assert decode_event(b'{"v":2,"node":"n9","kind":"reaction","room":"x"}') == UnknownEvent(
-        "n9", "reaction"
+        "reaction", node="n9"
     )
 
 

@@ -19,7 +19,7 @@ from trio_websocket import ConnectionClosed, WebSocketConnection
 from wsproto import ConnectionType, WSConnection
 from wsproto.events import AcceptConnection, BytesMessage, Ping, Request, TextMessage
 
-from chatroom.app import ChatServer
+from chatroom.front import ChatServer
 from tests.conftest import SIGNER
 
 

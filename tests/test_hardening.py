@@ -13,7 +13,7 @@ import pytest
 import trio
 import trio.testing
 
-from chatroom.app import ChatServer
+from chatroom.front import ChatServer
 from tests.conftest import SIGNER
 from tests.rawws import (
     OP_BINARY,

@@ -13,22 +13,18 @@ import trio.testing
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chatroom.app import ChatServer
+from chatroom.app import build_server
 from chatroom.auth import TokenSigner
 from chatroom.config import Settings
-from chatroom.rooms import RoomRegistry
+from chatroom.front import ChatServer
 from chatroom.store import Store, open_database
 
 
 async def make_server(nursery: trio.Nursery, tmp_path: Path) -> ChatServer:
     store = Store(open_database(f"sqlite:///{tmp_path / 'chat.db'}"))
     await nursery.start(store.run)
-    return ChatServer(
-        Settings(),
-        TokenSigner(b"http-test-secret".ljust(32, b".")),
-        store,
-        RoomRegistry(nursery, store),
-    )
+    signer = TokenSigner(b"http-test-secret".ljust(32, b"."))
+    return build_server(nursery, settings=Settings(), signer=signer, store=store).front
 
 
 async def exchange(server: ChatServer, nursery: trio.Nursery, data: bytes) -> bytes:

@@ -12,6 +12,7 @@ import trio.testing
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import TextMessage
 
+from chatroom.cluster.events import MessagesEvent
 from chatroom.domain import ChatMessage, HistoryPage
 from chatroom.rooms import (
     ChangeRequest,
@@ -281,8 +282,8 @@ async def test_messages_from_other_servers_fan_out_in_id_order_gaps_read(
     await ann.frames(2)  # joined, presence
     drafts = [ChatMessage("shared", 0, "bob", f"m{i}", 1) for i in range(5)]
     saved = [s.message for s in await sqlite_store.save_messages(drafts)]
-    registry.remote_messages("shared", saved[3:4])
-    registry.remote_messages("shared", saved[1:2])
+    registry.on_event(MessagesEvent("shared", tuple(saved[3:4])))
+    registry.on_event(MessagesEvent("shared", tuple(saved[1:2])))
     assert [f["id"] for f in await ann.frames(4)] == [1, 2, 3, 4]
     room.behind(5)  # what the periodic check finds in the store
     assert [f["text"] for f in await ann.frames(1)] == ["m4"]
@@ -303,12 +304,12 @@ async def test_a_join_that_saw_more_than_the_room_gets_no_message_twice(
     await ann.frames(2)
     drafts = [ChatMessage("moved", 0, "carol", f"m{i}", 1) for i in range(3)]
     await sqlite_store.save_messages(drafts)
-    registry.remote_messages("moved", [(await sqlite_store.between("moved", 0, 2, 1))[0]])
+    registry.on_event(MessagesEvent("moved", ((await sqlite_store.between("moved", 0, 2, 1))[0],)))
     await room.submit(JoinRequest(bob, since=3))
     joined, presence = await bob.frames(2)
     assert (joined["history"], presence["event"]) == ([], "join")
     assert [f.get("id") for f in await ann.frames(4)] == [1, 2, 3, None]  # then bob's join
-    registry.remote_messages("moved", [(await sqlite_store.between("moved", 2, 4, 1))[0]])
+    registry.on_event(MessagesEvent("moved", ((await sqlite_store.between("moved", 2, 4, 1))[0],)))
     await room.submit(MembersRequest(bob))
     assert [f["type"] for f in await bob.frames(1)] == ["members"]  # not message 3 again
 

@@ -1,6 +1,6 @@
 """The servers of one chat, joined through Redis (coredis, on Trio).
 
-One channel carries every event (broker/events.py) to every server. Each
+One channel carries every event (cluster/events.py) to every server. Each
 server (a node) also keeps in Redis, under chatroom:SID: (SID: a hash of the
 token secret, so that servers with another secret are another chat):
 
@@ -45,25 +45,18 @@ import attrs
 import coredis
 import trio
 
-from chatroom.broker.events import (
+from chatroom.broker.presence import RemotePresence, RoomUser, rooms_of
+from chatroom.cluster.events import (
     BadEvent,
-    BrokerEvent,
-    ChangedEvent,
-    ExpelledEvent,
-    InvitationEvent,
-    MessagesEvent,
+    Event,
+    MembersChanged,
     NodeEvent,
     PresenceEvent,
-    ReadEvent,
     RevokedEvent,
-    SettingsEvent,
-    TypingEvent,
     decode_event,
     encode_event,
     sender_prefix,
 )
-from chatroom.broker.presence import RemotePresence, RoomUser, rooms_of
-from chatroom.domain import ChatMessage
 
 log = logging.getLogger(__name__)
 
@@ -86,24 +79,8 @@ CONNECTING, CONNECTED, UNAVAILABLE = "connecting", "connected", "unavailable"
 class BrokerListener(Protocol):
     """What the broker tells this server about the others."""
 
-    def remote_messages(self, room: str, messages: list[ChatMessage]) -> None: ...
-
-    def remote_change(self, room: str, message: ChatMessage) -> None: ...
-
-    def remote_settings_changed(self, room: str) -> None: ...
-
-    def remote_expelled(self, room: str, user: str, by: str, reason: str | None) -> None: ...
-
-    def remote_invitation(self, room: str, user: str, by: str) -> None: ...
-
-    def remote_typing(self, room: str, user: str) -> None: ...
-
-    def remote_read(self, room: str, user: str, message_id: int) -> None: ...
-
-    def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
-        """Members of rooms (key -> users whose membership may differ)."""
-
-    def token_revoked(self, token_id: str) -> None: ...
+    def on_event(self, event: Event) -> None:
+        """Every event another node published, and MembersChanged."""
 
     async def reconnected(self) -> None:
         """Events published while this node was cut off were missed."""
@@ -172,7 +149,7 @@ _Outgoing = _Publish | _Revoked | _Presence | _Rewrite
 
 
 class RedisBroker:
-    """Implements rooms' ClusterLink; run() keeps it connected until cancelled."""
+    """Carries events between the nodes; run() keeps it connected until cancelled."""
 
     def __init__(
         self,
@@ -204,47 +181,25 @@ class RedisBroker:
         self._listener: BrokerListener | None = None
         self._info = json.dumps({"host": socket.gethostname(), "pid": os.getpid()})
 
-    # -- ClusterLink: called by rooms, never blocks ----------------------------------
+    # -- from this node: never blocks ----------------------------------------------
 
-    def published(self, room: str, messages: list[ChatMessage]) -> None:
-        self._offer(_Publish(encode_event(MessagesEvent(self.node, room, tuple(messages)))))
-
-    def changed(self, room: str, message: ChatMessage) -> None:
-        self._offer(_Publish(encode_event(ChangedEvent(self.node, room, message))))
-
-    def settings_changed(self, room: str) -> None:
-        self._offer(_Publish(encode_event(SettingsEvent(self.node, room))))
-
-    def expelled(self, room: str, user: str, by: str, reason: str | None) -> None:
-        self._offer(_Publish(encode_event(ExpelledEvent(self.node, room, user, by, reason))))
-
-    def typing(self, room: str, user: str) -> None:
-        self._offer(_Publish(encode_event(TypingEvent(self.node, room, user))))
-
-    def read_moved(self, room: str, user: str, message_id: int) -> None:
-        self._offer(_Publish(encode_event(ReadEvent(self.node, room, user, message_id))))
-
-    def invited(self, room: str, user: str, by: str) -> None:
-        self._offer(_Publish(encode_event(InvitationEvent(self.node, room, user, by))))
-
-    def member_changed(self, room: str, user: str, since: int | None) -> None:
-        members = self._local.setdefault(room, {})
-        if since is None:
-            members.pop(user, None)
-            if not members:
-                del self._local[room]
-        else:
-            members[user] = since
-        self._offer(_Presence(room, user, since))
-
-    def elsewhere(self, key: str) -> Mapping[str, int]:
-        return self.remote.users(key)
-
-    def is_elsewhere(self, key: str, user: str) -> bool:
-        return self.remote.has(key, user)
-
-    def token_revoked(self, token_id: str) -> None:
-        self._offer(_Revoked(token_id))
+    def publish(self, event: Event) -> None:
+        """Send `event` to the other nodes. Presence is also kept in Redis
+        (and rewritten if dropped); revocations wait while Redis is away."""
+        match event:
+            case PresenceEvent(room, user, since):
+                members = self._local.setdefault(room, {})
+                if since is None:
+                    members.pop(user, None)
+                    if not members:
+                        del self._local[room]
+                else:
+                    members[user] = since
+                self._offer(_Presence(room, user, since))
+            case RevokedEvent(token_id):
+                self._offer(_Revoked(token_id))
+            case _:
+                self._offer(_Publish(encode_event(event, self.node)))
 
     def _offer(self, event: _Outgoing) -> None:
         if self.state == CONNECTED:
@@ -384,9 +339,9 @@ class RedisBroker:
                     pipe.hset(keys.presence(self.node), members)
                     pipe.expire(keys.presence(self.node), self._node_ttl)
                 pipe.sadd(keys.nodes, [self.node])
-                pipe.publish(keys.events, encode_event(NodeEvent(self.node)))
+                pipe.publish(keys.events, encode_event(NodeEvent(), self.node))
                 for token_id in revocations:
-                    pipe.publish(keys.events, encode_event(RevokedEvent(self.node, token_id)))
+                    pipe.publish(keys.events, encode_event(RevokedEvent(token_id), self.node))
         except BaseException:
             self._unsent_revocations[:0] = revocations
             raise
@@ -422,8 +377,8 @@ class RedisBroker:
                 if isinstance(event, _Publish):
                     pipe.publish(keys.events, event.data)
                 elif isinstance(event, _Revoked):
-                    revoked = RevokedEvent(self.node, event.token_id)
-                    pipe.publish(keys.events, encode_event(revoked))
+                    revoked = RevokedEvent(event.token_id)
+                    pipe.publish(keys.events, encode_event(revoked, self.node))
                 elif isinstance(event, _Presence):
                     field = f"{event.room} {event.user}"
                     if event.since is None:
@@ -431,8 +386,8 @@ class RedisBroker:
                     else:
                         pipe.hset(keys.presence(self.node), {field: event.since})
                         pipe.expire(keys.presence(self.node), self._node_ttl)
-                    presence = PresenceEvent(self.node, event.room, event.user, event.since)
-                    pipe.publish(keys.events, encode_event(presence))
+                    presence = PresenceEvent(event.room, event.user, event.since)
+                    pipe.publish(keys.events, encode_event(presence, self.node))
 
     def _drop_waiting(self) -> None:
         """What waited is superseded by a rewrite of presence (revocations wait on)."""
@@ -498,7 +453,7 @@ class RedisBroker:
                 async with client, client.pipeline(transaction=True) as pipe:
                     pipe.delete([keys.node(self.node), keys.presence(self.node)])
                     pipe.srem(keys.nodes, [self.node])
-                    pipe.publish(keys.events, encode_event(NodeEvent(self.node)))
+                    pipe.publish(keys.events, encode_event(NodeEvent(), self.node))
         except Exception as exc:  # its heartbeat expires anyway
             log.warning("could not tell the other servers this one stops: %s", _cause(exc))
 
@@ -508,38 +463,24 @@ class RedisBroker:
         if data.startswith(self._own_events):
             return  # delivered here before it was published
         try:
-            event: BrokerEvent = decode_event(data)
+            event = decode_event(data)
         except BadEvent as exc:
             log.warning("skipped an event from the broker: %s", exc)
             return
         if event.node == self.node or self._listener is None:
             return
         match event:
-            case MessagesEvent(_node, room, messages):
-                self._listener.remote_messages(room, list(messages))
-            case ChangedEvent(_node, room, message):
-                self._listener.remote_change(room, message)
-            case SettingsEvent(_node, room):
-                self._listener.remote_settings_changed(room)
-            case ExpelledEvent(_node, room, user, by, reason):
-                self._listener.remote_expelled(room, user, by, reason)
-            case InvitationEvent(_node, room, user, by):
-                self._listener.remote_invitation(room, user, by)
-            case TypingEvent(_node, room, user):
-                self._listener.remote_typing(room, user)
-            case ReadEvent(_node, room, user, message_id):
-                self._listener.remote_read(room, user, message_id)
-            case PresenceEvent(node, room, user, since):
+            case PresenceEvent(room, user, since, node=node):
                 if since is None:
                     self._notify({self.remote.leave(node, room, user)})
                 else:
                     self._notify({self.remote.join(node, room, user, since)})
-            case NodeEvent(node):
+            case NodeEvent(node=node):
                 self._rewrites_seen[node] = self._rewrites_seen.get(node, 0) + 1
                 # Read here, in event order: changes published after it come after.
                 self._replace_node(node, await client.hgetall(self._keys.presence(node)))
-            case RevokedEvent(_node, token_id):
-                self._listener.token_revoked(token_id)
+            case _:
+                self._listener.on_event(event)
 
     def _replace_node(self, node: str, stored: Mapping[bytes, bytes]) -> None:
         members: dict[tuple[str, str], int] = {}
@@ -551,9 +492,9 @@ class RedisBroker:
     def _notify(self, changed: set[RoomUser]) -> None:
         if not changed or self._listener is None:
             return
-        grouped = rooms_of(changed)
-        names = {key: self.remote.name(key) or key for key in grouped}
-        self._listener.presence_changed(names, grouped)
+        for key, users in rooms_of(changed).items():
+            room = self.remote.name(key) or key
+            self._listener.on_event(MembersChanged(room, tuple(users), node=self.node))
 
 
 @contextlib.contextmanager

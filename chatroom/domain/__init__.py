@@ -21,7 +21,7 @@ from chatroom.domain.names import (
     is_valid_room_prefix,
     is_valid_user_name,
 )
-from chatroom.domain.rooms import Member, RoomCount, RoomInfo, RoomsPage, UserRoom
+from chatroom.domain.rooms import Member, RoomCount, RoomInfo, RoomSettings, RoomsPage, UserRoom
 
 __all__ = [
     "HISTORY_PAGE_BYTES",
@@ -32,6 +32,7 @@ __all__ = [
     "Member",
     "RoomCount",
     "RoomInfo",
+    "RoomSettings",
     "RoomsPage",
     "UserRoom",
     "direct_room_name",

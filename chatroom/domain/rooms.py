@@ -7,6 +7,7 @@ from typing import Any
 import attrs
 
 from chatroom.domain.names import direct_room_users
+from chatroom.domain.rules import RoomRules
 
 
 @attrs.frozen
@@ -76,3 +77,17 @@ class RoomsPage:
 
     def as_json(self) -> dict[str, Any]:
         return {"rooms": [r.as_json() for r in self.rooms], "more": self.more}
+
+
+@attrs.frozen
+class RoomSettings:
+    """A room's rules, and what its INFO shows besides."""
+
+    rules: RoomRules = attrs.field(factory=RoomRules)
+    owner: str | None = None  # as spelled
+    topic: str = ""
+    moderators: list[str] = attrs.field(factory=list)  # as spelled, in the order made
+
+    @property
+    def info(self) -> RoomInfo:
+        return RoomInfo(self.rules.private, self.topic, self.owner, tuple(self.moderators))

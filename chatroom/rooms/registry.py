@@ -11,15 +11,18 @@ import bisect
 import itertools
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 import attrs
 import trio
 
-from chatroom.domain import ChatMessage, Member, RoomCount, RoomsPage
+from chatroom.cluster.events import Event, MembersChanged, MessagesEvent, RoomEvent
+from chatroom.domain import Member, RoomCount, RoomsPage
+from chatroom.metrics import Counters
 from chatroom.ratelimit import BucketsByKey
+from chatroom.rooms.actor import Room
+from chatroom.rooms.members import Elsewhere
 from chatroom.rooms.recent import DEFAULT_BUDGET_BYTES, CacheBudget
-from chatroom.rooms.room import ClusterLink, Room, UserNotices
 from chatroom.store import Store, StoredRoom, StoreUnavailable, UserView
 
 ROOM_INBOUND_SIZE = 256
@@ -43,11 +46,13 @@ class RoomRegistry:
         nursery: trio.Nursery,
         store: Store,
         *,
+        counters: Counters | None = None,
+        publish: Callable[[Event], None] = lambda event: None,
+        elsewhere: Elsewhere | None = None,
         inbound_size: int = ROOM_INBOUND_SIZE,
         clock_ms: Callable[[], int] = wall_clock_ms,
         creations_per_hour: int = ROOM_CREATIONS_PER_HOUR,
         cache_bytes: int = DEFAULT_BUDGET_BYTES,
-        link: ClusterLink | None = None,
         linger: float = 0.0,
     ) -> None:
         self._nursery = nursery
@@ -67,9 +72,9 @@ class RoomRegistry:
         self._listed: list[str] = []
         self._creations = BucketsByKey(creations_per_hour, creations_per_hour / 3600)
         self.cache_budget = CacheBudget(cache_bytes)  # every room's recent messages
-        self._link = link
-        # Set by the server, which reaches every connection of a user.
-        self.users: UserNotices | None = None
+        self._counters = Counters() if counters is None else counters
+        self._publish = publish  # a room's events, for the cluster (see cluster/router.py)
+        self._elsewhere = elsewhere
 
     async def load(self) -> None:
         """Learn the rooms the store holds (once, before serving)."""
@@ -120,15 +125,16 @@ class RoomRegistry:
             stored = self._stored.get(key)
             room = Room(
                 name if stored is None else stored,
-                inbound_size=self._inbound_size,
                 store=self._store,
-                clock_ms=self._clock_ms,
+                counters=self._counters,
+                publish=self._publish,
                 on_empty=self._forget,
-                stored=stored is not None,
-                cache_budget=self.cache_budget,
-                link=self._link,
                 on_loaded=self._loaded,
-                users=self.users,
+                clock_ms=self._clock_ms,
+                inbound_size=self._inbound_size,
+                cache_budget=self.cache_budget,
+                elsewhere=self._elsewhere,
+                stored=stored is not None,
                 linger=self._linger,
             )
             self._rooms[key] = room
@@ -188,14 +194,14 @@ class RoomRegistry:
         room = self._rooms.get(key)
         if room is None or room.member_count or room.last_id or key in self._with_history:
             return True
-        return self._link is not None and bool(self._link.elsewhere(key))
+        return self._has_elsewhere(key)
 
     def _count(self, key: str, private_name: str | None) -> RoomCount:
         """A listing entry: the room's members now, on every server."""
         room = self._rooms.get(key)
         if room is not None:
             return RoomCount(room.name, room.member_count, private_name is not None)
-        elsewhere = self._link.elsewhere(key) if self._link is not None else ()
+        elsewhere = self._elsewhere.users(key) if self._elsewhere is not None else ()
         name = private_name or self._stored.get(key, key)
         return RoomCount(name, len(elsewhere), private_name is not None)
 
@@ -204,8 +210,8 @@ class RoomRegistry:
         room = self._rooms.get(name.lower())
         if room is not None:
             members = room.members()
-        elif self._link is not None:
-            since = self._link.elsewhere(name.lower())
+        elif self._elsewhere is not None:
+            since = self._elsewhere.users(name.lower())
             members = [Member(u, s) for u, s in sorted(since.items(), key=lambda item: item[1])]
         else:
             members = []
@@ -214,24 +220,24 @@ class RoomRegistry:
 
     # -- from other servers ------------------------------------------------------
 
-    def remote_messages(self, name: str, messages: list[ChatMessage]) -> None:
-        key = name.lower()
-        self._note(name, with_history=True)
+    def on_event(self, event: RoomEvent) -> None:
+        """What another server did in a room: for the room's task if it has
+        one; the listing learns of the room."""
+        room_name = event.room
+        key = room_name.lower()
         room = self._rooms.get(key)
-        if room is not None:
-            room.take_remote(messages)
-
-    def presence_changed(self, names: Mapping[str, str], changed: Mapping[str, list[str]]) -> None:
-        """Members of the rooms in `changed` (key -> users) may differ on other
-        servers; `names` has their spellings."""
-        for key, users in changed.items():
-            room = self._rooms.get(key)
-            if room is not None:
-                room.presence_changed(users)
-            elif self._link is not None and self._link.elsewhere(key):
-                self._note(names[key])
+        if isinstance(event, MessagesEvent):
+            self._note(room_name, with_history=True)
+        elif isinstance(event, MembersChanged) and room is None:
+            if self._has_elsewhere(key):
+                self._note(room_name)
             else:
                 self._unlist_if_unused(key)
+        if room is not None:
+            room.take(event)
+
+    def _has_elsewhere(self, key: str) -> bool:
+        return self._elsewhere is not None and bool(self._elsewhere.users(key))
 
     async def check_gaps(self, interval: float = GAP_CHECK_INTERVAL) -> None:
         """Every `interval`, each room with a task catches up with what the
@@ -302,7 +308,7 @@ class RoomRegistry:
         """Rooms without history or members (on any server) are not listed."""
         if key in self._with_history or key in self._rooms:
             return
-        if self._link is not None and self._link.elsewhere(key):
+        if self._has_elsewhere(key):
             return
         self._unlist(key)
 

@@ -13,6 +13,7 @@ from typing import Any, Literal
 import attrs
 
 from chatroom.domain import MAX_ID, ChatMessage, HistoryPage, direct_room_users, encoded_size
+from chatroom.domain.rooms import RoomSettings
 from chatroom.domain.rules import RoomRules
 from chatroom.store.schema import (
     CREATE_VERSION_TABLE,
@@ -148,16 +149,6 @@ def _message(row: Sequence[Any]) -> ChatMessage:
 
 
 RoomList = Literal["room_moderators", "room_bans", "room_invitations"]
-
-
-@attrs.frozen
-class RoomSettings:
-    """A room's rules, and what its INFO shows besides."""
-
-    rules: RoomRules
-    owner: str | None  # as spelled
-    topic: str
-    moderators: list[str]  # as spelled, in the order they were made moderators
 
 
 @attrs.frozen

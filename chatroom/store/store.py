@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 import attrs
 import trio
 
-from chatroom.domain import HISTORY_PAGE_BYTES, MAX_ID, ChatMessage, HistoryPage
+from chatroom.domain import HISTORY_PAGE_BYTES, MAX_ID, ChatMessage, HistoryPage, RoomSettings
 from chatroom.metrics import Counters
 from chatroom.store.sql import (
     Account,
@@ -35,7 +35,6 @@ from chatroom.store.sql import (
     ReadMarker,
     Remembered,
     RoomList,
-    RoomSettings,
     Saved,
     SessionStart,
     StoredRoom,

@@ -1,0 +1,371 @@
+"""What servers tell each other through the broker, as bytes: pure functions.
+
+Every event names the node that sent it (a node ignores its own); the node is
+stamped by the broker as it publishes. Room events carry the room's key and
+spelling, so that a node learns rooms another node created.
+
+A new kind of event is one class here (an Event with a KIND), carrying its
+own body() and from_body(); nodes skip kinds they do not know, so a cluster
+can be upgraded one node at a time. Where an event goes is said by its class:
+a RoomEvent to the room's task here (rooms/), one with TO_USERS to the
+user's sessions here (sessions.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from typing import Any, ClassVar
+
+import attrs
+
+from chatroom.domain import ChatMessage, is_valid_room_name, is_valid_user_name
+
+VERSION = 1
+
+
+class BadEvent(ValueError):
+    """Bytes on the channel that are not an event this version understands."""
+
+
+class Event:
+    """What every event is: its kind on the wire, where it goes, its body."""
+
+    KIND: ClassVar[str] = ""
+    TO_USERS: ClassVar[bool] = False  # to the user's sessions here (sessions.py)
+    node: str  # (each event class declares it last, keyword-only)
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if cls.KIND:  # (attrs makes each class twice: the last one stays)
+            _KINDS[cls.KIND] = cls
+
+    def body(self) -> dict[str, Any]:
+        raise NotImplementedError
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> Event:
+        raise NotImplementedError
+
+
+class RoomEvent(Event):
+    """An event for the room's task here (rooms/), if the room has one."""
+
+    room: str  # as first spelled (each event class declares it first)
+
+
+_KINDS: dict[str, type[Event]] = {}
+
+
+def _node() -> Any:
+    return attrs.field(default="", kw_only=True)
+
+
+@attrs.frozen
+class MessagesEvent(RoomEvent):
+    """Messages a node committed in a room, in id order (users: direct rooms)."""
+
+    KIND = "messages"
+    TO_USERS = True
+
+    room: str  # as first spelled
+    messages: tuple[ChatMessage, ...]
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"room": self.room, "messages": [_row(m) for m in self.messages]}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> MessagesEvent:
+        room = _room(body)
+        messages = tuple(_message(room, row) for row in body["messages"])
+        if not messages or any(b.id != a.id + 1 for a, b in itertools.pairwise(messages)):
+            raise BadEvent("messages are contiguous and not empty")
+        return cls(room, messages, node=node)
+
+
+@attrs.frozen
+class ChangedEvent(RoomEvent):
+    """A message a node edited or deleted, as it is now."""
+
+    KIND = "changed"
+
+    room: str
+    message: ChatMessage
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"room": self.room, "message": _row(self.message)}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> ChangedEvent:
+        room = _room(body)
+        return cls(room, _message(room, body["message"]), node=node)
+
+
+@attrs.frozen
+class SettingsEvent(RoomEvent):
+    """A node changed a room's topic, roles or lists: read them again."""
+
+    KIND = "settings"
+
+    room: str
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"room": self.room}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> SettingsEvent:
+        return cls(_room(body), node=node)
+
+
+@attrs.frozen
+class ExpelledEvent(RoomEvent):
+    """`user` was kicked or banned from `room`: their connections leave it everywhere."""
+
+    KIND = "expelled"
+    TO_USERS = True
+
+    room: str
+    user: str
+    by: str
+    reason: str | None
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"room": self.room, "user": self.user, "by": self.by, "reason": self.reason}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> ExpelledEvent:
+        reason = body["reason"]
+        if reason is not None and not isinstance(reason, str):
+            raise BadEvent("reason is a string or null")
+        return cls(_room(body), _user(body["user"]), _user(body["by"]), reason, node=node)
+
+
+@attrs.frozen
+class InvitationEvent(RoomEvent):
+    """`by` invited `user` to the private `room`: their connections everywhere
+    hear of it, and the room's rules are stale until its settings are read."""
+
+    KIND = "invitation"
+    TO_USERS = True
+
+    room: str
+    user: str
+    by: str
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"room": self.room, "user": self.user, "by": self.by}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> InvitationEvent:
+        return cls(_room(body), _user(body["user"]), _user(body["by"]), node=node)
+
+
+@attrs.frozen
+class TypingEvent(RoomEvent):
+    """`user` is typing in `room` (already throttled by the sending node)."""
+
+    KIND = "typing"
+
+    room: str
+    user: str
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"room": self.room, "user": self.user}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> TypingEvent:
+        return cls(_room(body), _user(body["user"]), node=node)
+
+
+@attrs.frozen
+class ReadEvent(Event):
+    """`user` has read `room` up to `message_id`: their connections everywhere hear of it."""
+
+    KIND = "read"
+    TO_USERS = True
+
+    room: str
+    user: str
+    message_id: int
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"room": self.room, "user": self.user, "id": self.message_id}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> ReadEvent:
+        message_id = body["id"]
+        if not _is_int(message_id) or message_id < 0:
+            raise BadEvent("id is a non-negative integer")
+        return cls(_room(body), _user(body["user"]), message_id, node=node)
+
+
+@attrs.frozen
+class ForgottenEvent(Event):
+    """`room` is no longer among `user`'s rooms (a join refused by its rules)."""
+
+    KIND = "forgotten"
+    TO_USERS = True
+
+    room: str
+    user: str
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"room": self.room, "user": self.user}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> ForgottenEvent:
+        return cls(_room(body), _user(body["user"]), node=node)
+
+
+@attrs.frozen
+class PresenceEvent(Event):
+    """`user` became a member of `room` on the sending node at `since` (ms),
+    or stopped being one there (`since` None). The broker keeps these."""
+
+    KIND = "presence"
+
+    room: str
+    user: str
+    since: int | None
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"room": self.room, "user": self.user, "since": self.since}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> PresenceEvent:
+        since = body["since"]
+        if since is not None and not _is_int(since):
+            raise BadEvent("since is an integer or null")
+        return cls(_room(body), _user(body["user"]), since, node=node)
+
+
+@attrs.frozen
+class NodeEvent(Event):
+    """The sending node (re)wrote all its members to the broker: read them again."""
+
+    KIND = "node"
+
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> NodeEvent:
+        return cls(node=node)
+
+
+@attrs.frozen
+class RevokedEvent(Event):
+    """A token was revoked: its sessions end on every node."""
+
+    KIND = "revoked"
+    TO_USERS = True
+
+    token_id: str
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"token": self.token_id}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> RevokedEvent:
+        token_id = body["token"]
+        if not isinstance(token_id, str):
+            raise BadEvent("token is a string")
+        return cls(token_id, node=node)
+
+
+@attrs.frozen
+class MembersChanged(RoomEvent):
+    """(Made here from PresenceEvent and NodeEvent, never sent.) Whether
+    `users` are members of `room` on other servers may have changed."""
+
+    room: str
+    users: tuple[str, ...]
+    node: str = _node()
+
+
+@attrs.frozen
+class UnknownEvent(Event):
+    """A kind a newer node sends; skipped."""
+
+    kind: str
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        raise ValueError("unknown events are not sent")
+
+
+def sender_prefix(node: str) -> bytes:
+    """How every event `node` sends begins: a node skips its own unparsed."""
+    return b'{"node":' + json.dumps(node).encode() + b","
+
+
+def encode_event(event: Event, node: str) -> bytes:
+    """`event` as `node` sends it."""
+    body: dict[str, Any] = {"node": node, "v": VERSION, "kind": event.KIND, **event.body()}
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def decode_event(data: bytes) -> Event:
+    try:
+        body = json.loads(data)
+        node = body["node"]
+        name = body["kind"]
+        if not isinstance(node, str) or not isinstance(name, str):
+            raise BadEvent("node and kind are strings")
+        event_class = _KINDS.get(name)
+        if event_class is None:
+            return UnknownEvent(name, node=node)
+        return event_class.from_body(node, body)
+    except (ValueError, KeyError, TypeError) as exc:
+        if isinstance(exc, BadEvent):
+            raise
+        raise BadEvent(f"not an event: {exc!r}") from None
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _room(body: dict[str, Any]) -> str:
+    room = body["room"]
+    if not is_valid_room_name(room):
+        raise BadEvent("invalid room name")
+    assert isinstance(room, str)
+    return room
+
+
+def _user(user: object) -> str:
+    if not is_valid_user_name(user):
+        raise BadEvent("invalid user name")
+    assert isinstance(user, str)
+    return user
+
+
+def _row(m: ChatMessage) -> list[object]:
+    return [m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by]
+
+
+def _message(room: str, row: object) -> ChatMessage:
+    if not isinstance(row, list) or len(row) != 7:
+        raise BadEvent("a message is [id, user, text, ts, cid, edited, deleted_by]")
+    id_, user, text, ts, cid, edited, deleted_by = row
+    if not (_is_int(id_) and id_ > 0 and _is_int(ts) and isinstance(text, str)):
+        raise BadEvent("invalid message")
+    if cid is not None and not isinstance(cid, str):
+        raise BadEvent("cid is a string or null")
+    if edited is not None and not _is_int(edited):
+        raise BadEvent("edited is an integer or null")
+    deleted_by = None if deleted_by is None else _user(deleted_by)
+    return ChatMessage(room, id_, _user(user), text, ts, cid, edited, deleted_by)

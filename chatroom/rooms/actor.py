@@ -1,0 +1,565 @@
+"""A room's task: one inbox, one loop, and every wait on the store.
+
+Joins, leaves, sends and member queries arrive through one bounded channel,
+so every member sees the same order; what other servers did arrives through
+take() without blocking, and wakes the task. The task drains what is
+waiting, commits the batch's messages to the store, and only then fans out:
+under load, one write per member carries many messages (see outbox.py).
+What the room decides, and what it sends to whom, is the core's (core.py):
+the task reads and writes the store, tells the core what came of it, and
+carries out the effects the core lists.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import trio
+
+from chatroom.cluster.events import ChangedEvent, Event, MessagesEvent, PresenceEvent
+from chatroom.domain import ChatMessage, Member, RoomSettings
+from chatroom.domain.rules import Action
+from chatroom.metrics import Counters
+from chatroom.rooms.core import ForgetRoom, MarkSeen, RoomCore
+from chatroom.rooms.members import Elsewhere
+from chatroom.rooms.recent import MAX_MESSAGES, MAX_ROOM_BYTES, CacheBudget
+from chatroom.rooms.requests import (
+    ChangeRequest,
+    JoinRequest,
+    LeaveRequest,
+    MembersRequest,
+    ModerateRequest,
+    PublishRequest,
+    RoomRequest,
+    SettingsRequest,
+    Subscriber,
+    TypingRequest,
+)
+from chatroom.rooms.timeline import MAX_REMOTE_WAITING
+from chatroom.store import Store, StoreUnavailable
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+MAX_BATCH = 512
+CATCH_UP_PAGE = 200  # messages of another server's read at a time
+# A flush costs a write per member. In a large room, the room lets the
+# connections' readers run more scheduler rounds while requests keep coming,
+# so that each write carries more messages: a round costs microseconds, a
+# flush to a thousand members milliseconds. Idle, it costs two rounds.
+COALESCE_MIN_MEMBERS = 64
+COALESCE_MAX_ROUNDS = 16
+COALESCE_QUIET_ROUNDS = 2
+
+
+class Wake:
+    """Something arrived from other servers (see take())."""
+
+
+WAKE = Wake()
+
+
+class RoomClosed(Exception):
+    """The room's task has ended; open the room again from the registry."""
+
+
+class Room:
+    def __init__(
+        self,
+        name: str,
+        *,
+        store: Store,
+        counters: Counters,
+        publish: Callable[[Event], None],
+        on_empty: Callable[[Room], None],
+        on_loaded: Callable[[Room], None],
+        clock_ms: Callable[[], int],
+        inbound_size: int,
+        cache_budget: CacheBudget,
+        elsewhere: Elsewhere | None = None,
+        stored: bool = False,
+        linger: float = 0.0,
+    ) -> None:
+        self.core = RoomCore(
+            name,
+            clock_ms=clock_ms,
+            budget=cache_budget,
+            elsewhere=elsewhere,
+            error_codes=counters.error_codes,
+        )
+        self.stored = stored  # whether the store has the room (its row in `rooms`)
+        self._store = store
+        self._counters = counters
+        self._publish = publish
+        self._on_empty = on_empty
+        self._on_loaded = on_loaded  # told whether the room is private
+        self._sender, self._receiver = trio.open_memory_channel[RoomRequest | Wake](inbound_size)
+        self._linger_seconds = linger
+        self._empty_since: float | None = None  # when the last member left (lingering)
+        self._events: list[Event] = []  # from other servers, for the task
+        self._woken = False
+
+    @property
+    def name(self) -> str:
+        return self.core.name
+
+    @property
+    def key(self) -> str:
+        return self.core.key
+
+    @property
+    def last_id(self) -> int:
+        """The id of the last message fanned out here (0: none, or not loaded yet)."""
+        return self.core.timeline.last_id
+
+    @property
+    def loaded(self) -> bool:
+        return self.core.timeline.loaded
+
+    @property
+    def private(self) -> bool:
+        return self.core.private
+
+    @property
+    def settings_read(self) -> bool:
+        return self.core.settings_read
+
+    @property
+    def member_count(self) -> int:
+        return self.core.members.count
+
+    @property
+    def changes_made(self) -> int:
+        return self.core.timeline.changes_made
+
+    def has_subscriber(self, subscriber: Subscriber) -> bool:
+        return self.core.is_member(subscriber)
+
+    def covers(self, since: int | None) -> bool | None:
+        return self.core.timeline.covers(since)
+
+    def join_refusal(self, user: str) -> str | None:
+        return self.core.join_refusal(user)
+
+    def members(self) -> list[Member]:
+        return self.core.members.listed(self.core.settings.rules)
+
+    # -- from other servers (called outside the room's task; never block) ---------
+
+    def take(self, event: Event) -> None:
+        """What another server did here, for the room's task."""
+        if isinstance(event, MessagesEvent):
+            self.core.timeline.take_remote(list(event.messages))
+        elif isinstance(event, ChangedEvent) and not self.loaded:
+            return  # (loading reads the message as it is now)
+        elif len(self._events) < MAX_REMOTE_WAITING:
+            self._events.append(event)
+        else:
+            return
+        self._wake()
+
+    def behind(self, last_id: int) -> None:
+        """The store has messages up to `last_id` here."""
+        if self.core.timeline.take_behind(last_id):
+            self._wake()
+
+    def _wake(self) -> None:
+        if self._woken:
+            return
+        try:
+            self._sender.send_nowait(WAKE)
+            self._woken = True
+        except trio.WouldBlock:
+            pass  # requests are waiting: the task looks before it waits again
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            pass  # the room has ended: a new one reads the store
+
+    async def submit(self, request: RoomRequest) -> None:
+        """Queue a request; waits while the room's inbound channel is full."""
+        try:
+            await self._sender.send(request)
+        except (trio.BrokenResourceError, trio.ClosedResourceError):
+            raise RoomClosed(self.name) from None
+
+    # -- the loop -------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Serve requests until the room is empty and nothing is waiting."""
+        try:
+            await self._serve()
+        finally:
+            self.core.timeline.forget()
+            # After a failure, members may remain: they leave every server's list.
+            for user in self.core.members.users_here:
+                self._publish(PresenceEvent(self.name, user, None))
+
+    async def _serve(self) -> None:
+        async with self._receiver:
+            batch = [await self._receiver.receive()]
+            while True:
+                self._drain_into(batch)
+                await self._process(batch)
+                if not self.core.members.subscribers:
+                    batch = []
+                    self._drain_into(batch)
+                    if not batch:
+                        batch = await self._linger()
+                    if not batch:
+                        # No await between this check and closing the
+                        # channel: a join either got in or gets RoomClosed.
+                        self._on_empty(self)
+                        return
+                    continue
+                batch = [await self._receiver.receive()]
+                if len(self.core.members.subscribers) >= COALESCE_MIN_MEMBERS:
+                    await self._coalesce()
+
+    async def _linger(self) -> list[RoomRequest | Wake]:
+        """Stay loaded a while after the last member left, for the next join
+        (a reconnect, a page reload): the room's next request, or nothing
+        once the linger time has passed since the room emptied."""
+        if self._empty_since is None:
+            # What other servers write meanwhile reaches a lingering room as
+            # it reaches a room with members: from the broker, and from the
+            # store's last ids at the registry's gap check.
+            self._empty_since = trio.current_time()
+        with trio.move_on_at(self._empty_since + self._linger_seconds):
+            return [await self._receiver.receive()]
+        batch: list[RoomRequest | Wake] = []
+        self._drain_into(batch)  # (what came at the last moment)
+        return batch
+
+    async def _coalesce(self) -> None:
+        """Yield while more requests keep arriving (see COALESCE_MAX_ROUNDS)."""
+        quiet = 0
+        waiting = self._receiver.statistics().current_buffer_used
+        for _ in range(COALESCE_MAX_ROUNDS):
+            await trio.lowlevel.checkpoint()
+            now_waiting = self._receiver.statistics().current_buffer_used
+            quiet = quiet + 1 if now_waiting == waiting else 0
+            if quiet >= COALESCE_QUIET_ROUNDS:
+                return
+            waiting = now_waiting
+
+    def _drain_into(self, batch: list[RoomRequest | Wake]) -> None:
+        while len(batch) < MAX_BATCH:
+            try:
+                batch.append(self._receiver.receive_nowait())
+            except trio.WouldBlock:
+                return
+
+    async def _process(self, batch: list[RoomRequest | Wake]) -> None:
+        self._woken = False
+        core = self.core
+        await self._from_other_servers()
+        # Sends, and edits and deletes, are committed a run at a time.
+        publishing: list[PublishRequest] = []
+        changing: list[ChangeRequest] = []
+        for request in batch:
+            if isinstance(request, Wake):
+                continue
+            member = core.is_member(request.subscriber)
+            if isinstance(request, PublishRequest) and member:
+                await self._change_all(changing)  # (an edit may be of a send after it)
+                changing = []
+                publishing.append(request)
+                continue
+            if isinstance(request, ChangeRequest) and member:
+                await self._publish_all(publishing)  # (an edit may be of a send before it)
+                publishing = []
+                changing.append(request)
+                continue
+            # Everything else comes after the sends and changes before it, committed.
+            await self._publish_all(publishing)
+            await self._change_all(changing)
+            publishing, changing = [], []
+            if isinstance(request, JoinRequest):
+                await self._join(request)
+            elif isinstance(request, LeaveRequest):
+                core.leave(request.subscriber, request.ref, request.reply, request.as_sent)
+            elif not member:
+                core.not_member(request.subscriber, request.ref)
+            elif isinstance(request, TypingRequest):
+                core.typing(request.subscriber.user, trio.current_time())
+            elif isinstance(request, MembersRequest):
+                core.list_members(request.subscriber, request.ref)
+            elif isinstance(request, SettingsRequest):
+                await self._set(request)
+            elif isinstance(request, ModerateRequest):
+                await self._moderate(request)
+            self._carry_out()
+        await self._publish_all(publishing)
+        await self._change_all(changing)
+        core.timeline.loaded_now = None
+        await self._from_other_servers()  # what arrived while this batch loaded
+        core.flush()
+        self._carry_out()
+        now = trio.current_time()
+        for request in batch:
+            if isinstance(request, PublishRequest) and request.received is not None:
+                self._counters.fanout_seconds.observe(now - request.received)
+
+    def _carry_out(self) -> None:
+        """The core's effects: events for the cluster, writes that may wait."""
+        for effect in self.core.take_effects():
+            if isinstance(effect, MarkSeen):
+                self._store.mark_seen(effect.user, self.name, effect.last_id)
+            elif isinstance(effect, ForgetRoom):
+                self._store.forget_room_soon(effect.user, self.name)
+            else:
+                self._publish(effect)
+
+    # -- reading the store ------------------------------------------------------------
+
+    async def _load(self, creator: str | None = None) -> bool:
+        """Read the last id, recent messages and settings (again after a
+        failed commit), creating the room (owned by `creator`) if new; False
+        while the store cannot be read."""
+        if self.loaded:
+            return True
+        store, core = self._store, self.core
+        try:
+            if not self.stored:
+                core.name = await store.create_room(self.name, creator)
+                self.stored = True
+            settings = await store.room_settings(self.name) or core.settings
+            last_id = await store.last_id(self.name)
+            recent = await store.history(self.name, None, MAX_MESSAGES, max_bytes=MAX_ROOM_BYTES)
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                log.exception(
+                    "room %s: reading its history failed", self.name, extra={"room": self.name}
+                )
+            return False
+        core.load(settings, last_id, recent)
+        self._on_loaded(self)
+        return True
+
+    async def _fill_gap_before(self, next_id: int) -> bool:
+        """Fan out every message before `next_id`: those the broker brought
+        first, then the store's. False if the store could not be read."""
+        await self._remote_messages(before=next_id)
+        return await self._catch_up(next_id)
+
+    async def _catch_up(self, next_id: int) -> bool:
+        """Another server using the same database committed messages here
+        (ids below `next_id` that this room has not seen): read and fan them
+        out first, so that every member still gets every message, in order.
+        Rare with one server: this read runs in the room's task."""
+        timeline = self.core.timeline
+        while timeline.last_id + 1 < next_id:
+            try:
+                missed = await self._store.between(
+                    self.name, timeline.last_id, next_id, CATCH_UP_PAGE
+                )
+            except StoreUnavailable:
+                log.warning(
+                    "room %s: messages %d..%d not read",
+                    self.name,
+                    timeline.last_id + 1,
+                    next_id - 1,
+                )
+                return False
+            if not missed:
+                return True  # (the store has none: rolled back, or never there)
+            self.core.fan_out(missed)
+        return True
+
+    async def _remote_messages(self, before: int | None = None) -> None:
+        """Fan out what other servers committed (before id `before`), in id
+        order, each message once: what the broker did not bring (lost, or
+        overtaken by a later id) is read from the store first."""
+        timeline = self.core.timeline
+        while (message := timeline.next_remote(before)) is not None:
+            if message.id > timeline.last_id and not await self._catch_up(message.id):
+                break  # the store is down: the gap check tries again
+            if (new := timeline.pop_remote()) is not None:
+                self.core.fan_out([new])
+
+    async def _from_other_servers(self) -> None:
+        """What other servers did here: messages first, then the rest in
+        the order it came."""
+        core = self.core
+        if not core.timeline.loaded:
+            self._events.clear()
+            return
+        await self._remote_messages()
+        if core.timeline.behind > core.timeline.last_id:
+            await self._catch_up(core.timeline.behind + 1)
+        events, self._events = self._events, []
+        now = trio.current_time()
+        for event in events:
+            if isinstance(event, ChangedEvent) and event.message.id > core.timeline.last_id:
+                await self._catch_up(event.message.id + 1)  # (the read has it as it is now)
+            core.take(event, now)
+        if core.settings_stale:
+            try:
+                settings = await self._store.room_settings(self.name)
+            except StoreUnavailable:
+                pass  # the next wake tries again
+            else:
+                core.reread(settings or core.settings)
+
+    # -- writing the store ------------------------------------------------------------
+
+    async def _join(self, request: JoinRequest) -> None:
+        core = self.core
+        if not await self._load(request.subscriber.user):
+            core.join_failed(request.subscriber, request.ref)
+            return
+        if core.refuse(request):
+            return
+        self._empty_since = None
+        seen = core.seen_by(request)
+        if seen > core.timeline.last_id:  # it saw (or read) more than this room has sent
+            await self._fill_gap_before(seen + 1)
+        core.admit(request)
+
+    async def _publish_all(self, requests: list[PublishRequest]) -> None:
+        """Commit the messages, then queue them for every member.
+
+        A message is never sent before it is committed; the senders of those
+        that could not be committed get `unavailable`. A send whose `cid` its
+        user already used here is answered with the stored message, to the
+        sender alone. With group commit the batch is one transaction; without,
+        one each (to measure what grouping saves).
+        """
+        if not requests:
+            return
+        core = self.core
+        if not await self._load():
+            for request in requests:
+                core.unavailable(request.subscriber, request.ref)
+            return
+        chunks = [requests] if self._store.group_commit else [[r] for r in requests]
+        for at, chunk in enumerate(chunks):
+            now = core.clock_ms()
+            # Ids here are drafts: the store numbers the messages.
+            drafts = [
+                ChatMessage(self.name, 0, r.subscriber.user, r.text, now, r.cid) for r in chunk
+            ]
+            try:
+                saved = await self._store.save_messages(drafts)
+            except Exception as exc:
+                if not isinstance(exc, StoreUnavailable):
+                    log.exception(
+                        "room %s: saving %d messages failed",
+                        self.name,
+                        len(chunk),
+                        extra={"room": self.name},
+                    )
+                # The store stays the truth: reread it before the next batch.
+                core.timeline.forget()
+                for request in [r for later in chunks[at:] for r in later]:
+                    core.unavailable(request.subscriber, request.ref)
+                return
+            new = [s.message for s in saved if s.new]
+            if new:
+                core.committed(new)
+                self._carry_out()
+                if not await self._fill_gap_before(new[0].id):
+                    # Committed, but what others committed before it cannot be
+                    # read now: it goes out after them (its sender included).
+                    core.timeline.requeue(new)
+                    continue
+                core.timeline.accept(new)
+            for request, result in zip(chunk, saved, strict=True):
+                core.deliver_saved(request, result.message, result.new)
+
+    async def _change_all(self, requests: list[ChangeRequest]) -> None:
+        """Edit or delete messages, each if the policy lets its requester, in
+        one commit: one member's flood of them costs the room one wait."""
+        if not requests:
+            return
+        core = self.core
+        if not await self._load():
+            for request in requests:
+                core.unavailable(request.subscriber, request.ref)
+            return
+        changes = core.changes_asked(requests)
+        try:
+            results = await self._store.change_messages(self.name, changes)
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                log.exception(
+                    "room %s: %d changes failed", self.name, len(changes), extra={"room": self.name}
+                )
+            for request in requests:
+                core.unavailable(request.subscriber, request.ref)
+            return
+        for request, result in zip(requests, results, strict=True):
+            if result.message is None:
+                core.refuse_change(request, result.found)
+                continue
+            if request.message_id > core.timeline.last_id:  # the message itself goes first
+                await self._fill_gap_before(request.message_id + 1)
+            core.changed_by(request, result.message)
+        self._carry_out()
+
+    async def _set(self, request: SettingsRequest) -> None:
+        """Change the topic or a role, if the policy lets the requester."""
+        core, store = self.core, self._store
+        refused = core.settings_refusal(request)
+        if refused is not None:
+            core.answer(request.subscriber, refused)
+            return
+
+        async def apply() -> RoomSettings:
+            if request.topic is not None:
+                await store.set_topic(self.name, request.topic)
+            else:
+                assert request.user is not None
+                actor = request.subscriber.user
+                await store.set_listed(
+                    "room_moderators", self.name, request.user, actor, request.moderator
+                )
+            return await store.room_settings(self.name) or core.settings
+
+        settings = await self._write(request, "changing its settings", apply())
+        if settings is not None:
+            core.settings_changed(request.subscriber, request.ref, settings)
+
+    async def _moderate(self, request: ModerateRequest) -> None:
+        """Invite, kick, ban or unban, if the policy lets the requester."""
+        core, store = self.core, self._store
+        refused = core.moderation_refusal(request)
+        if refused is not None:
+            core.answer(request.subscriber, refused)
+            return
+        action, target, actor = request.action, request.user, request.subscriber.user
+        invited_now = False  # not repeated: an invitation not acted on yet
+
+        async def apply() -> RoomSettings:
+            nonlocal invited_now
+            if action in (Action.BAN, Action.UNBAN):
+                banned = action is Action.BAN
+                await store.set_listed("room_bans", self.name, target, actor, banned)
+            if action is Action.INVITE:
+                invited_now = await store.invite(self.name, target, actor)
+            elif action in (Action.KICK, Action.BAN):
+                if core.private:  # an expelled user's invitation is withdrawn
+                    await store.set_listed("room_invitations", self.name, target, actor, False)
+                # A kick or ban ends a moderator's role (only the owner may do either).
+                await store.set_listed("room_moderators", self.name, target, actor, False)
+                await store.forget_room(target, self.name)  # no longer among their rooms
+            return await store.room_settings(self.name) or core.settings
+
+        settings = await self._write(request, action.value, apply())
+        if settings is not None:
+            core.moderated(request, settings, invited_now)
+
+    async def _write(
+        self, request: SettingsRequest | ModerateRequest, what: str, write: Awaitable[T]
+    ) -> T | None:
+        """What a store write for a request gave; None after answering
+        `unavailable` (logged when not just the store being away)."""
+        try:
+            return await write
+        except Exception as exc:
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("room %s: %s failed", self.name, what, extra={"room": self.name})
+            self.core.unavailable(request.subscriber, request.ref)
+            return None

@@ -257,8 +257,8 @@ async def test_messages_another_server_committed_come_first_in_id_order(
     other_server = [ChatMessage("r", 0, "other", f"elsewhere {i}", 1) for i in (1, 2)]
     await sqlite_store.save_messages(other_server)
     # Both queued without a checkpoint between them: one batch, in this order.
-    room._sender.send_nowait(PublishRequest(alice, "here", ref="h"))
-    room._sender.send_nowait(JoinRequest(bob))
+    room._inbox.submit_nowait(PublishRequest(alice, "here", ref="h"))
+    room._inbox.submit_nowait(JoinRequest(bob))
     frames = await alice.frames(3)
     assert [(f["id"], f["text"]) for f in frames] == [
         (1, "elsewhere 1"),

@@ -6,7 +6,8 @@ around them (actor.py) holds the inbox and every wait; the registry owns the
 tasks and the listing of every room.
 """
 
-from chatroom.rooms.actor import Room, RoomClosed
+from chatroom.rooms.actor import Room
+from chatroom.rooms.inbox import RoomClosed
 from chatroom.rooms.registry import RoomRegistry
 from chatroom.rooms.requests import (
     ChangeRequest,

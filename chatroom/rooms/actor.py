@@ -23,6 +23,7 @@ from chatroom.domain import ChatMessage, Member, RoomSettings
 from chatroom.domain.rules import Action
 from chatroom.metrics import Counters
 from chatroom.rooms.core import ForgetRoom, MarkSeen, RoomCore
+from chatroom.rooms.inbox import Batch, Inbox, Wake
 from chatroom.rooms.members import Elsewhere
 from chatroom.rooms.recent import MAX_MESSAGES, MAX_ROOM_BYTES, CacheBudget
 from chatroom.rooms.requests import (
@@ -44,26 +45,8 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_BATCH = 512
 CATCH_UP_PAGE = 200  # messages of another server's read at a time
-# A flush costs a write per member. In a large room, the room lets the
-# connections' readers run more scheduler rounds while requests keep coming,
-# so that each write carries more messages: a round costs microseconds, a
-# flush to a thousand members milliseconds. Idle, it costs two rounds.
-COALESCE_MIN_MEMBERS = 64
-COALESCE_MAX_ROUNDS = 16
-COALESCE_QUIET_ROUNDS = 2
-
-
-class Wake:
-    """Something arrived from other servers (see take())."""
-
-
-WAKE = Wake()
-
-
-class RoomClosed(Exception):
-    """The room's task has ended; open the room again from the registry."""
+COALESCE_MIN_MEMBERS = 64  # members from which a room coalesces (see inbox.py)
 
 
 class Room:
@@ -96,11 +79,10 @@ class Room:
         self._publish = publish
         self._on_empty = on_empty
         self._on_loaded = on_loaded  # told whether the room is private
-        self._sender, self._receiver = trio.open_memory_channel[RoomRequest | Wake](inbound_size)
+        self._inbox = Inbox(inbound_size)
         self._linger_seconds = linger
         self._empty_since: float | None = None  # when the last member left (lingering)
         self._events: list[Event] = []  # from other servers, for the task
-        self._woken = False
 
     @property
     def name(self) -> str:
@@ -159,30 +141,16 @@ class Room:
             self._events.append(event)
         else:
             return
-        self._wake()
+        self._inbox.wake()
 
     def behind(self, last_id: int) -> None:
         """The store has messages up to `last_id` here."""
         if self.core.timeline.take_behind(last_id):
-            self._wake()
-
-    def _wake(self) -> None:
-        if self._woken:
-            return
-        try:
-            self._sender.send_nowait(WAKE)
-            self._woken = True
-        except trio.WouldBlock:
-            pass  # requests are waiting: the task looks before it waits again
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            pass  # the room has ended: a new one reads the store
+            self._inbox.wake()
 
     async def submit(self, request: RoomRequest) -> None:
-        """Queue a request; waits while the room's inbound channel is full."""
-        try:
-            await self._sender.send(request)
-        except (trio.BrokenResourceError, trio.ClosedResourceError):
-            raise RoomClosed(self.name) from None
+        """Queue a request; waits while the room's inbox is full."""
+        await self._inbox.submit(request, self.name)
 
     # -- the loop -------------------------------------------------------------------
 
@@ -197,62 +165,32 @@ class Room:
                 self._publish(PresenceEvent(self.name, user, None))
 
     async def _serve(self) -> None:
-        async with self._receiver:
-            batch = [await self._receiver.receive()]
+        inbox = self._inbox
+        async with inbox:
+            batch = await inbox.next_batch()
             while True:
-                self._drain_into(batch)
                 await self._process(batch)
-                if not self.core.members.subscribers:
-                    batch = []
-                    self._drain_into(batch)
-                    if not batch:
-                        batch = await self._linger()
-                    if not batch:
-                        # No await between this check and closing the
-                        # channel: a join either got in or gets RoomClosed.
-                        self._on_empty(self)
-                        return
+                if self.core.members.subscribers:
+                    many = len(self.core.members.subscribers) >= COALESCE_MIN_MEMBERS
+                    batch = await inbox.next_batch(coalesce=many)
                     continue
-                batch = [await self._receiver.receive()]
-                if len(self.core.members.subscribers) >= COALESCE_MIN_MEMBERS:
-                    await self._coalesce()
+                batch = inbox.waiting()
+                if not batch:
+                    # Stay loaded a while after the last member left, for the
+                    # next join (a reconnect, a page reload). What other
+                    # servers write meanwhile reaches a lingering room as it
+                    # reaches a room with members: from the broker, and from
+                    # the store's last ids at the registry's gap check.
+                    if self._empty_since is None:
+                        self._empty_since = trio.current_time()
+                    batch = await inbox.next_batch_before(self._empty_since + self._linger_seconds)
+                if not batch:
+                    # No await between this check and closing the inbox: a
+                    # join either got in or gets RoomClosed.
+                    self._on_empty(self)
+                    return
 
-    async def _linger(self) -> list[RoomRequest | Wake]:
-        """Stay loaded a while after the last member left, for the next join
-        (a reconnect, a page reload): the room's next request, or nothing
-        once the linger time has passed since the room emptied."""
-        if self._empty_since is None:
-            # What other servers write meanwhile reaches a lingering room as
-            # it reaches a room with members: from the broker, and from the
-            # store's last ids at the registry's gap check.
-            self._empty_since = trio.current_time()
-        with trio.move_on_at(self._empty_since + self._linger_seconds):
-            return [await self._receiver.receive()]
-        batch: list[RoomRequest | Wake] = []
-        self._drain_into(batch)  # (what came at the last moment)
-        return batch
-
-    async def _coalesce(self) -> None:
-        """Yield while more requests keep arriving (see COALESCE_MAX_ROUNDS)."""
-        quiet = 0
-        waiting = self._receiver.statistics().current_buffer_used
-        for _ in range(COALESCE_MAX_ROUNDS):
-            await trio.lowlevel.checkpoint()
-            now_waiting = self._receiver.statistics().current_buffer_used
-            quiet = quiet + 1 if now_waiting == waiting else 0
-            if quiet >= COALESCE_QUIET_ROUNDS:
-                return
-            waiting = now_waiting
-
-    def _drain_into(self, batch: list[RoomRequest | Wake]) -> None:
-        while len(batch) < MAX_BATCH:
-            try:
-                batch.append(self._receiver.receive_nowait())
-            except trio.WouldBlock:
-                return
-
-    async def _process(self, batch: list[RoomRequest | Wake]) -> None:
-        self._woken = False
+    async def _process(self, batch: Batch) -> None:
         core = self.core
         await self._from_other_servers()
         # Sends, and edits and deletes, are committed a run at a time.

@@ -1,7 +1,7 @@
 """serve(): the top of the task tree.
 
 serve
-├── the store's writer task                     (store/store.py)
+├── the store's writer task                     (store/engine.py)
 ├── rooms nursery: one task per room            (rooms/registry.py)
 │   └── with --broker: the Redis connection,    (broker/redis.py)
 │       and each room's check for missed ids    (rooms/registry.py)
@@ -50,6 +50,7 @@ from chatroom.store import (
     default_database_url,
     open_database,
 )
+from chatroom.store import tokens as tokens_db
 
 log = logging.getLogger(__name__)
 
@@ -308,7 +309,7 @@ class ChatServer:
         were missed: ask the database about every live session's token."""
         by_token = {c.token_id: c for c in self.sessions if c.token_id is not None}
         try:
-            revoked = await self.store.revoked_among(list(by_token))
+            revoked = await self.store.read(tokens_db.revoked_among, list(by_token))
         except Exception as exc:  # the gap check and later hellos still hold
             log.warning("could not check revoked tokens after reconnecting: %s", exc)
             return

@@ -41,6 +41,7 @@ from chatroom.store import (
     default_database_url,
     open_database,
 )
+from chatroom.store import users as users_db
 from chatroom.store.backends import redacted_url
 from chatroom.store.backup import BackupError, BackupFailed, backup_database
 from chatroom.supervisor import READY_LINE, RestartPolicy, Supervisor
@@ -600,14 +601,16 @@ def _user_command(args: argparse.Namespace) -> int:
                 await accounts.set_password(args.user, password)
                 return f"new password for {args.user}"
             if action == "list":
-                for account in await store.accounts():
+                for account in await store.read(users_db.accounts):
                     created = time.strftime(
                         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(account.created_ms / 1000)
                     )
                     print(f"{account.name}\t{created}\t{'banned' if account.banned else '-'}")
                 return ""
             banned = {"ban": True, "unban": False}.get(action)
-            await store.control_user(args.user, banned=banned, logout=action == "logout")
+            await store.write(
+                users_db.control_user, args.user, banned=banned, logout=action == "logout"
+            )
             if action == "unban":
                 return f"unbanned {args.user}; servers let them in again within 5 s"
             done = {"ban": "banned", "logout": "logged out"}[action]

@@ -21,6 +21,8 @@ from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms.recent import DEFAULT_BUDGET_BYTES, CacheBudget
 from chatroom.rooms.room import ClusterLink, Room, UserNotices
 from chatroom.store import Store, StoredRoom, StoreUnavailable, UserView
+from chatroom.store import messages as messages_db
+from chatroom.store import rooms as rooms_db
 
 ROOM_INBOUND_SIZE = 256
 ROOM_CREATIONS_PER_HOUR = 60  # per user, in bursts of as many
@@ -73,7 +75,7 @@ class RoomRegistry:
 
     async def load(self) -> None:
         """Learn the rooms the store holds (once, before serving)."""
-        for stored in await self._store.rooms():
+        for stored in await self._store.read(rooms_db.all_rooms):
             self._learn(stored)
         self._listed = sorted(self._with_history - self._private)
 
@@ -93,7 +95,7 @@ class RoomRegistry:
         return self._creations.take(user.lower())
 
     def created(self, name: str, *, private: bool) -> None:
-        """A room this server just made (see Store.make_room)."""
+        """A room this server just made (see store.rooms.make_room)."""
         self._learn(StoredRoom(name, has_history=False, private=private))
 
     def privacy(self, name: str) -> bool | None:
@@ -244,7 +246,9 @@ class RoomRegistry:
             if not rooms:
                 continue
             try:
-                last_ids = await self._store.last_ids([room.key for room in rooms])
+                last_ids = await self._store.read(
+                    messages_db.last_ids, [room.key for room in rooms]
+                )
             except Exception as exc:  # never a reason to stop serving
                 if not isinstance(exc, StoreUnavailable):
                     log.exception("checking rooms for missed messages failed")
@@ -269,7 +273,7 @@ class RoomRegistry:
             return
         keys = list(self._unresolved)
         try:
-            found = await self._store.privacy(keys)
+            found = await self._store.read(rooms_db.privacy, keys)
         except Exception as exc:  # tried again next time
             if not isinstance(exc, StoreUnavailable):
                 log.exception("reading rooms other servers made failed")

@@ -44,7 +44,16 @@ from chatroom.protocol import ProtocolError, Ref
 from chatroom.rooms.outbox import Outbox
 from chatroom.rooms.recent import MAX_MESSAGES, MAX_ROOM_BYTES, CacheBudget, RecentMessages
 from chatroom.store import Change as StoredChange
-from chatroom.store import MessageChange, RoomSettings, Saved, Store, StoreUnavailable
+from chatroom.store import (
+    MessageChange,
+    RoomSettings,
+    Saved,
+    Store,
+    StoreUnavailable,
+)
+from chatroom.store import markers as markers_db
+from chatroom.store import messages as messages_db
+from chatroom.store import rooms as rooms_db
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +156,7 @@ class JoinRequest:
     prefetched: HistoryPage | None = None
     read: int | None = None  # the user's read marker, for `joined`
     # With `since`: what changed up to it, read by the connection (see
-    # Store.changes_since); what changed after that read is added here.
+    # messages.changes_since); what changed after that read is added here.
     changes: list[ChatMessage] | None = None
     changes_counted: int = 0  # Room.changes_made when that read began
 
@@ -579,13 +588,14 @@ class Room:
             return True
         try:
             if not self.stored:
-                self.name = await self._store.create_room(self.name, creator)
+                self.name = await self._store.write(rooms_db.create_room, self.name, creator)
                 self.stored = True
-            self._settings = await self._store.room_settings(self.name) or self._settings
+            found = await self._store.read(rooms_db.room_settings, self.name)
+            self._settings = found or self._settings
             self.settings_read = True
-            last_id = await self._store.last_id(self.name)
-            recent = await self._store.history(
-                self.name, None, MAX_MESSAGES, max_bytes=MAX_ROOM_BYTES
+            last_id = await self._store.read(messages_db.last_id, self.name)
+            recent = await self._store.read(
+                messages_db.history, self.name, None, MAX_MESSAGES, max_bytes=MAX_ROOM_BYTES
             )
         except Exception as exc:
             if not isinstance(exc, StoreUnavailable):
@@ -628,7 +638,8 @@ class Room:
                 ChatMessage(self.name, 0, r.subscriber.user, r.text, now, r.cid) for r in chunk
             ]
             try:
-                saved = await self._store.save_messages(drafts)
+                saved = await self._store.write(messages_db.insert_messages, drafts)
+                self._store.counters.messages_committed += sum(s.new for s in saved)
             except Exception as exc:
                 if not isinstance(exc, StoreUnavailable):
                     log.exception(
@@ -685,7 +696,9 @@ class Room:
         Rare with one server: this read runs in the room's task."""
         while self._last_id + 1 < next_id:
             try:
-                missed = await self._store.between(self.name, self._last_id, next_id, CATCH_UP_PAGE)
+                missed = await self._store.read(
+                    messages_db.between, self.name, self._last_id, next_id, CATCH_UP_PAGE
+                )
             except StoreUnavailable:
                 log.warning(
                     "room %s: messages %d..%d not read", self.name, self._last_id + 1, next_id - 1
@@ -717,7 +730,8 @@ class Room:
         if self._settings_changed:
             self._settings_changed = False
             try:
-                self._settings = await self._store.room_settings(self.name) or self._settings
+                found = await self._store.read(rooms_db.room_settings, self.name)
+                self._settings = found or self._settings
             except StoreUnavailable:
                 self._settings_changed = True  # the next wake tries again
             else:
@@ -773,7 +787,7 @@ class Room:
             for r in requests
         ]
         try:
-            results = await self._store.change_messages(self.name, changes)
+            results = await self._store.write(messages_db.change_messages, self.name, changes)
         except Exception as exc:
             if not isinstance(exc, StoreUnavailable):
                 log.exception(
@@ -819,13 +833,18 @@ class Room:
 
         async def apply() -> RoomSettings:
             if request.topic is not None:
-                await self._store.set_topic(self.name, request.topic)
+                await self._store.write(rooms_db.set_topic, self.name, request.topic)
             else:
                 assert request.user is not None
-                await self._store.set_listed(
-                    "room_moderators", self.name, request.user, actor, request.moderator
+                await self._store.write(
+                    rooms_db.set_listed,
+                    "room_moderators",
+                    self.name,
+                    request.user,
+                    actor,
+                    request.moderator,
                 )
-            return await self._store.room_settings(self.name) or self._settings
+            return await self._store.read(rooms_db.room_settings, self.name) or self._settings
 
         settings = await self._write(subscriber, ref, "changing its settings", apply())
         if settings is None:
@@ -859,16 +878,24 @@ class Room:
             store = self._store
             if action in (Action.BAN, Action.UNBAN):
                 banned = action is Action.BAN
-                await store.set_listed("room_bans", self.name, target, actor, banned)
+                await store.write(
+                    rooms_db.set_listed, "room_bans", self.name, target, actor, banned
+                )
             if action is Action.INVITE:
-                invited_now = await store.invite(self.name, target, actor)
+                invited_now = await store.write(rooms_db.invite, self.name, target, actor)
             elif expelling:
                 if self.private:  # an expelled user's invitation is withdrawn
-                    await store.set_listed("room_invitations", self.name, target, actor, False)
+                    await store.write(
+                        rooms_db.set_listed, "room_invitations", self.name, target, actor, False
+                    )
                 # A kick or ban ends a moderator's role (only the owner may do either).
-                await store.set_listed("room_moderators", self.name, target, actor, False)
-                await store.forget_room(target, self.name)  # no longer among their rooms
-            return await store.room_settings(self.name) or self._settings
+                await store.write(
+                    rooms_db.set_listed, "room_moderators", self.name, target, actor, False
+                )
+                # No longer among their rooms (nor is a marker of before).
+                store.read_markers.drop(target, self.name)
+                await store.write(rooms_db.forget_room, target, self.name)
+            return await store.read(rooms_db.room_settings, self.name) or self._settings
 
         settings = await self._write(subscriber, ref, action.value, apply())
         if settings is None:
@@ -1012,7 +1039,9 @@ class Room:
                 subscriber.not_in(self.name)
             why = why_not_join(self._settings.rules, subscriber.user)
             self._send_error(subscriber, ProtocolError(ErrorCode.FORBIDDEN, why, ref))
-            self._store.forget_room_soon(subscriber.user, self.name)  # its join remembered it
+            # Its join remembered it (lost if the write queue is full: the room
+            # then stays listed among the user's until they leave it).
+            self._store.write_soon(rooms_db.forget_room, subscriber.user, self.name)
             if self._users is not None:
                 self._users.room_forgotten(self.name, subscriber.user)
             return
@@ -1124,7 +1153,7 @@ class Room:
         membership.connections -= 1
         if membership.connections == 0:
             del self._members[user]
-            self._store.mark_seen(user, self.name, self._last_id)
+            self._store.write_soon(markers_db.mark_seen, user, self.name, self._last_id)
             if self._link is not None:
                 self._link.member_changed(self.name, user, None)
             self._announce(user)

@@ -15,6 +15,7 @@ from chatroom.domain.rules import RoomRules
 from chatroom.store import (
     Invitation,
     NameClash,
+    RoomList,
     Saved,
     SavedRoom,
     SchemaTooNew,
@@ -407,18 +408,18 @@ async def test_private_rooms_are_made_once_and_seen_by_their_people(store: Store
     settings = await store.read(rooms_db.room_settings, "secret")
     assert settings is not None
     assert (settings.rules.private, settings.owner, settings.topic) == (True, "Olga", "plans")
-    await store.write(rooms_db.set_listed, "room_invitations", "Secret", "Ivy", "Olga", True)
-    await store.write(rooms_db.set_listed, "room_moderators", "Secret", "mo", "Olga", True)
+    await store.write(rooms_db.set_listed, RoomList.INVITATIONS, "Secret", "Ivy", "Olga", True)
+    await store.write(rooms_db.set_listed, RoomList.MODERATORS, "Secret", "mo", "Olga", True)
     # The stored rules refuse a join before it is remembered.
     assert await store.write(rooms_db.remember_room, "ann", "secret", 10) == "uninvited"
-    await store.write(rooms_db.set_listed, "room_bans", "Secret", "Ann", "Olga", True)
+    await store.write(rooms_db.set_listed, RoomList.BANS, "Secret", "Ann", "Olga", True)
     assert await store.write(rooms_db.remember_room, "ann", "secret", 10) == "banned"
     assert await store.write(rooms_db.remember_room, "mo", "secret", 10) == "remembered"
     for user in ("olga", "IVY", "mo"):
         assert (await user_view(store, user)).private_rooms == ["Secret"]
     assert (await user_view(store, "ann")).private_rooms == []
     assert (await user_view(store, "eve")).private_rooms == []  # public rooms are not in it
-    await store.write(rooms_db.set_listed, "room_invitations", "Secret", "ivy", "Olga", False)
+    await store.write(rooms_db.set_listed, RoomList.INVITATIONS, "Secret", "ivy", "Olga", False)
     assert (await user_view(store, "ivy")).private_rooms == []
     found = sorted(
         (r.name, r.private) for r in await store.read(rooms_db.privacy, ["secret", "open", "none"])

@@ -46,6 +46,7 @@ from chatroom.rooms.recent import MAX_MESSAGES, MAX_ROOM_BYTES, CacheBudget, Rec
 from chatroom.store import Change as StoredChange
 from chatroom.store import (
     MessageChange,
+    RoomList,
     RoomSettings,
     Saved,
     Store,
@@ -838,7 +839,7 @@ class Room:
                 assert request.user is not None
                 await self._store.write(
                     rooms_db.set_listed,
-                    "room_moderators",
+                    RoomList.MODERATORS,
                     self.name,
                     request.user,
                     actor,
@@ -879,18 +880,18 @@ class Room:
             if action in (Action.BAN, Action.UNBAN):
                 banned = action is Action.BAN
                 await store.write(
-                    rooms_db.set_listed, "room_bans", self.name, target, actor, banned
+                    rooms_db.set_listed, RoomList.BANS, self.name, target, actor, banned
                 )
             if action is Action.INVITE:
                 invited_now = await store.write(rooms_db.invite, self.name, target, actor)
             elif expelling:
                 if self.private:  # an expelled user's invitation is withdrawn
                     await store.write(
-                        rooms_db.set_listed, "room_invitations", self.name, target, actor, False
+                        rooms_db.set_listed, RoomList.INVITATIONS, self.name, target, actor, False
                     )
                 # A kick or ban ends a moderator's role (only the owner may do either).
                 await store.write(
-                    rooms_db.set_listed, "room_moderators", self.name, target, actor, False
+                    rooms_db.set_listed, RoomList.MODERATORS, self.name, target, actor, False
                 )
                 # No longer among their rooms (nor is a marker of before).
                 store.read_markers.drop(target, self.name)

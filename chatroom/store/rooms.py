@@ -3,8 +3,9 @@ invitations), and each user's rooms, remembered and forgotten."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
-from typing import Any, Literal
+from typing import Any
 
 from chatroom.domain import direct_room_users
 from chatroom.domain.rules import RoomRules
@@ -21,7 +22,29 @@ _PENDING = (
 )
 
 
-RoomList = Literal["room_moderators", "room_bans", "room_invitations"]
+class RoomList(enum.Enum):
+    """A room's lists of users, each a table of the same columns."""
+
+    MODERATORS = "room_moderators"
+    BANS = "room_bans"
+    INVITATIONS = "room_invitations"
+
+
+# Each list's statements, written out here once: SQL is never built from a
+# caller's string (a list not among these is a KeyError).
+_LISTED = {
+    which: f"SELECT user_name FROM {which.value} WHERE room_key = lower(?) ORDER BY at_ms"
+    for which in RoomList
+}
+_UNLIST = {
+    which: f"DELETE FROM {which.value} WHERE room_key = lower(?) AND user_key = lower(?)"
+    for which in RoomList
+}
+_LIST = {
+    which: f"INSERT INTO {which.value} (room_key, user_key, user_name, by_user, at_ms) "
+    "VALUES (lower(?), lower(?), ?, ?, ?)"
+    for which in RoomList
+}
 
 
 def _stored_room(row: Sequence[Any]) -> StoredRoom:
@@ -119,21 +142,17 @@ def room_settings(db: Database, conn: Any, room: str) -> RoomSettings | None:
         return None
     private, owner, topic = row
 
-    def users(table: str) -> list[str]:
-        rows = db.execute(
-            conn,
-            f"SELECT user_name FROM {table} WHERE room_key = lower(?) ORDER BY at_ms",
-            (room,),
-        ).fetchall()
+    def users(which: RoomList) -> list[str]:
+        rows = db.execute(conn, _LISTED[which], (room,)).fetchall()
         return [user for (user,) in rows]
 
-    moderators = users("room_moderators")
+    moderators = users(RoomList.MODERATORS)
     rules = RoomRules(
         private=bool(private),
         owner=None if owner is None else owner.lower(),
         moderators=frozenset(m.lower() for m in moderators),
-        banned=frozenset(u.lower() for u in users("room_bans")),
-        invited=frozenset(u.lower() for u in users("room_invitations")),
+        banned=frozenset(u.lower() for u in users(RoomList.BANS)),
+        invited=frozenset(u.lower() for u in users(RoomList.INVITATIONS)),
         direct=direct_room_users(room) is not None,
     )
     return RoomSettings(rules, owner, topic, moderators)
@@ -144,21 +163,12 @@ def set_topic(db: Database, conn: Any, room: str, topic: str) -> None:
 
 
 def set_listed(
-    db: Database, conn: Any, table: RoomList, room: str, user: str, by: str, listed: bool
+    db: Database, conn: Any, which: RoomList, room: str, user: str, by: str, listed: bool
 ) -> None:
-    """`user` is on the room's list (moderators, bans) from now on, or no longer."""
-    db.execute(
-        conn,
-        f"DELETE FROM {table} WHERE room_key = lower(?) AND user_key = lower(?)",
-        (room, user),
-    )
+    """`user` is on the room's list `which` from now on, or no longer."""
+    db.execute(conn, _UNLIST[which], (room, user))
     if listed:
-        db.execute(
-            conn,
-            f"INSERT INTO {table} (room_key, user_key, user_name, by_user, at_ms) "
-            "VALUES (lower(?), lower(?), ?, ?, ?)",
-            (room, user, user, by, now_ms()),
-        )
+        db.execute(conn, _LIST[which], (room, user, user, by, now_ms()))
 
 
 def invite(db: Database, conn: Any, room: str, user: str, by: str) -> bool:

@@ -34,6 +34,7 @@ from chatroom.broker import RedisBroker
 from chatroom.config import Settings
 from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
 from chatroom.domain import ChatMessage, direct_room_users
+from chatroom.metrics import Counters
 from chatroom.net.admission import Admission, Ticket
 from chatroom.net.http import refusal_response, refuse_socket, serve_http, serve_websocket
 from chatroom.net.listener import accept_loop, http_url, open_listener
@@ -445,7 +446,10 @@ async def serve(
     port: int = listener.getsockname()[1]
     tune_garbage_collector()
     database_url = settings.database_url or default_database_url(settings.data_dir)
-    store = Store(open_database(database_url), group_commit=settings.group_commit)
+    counters = Counters()  # one set, counted by the store, the rooms and the sessions
+    store = Store(
+        open_database(database_url), group_commit=settings.group_commit, counters=counters
+    )
     async with trio.open_nursery() as top:
         await top.start(store.run)
         log.info("database: %s", store.database.description)
@@ -453,7 +457,7 @@ async def serve(
         if settings.broker_url is not None:
             broker = RedisBroker(settings.broker_url, signer.secret)
         await _serve_clients(
-            settings, signer, store, broker, tls, listener, port, shutdown, task_status
+            settings, signer, store, counters, broker, tls, listener, port, shutdown, task_status
         )
         # What the rooms queued last (where their members got to) is written too.
         with trio.move_on_after(settings.shutdown_grace):
@@ -469,6 +473,7 @@ async def _serve_clients(
     settings: Settings,
     signer: TokenSigner,
     store: Store,
+    counters: Counters,
     broker: RedisBroker | None,
     tls: TlsContext | None,
     listener: socket.socket,
@@ -484,6 +489,7 @@ async def _serve_clients(
             cache_bytes=settings.history_cache_mib * 1024 * 1024,
             link=broker,
             linger=settings.room_linger,
+            counters=counters,
         )
         await registry.load()
         server = ChatServer(settings, signer, store, registry, broker, tls)

@@ -67,7 +67,7 @@ SIGNER = TokenSigner(b"connection-test-secret".ljust(32, b"."))
 @pytest.fixture
 def make_server(nursery: trio.Nursery, sqlite_store: Store) -> Callable[..., ChatServer]:
     def make(**settings: Any) -> ChatServer:
-        registry = RoomRegistry(nursery, sqlite_store)
+        registry = RoomRegistry(nursery, sqlite_store, counters=sqlite_store.counters)
         return ChatServer(Settings(**settings), SIGNER, sqlite_store, registry)
 
     return make

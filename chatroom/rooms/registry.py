@@ -17,6 +17,7 @@ import attrs
 import trio
 
 from chatroom.domain import ChatMessage, Member, RoomCount, RoomsPage
+from chatroom.metrics import Counters
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms.recent import DEFAULT_BUDGET_BYTES, CacheBudget
 from chatroom.rooms.room import ClusterLink, Room, UserNotices
@@ -51,10 +52,13 @@ class RoomRegistry:
         cache_bytes: int = DEFAULT_BUDGET_BYTES,
         link: ClusterLink | None = None,
         linger: float = 0.0,
+        counters: Counters | None = None,
     ) -> None:
         self._nursery = nursery
         self._linger = linger
         self._store = store
+        # What the rooms count (errors, fan-out times): one set with the server's.
+        self.counters = Counters() if counters is None else counters
         self._inbound_size = inbound_size
         self._clock_ms = clock_ms
         self._rooms: dict[str, Room] = {}  # by key: the rooms with a task
@@ -124,6 +128,7 @@ class RoomRegistry:
                 name if stored is None else stored,
                 inbound_size=self._inbound_size,
                 store=self._store,
+                counters=self.counters,
                 clock_ms=self._clock_ms,
                 on_empty=self._forget,
                 stored=stored is not None,

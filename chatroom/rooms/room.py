@@ -39,6 +39,7 @@ from chatroom.domain.rules import (
     refusal,
     why_not_join,
 )
+from chatroom.metrics import Counters
 from chatroom.net.wsframe import text_frame
 from chatroom.protocol import ProtocolError, Ref
 from chatroom.rooms.outbox import Outbox
@@ -261,6 +262,7 @@ class Room:
         *,
         inbound_size: int,
         store: Store,
+        counters: Counters,
         clock_ms: Callable[[], int],
         on_empty: Callable[[Room], None],
         stored: bool = False,
@@ -276,6 +278,7 @@ class Room:
         # Whether the store has the room (its row in `rooms`).
         self.stored = stored
         self._store = store
+        self._counters = counters
         self._sender, self._receiver = trio.open_memory_channel[RoomRequest](inbound_size)
         self._clock_ms = clock_ms
         self._on_empty = on_empty
@@ -579,7 +582,7 @@ class Room:
         now = trio.current_time()
         for request in batch:
             if isinstance(request, PublishRequest):
-                self._store.counters.fanout_seconds.observe(now - request.received)
+                self._counters.fanout_seconds.observe(now - request.received)
 
     async def _load(self, creator: str | None = None) -> bool:
         """Read the last id, recent messages and settings (again after a
@@ -640,7 +643,7 @@ class Room:
             ]
             try:
                 saved = await self._store.write(messages_db.insert_messages, drafts)
-                self._store.counters.messages_committed += sum(s.new for s in saved)
+                self._counters.messages_committed += sum(s.new for s in saved)
             except Exception as exc:
                 if not isinstance(exc, StoreUnavailable):
                     log.exception(
@@ -1167,7 +1170,7 @@ class Room:
             subscriber.deliver(text_frame(text))
 
     def _send_error(self, subscriber: Subscriber, error: protocol.ProtocolError) -> None:
-        self._store.counters.error_codes[error.code] += 1
+        self._counters.error_codes[error.code] += 1
         self._send_to(subscriber, protocol.encode_error(error))
 
     def _not_member(self, ref: Ref) -> protocol.ProtocolError:

@@ -34,6 +34,10 @@ from chatroom.protocol import (
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms import RoomRegistry
 from chatroom.store import Store, StoreUnavailable
+from chatroom.store import markers as markers_db
+from chatroom.store import messages as messages_db
+from chatroom.store import rooms as rooms_db
+from chatroom.store import tokens as tokens_db
 
 _ROOM_PATH = re.compile(r"/api/rooms/([^/]+)/(members|messages)")
 
@@ -186,7 +190,7 @@ class Api:
             _require_method(request, "POST")
             claims = await self._authorize(request)
             if claims.token_id is not None:
-                await self.store.revoke(claims.token_id, claims.expires * 1000)
+                await self.store.write(tokens_db.revoke, claims.token_id, claims.expires * 1000)
                 self.publish(RevokedEvent(claims.token_id))
             return json_response(200, {"revoked": claims.token_id is not None})
         if path == "/api/rooms":
@@ -219,7 +223,9 @@ class Api:
         if token is None:
             raise _unauthorized("a bearer token is required")
         try:
-            return await self.tokens.authorize(token, self.store.is_revoked)
+            return await self.tokens.authorize(
+                token, lambda token_id: self.store.read(tokens_db.is_revoked, token_id)
+            )
         except TokenRefused as exc:
             raise _unauthorized(exc.reason) from None
 
@@ -229,7 +235,8 @@ class Api:
         if not is_valid_room_prefix(prefix) or not (after is None or is_valid_room_name(after)):
             raise HttpError(error_response(ErrorCode.BAD_REQUEST, "invalid prefix or after"))
         limit = _int_param(request, "limit", 1, MAX_ROOMS_LIMIT) or DEFAULT_ROOMS_LIMIT
-        view = await self.store.user_view(user)
+        unwritten = self.store.read_markers.unwritten(user)
+        view = await self.store.read(markers_db.user_view, user, unwritten)
         return json_response(200, self.registry.page(prefix, after, limit, view).as_json())
 
     async def _refuse_outsiders(self, room: str, user: str) -> None:
@@ -238,7 +245,7 @@ class Api:
         a room that does not exist, and it is not listed to them either)."""
         if self.registry.privacy(room) is False:
             return
-        settings = await self.store.room_settings(room)
+        settings = await self.store.read(rooms_db.room_settings, room)
         if settings is None or (settings.rules.private and not may_join(settings.rules, user)):
             raise HttpError(error_response(ErrorCode.NOT_FOUND, f"no room {room!r}"))
 
@@ -263,8 +270,11 @@ class Api:
         # then what the page really cost.
         self.history_reads.spend(request.client, HISTORY_PAGE_BYTES)
         try:
-            page = await self.store.history_page(
-                name, before, DEFAULT_HISTORY_LIMIT if limit is None else limit
+            page = await self.store.read(
+                messages_db.history_page,
+                name,
+                before,
+                DEFAULT_HISTORY_LIMIT if limit is None else limit,
             )
         finally:
             self.history_reads.spend(request.client, -HISTORY_PAGE_BYTES)

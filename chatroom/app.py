@@ -2,7 +2,7 @@
 server is made of, built and connected in one place.
 
 serve
-├── the store's writer task                     (store/store.py)
+├── the store's writer task                     (store/engine.py)
 ├── rooms nursery: one task per room            (rooms/registry.py, rooms/actor.py)
 │   └── with --broker: the Redis connection,    (broker/redis.py)
 │       and each room's check for missed ids    (rooms/registry.py)

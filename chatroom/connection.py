@@ -51,6 +51,10 @@ from chatroom.rooms import (
 )
 from chatroom.rooms.timeline import JOIN_HISTORY, MAX_CHANGES, SINCE_LIMIT
 from chatroom.store import Store, StoreUnavailable
+from chatroom.store import markers as markers_db
+from chatroom.store import messages as messages_db
+from chatroom.store import rooms as rooms_db
+from chatroom.store import users as users_db
 
 log = logging.getLogger(__name__)
 
@@ -315,7 +319,10 @@ class Connection:
         # Known before the look-up: a logout meanwhile finds this session too.
         self.token_id, self.token_issued = claims.token_id, claims.issued
         try:
-            start = await self.store.start_session(claims.user, claims.token_id)
+            unwritten = self.store.read_markers.unwritten(claims.user)
+            start = await self.store.read(
+                users_db.start_session, claims.user, claims.token_id, unwritten
+            )
         except StoreUnavailable:
             # Without its rooms, a welcome would tell the client it has none.
             self.reply_error(protocol.unavailable_error(ref))
@@ -338,7 +345,7 @@ class Connection:
         self.authenticated_user = start.user
         if not start.known:  # once per user: `direct` finds them from now on
             try:
-                await self.store.remember_user(start.user)
+                await self.store.write(users_db.remember_user, start.user)
             except StoreUnavailable:
                 pass  # recorded at their next hello
         self.saved_rooms = {r.name.lower() for r in start.rooms}
@@ -400,7 +407,7 @@ class Connection:
                     user = await self._invitable(user, ref)
                 await self._submit(joined, ModerateRequest(self, Action(action), user, reason, ref))
             case protocol.Decline(room, ref):
-                if not await self._read(self.store.decline(room, self.user), ref):
+                if not await self._read(self.store.write(rooms_db.decline, room, self.user), ref):
                     raise ProtocolError(ErrorCode.NOT_FOUND, f"no invitation to {room}", ref)
                 self.publish(SettingsEvent(room))  # (its rules changed)
                 self.reply(protocol.encode_done(ref))
@@ -422,12 +429,17 @@ class Connection:
                 await self._submit(self._joined_room(room, ref), MembersRequest(self, ref))
             case protocol.Rooms(ref, prefix, after, limit):
                 # The user's part is asked of the store, which every server shares.
-                view = await self._read(self.store.user_view(self.user), ref)
+                unwritten = self.store.read_markers.unwritten(self.user)
+                view = await self._read(
+                    self.store.read(markers_db.user_view, self.user, unwritten), ref
+                )
                 listing = self.registry.page(prefix, after, limit, view)
                 self.reply(protocol.encode_rooms(listing, ref))
             case protocol.History(room, before, limit, ref):
                 name = self._member_of(room, ref).name
-                page = await self._read(self.store.history_page(name, before, limit), ref)
+                page = await self._read(
+                    self.store.read(messages_db.history_page, name, before, limit), ref
+                )
                 self._charge_history(page.messages)
                 self.reply(protocol.encode_history(name, page, ref))
             case protocol.Ping(ref):
@@ -439,7 +451,7 @@ class Connection:
         """The spelling of `user`, known to the server (an account or a past
         hello); not_found otherwise: whoever registered the name first would
         get what it was given."""
-        known = await self._read(self.store.known_user(user), ref)
+        known = await self._read(self.store.read(users_db.known_user, user), ref)
         if known is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no user named {user} is known here", ref)
         return known
@@ -464,7 +476,7 @@ class Connection:
         counted = [key for key in self.saved_rooms if not key.startswith("@")]  # (direct: not)
         if len(counted) >= self.settings.max_rooms_per_user:
             raise self._too_many_rooms(ref)
-        made = self.store.make_room(name, self.user, private=private, topic=topic)
+        made = self.store.write(rooms_db.make_room, name, self.user, private=private, topic=topic)
         if not await self._read(made, ref):
             raise exists  # made meanwhile, here or on another server
         self.registry.created(name, private=private)
@@ -474,11 +486,12 @@ class Connection:
         """Make the direct room of `users` (this user and a known one), or
         find it made; its name as first spelled."""
         other = users[1] if users[0].lower() == self.user.lower() else users[0]
-        known = await self._read(self.store.known_user(other), ref)
+        known = await self._read(self.store.read(users_db.known_user, other), ref)
         if known is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no user {other} is known here", ref)
         name = direct_room_name(self.user, known)
-        spelled = await self._read(self.store.make_direct_room(name, [self.user, known]), ref)
+        made = self.store.write(rooms_db.make_direct_room, name, [self.user, known])
+        spelled = await self._read(made, ref)
         self.registry.created(spelled, private=True)
         self.saved_rooms.add(spelled.lower())  # (of both users, outside the cap)
         return spelled
@@ -521,7 +534,8 @@ class Connection:
         if key not in self.saved_rooms:
             # Counted in the database: the user's other connections add rooms too.
             cap = self.settings.max_rooms_per_user
-            remembered = await self._read(self.store.remember_room(self.user, name, cap), ref)
+            remember = self.store.write(rooms_db.remember_room, self.user, name, cap)
+            remembered = await self._read(remember, ref)
             if remembered == "full":
                 raise self._too_many_rooms(ref)
             if remembered != "remembered":  # the stored rules refuse it, as the room would
@@ -535,12 +549,14 @@ class Connection:
             # Read here, not in the room's task, which everyone there waits on.
             if room.covers(since) is False:
                 count = JOIN_HISTORY if since is None else SINCE_LIMIT
-                read = self.store.history_page(room.name, None, count, after=since or 0)
+                read = self.store.read(
+                    messages_db.history_page, room.name, None, count, after=since or 0
+                )
                 prefetched = await self._read(read, ref)
                 self._charge_history(prefetched.messages)
             if since is not None and room.join_refusal(self.user) is None:
                 changes = await self._read(
-                    self.store.changes_since(room.name, since, MAX_CHANGES), ref
+                    self.store.read(messages_db.changes_since, room.name, since, MAX_CHANGES), ref
                 )
                 self._charge_history(changes)
             # In before the room decides: its refusal (not_in) takes it out again.
@@ -566,7 +582,7 @@ class Connection:
         message, never back); every connection of theirs is told."""
         marker = min(message_id, room.last_id)
         if self.marker_moved(room.name, marker):
-            self.store.mark_read(self.user, room.name, marker)
+            self.store.read_markers.mark(self.user, room.name, marker)
             self.publish(ReadEvent(room.name, self.user, marker))
         self.reply(protocol.encode_read(room.name, self.read_markers.get(room.key, 0), ref))
 
@@ -608,7 +624,8 @@ class Connection:
         key = name.lower()
         room = self.rooms.get(key)
         # Asked of the store: the user's other connections may have added it.
-        if await self._read(self.store.forget_room(self.user, name), ref):
+        self.store.read_markers.drop(self.user, name)
+        if await self._read(self.store.write(rooms_db.forget_room, self.user, name), ref):
             self.publish(ForgottenEvent(name, self.user))
         elif room is None:
             raise protocol.not_member_error(name, ref)

@@ -24,6 +24,7 @@ from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
 from chatroom.domain import ChatMessage, direct_room_users
 from chatroom.net.wsframe import text_frame
 from chatroom.store import Store, UserControl
+from chatroom.store import tokens as tokens_db
 
 log = logging.getLogger("chatroom.app")
 
@@ -123,7 +124,7 @@ class Sessions:
         session's token."""
         by_token = {c.token_id: c for c in self.all if c.token_id is not None}
         try:
-            revoked = await self._store.revoked_among(list(by_token))
+            revoked = await self._store.read(tokens_db.revoked_among, list(by_token))
         except Exception as exc:  # the gap check and later hellos still hold
             log.warning("could not check revoked tokens after reconnecting: %s", exc)
             return

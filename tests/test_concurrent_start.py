@@ -11,6 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from chatroom.store import open_database
+from chatroom.store.migrations import migrate
 from chatroom.store.schema import CREATE_VERSION_TABLE, SCHEMA_VERSION
 from tests.blackbox import (
     RunningServer,
@@ -68,7 +69,7 @@ def test_servers_that_wait_for_a_migrating_one_on_sqlite_find_the_schema_current
     def start() -> None:
         conn = database.connect()
         try:
-            database.migrate(conn)
+            migrate(database, conn)
         except BaseException as exc:
             errors.append(exc)
         finally:

@@ -24,6 +24,7 @@ from chatroom.rooms import (
     TypingRequest,
 )
 from chatroom.store import Store
+from chatroom.store import messages as messages_db
 
 TIMEOUT = 5
 
@@ -158,7 +159,7 @@ async def test_non_members_are_refused(nursery: trio.Nursery, sqlite_store: Stor
         ("not_member", "q"),
     ]
     assert [f["type"] for f in await member.frames(2)] == ["joined", "presence"]
-    assert await sqlite_store.history("r", None, 10) == []
+    assert await sqlite_store.read(messages_db.history, "r", None, 10) == []
 
 
 async def test_an_empty_room_ends_and_a_new_one_continues_its_ids(
@@ -221,7 +222,7 @@ async def test_join_since_returns_exactly_what_was_missed(
     assert [room.covers(s) for s in (0, 100, 149, 150, 290, None)] == [
         False, False, False, True, True, True
     ]  # fmt: skip
-    page = await sqlite_store.history_page("r", None, 1000)
+    page = await sqlite_store.read(messages_db.history_page, "r", None, 1000)
     prefetched = HistoryPage(page.messages[:-5], more=False)  # 5 more came after the read
     for since, read, expected in [
         (0, prefetched, range(1, 301)),
@@ -255,7 +256,7 @@ async def test_messages_another_server_committed_come_first_in_id_order(
     await alice.frames(2)
     # Another server on the same database takes ids 1 and 2 behind the room's back.
     other_server = [ChatMessage("r", 0, "other", f"elsewhere {i}", 1) for i in (1, 2)]
-    await sqlite_store.save_messages(other_server)
+    await sqlite_store.write(messages_db.insert_messages, other_server)
     # Both queued without a checkpoint between them: one batch, in this order.
     room._inbox.submit_nowait(PublishRequest(alice, "here", ref="h"))
     room._inbox.submit_nowait(JoinRequest(bob))
@@ -281,7 +282,7 @@ async def test_messages_from_other_servers_fan_out_in_id_order_gaps_read(
     await room.submit(JoinRequest(ann))
     await ann.frames(2)  # joined, presence
     drafts = [ChatMessage("shared", 0, "bob", f"m{i}", 1) for i in range(5)]
-    saved = [s.message for s in await sqlite_store.save_messages(drafts)]
+    saved = [s.message for s in await sqlite_store.write(messages_db.insert_messages, drafts)]
     registry.on_event(MessagesEvent("shared", tuple(saved[3:4])))
     registry.on_event(MessagesEvent("shared", tuple(saved[1:2])))
     assert [f["id"] for f in await ann.frames(4)] == [1, 2, 3, 4]
@@ -303,13 +304,15 @@ async def test_a_join_that_saw_more_than_the_room_gets_no_message_twice(
     await room.submit(JoinRequest(ann))
     await ann.frames(2)
     drafts = [ChatMessage("moved", 0, "carol", f"m{i}", 1) for i in range(3)]
-    await sqlite_store.save_messages(drafts)
-    registry.on_event(MessagesEvent("moved", ((await sqlite_store.between("moved", 0, 2, 1))[0],)))
+    await sqlite_store.write(messages_db.insert_messages, drafts)
+    first = await sqlite_store.read(messages_db.between, "moved", 0, 2, 1)
+    registry.on_event(MessagesEvent("moved", (first[0],)))
     await room.submit(JoinRequest(bob, since=3))
     joined, presence = await bob.frames(2)
     assert (joined["history"], presence["event"]) == ([], "join")
     assert [f.get("id") for f in await ann.frames(4)] == [1, 2, 3, None]  # then bob's join
-    registry.on_event(MessagesEvent("moved", ((await sqlite_store.between("moved", 2, 4, 1))[0],)))
+    third = await sqlite_store.read(messages_db.between, "moved", 2, 4, 1)
+    registry.on_event(MessagesEvent("moved", (third[0],)))
     await room.submit(MembersRequest(bob))
     assert [f["type"] for f in await bob.frames(1)] == ["members"]  # not message 3 again
 
@@ -356,7 +359,9 @@ async def test_an_emptied_room_lingers_loaded_unlisted_and_catches_up_with_other
     assert registry.page().rooms == []  # but no members and no history: not listed
     # Another server on the same database writes while the room lingers,
     # and its publish is lost: the gap check finds it.
-    await sqlite_store.save_messages([ChatMessage("quiet", 0, "other", "meanwhile", 1)])
+    await sqlite_store.write(
+        messages_db.insert_messages, [ChatMessage("quiet", 0, "other", "meanwhile", 1)]
+    )
     await trio.sleep(0.2)
     await room.submit(JoinRequest(alice, ref="again"))
     joined = (await alice.frames(1))[0]

@@ -15,6 +15,7 @@ from chatroom.auth.tokens import TokenSigner
 from chatroom.domain import ErrorCode, is_valid_user_name
 from chatroom.ratelimit import BucketsByKey
 from chatroom.store import Store
+from chatroom.store import users as users_db
 
 BAD_CREDENTIALS = "invalid username or password"
 
@@ -88,11 +89,15 @@ class Accounts:
             raise AccountError(400, ErrorCode.BAD_REQUEST, problem)
         assert isinstance(username, str) and isinstance(password, str)
         # A taken name costs no hash (409 tells it is taken either way).
-        known = await self.store.known_user(username)
-        if known is not None and (not adopt_known or await self.store.password_hash(username)):
+        known = await self.store.read(users_db.known_user, username)
+        if known is not None and (
+            not adopt_known or await self.store.read(users_db.password_hash, username) is not None
+        ):
             raise AccountError(409, ErrorCode.CONFLICT, f"username {username!r} is taken")
         password_hash = await self.hasher.hash(password, client)
-        if not await self.store.create_user(username, password_hash, adopt_known=adopt_known):
+        if not await self.store.write(
+            users_db.create_user, username, password_hash, adopt_known=adopt_known
+        ):
             raise AccountError(409, ErrorCode.CONFLICT, f"username {username!r} is taken")
         return username
 
@@ -102,7 +107,7 @@ class Accounts:
             raise AccountError(400, ErrorCode.BAD_REQUEST, problem)
         assert isinstance(password, str)
         password_hash = await self.hasher.hash(password, "")
-        if not await self.store.set_password(username, password_hash):
+        if not await self.store.write(users_db.set_password, username, password_hash):
             raise AccountError(404, ErrorCode.NOT_FOUND, f"there is no user {username!r}")
 
     async def register(self, username: object, password: object, client: str) -> IssuedToken:
@@ -129,7 +134,7 @@ class Accounts:
             await trio.sleep(self.throttle.slowdown(username))
             account = None
             if is_valid_user_name(username) and len(password) <= 1024:
-                account = await self.store.password_hash(username)
+                account = await self.store.read(users_db.password_hash, username)
             password_hash = None if account is None else account[1]
             # Checked again in the address's hashing turn (one at a time): logins
             # sent all at once from one address are held to its limit too.
@@ -165,7 +170,7 @@ class Accounts:
         registration closed, saying so would list the accounts)."""
         if not self.registration_open or not is_valid_user_name(username):
             return False
-        return await self.store.known_user(username) is None
+        return await self.store.read(users_db.known_user, username) is None
 
     def _refuse_if_throttled(self, username: str, client: str, address_only: bool = False) -> None:
         wait = self.throttle.retry_after(username, client, address_only)

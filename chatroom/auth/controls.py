@@ -13,6 +13,7 @@ import trio
 
 from chatroom.auth.gate import TOKEN_REVOKED
 from chatroom.store import Store, StoreUnavailable, UserControl
+from chatroom.store import users as users_db
 
 log = logging.getLogger(__name__)
 
@@ -66,13 +67,13 @@ class UserControls:
     ) -> None:
         """Read every control, report started, then what changed every
         POLL_INTERVAL (calling `on_change` for each) until cancelled."""
-        self.learn(await store.user_controls_since(0))
+        self.learn(await store.read(users_db.user_controls_since, 0))
         task_status.started()
         while True:
             await trio.sleep(POLL_INTERVAL)
             since = max(0, self._newest_ms - CHANGE_OVERLAP_MS)
             try:
-                changes = await store.user_controls_since(since)
+                changes = await store.read(users_db.user_controls_since, since)
             except Exception as exc:  # never a reason to stop serving: ask again
                 if not isinstance(exc, StoreUnavailable):
                     log.exception("reading bans and logouts failed")

@@ -16,6 +16,7 @@ from chatroom.cli.state import database_failure, database_url, running_store, si
 from chatroom.config import Settings
 from chatroom.domain import is_valid_user_name
 from chatroom.store import NameClash, SchemaTooNew, StoreUnavailable
+from chatroom.store import users as users_db
 
 DEFAULT_TOKEN_TTL = Settings().token_ttl  # as /api/login gives
 USER_HELP = "1-32 characters: A-Z a-z 0-9 _ - ."
@@ -101,14 +102,16 @@ def user_command(args: argparse.Namespace) -> int:
                 await accounts.set_password(args.user, password)
                 return f"new password for {args.user}"
             if action == "list":
-                for account in await store.accounts():
+                for account in await store.read(users_db.accounts):
                     created = time.strftime(
                         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(account.created_ms / 1000)
                     )
                     print(f"{account.name}\t{created}\t{'banned' if account.banned else '-'}")
                 return ""
             banned = {"ban": True, "unban": False}.get(action)
-            await store.control_user(args.user, banned=banned, logout=action == "logout")
+            await store.write(
+                users_db.control_user, args.user, banned=banned, logout=action == "logout"
+            )
             if action == "unban":
                 return f"unbanned {args.user}; servers let them in again within 5 s"
             done = {"ban": "banned", "logout": "logged out"}[action]

@@ -1,7 +1,7 @@
 """Who may do what in a room: pure answers, no IO, in one place.
 
 Rooms ask here before they change anything. Edits and deletes are applied
-in the same database statement as the answer (see Database.change_message),
+in the same database statement as the answer (see store/messages.change_message),
 so two servers cannot race past it. The rules are those of protocol 1.1,
 "Private rooms, roles, moderation" and "Edit and delete".
 """

@@ -19,9 +19,9 @@ from typing import TypeVar
 import trio
 
 from chatroom.cluster.events import ChangedEvent, Event, MessagesEvent, PresenceEvent
-from chatroom.domain import ChatMessage, Member, RoomSettings
-from chatroom.domain.rules import Action
+from chatroom.domain import ChatMessage, Member
 from chatroom.metrics import Counters
+from chatroom.rooms import storage
 from chatroom.rooms.core import ForgetRoom, MarkSeen, RoomCore
 from chatroom.rooms.inbox import Batch, Inbox, Wake
 from chatroom.rooms.members import Elsewhere
@@ -40,6 +40,9 @@ from chatroom.rooms.requests import (
 )
 from chatroom.rooms.timeline import MAX_REMOTE_WAITING
 from chatroom.store import Store, StoreUnavailable
+from chatroom.store import markers as markers_db
+from chatroom.store import messages as messages_db
+from chatroom.store import rooms as rooms_db
 
 log = logging.getLogger(__name__)
 
@@ -244,9 +247,11 @@ class Room:
         """The core's effects: events for the cluster, writes that may wait."""
         for effect in self.core.take_effects():
             if isinstance(effect, MarkSeen):
-                self._store.mark_seen(effect.user, self.name, effect.last_id)
+                self._store.write_soon(markers_db.mark_seen, effect.user, self.name, effect.last_id)
             elif isinstance(effect, ForgetRoom):
-                self._store.forget_room_soon(effect.user, self.name)
+                # (lost if the write queue is full: the room then stays
+                # listed among the user's until they leave it)
+                self._store.write_soon(rooms_db.forget_room, effect.user, self.name)
             else:
                 self._publish(effect)
 
@@ -261,11 +266,13 @@ class Room:
         store, core = self._store, self.core
         try:
             if not self.stored:
-                core.name = await store.create_room(self.name, creator)
+                core.name = await store.write(rooms_db.create_room, self.name, creator)
                 self.stored = True
-            settings = await store.room_settings(self.name) or core.settings
-            last_id = await store.last_id(self.name)
-            recent = await store.history(self.name, None, MAX_MESSAGES, max_bytes=MAX_ROOM_BYTES)
+            settings = await storage.settings_of(store, self.name) or core.settings
+            last_id = await store.read(messages_db.last_id, self.name)
+            recent = await store.read(
+                messages_db.history, self.name, None, MAX_MESSAGES, max_bytes=MAX_ROOM_BYTES
+            )
         except Exception as exc:
             if not isinstance(exc, StoreUnavailable):
                 log.exception(
@@ -290,8 +297,8 @@ class Room:
         timeline = self.core.timeline
         while timeline.last_id + 1 < next_id:
             try:
-                missed = await self._store.between(
-                    self.name, timeline.last_id, next_id, CATCH_UP_PAGE
+                missed = await self._store.read(
+                    messages_db.between, self.name, timeline.last_id, next_id, CATCH_UP_PAGE
                 )
             except StoreUnavailable:
                 log.warning(
@@ -335,7 +342,7 @@ class Room:
             core.take(event, now)
         if core.settings_stale:
             try:
-                settings = await self._store.room_settings(self.name)
+                settings = await storage.settings_of(self._store, self.name)
             except StoreUnavailable:
                 pass  # the next wake tries again
             else:
@@ -380,7 +387,8 @@ class Room:
                 ChatMessage(self.name, 0, r.subscriber.user, r.text, now, r.cid) for r in chunk
             ]
             try:
-                saved = await self._store.save_messages(drafts)
+                saved = await self._store.write(messages_db.insert_messages, drafts)
+                self._counters.messages_committed += sum(s.new for s in saved)
             except Exception as exc:
                 if not isinstance(exc, StoreUnavailable):
                     log.exception(
@@ -419,7 +427,7 @@ class Room:
             return
         changes = core.changes_asked(requests)
         try:
-            results = await self._store.change_messages(self.name, changes)
+            results = await self._store.write(messages_db.change_messages, self.name, changes)
         except Exception as exc:
             if not isinstance(exc, StoreUnavailable):
                 log.exception(
@@ -439,55 +447,25 @@ class Room:
 
     async def _set(self, request: SettingsRequest) -> None:
         """Change the topic or a role, if the policy lets the requester."""
-        core, store = self.core, self._store
+        core = self.core
         refused = core.settings_refusal(request)
         if refused is not None:
             core.answer(request.subscriber, refused)
             return
-
-        async def apply() -> RoomSettings:
-            if request.topic is not None:
-                await store.set_topic(self.name, request.topic)
-            else:
-                assert request.user is not None
-                actor = request.subscriber.user
-                await store.set_listed(
-                    "room_moderators", self.name, request.user, actor, request.moderator
-                )
-            return await store.room_settings(self.name) or core.settings
-
-        settings = await self._write(request, "changing its settings", apply())
-        if settings is not None:
+        change = storage.change_settings(self._store, self.name, request, core.settings)
+        if (settings := await self._write(request, "changing its settings", change)) is not None:
             core.settings_changed(request.subscriber, request.ref, settings)
 
     async def _moderate(self, request: ModerateRequest) -> None:
         """Invite, kick, ban or unban, if the policy lets the requester."""
-        core, store = self.core, self._store
+        core = self.core
         refused = core.moderation_refusal(request)
         if refused is not None:
             core.answer(request.subscriber, refused)
             return
-        action, target, actor = request.action, request.user, request.subscriber.user
-        invited_now = False  # not repeated: an invitation not acted on yet
-
-        async def apply() -> RoomSettings:
-            nonlocal invited_now
-            if action in (Action.BAN, Action.UNBAN):
-                banned = action is Action.BAN
-                await store.set_listed("room_bans", self.name, target, actor, banned)
-            if action is Action.INVITE:
-                invited_now = await store.invite(self.name, target, actor)
-            elif action in (Action.KICK, Action.BAN):
-                if core.private:  # an expelled user's invitation is withdrawn
-                    await store.set_listed("room_invitations", self.name, target, actor, False)
-                # A kick or ban ends a moderator's role (only the owner may do either).
-                await store.set_listed("room_moderators", self.name, target, actor, False)
-                await store.forget_room(target, self.name)  # no longer among their rooms
-            return await store.room_settings(self.name) or core.settings
-
-        settings = await self._write(request, action.value, apply())
-        if settings is not None:
-            core.moderated(request, settings, invited_now)
+        moderate = storage.moderate(self._store, self.name, request, core.settings)
+        if (done := await self._write(request, request.action.value, moderate)) is not None:
+            core.moderated(request, *done)
 
     async def _write(
         self, request: SettingsRequest | ModerateRequest, what: str, write: Awaitable[T]

@@ -24,6 +24,8 @@ from chatroom.rooms.actor import Room
 from chatroom.rooms.members import Elsewhere
 from chatroom.rooms.recent import DEFAULT_BUDGET_BYTES, CacheBudget
 from chatroom.store import Store, StoredRoom, StoreUnavailable, UserView
+from chatroom.store import messages as messages_db
+from chatroom.store import rooms as rooms_db
 
 ROOM_INBOUND_SIZE = 256
 ROOM_CREATIONS_PER_HOUR = 60  # per user, in bursts of as many
@@ -58,6 +60,8 @@ class RoomRegistry:
         self._nursery = nursery
         self._linger = linger
         self._store = store
+        # What the rooms count (errors, fan-out times): one set with the server's.
+        self.counters = Counters() if counters is None else counters
         self._inbound_size = inbound_size
         self._clock_ms = clock_ms
         self._rooms: dict[str, Room] = {}  # by key: the rooms with a task
@@ -72,13 +76,12 @@ class RoomRegistry:
         self._listed: list[str] = []
         self._creations = BucketsByKey(creations_per_hour, creations_per_hour / 3600)
         self.cache_budget = CacheBudget(cache_bytes)  # every room's recent messages
-        self._counters = Counters() if counters is None else counters
         self._publish = publish  # a room's events, for the cluster (see cluster/router.py)
         self._elsewhere = elsewhere
 
     async def load(self) -> None:
         """Learn the rooms the store holds (once, before serving)."""
-        for stored in await self._store.rooms():
+        for stored in await self._store.read(rooms_db.all_rooms):
             self._learn(stored)
         self._listed = sorted(self._with_history - self._private)
 
@@ -98,7 +101,7 @@ class RoomRegistry:
         return self._creations.take(user.lower())
 
     def created(self, name: str, *, private: bool) -> None:
-        """A room this server just made (see Store.make_room)."""
+        """A room this server just made (see store.rooms.make_room)."""
         self._learn(StoredRoom(name, has_history=False, private=private))
 
     def privacy(self, name: str) -> bool | None:
@@ -126,7 +129,7 @@ class RoomRegistry:
             room = Room(
                 name if stored is None else stored,
                 store=self._store,
-                counters=self._counters,
+                counters=self.counters,
                 publish=self._publish,
                 on_empty=self._forget,
                 on_loaded=self._loaded,
@@ -250,7 +253,9 @@ class RoomRegistry:
             if not rooms:
                 continue
             try:
-                last_ids = await self._store.last_ids([room.key for room in rooms])
+                last_ids = await self._store.read(
+                    messages_db.last_ids, [room.key for room in rooms]
+                )
             except Exception as exc:  # never a reason to stop serving
                 if not isinstance(exc, StoreUnavailable):
                     log.exception("checking rooms for missed messages failed")
@@ -275,7 +280,7 @@ class RoomRegistry:
             return
         keys = list(self._unresolved)
         try:
-            found = await self._store.privacy(keys)
+            found = await self._store.read(rooms_db.privacy, keys)
         except Exception as exc:  # tried again next time
             if not isinstance(exc, StoreUnavailable):
                 log.exception("reading rooms other servers made failed")

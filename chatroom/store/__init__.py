@@ -1,22 +1,33 @@
-"""Durable storage: messages and users, on SQLite (default) or PostgreSQL."""
+"""Durable storage: messages and users, on SQLite (default) or PostgreSQL.
 
+`Store` (engine.py) runs queries: `await store.read(query, *args)`,
+`await store.write(command, *args)`, `store.write_soon(command, *args)`,
+where a query or command is a plain function of the query modules here
+(messages, users, rooms, markers, tokens) taking the database and a
+connection first.
+"""
+
+from chatroom.store import markers, messages, rooms, tokens, users
 from chatroom.store.backends import default_database_url, open_database
-from chatroom.store.sql import (
+from chatroom.store.dialect import Database
+from chatroom.store.engine import Store, StoreUnavailable
+from chatroom.store.marker_buffer import ReadMarkerBuffer
+from chatroom.store.migrations import NameClash, SchemaTooNew
+from chatroom.store.records import (
     Account,
     Change,
-    Database,
     Invitation,
     MessageChange,
-    NameClash,
+    ReadMarker,
+    Remembered,
     Saved,
     SavedRoom,
-    SchemaTooNew,
     SessionStart,
     StoredRoom,
     UserControl,
     UserView,
 )
-from chatroom.store.store import Store, StoreUnavailable
+from chatroom.store.rooms import RoomList
 
 __all__ = [
     "Account",
@@ -25,6 +36,10 @@ __all__ = [
     "Invitation",
     "MessageChange",
     "NameClash",
+    "ReadMarker",
+    "ReadMarkerBuffer",
+    "Remembered",
+    "RoomList",
     "Saved",
     "SavedRoom",
     "SchemaTooNew",
@@ -35,5 +50,10 @@ __all__ = [
     "UserControl",
     "UserView",
     "default_database_url",
+    "markers",
+    "messages",
     "open_database",
+    "rooms",
+    "tokens",
+    "users",
 ]

@@ -10,7 +10,7 @@ from typing import Any
 import psycopg
 
 from chatroom.files import private_dir, private_files
-from chatroom.store.sql import Database
+from chatroom.store.dialect import Database
 
 SQLITE_PREFIX = "sqlite:///"
 DEFAULT_DATABASE_FILE = "chatroom.db"

@@ -1,0 +1,102 @@
+"""What the store's queries give back (and a few things they take)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import attrs
+
+from chatroom.domain import ChatMessage
+
+
+@attrs.frozen
+class Saved:
+    """A message as committed: new, or the one already stored for its cid."""
+
+    message: ChatMessage
+    new: bool
+
+
+@attrs.frozen
+class Change:
+    """An edit or delete: the message as it is now, or why not."""
+
+    message: ChatMessage | None  # None: not changed
+    found: bool  # whether the message exists (and is not deleted)
+
+
+# An edit (text) or delete (None) of a message id by a user, who may change
+# any author's messages or not: the arguments of messages.change_message.
+MessageChange = tuple[int, str, str | None, bool]
+
+
+@attrs.frozen
+class StoredRoom:
+    name: str
+    has_history: bool
+    private: bool
+
+
+# What rooms.remember_room did.
+Remembered = Literal["remembered", "full", "banned", "uninvited"]
+
+
+@attrs.frozen
+class Invitation:
+    """An invitation to a private room that its user has not acted on."""
+
+    room: str
+    by: str
+
+
+@attrs.frozen
+class SavedRoom:
+    """One of a user's rooms, with what arrived since the user was last there."""
+
+    name: str
+    unread: int
+    read: int | None = None  # the user's read marker there, if they ever sent one
+
+
+@attrs.frozen
+class UserView:
+    """What room listings show one user only."""
+
+    private_rooms: list[str]  # names of the private rooms they may see
+    unread: dict[str, int]  # room key -> unread count, for each of their rooms
+
+
+@attrs.frozen
+class ReadMarker:
+    user: str
+    room: str
+    message_id: int
+
+
+@attrs.frozen
+class SessionStart:
+    """What a new session needs from the database."""
+
+    user: str  # the account's spelling of the name, or the token's without an account
+    revoked: bool
+    rooms: list[SavedRoom]
+    known: bool = True  # False: no account, and never said hello before
+    invitations: list[Invitation] = attrs.field(factory=list)
+
+
+@attrs.frozen
+class UserControl:
+    """A server-wide ban of one user, or a logout of their tokens issued
+    before `not_before_ms` (0: none)."""
+
+    name: str
+    banned: bool
+    not_before_ms: int
+    changed_ms: int
+
+
+@attrs.frozen
+class Account:
+    name: str
+    created_ms: int
+    banned: bool

@@ -13,15 +13,17 @@ carries out the effects the core lists.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import TypeVar
 
 import trio
 
-from chatroom.cluster.events import ChangedEvent, Event, MessagesEvent, PresenceEvent
-from chatroom.domain import ChatMessage, Member
+from chatroom.cluster.events import ChangedEvent, Event, MessagesEvent, PresenceEvent, RoomEvent
+from chatroom.domain import Member
 from chatroom.metrics import Counters
 from chatroom.rooms import storage
+from chatroom.rooms.catchup import CatchUp
+from chatroom.rooms.commits import Commits
 from chatroom.rooms.core import ForgetRoom, MarkSeen, RoomCore
 from chatroom.rooms.inbox import Batch, Inbox, Wake
 from chatroom.rooms.members import Elsewhere
@@ -85,7 +87,16 @@ class Room:
         self._inbox = Inbox(inbound_size)
         self._linger_seconds = linger
         self._empty_since: float | None = None  # when the last member left (lingering)
-        self._events: list[Event] = []  # from other servers, for the task
+        self._events: list[RoomEvent] = []  # from other servers, for the task
+        self._catch_up = CatchUp(core=self.core, store=store)
+        self._commits = Commits(
+            core=self.core,
+            store=store,
+            counters=counters,
+            catch_up=self._catch_up,
+            load=self._load,
+            carry_out=self._carry_out,
+        )
 
     @property
     def name(self) -> str:
@@ -134,7 +145,7 @@ class Room:
 
     # -- from other servers (called outside the room's task; never block) ---------
 
-    def take(self, event: Event) -> None:
+    def take(self, event: RoomEvent) -> None:
         """What another server did here, for the room's task."""
         if isinstance(event, MessagesEvent):
             self.core.timeline.take_remote(list(event.messages))
@@ -204,18 +215,18 @@ class Room:
                 continue
             member = core.is_member(request.subscriber)
             if isinstance(request, PublishRequest) and member:
-                await self._change_all(changing)  # (an edit may be of a send after it)
+                await self._commits.change_all(changing)  # (an edit may be of a send after it)
                 changing = []
                 publishing.append(request)
                 continue
             if isinstance(request, ChangeRequest) and member:
-                await self._publish_all(publishing)  # (an edit may be of a send before it)
+                await self._commits.publish_all(publishing)  # (an edit may be of a send before it)
                 publishing = []
                 changing.append(request)
                 continue
             # Everything else comes after the sends and changes before it, committed.
-            await self._publish_all(publishing)
-            await self._change_all(changing)
+            await self._commits.publish_all(publishing)
+            await self._commits.change_all(changing)
             publishing, changing = [], []
             if isinstance(request, JoinRequest):
                 await self._join(request)
@@ -228,12 +239,12 @@ class Room:
             elif isinstance(request, MembersRequest):
                 core.list_members(request.subscriber, request.ref)
             elif isinstance(request, SettingsRequest):
-                await self._set(request)
+                await self._commits.set(request)
             elif isinstance(request, ModerateRequest):
-                await self._moderate(request)
+                await self._commits.moderate(request)
             self._carry_out()
-        await self._publish_all(publishing)
-        await self._change_all(changing)
+        await self._commits.publish_all(publishing)
+        await self._commits.change_all(changing)
         core.timeline.loaded_now = None
         await self._from_other_servers()  # what arrived while this batch loaded
         core.flush()
@@ -283,73 +294,6 @@ class Room:
         self._on_loaded(self)
         return True
 
-    async def _fill_gap_before(self, next_id: int) -> bool:
-        """Fan out every message before `next_id`: those the broker brought
-        first, then the store's. False if the store could not be read."""
-        await self._remote_messages(before=next_id)
-        return await self._catch_up(next_id)
-
-    async def _catch_up(self, next_id: int) -> bool:
-        """Another server using the same database committed messages here
-        (ids below `next_id` that this room has not seen): read and fan them
-        out first, so that every member still gets every message, in order.
-        Rare with one server: this read runs in the room's task."""
-        timeline = self.core.timeline
-        while timeline.last_id + 1 < next_id:
-            try:
-                missed = await self._store.read(
-                    messages_db.between, self.name, timeline.last_id, next_id, CATCH_UP_PAGE
-                )
-            except StoreUnavailable:
-                log.warning(
-                    "room %s: messages %d..%d not read",
-                    self.name,
-                    timeline.last_id + 1,
-                    next_id - 1,
-                )
-                return False
-            if not missed:
-                return True  # (the store has none: rolled back, or never there)
-            self.core.fan_out(missed)
-        return True
-
-    async def _remote_messages(self, before: int | None = None) -> None:
-        """Fan out what other servers committed (before id `before`), in id
-        order, each message once: what the broker did not bring (lost, or
-        overtaken by a later id) is read from the store first."""
-        timeline = self.core.timeline
-        while (message := timeline.next_remote(before)) is not None:
-            if message.id > timeline.last_id and not await self._catch_up(message.id):
-                break  # the store is down: the gap check tries again
-            if (new := timeline.pop_remote()) is not None:
-                self.core.fan_out([new])
-
-    async def _from_other_servers(self) -> None:
-        """What other servers did here: messages first, then the rest in
-        the order it came."""
-        core = self.core
-        if not core.timeline.loaded:
-            self._events.clear()
-            return
-        await self._remote_messages()
-        if core.timeline.behind > core.timeline.last_id:
-            await self._catch_up(core.timeline.behind + 1)
-        events, self._events = self._events, []
-        now = trio.current_time()
-        for event in events:
-            if isinstance(event, ChangedEvent) and event.message.id > core.timeline.last_id:
-                await self._catch_up(event.message.id + 1)  # (the read has it as it is now)
-            core.take(event, now)
-        if core.settings_stale:
-            try:
-                settings = await storage.settings_of(self._store, self.name)
-            except StoreUnavailable:
-                pass  # the next wake tries again
-            else:
-                core.reread(settings or core.settings)
-
-    # -- writing the store ------------------------------------------------------------
-
     async def _join(self, request: JoinRequest) -> None:
         core = self.core
         if not await self._load(request.subscriber.user):
@@ -360,122 +304,9 @@ class Room:
         self._empty_since = None
         seen = core.seen_by(request)
         if seen > core.timeline.last_id:  # it saw (or read) more than this room has sent
-            await self._fill_gap_before(seen + 1)
+            await self._catch_up.fill_gap_before(seen + 1)
         core.admit(request)
 
-    async def _publish_all(self, requests: list[PublishRequest]) -> None:
-        """Commit the messages, then queue them for every member.
-
-        A message is never sent before it is committed; the senders of those
-        that could not be committed get `unavailable`. A send whose `cid` its
-        user already used here is answered with the stored message, to the
-        sender alone. With group commit the batch is one transaction; without,
-        one each (to measure what grouping saves).
-        """
-        if not requests:
-            return
-        core = self.core
-        if not await self._load():
-            for request in requests:
-                core.unavailable(request.subscriber, request.ref)
-            return
-        chunks = [requests] if self._store.group_commit else [[r] for r in requests]
-        for at, chunk in enumerate(chunks):
-            now = core.clock_ms()
-            # Ids here are drafts: the store numbers the messages.
-            drafts = [
-                ChatMessage(self.name, 0, r.subscriber.user, r.text, now, r.cid) for r in chunk
-            ]
-            try:
-                saved = await self._store.write(messages_db.insert_messages, drafts)
-                self._counters.messages_committed += sum(s.new for s in saved)
-            except Exception as exc:
-                if not isinstance(exc, StoreUnavailable):
-                    log.exception(
-                        "room %s: saving %d messages failed",
-                        self.name,
-                        len(chunk),
-                        extra={"room": self.name},
-                    )
-                # The store stays the truth: reread it before the next batch.
-                core.timeline.forget()
-                for request in [r for later in chunks[at:] for r in later]:
-                    core.unavailable(request.subscriber, request.ref)
-                return
-            new = [s.message for s in saved if s.new]
-            if new:
-                core.committed(new)
-                self._carry_out()
-                if not await self._fill_gap_before(new[0].id):
-                    # Committed, but what others committed before it cannot be
-                    # read now: it goes out after them (its sender included).
-                    core.timeline.requeue(new)
-                    continue
-                core.timeline.accept(new)
-            for request, result in zip(chunk, saved, strict=True):
-                core.deliver_saved(request, result.message, result.new)
-
-    async def _change_all(self, requests: list[ChangeRequest]) -> None:
-        """Edit or delete messages, each if the policy lets its requester, in
-        one commit: one member's flood of them costs the room one wait."""
-        if not requests:
-            return
-        core = self.core
-        if not await self._load():
-            for request in requests:
-                core.unavailable(request.subscriber, request.ref)
-            return
-        changes = core.changes_asked(requests)
-        try:
-            results = await self._store.write(messages_db.change_messages, self.name, changes)
-        except Exception as exc:
-            if not isinstance(exc, StoreUnavailable):
-                log.exception(
-                    "room %s: %d changes failed", self.name, len(changes), extra={"room": self.name}
-                )
-            for request in requests:
-                core.unavailable(request.subscriber, request.ref)
-            return
-        for request, result in zip(requests, results, strict=True):
-            if result.message is None:
-                core.refuse_change(request, result.found)
-                continue
-            if request.message_id > core.timeline.last_id:  # the message itself goes first
-                await self._fill_gap_before(request.message_id + 1)
-            core.changed_by(request, result.message)
-        self._carry_out()
-
-    async def _set(self, request: SettingsRequest) -> None:
-        """Change the topic or a role, if the policy lets the requester."""
-        core = self.core
-        refused = core.settings_refusal(request)
-        if refused is not None:
-            core.answer(request.subscriber, refused)
-            return
-        change = storage.change_settings(self._store, self.name, request, core.settings)
-        if (settings := await self._write(request, "changing its settings", change)) is not None:
-            core.settings_changed(request.subscriber, request.ref, settings)
-
-    async def _moderate(self, request: ModerateRequest) -> None:
-        """Invite, kick, ban or unban, if the policy lets the requester."""
-        core = self.core
-        refused = core.moderation_refusal(request)
-        if refused is not None:
-            core.answer(request.subscriber, refused)
-            return
-        moderate = storage.moderate(self._store, self.name, request, core.settings)
-        if (done := await self._write(request, request.action.value, moderate)) is not None:
-            core.moderated(request, *done)
-
-    async def _write(
-        self, request: SettingsRequest | ModerateRequest, what: str, write: Awaitable[T]
-    ) -> T | None:
-        """What a store write for a request gave; None after answering
-        `unavailable` (logged when not just the store being away)."""
-        try:
-            return await write
-        except Exception as exc:
-            if not isinstance(exc, StoreUnavailable):
-                log.exception("room %s: %s failed", self.name, what, extra={"room": self.name})
-            self.core.unavailable(request.subscriber, request.ref)
-            return None
+    async def _from_other_servers(self) -> None:
+        events, self._events = self._events, []
+        await self._catch_up.from_other_servers(events)

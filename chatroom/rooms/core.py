@@ -32,6 +32,7 @@ from chatroom.domain import ChatMessage, ErrorCode, RoomSettings
 from chatroom.domain.rules import (
     Action,
     Change,
+    RoomRules,
     may_change_others,
     may_join,
     may_set_topic,
@@ -271,24 +272,6 @@ class RoomCore:
             if self._outbox.size > MAX_FLUSH_BYTES:
                 self.flush()
 
-    def changes_asked(self, requests: list[ChangeRequest]) -> list[MessageChange]:
-        """What the store is to change: each edit or delete with whether its
-        requester may change others' messages (the store decides the rest
-        in the same statement)."""
-        role_of = self.settings.rules.role_of
-        return [
-            (
-                r.message_id,
-                r.subscriber.user,
-                r.text,
-                may_change_others(
-                    Change.EDIT if r.text is not None else Change.DELETE,
-                    role_of(r.subscriber.user),
-                ),
-            )
-            for r in requests
-        ]
-
     def refuse_change(self, request: ChangeRequest, found: bool) -> None:
         """The store changed nothing: the message is someone else's, or none."""
         ref = request.ref
@@ -308,35 +291,12 @@ class RoomCore:
         self.timeline.change(message)
         self._outbox.broadcast(text_frame(protocol.encode_change(message)))
 
-    def settings_refusal(self, request: SettingsRequest) -> ProtocolError | None:
-        """Why the requester may not change the topic or a role; None if they may."""
-        rules, actor = self.settings.rules, request.subscriber.user
-        if request.topic is not None:
-            refused = None if may_set_topic(rules, actor) else ErrorCode.FORBIDDEN
-            who = "the owner and moderators"
-        else:
-            assert request.user is not None
-            refused = refusal(rules, actor, Action.SET_ROLE, request.user)
-            who = "the owner"
-        if refused is None:
-            return None
-        return ProtocolError(refused, f"only {who} may do that here", request.ref)
-
     def settings_changed(self, subscriber: Subscriber, ref: Ref, settings: RoomSettings) -> None:
         """The topic or a role, changed here."""
         self.settings = settings
         self._broadcast(protocol.encode_room_info(self.name, settings.info))
         self._send_to(subscriber, protocol.encode_done(ref))
         self.effects.append(SettingsEvent(self.name))
-
-    def moderation_refusal(self, request: ModerateRequest) -> ProtocolError | None:
-        """Why the requester may not invite, kick, ban or unban; None if they may."""
-        action, actor = request.action, request.subscriber.user
-        refused = refusal(self.settings.rules, actor, action, request.user)
-        if refused is None:
-            return None
-        why = f"you may not {action.value} {request.user} here"
-        return ProtocolError(refused, why, request.ref)
 
     def moderated(self, request: ModerateRequest, settings: RoomSettings, invited: bool) -> None:
         """An invitation, kick, ban or unban, stored; `invited`: an
@@ -419,3 +379,50 @@ class RoomCore:
     def _error(self, subscriber: Subscriber, error: ProtocolError) -> None:
         self._error_codes[error.code] += 1
         self._send_to(subscriber, protocol.encode_error(error))
+
+
+# -- who may ask what of the store (the store decides the rest) --------------------
+
+
+def changes_asked(rules: RoomRules, requests: list[ChangeRequest]) -> list[MessageChange]:
+    """What the store is to change: each edit or delete with whether its
+    requester may change others' messages (the store decides the rest
+    in the same statement)."""
+    role_of = rules.role_of
+    return [
+        (
+            r.message_id,
+            r.subscriber.user,
+            r.text,
+            may_change_others(
+                Change.EDIT if r.text is not None else Change.DELETE,
+                role_of(r.subscriber.user),
+            ),
+        )
+        for r in requests
+    ]
+
+
+def settings_refusal(rules: RoomRules, request: SettingsRequest) -> ProtocolError | None:
+    """Why the requester may not change the topic or a role; None if they may."""
+    actor = request.subscriber.user
+    if request.topic is not None:
+        refused = None if may_set_topic(rules, actor) else ErrorCode.FORBIDDEN
+        who = "the owner and moderators"
+    else:
+        assert request.user is not None
+        refused = refusal(rules, actor, Action.SET_ROLE, request.user)
+        who = "the owner"
+    if refused is None:
+        return None
+    return ProtocolError(refused, f"only {who} may do that here", request.ref)
+
+
+def moderation_refusal(rules: RoomRules, request: ModerateRequest) -> ProtocolError | None:
+    """Why the requester may not invite, kick, ban or unban; None if they may."""
+    action, actor = request.action, request.subscriber.user
+    refused = refusal(rules, actor, action, request.user)
+    if refused is None:
+        return None
+    why = f"you may not {action.value} {request.user} here"
+    return ProtocolError(refused, why, request.ref)

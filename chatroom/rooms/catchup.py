@@ -1,0 +1,92 @@
+"""A room in step with the other servers sharing its store (no I/O of its
+own: it reads the store for what the broker did not bring).
+
+Every member gets every message once, in id order: messages other servers
+committed come from the broker, and any the broker lost, or that a later id
+overtook, are read from the store before what follows them.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import trio
+
+from chatroom.cluster.events import ChangedEvent, RoomEvent
+from chatroom.rooms import storage
+from chatroom.rooms.core import RoomCore
+from chatroom.store import Store, StoreUnavailable
+from chatroom.store import messages as messages_db
+
+log = logging.getLogger(__name__)
+
+CATCH_UP_PAGE = 200  # messages of another server's read at a time
+
+
+class CatchUp:
+    def __init__(self, *, core: RoomCore, store: Store) -> None:
+        self._core = core
+        self._store = store
+
+    async def fill_gap_before(self, next_id: int) -> bool:
+        """Fan out every message before `next_id`: those the broker brought
+        first, then the store's. False if the store could not be read."""
+        await self.remote_messages(before=next_id)
+        return await self.catch_up(next_id)
+
+    async def catch_up(self, next_id: int) -> bool:
+        """Another server using the same database committed messages here
+        (ids below `next_id` that this room has not seen): read and fan them
+        out first, so that every member still gets every message, in order.
+        Rare with one server: this read runs in the room's task."""
+        timeline = self._core.timeline
+        while timeline.last_id + 1 < next_id:
+            try:
+                missed = await self._store.read(
+                    messages_db.between, self._core.name, timeline.last_id, next_id, CATCH_UP_PAGE
+                )
+            except StoreUnavailable:
+                log.warning(
+                    "room %s: messages %d..%d not read",
+                    self._core.name,
+                    timeline.last_id + 1,
+                    next_id - 1,
+                )
+                return False
+            if not missed:
+                return True  # (the store has none: rolled back, or never there)
+            self._core.fan_out(missed)
+        return True
+
+    async def remote_messages(self, before: int | None = None) -> None:
+        """Fan out what other servers committed (before id `before`), in id
+        order, each message once: what the broker did not bring (lost, or
+        overtaken by a later id) is read from the store first."""
+        timeline = self._core.timeline
+        while (message := timeline.next_remote(before)) is not None:
+            if message.id > timeline.last_id and not await self.catch_up(message.id):
+                break  # the store is down: the gap check tries again
+            if (new := timeline.pop_remote()) is not None:
+                self._core.fan_out([new])
+
+    async def from_other_servers(self, events: list[RoomEvent]) -> None:
+        """What other servers did here: messages first, then `events` in
+        the order they came."""
+        core = self._core
+        if not core.timeline.loaded:
+            return
+        await self.remote_messages()
+        if core.timeline.behind > core.timeline.last_id:
+            await self.catch_up(core.timeline.behind + 1)
+        now = trio.current_time()
+        for event in events:
+            if isinstance(event, ChangedEvent) and event.message.id > core.timeline.last_id:
+                await self.catch_up(event.message.id + 1)  # (the read has it as it is now)
+            core.take(event, now)
+        if core.settings_stale:
+            try:
+                settings = await storage.settings_of(self._store, self._core.name)
+            except StoreUnavailable:
+                pass  # the next wake tries again
+            else:
+                core.reread(settings or core.settings)

@@ -29,23 +29,28 @@ checks its own sessions' tokens in the database).
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import logging
 import os
-import random
 import secrets
 import socket
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from typing import Protocol
-from urllib.parse import urlsplit, urlunsplit
 
-import attrs
 import coredis
 import trio
 
+from chatroom.broker.keys import SECRET_ID, Keys, redacted, secret_id
+from chatroom.broker.outgoing import (
+    Outgoing,
+    OutgoingQueue,
+    Presence,
+    Publish,
+    Revoked,
+    Rewrite,
+)
 from chatroom.broker.presence import RemotePresence, RoomUser, rooms_of
+from chatroom.broker.reconnect import cancelled_quietly, cause, keep_connected
 from chatroom.cluster.events import (
     BadEvent,
     Event,
@@ -60,18 +65,10 @@ from chatroom.cluster.events import (
 
 log = logging.getLogger(__name__)
 
-SECRET_ID = "chatroom:secret-id"
-
 HEARTBEAT = 2.0  # seconds between a node's heartbeats
 NODE_TTL = 10  # seconds without one before the others drop its members
-OUTGOING_LIMIT = 10_000  # events waiting for Redis; past it they are dropped
-UNSENT_REVOCATIONS_LIMIT = 1000  # kept while Redis is down; the oldest go first
-PIPELINE_LIMIT = 512  # events written to Redis in one round trip
 CONNECT_TIMEOUT = 2.0
 COMMAND_TIMEOUT = 5.0
-RETRY_MIN = 0.1  # seconds before reconnecting, doubling up to RETRY_MAX
-RETRY_MAX = 5.0
-HEALTHY_AFTER = 30.0  # a connection that lasted this long starts the backoff over
 
 CONNECTING, CONNECTED, UNAVAILABLE = "connecting", "connected", "unavailable"
 
@@ -84,68 +81,6 @@ class BrokerListener(Protocol):
 
     async def reconnected(self) -> None:
         """Events published while this node was cut off were missed."""
-
-
-def secret_id(secret: bytes) -> str:
-    """Names the token secret without revealing it."""
-    return hashlib.sha256(b"chatroom secret id\0" + secret).hexdigest()[:16]
-
-
-def redacted(url: str) -> str:
-    """The URL without its password, for logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    netloc = f"{parts.username or ''}:***@{parts.hostname}"
-    if parts.port is not None:
-        netloc += f":{parts.port}"
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-@attrs.frozen
-class Keys:
-    """Where one chat (one token secret) keeps things in Redis."""
-
-    namespace: str
-
-    @property
-    def events(self) -> str:
-        return self.namespace + "events"
-
-    @property
-    def nodes(self) -> str:
-        return self.namespace + "nodes"
-
-    def node(self, node: str) -> str:
-        return f"{self.namespace}node:{node}"
-
-    def presence(self, node: str) -> str:
-        return f"{self.namespace}presence:{node}"
-
-
-@attrs.frozen
-class _Publish:
-    data: bytes
-
-
-@attrs.frozen
-class _Revoked:
-    token_id: str
-
-
-@attrs.frozen
-class _Presence:
-    room: str
-    user: str
-    since: int | None
-
-
-@attrs.frozen
-class _Rewrite:
-    """Rewrite all of this node's members (its entry in Redis expired)."""
-
-
-_Outgoing = _Publish | _Revoked | _Presence | _Rewrite
 
 
 class RedisBroker:
@@ -164,16 +99,13 @@ class RedisBroker:
         self._own_events = sender_prefix(self.node)
         self.state = CONNECTING
         self.secret_mismatch = False
-        self.dropped = 0  # events not published (queue full or Redis down)
         self.remote = RemotePresence()
         self._secret_id = secret_id(secret)
         self._keys = Keys(f"chatroom:{self._secret_id}:")
         self._heartbeat = heartbeat
         self._node_ttl = node_ttl
         self._local: dict[str, dict[str, int]] = {}  # room -> user -> since, on this node
-        self._outgoing_sender, self._outgoing = trio.open_memory_channel[_Outgoing](OUTGOING_LIMIT)
-        self._rewrite = False  # a presence change was dropped: rewrite them all
-        self._unsent_revocations: list[str] = []
+        self._out = OutgoingQueue()
         # Per node, how many times it rewrote its members: a node that did so
         # while we were deciding it was dead is not dead.
         self._rewrites_seen: dict[str, int] = {}
@@ -195,29 +127,19 @@ class RedisBroker:
                         del self._local[room]
                 else:
                     members[user] = since
-                self._offer(_Presence(room, user, since))
+                self._offer(Presence(room, user, since))
             case RevokedEvent(token_id):
-                self._offer(_Revoked(token_id))
+                self._offer(Revoked(token_id))
             case _:
-                self._offer(_Publish(encode_event(event, self.node)))
+                self._offer(Publish(encode_event(event, self.node)))
 
-    def _offer(self, event: _Outgoing) -> None:
-        if self.state == CONNECTED:
-            try:
-                self._outgoing_sender.send_nowait(event)
-                return
-            except trio.WouldBlock:
-                pass
-        self.dropped += 1
-        self._dropped(event)
+    @property
+    def dropped(self) -> int:
+        """Events not published (queue full or Redis down)."""
+        return self._out.dropped
 
-    def _dropped(self, event: _Outgoing) -> None:
-        """Rooms read missed messages; presence is rewritten; revocations wait."""
-        if isinstance(event, _Revoked):
-            self._unsent_revocations.append(event.token_id)
-            del self._unsent_revocations[:-UNSENT_REVOCATIONS_LIMIT]
-        elif not isinstance(event, _Publish):
-            self._rewrite = True
+    def _offer(self, item: Outgoing) -> None:
+        self._out.offer(item, connected=self.state == CONNECTED)
 
     # -- the connection ---------------------------------------------------------------
 
@@ -231,27 +153,7 @@ class RedisBroker:
         Started once the first attempt connected or failed: clients that come
         right after start-up see the other servers' members."""
         self._listener = listener
-        first = True
-
-        def ready() -> None:
-            nonlocal first
-            if first:
-                first = False
-                task_status.started()
-
-        delay = RETRY_MIN
-        while True:
-            started = trio.current_time()
-            try:
-                with _cancelled_quietly():
-                    await self._session(ready)
-            except Exception as exc:  # any failure means: reconnect
-                self._lost(exc)
-            ready()
-            if trio.current_time() - started > HEALTHY_AFTER:
-                delay = RETRY_MIN
-            await trio.sleep(delay * random.uniform(0.5, 1.0))
-            delay = min(delay * 2, RETRY_MAX)
+        await keep_connected(self._session, self._lost, task_status=task_status)
 
     def _lost(self, exc: Exception) -> None:
         if self.state != UNAVAILABLE:
@@ -259,10 +161,10 @@ class RedisBroker:
                 "broker %s unavailable (%s): serving this server's clients alone, "
                 "other servers' messages read from the database; reconnecting",
                 redacted(self.url),
-                _cause(exc),
+                cause(exc),
             )
         self.state = UNAVAILABLE
-        self._drop_waiting()
+        self._out.drop_waiting()
 
     async def _session(self, ready: Callable[[], None]) -> None:
         client = coredis.Redis.from_url(
@@ -278,7 +180,7 @@ class RedisBroker:
             was = self.state
             # Changes from here on queue up behind the members _register writes.
             self.state = CONNECTED
-            self._rewrite = False
+            self._out.rewrite = False
             await self._register(client)
             if was == UNAVAILABLE:
                 log.warning("broker %s reachable again", redacted(self.url))
@@ -330,7 +232,7 @@ class RedisBroker:
             for room, users in self._local.items()
             for user, since in users.items()
         }
-        revocations, self._unsent_revocations = self._unsent_revocations, []
+        revocations = self._out.take_revocations()
         try:
             async with client.pipeline(transaction=True) as pipe:
                 pipe.set(keys.node(self.node), self._info, ex=self._node_ttl)
@@ -343,43 +245,38 @@ class RedisBroker:
                 for token_id in revocations:
                     pipe.publish(keys.events, encode_event(RevokedEvent(token_id), self.node))
         except BaseException:
-            self._unsent_revocations[:0] = revocations
+            self._out.give_back_revocations(revocations)
             raise
 
     async def _write_loop(self, client: coredis.Redis[bytes]) -> None:
         """The one writer of this node's events and presence, in order."""
         while True:
-            batch = [await self._outgoing.receive()]
-            while len(batch) < PIPELINE_LIMIT:
-                try:
-                    batch.append(self._outgoing.receive_nowait())
-                except trio.WouldBlock:
-                    break
-            if self._rewrite or any(isinstance(e, _Rewrite) for e in batch):
+            batch = await self._out.next_batch()
+            if self._out.rewrite or any(isinstance(e, Rewrite) for e in batch):
                 # After a dropped change or an expiry: all of them, as they are now.
-                for event in batch:
-                    self._dropped(event)
-                self._drop_waiting()
-                self._rewrite = False
+                for item in batch:
+                    self._out.lost(item)
+                self._out.drop_waiting()
+                self._out.rewrite = False
                 await self._register(client)
                 continue
             try:
                 await self._write(client, batch)
             except BaseException:
-                for event in batch:
-                    self._dropped(event)
+                for item in batch:
+                    self._out.lost(item)
                 raise
 
-    async def _write(self, client: coredis.Redis[bytes], batch: list[_Outgoing]) -> None:
+    async def _write(self, client: coredis.Redis[bytes], batch: list[Outgoing]) -> None:
         keys = self._keys
         async with client.pipeline(transaction=False) as pipe:
             for event in batch:
-                if isinstance(event, _Publish):
+                if isinstance(event, Publish):
                     pipe.publish(keys.events, event.data)
-                elif isinstance(event, _Revoked):
+                elif isinstance(event, Revoked):
                     revoked = RevokedEvent(event.token_id)
                     pipe.publish(keys.events, encode_event(revoked, self.node))
-                elif isinstance(event, _Presence):
+                elif isinstance(event, Presence):
                     field = f"{event.room} {event.user}"
                     if event.since is None:
                         pipe.hdel(keys.presence(self.node), [field])
@@ -388,16 +285,6 @@ class RedisBroker:
                         pipe.expire(keys.presence(self.node), self._node_ttl)
                     presence = PresenceEvent(event.room, event.user, event.since)
                     pipe.publish(keys.events, encode_event(presence, self.node))
-
-    def _drop_waiting(self) -> None:
-        """What waited is superseded by a rewrite of presence (revocations wait on)."""
-        while True:
-            try:
-                event = self._outgoing.receive_nowait()
-            except trio.WouldBlock:
-                return
-            self.dropped += 1
-            self._dropped(event)
 
     async def _heartbeat_loop(self, client: coredis.Redis[bytes]) -> None:
         """Keep this node alive in Redis; drop the members of nodes that are not."""
@@ -414,7 +301,7 @@ class RedisBroker:
                 # This node was silent too long (a stalled process), or Redis
                 # lost its members: the others dropped them.
                 log.warning("this node's entry in the broker had expired: rewriting it")
-                self._offer(_Rewrite())
+                self._offer(Rewrite())
             nodes = ({n.decode() for n in await listed} | set(self.remote.nodes)) - {self.node}
             if not nodes:
                 continue
@@ -449,13 +336,13 @@ class RedisBroker:
             self.url, decode_responses=False, connect_timeout=CONNECT_TIMEOUT
         )
         try:
-            with _cancelled_quietly():
+            with cancelled_quietly():
                 async with client, client.pipeline(transaction=True) as pipe:
                     pipe.delete([keys.node(self.node), keys.presence(self.node)])
                     pipe.srem(keys.nodes, [self.node])
                     pipe.publish(keys.events, encode_event(NodeEvent(), self.node))
         except Exception as exc:  # its heartbeat expires anyway
-            log.warning("could not tell the other servers this one stops: %s", _cause(exc))
+            log.warning("could not tell the other servers this one stops: %s", cause(exc))
 
     # -- from the others --------------------------------------------------------------
 
@@ -495,23 +382,3 @@ class RedisBroker:
         for key, users in rooms_of(changed).items():
             room = self.remote.name(key) or key
             self._listener.on_event(MembersChanged(room, tuple(users), node=self.node))
-
-
-@contextlib.contextmanager
-def _cancelled_quietly() -> Iterator[None]:
-    """When cancelled, coredis's clean-up may fail too, on a connection
-    already closed: not an error of ours to report, so only Cancelled goes on."""
-    try:
-        yield
-    except BaseExceptionGroup as group:
-        cancelled, _ = group.split(trio.Cancelled)
-        if cancelled is None:
-            raise
-        raise cancelled from None
-
-
-def _cause(exc: BaseException) -> str:
-    """The first leaf of an exception group, as text."""
-    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
-        exc = exc.exceptions[0]
-    return str(exc) or type(exc).__name__

@@ -1,19 +1,13 @@
 """The rooms: a task for each room someone is in (started by the first join,
-ended a while after it empties: see Room._linger), and the names of all rooms the store holds.
-
-Names are unique without regard to case: rooms are found by their key (the
-lower-case name) and shown with their first spelling.
-"""
+ended a while after it empties: see actor.py), and the listing of every room
+the store holds (listing.py)."""
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import logging
 import time
 from collections.abc import Callable
 
-import attrs
 import trio
 
 from chatroom.cluster.events import Event, MembersChanged, MessagesEvent, RoomEvent
@@ -21,6 +15,7 @@ from chatroom.domain import Member, RoomCount, RoomsPage
 from chatroom.metrics import Counters
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms.actor import Room
+from chatroom.rooms.listing import Listing
 from chatroom.rooms.members import Elsewhere
 from chatroom.rooms.recent import DEFAULT_BUDGET_BYTES, CacheBudget
 from chatroom.store import Store, StoredRoom, StoreUnavailable, UserView
@@ -65,15 +60,7 @@ class RoomRegistry:
         self._inbound_size = inbound_size
         self._clock_ms = clock_ms
         self._rooms: dict[str, Room] = {}  # by key: the rooms with a task
-        self._stored: dict[str, str] = {}  # key -> name: every room in the store
-        self._with_history: set[str] = set()  # keys of stored rooms with messages
-        self._private: set[str] = set()  # keys of private rooms: listed only to their people
-        # Rooms other servers have that this one has not read yet (key ->
-        # name): unlisted until the store says whether they are private.
-        self._unresolved: dict[str, str] = {}
-        # The listing, kept as rooms come and go (never rebuilt for a request):
-        # keys of the public rooms with history or a task, sorted.
-        self._listed: list[str] = []
+        self._listing = Listing()
         self._creations = BucketsByKey(creations_per_hour, creations_per_hour / 3600)
         self.cache_budget = CacheBudget(cache_bytes)  # every room's recent messages
         self._publish = publish  # a room's events, for the cluster (see cluster/router.py)
@@ -83,15 +70,10 @@ class RoomRegistry:
         """Learn the rooms the store holds (once, before serving)."""
         for stored in await self._store.read(rooms_db.all_rooms):
             self._learn(stored)
-        self._listed = sorted(self._with_history - self._private)
+        self._listing.list_learned()
 
     def _learn(self, stored: StoredRoom) -> None:
-        key = stored.name.lower()
-        self._stored[key] = stored.name
-        if stored.has_history:
-            self._with_history.add(key)
-        if stored.private:
-            self._private.add(key)
+        self._listing.learn(stored.name, has_history=stored.has_history, private=stored.private)
 
     def creation_wait(self, name: str, user: str) -> float:
         """0 if `user` may join `name` now; if that creates a room and the
@@ -105,12 +87,8 @@ class RoomRegistry:
         self._learn(StoredRoom(name, has_history=False, private=private))
 
     def privacy(self, name: str) -> bool | None:
-        """Whether the room is private; None if this server does not know
-        (a room it has not heard of, or not read yet: ask the store)."""
-        key = name.lower()
-        if key in self._private:
-            return True
-        return False if key in self._stored else None
+        """Whether the room is private; None if this server does not know."""
+        return self._listing.privacy(name)
 
     def get(self, name: str) -> Room | None:
         return self._rooms.get(name.lower())
@@ -118,14 +96,14 @@ class RoomRegistry:
     def stored_name(self, name: str) -> str | None:
         """The spelling of the room called `name` in any case, if it exists."""
         room = self._rooms.get(name.lower())
-        return room.name if room is not None else self._stored.get(name.lower())
+        return room.name if room is not None else self._listing.stored_name(name.lower())
 
     def open(self, name: str) -> Room:
         """The room called `name` (in any case), starting its task if it has none."""
         key = name.lower()
         room = self._rooms.get(key)
         if room is None:
-            stored = self._stored.get(key)
+            stored = self._listing.stored_name(key)
             room = Room(
                 name if stored is None else stored,
                 store=self._store,
@@ -156,12 +134,12 @@ class RoomRegistry:
     def _loaded(self, room: Room) -> None:
         """The room's task read it from the store: now it is known whether
         it is private."""
-        self._unresolved.pop(room.key, None)
+        self._listing.unresolved.pop(room.key, None)
         self._learn(StoredRoom(room.name, has_history=bool(room.last_id), private=room.private))
         if room.private:
-            self._unlist(room.key)
+            self._listing.unlist(room.key)
         else:
-            self._list(room.key)
+            self._listing.list(room.key)
 
     def page(
         self,
@@ -175,27 +153,19 @@ class RoomRegistry:
         case), by name, after the room `after`: at most `limit`, with their
         members now and the user's unread counts. Costs the page and the
         user's private rooms, never the whole listing."""
-        prefix = prefix.lower()
-        after_key = "" if after is None else after.lower()
-        start = bisect.bisect_left(self._listed, prefix)
-        if after is not None:
-            start = max(start, bisect.bisect_right(self._listed, after_key))
-        # Rooms lingering empty, without history, are not listed (nor counted).
-        in_use = (key for key in itertools.islice(self._listed, start, None) if self._in_use(key))
-        keys = list(itertools.islice(in_use, limit + 1))
-        private = {} if view is None else {name.lower(): name for name in view.private_rooms}
-        keys += [key for key in private if key.startswith(prefix) and key > after_key]
-        unread = {} if view is None else view.unread
-        rooms = [
-            attrs.evolve(self._count(key, private.get(key)), unread=unread.get(key))
-            for key in sorted(set(keys))[: limit + 1]
-            if key.startswith(prefix)
-        ]
-        return RoomsPage(rooms[:limit], more=len(rooms) > limit)
+        return self._listing.page(
+            prefix,
+            after,
+            limit,
+            private_rooms=view.private_rooms if view is not None else (),
+            unread=view.unread if view is not None else {},
+            in_use=self._in_use,
+            count=self._count,
+        )
 
     def _in_use(self, key: str) -> bool:
         room = self._rooms.get(key)
-        if room is None or room.member_count or room.last_id or key in self._with_history:
+        if room is None or room.member_count or room.last_id or self._listing.has_history(key):
             return True
         return self._has_elsewhere(key)
 
@@ -205,7 +175,7 @@ class RoomRegistry:
         if room is not None:
             return RoomCount(room.name, room.member_count, private_name is not None)
         elsewhere = self._elsewhere.users(key) if self._elsewhere is not None else ()
-        name = private_name or self._stored.get(key, key)
+        name = private_name or self._listing.stored_name(key) or key
         return RoomCount(name, len(elsewhere), private_name is not None)
 
     def members(self, name: str) -> tuple[str, list[Member]] | None:
@@ -264,39 +234,24 @@ class RoomRegistry:
                 room.behind(last_ids.get(room.key, 0))
 
     def _note(self, name: str, *, with_history: bool = False) -> None:
-        """A room another server has (created, or with messages)."""
-        key = name.lower()
-        if with_history:
-            self._with_history.add(key)
-        if key in self._stored:
-            self._list(key)
-        elif key not in self._rooms:
-            self._unresolved[key] = name
+        open_here = name.lower() in self._rooms
+        self._listing.note(name, with_history=with_history, open_here=open_here)
 
     async def _resolve(self) -> None:
         """Read whether the rooms heard of from other servers are private;
         only then are public ones listed."""
-        if not self._unresolved:
+        if not self._listing.unresolved:
             return
-        keys = list(self._unresolved)
+        keys = list(self._listing.unresolved)
         try:
             found = await self._store.read(rooms_db.privacy, keys)
         except Exception as exc:  # tried again next time
             if not isinstance(exc, StoreUnavailable):
                 log.exception("reading rooms other servers made failed")
             return
-        for key in keys:
-            self._unresolved.pop(key, None)
         for stored in found:
             self._learn(stored)
-            self._list(stored.name.lower())
-
-    def _list(self, key: str) -> None:
-        if key in self._private:
-            return
-        at = bisect.bisect_left(self._listed, key)
-        if at == len(self._listed) or self._listed[at] != key:
-            self._listed.insert(at, key)
+        self._listing.resolved(keys, [stored.name.lower() for stored in found])
 
     def member_counts(self) -> list[int]:
         """Members of each room that has a task, for metrics."""
@@ -311,13 +266,6 @@ class RoomRegistry:
 
     def _unlist_if_unused(self, key: str) -> None:
         """Rooms without history or members (on any server) are not listed."""
-        if key in self._with_history or key in self._rooms:
-            return
-        if self._has_elsewhere(key):
-            return
-        self._unlist(key)
-
-    def _unlist(self, key: str) -> None:
-        at = bisect.bisect_left(self._listed, key)
-        if at < len(self._listed) and self._listed[at] == key:
-            del self._listed[at]
+        used = self._listing.has_history(key) or key in self._rooms or self._has_elsewhere(key)
+        if not used:
+            self._listing.unlist(key)

@@ -32,7 +32,7 @@ from chatroom.protocol import (
     MAX_ROOMS_LIMIT,
 )
 from chatroom.ratelimit import BucketsByKey
-from chatroom.rooms import RoomRegistry
+from chatroom.rooms.registry import RoomRegistry
 from chatroom.store import Store, StoreUnavailable
 from chatroom.store import markers as markers_db
 from chatroom.store import messages as messages_db

@@ -36,7 +36,7 @@ from chatroom.net.admission import Admission
 from chatroom.net.listener import accept_loop, http_url, open_listener
 from chatroom.net.tls import TlsContext
 from chatroom.ratelimit import BucketsByKey
-from chatroom.rooms import RoomRegistry
+from chatroom.rooms.registry import RoomRegistry
 from chatroom.sessions import Sessions
 from chatroom.store import Store, StoreUnavailable, default_database_url, open_database
 

@@ -36,16 +36,16 @@ from chatroom.net.transport import SocketTransport
 from chatroom.net.wsframe import close_frame, ping_frame, text_frame
 from chatroom.protocol import ProtocolError, Ref
 from chatroom.ratelimit import BucketsByKey, TokenBucket
-from chatroom.rooms import (
+from chatroom.rooms.actor import Room
+from chatroom.rooms.inbox import RoomClosed
+from chatroom.rooms.registry import RoomRegistry
+from chatroom.rooms.requests import (
     ChangeRequest,
     JoinRequest,
     LeaveRequest,
     MembersRequest,
     ModerateRequest,
     PublishRequest,
-    Room,
-    RoomClosed,
-    RoomRegistry,
     SettingsRequest,
     TypingRequest,
 )

@@ -7,7 +7,7 @@ from typing import Any
 
 from chatroom.broker import RedisBroker
 from chatroom.net.admission import Admission
-from chatroom.rooms import RoomRegistry
+from chatroom.rooms.registry import RoomRegistry
 from chatroom.sessions import Sessions
 from chatroom.store import Store
 

@@ -14,13 +14,13 @@ from wsproto.events import TextMessage
 
 from chatroom.cluster.events import MessagesEvent
 from chatroom.domain import ChatMessage, HistoryPage
-from chatroom.rooms import (
+from chatroom.rooms.registry import RoomRegistry
+from chatroom.rooms.requests import (
     ChangeRequest,
     JoinRequest,
     LeaveRequest,
     MembersRequest,
     PublishRequest,
-    RoomRegistry,
     TypingRequest,
 )
 from chatroom.store import Store

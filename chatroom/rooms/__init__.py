@@ -1,37 +1,8 @@
 """Rooms: one task per room owning its members, presence and fan-out.
 
-The room's rules and state are sans-IO (core.py, with members.py,
-timeline.py, outbox.py, recent.py and the requests in requests.py); the task
-around them (actor.py) holds the inbox and every wait; the registry owns the
-tasks and the listing of every room.
+The room's rules and state are sans-IO and import neither Trio nor the
+store: core.py, with members.py, timeline.py, outbox.py, recent.py,
+listing.py and the requests in requests.py. Around them: the task
+(actor.py, with inbox.py, catchup.py, commits.py and storage.py) and the
+registry that owns the tasks (registry.py). Import each from its module.
 """
-
-from chatroom.rooms.actor import Room
-from chatroom.rooms.inbox import RoomClosed
-from chatroom.rooms.registry import RoomRegistry
-from chatroom.rooms.requests import (
-    ChangeRequest,
-    JoinRequest,
-    LeaveRequest,
-    MembersRequest,
-    ModerateRequest,
-    PublishRequest,
-    SettingsRequest,
-    Subscriber,
-    TypingRequest,
-)
-
-__all__ = [
-    "ChangeRequest",
-    "JoinRequest",
-    "LeaveRequest",
-    "MembersRequest",
-    "ModerateRequest",
-    "PublishRequest",
-    "Room",
-    "RoomClosed",
-    "RoomRegistry",
-    "SettingsRequest",
-    "Subscriber",
-    "TypingRequest",
-]

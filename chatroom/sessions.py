@@ -20,9 +20,10 @@ from chatroom.cluster.events import (
     ReadEvent,
     RevokedEvent,
 )
-from chatroom.connection import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED, Connection
+from chatroom.connection import Connection
 from chatroom.domain import ChatMessage, direct_room_users
 from chatroom.net.wsframe import text_frame
+from chatroom.protocol import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED
 from chatroom.store import Store, UserControl
 from chatroom.store import tokens as tokens_db
 

@@ -2,7 +2,7 @@
 
 Rooms hand each member the same prepared frame bytes through `offer()`, a plain
 function call: the bytes go straight to the kernel when it takes them, and only
-what it will not take waits in a bounded buffer that a writer task, started
+what it will not take waits in a bounded buffer (outbound.py) that a writer task, started
 only while bytes wait, flushes. trio-websocket (handshake, pong, close) and the HTTP front write
 through `send_all()`, which queues behind the same buffer, so every write
 reaches the socket whole and in the order it was made.
@@ -13,21 +13,13 @@ from __future__ import annotations
 import socket
 from collections.abc import Callable
 
-import attrs
 import trio
 
+from chatroom.net.outbound import OutboundQueue, Write
 from chatroom.net.tls import HANDSHAKE_READ, TlsError, TlsSession
 from chatroom.net.wsframe import is_close_frame
 
 RECEIVE_SIZE = 65536
-
-
-@attrs.define
-class _Write:
-    """One queued write: whole frames, from `offer` (droppable) or `send_all`."""
-
-    end: int  # stream offset just past its last byte
-    droppable: bool
 
 
 class SocketTransport(trio.abc.Stream):
@@ -59,13 +51,7 @@ class SocketTransport(trio.abc.Stream):
         # one to send last (see Connection: protocol errors found by wsproto).
         self.final_frame: Callable[[], bytes | None] | None = None
         self._replay = b""
-        self._buffer = bytearray()
-        # The writes in the buffer, oldest first: each is one or more whole
-        # WebSocket frames, so their ends are safe places to cut.
-        # (a list: most connections never queue, and an empty deque costs 600 B)
-        self._writes: list[_Write] = []
-        self._queued_total = 0
-        self._sent_total = 0
+        self._queue = OutboundQueue()  # what the kernel did not take at once
         self._closed = False
         self._write_shut = False  # (shutdown_write)
         self._broken: OSError | None = None
@@ -77,7 +63,7 @@ class SocketTransport(trio.abc.Stream):
 
     @property
     def pending_bytes(self) -> int:
-        return len(self._buffer)
+        return len(self._queue)
 
     def replay_first(self, data: bytes) -> None:
         """Make the next receive_some() return `data` (bytes already read)."""
@@ -128,33 +114,8 @@ class SocketTransport(trio.abc.Stream):
     async def tls_handshake(self, tls: TlsSession) -> None:
         """Speak TLS from now on: the handshake, first (the caller bounds its
         time). Raises TlsError, or trio.BrokenResourceError."""
-        received = b""
-        while not tls.handshake(received):
-            await self._send_raw(tls)
-            while True:
-                try:
-                    received = self.sock.recv(HANDSHAKE_READ)
-                    break
-                except BlockingIOError:
-                    await trio.lowlevel.wait_readable(self.sock)
-                except OSError as exc:
-                    raise trio.BrokenResourceError(str(exc)) from exc
-            if not received:
-                raise TlsError("the peer went away during the handshake")
-        await self._send_raw(tls)
+        await _handshake(self.sock, tls)
         self.tls = tls
-
-    async def _send_raw(self, tls: TlsSession) -> None:
-        """Send all of `tls.ciphertext` (during the handshake: nothing else waits)."""
-        while tls.ciphertext:
-            try:
-                sent = self.sock.send(tls.ciphertext)
-            except BlockingIOError:
-                await trio.lowlevel.wait_writable(self.sock)
-                continue
-            except OSError as exc:
-                raise trio.BrokenResourceError(str(exc)) from exc
-            del tls.ciphertext[:sent]
 
     # -- sending -----------------------------------------------------------
 
@@ -168,13 +129,13 @@ class SocketTransport(trio.abc.Stream):
         """
         if self._closed or self._broken is not None or not self.accepting_offers:
             return False
-        if len(self._buffer) + len(data) > self.max_pending:
-            if self._buffer:
+        if len(self._queue) + len(data) > self.max_pending:
+            if self._queue:
                 self._overflow()
                 return False
             # Nothing queued: the kernel may take enough of it at once.
             self._enqueue(data, droppable=True)
-            if len(self._buffer) > self.max_pending:
+            if len(self._queue) > self.max_pending:
                 self._overflow()  # keeps the part-sent write, as the one in progress
                 return False
         else:
@@ -196,12 +157,12 @@ class SocketTransport(trio.abc.Stream):
         await self._wait_sent(write)
 
     async def wait_send_all_might_not_block(self) -> None:
-        await self._wait_sent(self._writes[-1] if self._writes else None)
+        await self._wait_sent(self._queue.last)
 
-    async def _wait_sent(self, write: _Write | None) -> None:
+    async def _wait_sent(self, write: Write | None) -> None:
         # `write.end` moves back if an overflow drops writes queued before it.
         waited = False
-        while write is not None and self._sent_total < write.end:
+        while write is not None and self._queue.sent_total < write.end:
             if self._closed:
                 raise trio.ClosedResourceError("transport is closed")
             if self._broken is not None:
@@ -211,22 +172,17 @@ class SocketTransport(trio.abc.Stream):
         if not waited:
             await trio.lowlevel.checkpoint()
 
-    def _enqueue(self, data: bytes, *, droppable: bool, sent: int | None = None) -> _Write | None:
+    def _enqueue(self, data: bytes, *, droppable: bool) -> Write | None:
         """Send what the kernel takes now and queue the rest; the queued write,
         or None if nothing is queued (all sent, or the connection is broken)."""
         if self._broken is not None:
             return None
-        sent = 0 if self._buffer else self._send_now(data)
+        sent = 0 if self._queue else self._send_now(data)
         if sent < 0:
             return None
-        self._queued_total += len(data)
-        self._sent_total += sent
-        if sent == len(data):
-            return None
-        self._buffer += memoryview(data)[sent:]
-        write = _Write(self._queued_total, droppable)
-        self._writes.append(write)
-        self._start_writer()
+        write = self._queue.add(data, sent, droppable=droppable)
+        if write is not None:
+            self._start_writer()
         return write
 
     def _start_writer(self) -> None:
@@ -269,24 +225,10 @@ class SocketTransport(trio.abc.Stream):
         return not waiting
 
     def _overflow(self) -> None:
-        """Drop queued fan-out bytes, keeping the write in progress (so what
-        follows starts on a frame boundary) and every `send_all` write."""
+        """Drop queued fan-out bytes (see OutboundQueue.drop_droppable)."""
         self.overflowed = True
         self.accepting_offers = False
-        kept = bytearray()
-        writes: list[_Write] = []
-        start = self._sent_total
-        for index, write in enumerate(self._writes):
-            chunk = self._buffer[
-                max(start, self._sent_total) - self._sent_total : write.end - self._sent_total
-            ]
-            start = write.end
-            if index == 0 or not write.droppable:
-                kept += chunk
-                write.end = self._sent_total + len(kept)
-                writes.append(write)
-        self._buffer, self._writes = kept, writes
-        self._queued_total = self._sent_total + len(kept)
+        self._queue.drop_droppable()
         if self.on_overflow is not None:
             self.on_overflow()
 
@@ -295,12 +237,8 @@ class SocketTransport(trio.abc.Stream):
 
     def _fail(self, exc: OSError) -> None:
         self._broken = exc
-        self._drop_pending()
+        self._queue.clear()
         self._wake_all()
-
-    def _drop_pending(self) -> None:
-        self._buffer.clear()
-        self._writes.clear()
 
     def _wake_all(self) -> None:
         progress, self._progress = self._progress, trio.Event()
@@ -309,22 +247,17 @@ class SocketTransport(trio.abc.Stream):
     async def _write_pending(self) -> None:
         """Flush what the kernel did not take at once; ends when nothing waits."""
         try:
-            while (self._buffer or self._ciphertext_waits()) and not self._closed:
+            while (self._queue or self._ciphertext_waits()) and not self._closed:
                 if self._broken is not None:
                     break
                 try:
                     await trio.lowlevel.wait_writable(self.sock)
                 except trio.ClosedResourceError:
                     return
-                sent = self._send_now(self._buffer)
+                sent = self._send_now(self._queue.buffer)
                 if sent <= 0:
                     continue
-                del self._buffer[:sent]
-                self._sent_total += sent
-                done = 0
-                while done < len(self._writes) and self._writes[done].end <= self._sent_total:
-                    done += 1
-                del self._writes[:done]
+                self._queue.sent(sent)
                 self._wake_all()
         finally:
             self._writing = False
@@ -335,7 +268,7 @@ class SocketTransport(trio.abc.Stream):
         """Send FIN (after TLS's close_notify) once everything queued is sent,
         keeping the reading side open (a lingering close: see http.linger);
         False if that cannot be done now."""
-        if self._closed or self._broken is not None or self._buffer or self._write_shut:
+        if self._closed or self._broken is not None or self._queue or self._write_shut:
             return False
         if self.tls is not None:
             self._write_shut = True  # (close_notify is said once)
@@ -370,16 +303,16 @@ class SocketTransport(trio.abc.Stream):
         """Close the socket at once; pending bytes are dropped."""
         if self._closed:
             return
-        if not self.close_frame_sent and not self._buffer and self.final_frame is not None:
+        if not self.close_frame_sent and not self._queue and self.final_frame is not None:
             last = self.final_frame()
             if last:
                 self._send_now(last)
-        if self.tls is not None and not self._buffer and self._broken is None:
+        if self.tls is not None and not self._queue and self._broken is None:
             if not self._write_shut:
                 self.tls.close_notify()  # best effort, as the rest
             self._send_now(b"")
         self._closed = True
-        self._drop_pending()
+        self._queue.clear()
         trio.lowlevel.notify_closing(self.sock)
         self.sock.close()
         self._wake_all()
@@ -387,6 +320,37 @@ class SocketTransport(trio.abc.Stream):
     async def aclose(self) -> None:
         self.close_now()
         await trio.lowlevel.checkpoint()
+
+
+async def _handshake(sock: socket.socket, tls: TlsSession) -> None:
+    """The TLS handshake on `sock`, before the transport speaks TLS."""
+    received = b""
+    while not tls.handshake(received):
+        await _send_raw(sock, tls)
+        while True:
+            try:
+                received = sock.recv(HANDSHAKE_READ)
+                break
+            except BlockingIOError:
+                await trio.lowlevel.wait_readable(sock)
+            except OSError as exc:
+                raise trio.BrokenResourceError(str(exc)) from exc
+        if not received:
+            raise TlsError("the peer went away during the handshake")
+    await _send_raw(sock, tls)
+
+
+async def _send_raw(sock: socket.socket, tls: TlsSession) -> None:
+    """Send all of `tls.ciphertext` (during the handshake: nothing else waits)."""
+    while tls.ciphertext:
+        try:
+            sent = sock.send(tls.ciphertext)
+        except BlockingIOError:
+            await trio.lowlevel.wait_writable(sock)
+            continue
+        except OSError as exc:
+            raise trio.BrokenResourceError(str(exc)) from exc
+        del tls.ciphertext[:sent]
 
 
 def _peer_name(sock: socket.socket) -> str:

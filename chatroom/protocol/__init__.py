@@ -1,9 +1,18 @@
 """Protocol v1, sans-IO: client frames parsed into typed requests, server events
-encoded to JSON text. No sockets, no clocks, no awaits (see docs/protocol.md).
+encoded to JSON text, the close codes. No sockets, no clocks, no awaits (see
+docs/protocol.md).
 
 The messages, rooms and names it carries are chatroom.domain's."""
 
 from chatroom.domain.errors import ErrorCode
+from chatroom.protocol._close import (
+    CLOSE_GOING_AWAY,
+    CLOSE_INTERNAL_ERROR,
+    CLOSE_POLICY,
+    CLOSE_TRY_AGAIN_LATER,
+    CLOSE_UNAUTHORIZED,
+    CLOSE_UNSUPPORTED_DATA,
+)
 from chatroom.protocol._errors import (
     ProtocolError,
     Ref,
@@ -66,6 +75,12 @@ from chatroom.protocol._requests import (
 )
 
 __all__ = [
+    "CLOSE_GOING_AWAY",
+    "CLOSE_INTERNAL_ERROR",
+    "CLOSE_POLICY",
+    "CLOSE_TRY_AGAIN_LATER",
+    "CLOSE_UNAUTHORIZED",
+    "CLOSE_UNSUPPORTED_DATA",
     "DEFAULT_HISTORY_LIMIT",
     "DEFAULT_ROOMS_LIMIT",
     "MAX_CID_CHARS",

@@ -1,0 +1,224 @@
+"""What each request frame of an authenticated client does.
+
+Most go to the room's task (send, edit, delete, topic, role, moderate,
+typing, members); the rest are answered here from the store and the room
+registry (rooms, history, read markers, declined invitations, ping). Joins,
+direct rooms, new rooms and leaves are `Joining`'s (joining.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
+
+import attrs
+import trio
+
+from chatroom import protocol
+from chatroom.cluster.events import Event, ReadEvent, SettingsEvent
+from chatroom.config import Settings
+from chatroom.domain import ErrorCode
+from chatroom.domain.rules import Action
+from chatroom.joining import Joining, stored, submit
+from chatroom.protocol import ProtocolError, Ref
+from chatroom.ratelimit import BucketsByKey
+from chatroom.rooms.actor import Room
+from chatroom.rooms.registry import RoomRegistry
+from chatroom.rooms.requests import (
+    ChangeRequest,
+    MembersRequest,
+    ModerateRequest,
+    PublishRequest,
+    SettingsRequest,
+    TypingRequest,
+)
+from chatroom.store import Store
+from chatroom.store import markers as markers_db
+from chatroom.store import messages as messages_db
+from chatroom.store import rooms as rooms_db
+from chatroom.store import users as users_db
+
+if TYPE_CHECKING:
+    from chatroom.connection import Connection
+
+T = TypeVar("T")
+
+
+@attrs.define(eq=False, kw_only=True)
+class RequestHandler:
+    """Acts on one connection's requests, one at a time (see `handle`)."""
+
+    connection: Connection
+    registry: RoomRegistry
+    store: Store
+    settings: Settings
+    # What this connection tells the user's other sessions and the rooms.
+    publish: Callable[[Event], None]
+    # Bytes of message text each user may store, shared by their connections.
+    storage: BucketsByKey | None = None
+    # Invitations each user may send, shared by their connections.
+    invitations: BucketsByKey | None = None
+    joining: Joining = attrs.field(init=False)
+
+    def __attrs_post_init__(self) -> None:
+        self.joining = Joining(
+            connection=self.connection,
+            registry=self.registry,
+            store=self.store,
+            settings=self.settings,
+            publish=self.publish,
+        )
+
+    @property
+    def user(self) -> str:
+        return self.connection.user
+
+    @property
+    def rooms(self) -> dict[str, Room]:
+        return self.connection.rooms
+
+    async def handle(self, request: protocol.Request) -> None:
+        """Act on `request`; a ProtocolError raised is the client's error frame."""
+        connection = self.connection
+        match request:
+            case protocol.Send(room, text, ref, cid):
+                joined = self._joined_room(room, ref)
+                self._charge_storage(text, ref)
+                sent = PublishRequest(connection, text, ref, cid, received=trio.current_time())
+                await self._submit(joined, sent)
+            case protocol.Edit(room, message_id, text, ref):
+                joined = self._joined_room(room, ref)
+                self._charge_storage(text, ref)
+                await self._submit(joined, ChangeRequest(connection, message_id, text, ref))
+            case protocol.Delete(room, message_id, ref):
+                joined = self._joined_room(room, ref)
+                await self._submit(joined, ChangeRequest(connection, message_id, None, ref))
+            case protocol.Topic(room, topic, ref):
+                joined = self._joined_room(room, ref)
+                await self._submit(joined, SettingsRequest(connection, topic=topic, ref=ref))
+            case protocol.SetRole(room, user, role, ref):
+                joined = self._joined_room(room, ref)
+                if role == "moderator":  # (a name nobody has yet would pass the role on)
+                    user = await self._known(user, ref)
+                change = SettingsRequest(
+                    connection, user=user, moderator=role == "moderator", ref=ref
+                )
+                await self._submit(joined, change)
+            case protocol.Moderate(action, room, user, reason, ref):
+                joined = self._joined_room(room, ref)
+                if action == "invite":
+                    user = await self._invitable(user, ref)
+                moderate = ModerateRequest(connection, Action(action), user, reason, ref)
+                await self._submit(joined, moderate)
+            case protocol.Decline(room, ref):
+                if not await self._read(self.store.write(rooms_db.decline, room, self.user), ref):
+                    raise ProtocolError(ErrorCode.NOT_FOUND, f"no invitation to {room}", ref)
+                self.publish(SettingsEvent(room))  # (its rules changed)
+                connection.reply(protocol.encode_done(ref))
+            case protocol.Join(room, since, ref):
+                await self.joining.join(room, since, ref)
+            case protocol.Direct(user, since, ref):
+                await self.joining.direct(user, since, ref)
+            case protocol.Create(room, private, topic, ref):
+                await self.joining.create(room, private, topic, ref)
+            case protocol.Leave(room, ref):
+                await self.joining.leave(room, ref)
+            case protocol.Typing(room, ref):
+                await self._submit(self._joined_room(room, ref), TypingRequest(connection, ref))
+            case protocol.Read(room, message_id, ref):
+                self._read_up_to(self._member_of(room, ref), message_id, ref)
+            case protocol.Members(room, ref):
+                await self._submit(self._joined_room(room, ref), MembersRequest(connection, ref))
+            case protocol.Rooms(ref, prefix, after, limit):
+                # The user's part is asked of the store, which every server shares.
+                unwritten = self.store.read_markers.unwritten(self.user)
+                view = await self._read(
+                    self.store.read(markers_db.user_view, self.user, unwritten), ref
+                )
+                listing = self.registry.page(prefix, after, limit, view)
+                connection.reply(protocol.encode_rooms(listing, ref))
+            case protocol.History(room, before, limit, ref):
+                name = self._member_of(room, ref).name
+                page = await self._read(
+                    self.store.read(messages_db.history_page, name, before, limit), ref
+                )
+                connection.charge_history(page.messages)
+                connection.reply(protocol.encode_history(name, page, ref))
+            case protocol.Ping(ref):
+                connection.reply(protocol.encode_pong(ref))
+            case protocol.Hello(_token, ref):
+                raise ProtocolError(ErrorCode.BAD_REQUEST, "already authenticated", ref)
+
+    def _joined_room(self, name: str, ref: Ref) -> Room:
+        """The room joined here called `name`: requests go to its task, which
+        refuses them if the join it has not handled yet is refused."""
+        room = self.rooms.get(name.lower())
+        if room is None:
+            raise protocol.not_member_error(name, ref)
+        return room
+
+    def _member_of(self, name: str, ref: Ref) -> Room:
+        """For what is answered here, not by the room's task (history, read
+        markers): the room must have let this connection in already."""
+        room = self._joined_room(name, ref)
+        if not room.has_subscriber(self.connection):
+            raise protocol.not_member_error(name, ref)
+        return room
+
+    async def _known(self, user: str, ref: Ref) -> str:
+        """The spelling of `user`, known to the server (an account or a past
+        hello); not_found otherwise: whoever registered the name first would
+        get what it was given."""
+        known = await self._read(self.store.read(users_db.known_user, user), ref)
+        if known is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, f"no user named {user} is known here", ref)
+        return known
+
+    async def _invitable(self, user: str, ref: Ref) -> str:
+        """`user`, to be invited by this user: known, and within this user's
+        invitation rate (a flood of them would reach the invitee)."""
+        wait = self.invitations.take(self.user.lower()) if self.invitations else 0.0
+        if wait:
+            per_hour = self.settings.invitations_per_hour
+            raise protocol.rate_limited_error(
+                f"at most {per_hour} invitations an hour; wait", wait, ref
+            )
+        return await self._known(user, ref)
+
+    def _read_up_to(self, room: Room, message_id: int, ref: Ref) -> None:
+        """Move the user's read marker in `room` forward (never past its last
+        message, never back); every connection of theirs is told."""
+        connection = self.connection
+        marker = min(message_id, room.last_id)
+        if connection.marker_moved(room.name, marker):
+            self.store.read_markers.mark(self.user, room.name, marker)
+            self.publish(ReadEvent(room.name, self.user, marker))
+        connection.reply(
+            protocol.encode_read(room.name, connection.read_markers.get(room.key, 0), ref)
+        )
+
+    async def _read(self, read: Awaitable[T], ref: Ref) -> T:
+        return await stored(read, ref)
+
+    def _charge_storage(self, text: str, ref: Ref) -> None:
+        """Count `text` against the user's storage rate; rate_limited past it."""
+        if self.storage is None:
+            return
+        wait = self.storage.take(self.user.lower(), len(text.encode()))
+        if wait:
+            kib = self.settings.storage_kib_per_hour
+            raise protocol.rate_limited_error(
+                f"at most {kib} KiB of messages an hour; wait", wait, ref
+            )
+
+    async def _submit(
+        self,
+        room: Room,
+        request: PublishRequest
+        | MembersRequest
+        | ChangeRequest
+        | SettingsRequest
+        | ModerateRequest
+        | TypingRequest,
+    ) -> None:
+        await submit(self.connection, room, request)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
-from urllib.parse import parse_qs, unquote
+from urllib.parse import unquote
 
 import attrs
 
@@ -24,6 +24,14 @@ from chatroom.domain import (
     read_cost,
 )
 from chatroom.domain.rules import may_join
+from chatroom.net.messages import (
+    HttpError,
+    HttpRequest,
+    Response,
+    bearer_token,
+    error_response,
+    json_response,
+)
 from chatroom.net.static_files import SECURITY_HEADERS, StaticFile, load_static_files
 from chatroom.protocol import (
     DEFAULT_HISTORY_LIMIT,
@@ -40,85 +48,6 @@ from chatroom.store import rooms as rooms_db
 from chatroom.store import tokens as tokens_db
 
 _ROOM_PATH = re.compile(r"/api/rooms/([^/]+)/(members|messages)")
-
-_HTTP_STATUS_OF = {
-    ErrorCode.BAD_REQUEST: 400,
-    ErrorCode.UNAUTHORIZED: 401,
-    ErrorCode.FORBIDDEN: 403,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.CONFLICT: 409,
-    ErrorCode.TOO_LARGE: 413,
-    ErrorCode.RATE_LIMITED: 429,
-    ErrorCode.UNAVAILABLE: 503,
-    ErrorCode.INTERNAL: 500,
-}
-
-
-@attrs.frozen
-class Response:
-    status: int
-    body: bytes
-    content_type: str
-    headers: tuple[tuple[str, str], ...] = ()
-
-    def header_list(self) -> list[tuple[str, str]]:
-        if self.status == 304:  # no body, and no length of one
-            return list(self.headers)
-        return [
-            ("Content-Type", self.content_type),
-            ("Content-Length", str(len(self.body))),
-            *self.headers,
-        ]
-
-
-@attrs.frozen
-class HttpRequest:
-    method: str
-    target: str
-    headers: dict[str, str]  # lower-case names
-    body: bytes = b""
-    client: str = ""  # the peer's address, for login throttling
-
-    @property
-    def path(self) -> str:
-        return self.target.split("?", 1)[0]
-
-    def query(self, name: str) -> str | None:
-        values = parse_qs(self.target.partition("?")[2]).get(name)
-        return values[-1] if values else None
-
-
-class HttpError(Exception):
-    def __init__(self, response: Response) -> None:
-        super().__init__(response.status)
-        self.response = response
-
-
-def json_response(status: int, obj: dict[str, Any], *headers: tuple[str, str]) -> Response:
-    body = json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode()
-    return Response(status, body, "application/json", (("Cache-Control", "no-store"), *headers))
-
-
-def error_response(
-    code: ErrorCode,
-    message: str,
-    *headers: tuple[str, str],
-    status: int | None = None,
-    more: Mapping[str, object] | None = None,
-) -> Response:
-    return json_response(
-        status or _HTTP_STATUS_OF[code],
-        {"error": {"code": str(code), "message": message, **(more or {})}},
-        *headers,
-    )
-
-
-def bearer_token(headers: dict[str, str]) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header, if any."""
-    scheme, _, token = headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 def _require_method(request: HttpRequest, *allowed: str) -> None:

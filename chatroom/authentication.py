@@ -8,13 +8,13 @@ connection reads no other frame; a refusal closes it (4401, or 1008 or 1013).
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import attrs
 import trio
 
 from chatroom import __version__, protocol
 from chatroom.auth import TokenGate, TokenRefused
+from chatroom.client_session import ClientSession
 from chatroom.config import Settings
 from chatroom.domain import ErrorCode, UserRoom
 from chatroom.metrics import Counters
@@ -28,15 +28,12 @@ from chatroom.protocol import (
 from chatroom.store import Store, StoreUnavailable
 from chatroom.store import users as users_db
 
-if TYPE_CHECKING:
-    from chatroom.connection import Connection
-
 
 @attrs.define(eq=False, kw_only=True)
 class Authentication:
     """The start of one connection's session: its hello, and the welcome."""
 
-    connection: Connection
+    connection: ClientSession
     store: Store
     # Decides on the token of `hello` (or of the upgrade request).
     tokens: TokenGate

@@ -9,11 +9,12 @@ room's task (`JoinRequest`), which may still refuse it (`Connection.not_in`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import attrs
 
 from chatroom import protocol
+from chatroom.client_session import ClientSession
 from chatroom.cluster.events import Event, ForgottenEvent
 from chatroom.config import Settings
 from chatroom.domain import ErrorCode, direct_room_name, direct_room_users
@@ -38,9 +39,6 @@ from chatroom.store import messages as messages_db
 from chatroom.store import rooms as rooms_db
 from chatroom.store import users as users_db
 
-if TYPE_CHECKING:
-    from chatroom.connection import Connection
-
 T = TypeVar("T")
 
 
@@ -53,7 +51,7 @@ async def stored(read: Awaitable[T], ref: Ref) -> T:
 
 
 async def submit(
-    connection: Connection,
+    connection: ClientSession,
     room: Room,
     request: PublishRequest
     | LeaveRequest
@@ -75,7 +73,7 @@ async def submit(
 class Joining:
     """Joins, direct rooms, new rooms and leaves, for one connection."""
 
-    connection: Connection
+    connection: ClientSession
     registry: RoomRegistry
     store: Store
     settings: Settings

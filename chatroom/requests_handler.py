@@ -9,12 +9,13 @@ direct rooms, new rooms and leaves are `Joining`'s (joining.py).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
 import attrs
 import trio
 
 from chatroom import protocol
+from chatroom.client_session import ClientSession
 from chatroom.cluster.events import Event, ReadEvent, SettingsEvent
 from chatroom.config import Settings
 from chatroom.domain import ErrorCode
@@ -38,9 +39,6 @@ from chatroom.store import messages as messages_db
 from chatroom.store import rooms as rooms_db
 from chatroom.store import users as users_db
 
-if TYPE_CHECKING:
-    from chatroom.connection import Connection
-
 T = TypeVar("T")
 
 
@@ -48,7 +46,7 @@ T = TypeVar("T")
 class RequestHandler:
     """Acts on one connection's requests, one at a time (see `handle`)."""
 
-    connection: Connection
+    connection: ClientSession
     registry: RoomRegistry
     store: Store
     settings: Settings

@@ -8,16 +8,17 @@ import ipaddress
 import json
 from collections.abc import Awaitable, Callable
 from http import HTTPStatus
+from typing import Protocol
 
 import attrs
 import h11
 import trio
 import trio_websocket
 
-from chatroom.api import Api, HttpRequest, Response, bearer_token, error_response
 from chatroom.config import Settings
 from chatroom.domain import ErrorCode
 from chatroom.net.admission import Admission, Ticket
+from chatroom.net.messages import HttpRequest, Response, bearer_token, error_response
 from chatroom.net.proxy import client_address
 from chatroom.net.transport import SocketTransport
 
@@ -30,6 +31,12 @@ TOKEN_SUBPROTOCOL_PREFIX = "token."
 WebSocketHandler = Callable[
     [SocketTransport, trio_websocket.WebSocketConnection, str | None], Awaitable[None]
 ]
+
+
+class Responder(Protocol):
+    """Whatever answers plain-HTTP requests (chatroom/api.py)."""
+
+    async def respond(self, request: HttpRequest) -> Response: ...
 
 
 @attrs.frozen
@@ -178,7 +185,7 @@ def _replayed_head(request: h11.Request) -> bytes:
 
 async def serve_http(
     transport: SocketTransport,
-    api: Api,
+    api: Responder,
     settings: Settings,
     admission: Admission,
     ticket: Ticket,
@@ -253,7 +260,7 @@ async def serve_http(
         conn.start_next_cycle()
 
 
-async def _route(api: Api, request: HttpRequest) -> Response:
+async def _route(api: Responder, request: HttpRequest) -> Response:
     if request.path == WEBSOCKET_PATH:
         return error_response(
             ErrorCode.BAD_REQUEST,

@@ -12,19 +12,22 @@ import trio.testing
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import TextMessage
 
-from chatroom.cluster.events import MessagesEvent
+from chatroom.cluster.events import MessagesEvent, SettingsEvent
 from chatroom.domain import ChatMessage, HistoryPage
+from chatroom.domain.rules import Action
 from chatroom.rooms.registry import RoomRegistry
 from chatroom.rooms.requests import (
     ChangeRequest,
     JoinRequest,
     LeaveRequest,
     MembersRequest,
+    ModerateRequest,
     PublishRequest,
     TypingRequest,
 )
-from chatroom.store import Store
+from chatroom.store import RoomList, Store
 from chatroom.store import messages as messages_db
+from chatroom.store import rooms as rooms_db
 
 TIMEOUT = 5
 
@@ -425,3 +428,21 @@ async def test_a_join_with_since_says_when_its_changes_may_be_cut(
     await room.submit(request)
     [joined] = await settled.frames(1)
     assert "changes_truncated" not in joined
+
+
+async def test_rules_changed_on_another_server_stop_refusing_at_once(
+    nursery: trio.Nursery, sqlite_store: Store
+) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
+    olga = FakeSubscriber("olga")
+    room = registry.open("club")
+    await room.submit(JoinRequest(olga))
+    await olga.frames(2)  # joined (as the owner: she made the room), presence
+    await room.submit(ModerateRequest(olga, Action.BAN, "eve", ref="b"))
+    await olga.frames(1)
+    assert room.join_refusal("eve") == "you are banned from this room"
+    # Another server unbans eve and says so: her join here, at once, is not
+    # refused by the rules this server read before.
+    await sqlite_store.write(rooms_db.set_listed, RoomList.BANS, "club", "eve", "olga", False)
+    registry.on_event(SettingsEvent("club"))
+    assert room.join_refusal("eve") is None

@@ -18,7 +18,15 @@ from typing import TypeVar
 
 import trio
 
-from chatroom.cluster.events import ChangedEvent, Event, MessagesEvent, PresenceEvent, RoomEvent
+from chatroom.cluster.events import (
+    ChangedEvent,
+    Event,
+    InvitationEvent,
+    MessagesEvent,
+    PresenceEvent,
+    RoomEvent,
+    SettingsEvent,
+)
 from chatroom.domain import Member
 from chatroom.metrics import Counters
 from chatroom.rooms import storage
@@ -147,6 +155,10 @@ class Room:
 
     def take(self, event: RoomEvent) -> None:
         """What another server did here, for the room's task."""
+        if isinstance(event, SettingsEvent | InvitationEvent):
+            # Stale from now, not from when the task gets to it: an
+            # invitee's join, at once, must not be refused here by old rules.
+            self.core.settings_stale = True
         if isinstance(event, MessagesEvent):
             self.core.timeline.take_remote(list(event.messages))
         elif isinstance(event, ChangedEvent) and not self.loaded:

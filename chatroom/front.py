@@ -20,7 +20,7 @@ from chatroom.net.admission import Admission, Ticket
 from chatroom.net.http import refusal_response, refuse_socket, serve_http, serve_websocket
 from chatroom.net.proxy import is_trusted_peer
 from chatroom.net.tls import TlsContext, TlsError
-from chatroom.net.transport import SocketTransport
+from chatroom.net.transport import SocketTransport, peer_name
 from chatroom.sessions import Sessions
 
 log = logging.getLogger("chatroom.app")
@@ -58,20 +58,23 @@ class ChatServer:
         self._refusing_from: collections.Counter[str] = collections.Counter()  # by peer
 
     async def handle_socket(self, sock: socket.socket) -> None:
-        transport = SocketTransport(sock, max_pending=self.settings.outbound_limit_bytes)
-        from_proxy = is_trusted_peer(transport.peer, self.settings.trusted_proxies)
-        ticket = self.admission.open_socket(transport.peer, per_address=not from_proxy)
+        peer = peer_name(sock)
+        from_proxy = is_trusted_peer(peer, self.settings.trusted_proxies)
+        ticket = self.admission.open_socket(peer, per_address=not from_proxy)
+        limit = self.settings.outbound_limit_bytes
         if isinstance(ticket, str) and (
-            self._refusing >= MAX_REFUSING
-            or self._refusing_from[transport.peer] >= MAX_REFUSING_PER_ADDRESS
+            self._refusing >= MAX_REFUSING or self._refusing_from[peer] >= MAX_REFUSING_PER_ADDRESS
         ):
-            transport.offer(refusal_response(ticket))
-            transport.close_now()
+            # Past the polite refusals: the 503 at once, and no task for it.
+            refused = SocketTransport(sock, max_pending=limit)
+            refused.offer(refusal_response(ticket))
+            refused.close_now()
             return
+        transport: SocketTransport | None = None
         try:
             # The connection's nursery: its writer task, trio-websocket's reader.
             async with trio.open_nursery() as nursery:
-                transport.writer_nursery = nursery
+                transport = SocketTransport(sock, max_pending=limit, writer_nursery=nursery)
                 if isinstance(ticket, str):
                     await self._refuse(transport, ticket)
                 else:
@@ -80,9 +83,13 @@ class ChatServer:
         except* Exception:
             # One client's failure must never reach the clients nursery, not
             # even beside a cancellation (the server stopping), which goes on.
-            log.exception("connection failed", extra={"client": transport.client})
+            client = peer if transport is None else transport.client
+            log.exception("connection failed", extra={"client": client})
         finally:
-            transport.close_now()
+            if transport is not None:
+                transport.close_now()
+            else:
+                sock.close()
             if not isinstance(ticket, str):
                 self.admission.close_socket(ticket)
 

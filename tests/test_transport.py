@@ -41,8 +41,7 @@ async def read_exactly(sock: socket.socket, size: int) -> bytes:
 
 async def test_offers_and_send_all_arrive_whole_and_in_order(nursery: trio.Nursery) -> None:
     ours, theirs = small_pair()
-    transport = SocketTransport(ours, max_pending=10 * 1024 * 1024)
-    transport.writer_nursery = nursery
+    transport = SocketTransport(ours, max_pending=10 * 1024 * 1024, writer_nursery=nursery)
     chunks = [bytes([i % 251]) * (1000 + i) for i in range(300)]
     expected = b""
     for i, chunk in enumerate(chunks):
@@ -64,9 +63,11 @@ async def test_overflow_keeps_the_write_in_progress_and_refuses_the_rest(
     ours, theirs = small_pair()
     overflows = []
     transport = SocketTransport(
-        ours, max_pending=64 * 1024, on_overflow=lambda: overflows.append(1)
+        ours,
+        max_pending=64 * 1024,
+        on_overflow=lambda: overflows.append(1),
+        writer_nursery=nursery,
     )
-    transport.writer_nursery = nursery
     frames = [text_frame(f"{i:05d}" + "x" * 995) for i in range(200)]
     accepted = 0
     for frame in frames:
@@ -106,8 +107,7 @@ async def test_replayed_bytes_come_first() -> None:
 
 async def test_a_reset_peer_breaks_sends_without_raising_from_offer(nursery: trio.Nursery) -> None:
     ours, theirs = small_pair()
-    transport = SocketTransport(ours, max_pending=1 << 20)
-    transport.writer_nursery = nursery
+    transport = SocketTransport(ours, max_pending=1 << 20, writer_nursery=nursery)
     theirs.close()
     assert not transport.offer(b"x" * 100_000)
     assert not transport.offer(b"y")
@@ -121,8 +121,7 @@ async def test_a_reset_peer_breaks_sends_without_raising_from_offer(nursery: tri
 
 async def test_overflow_keeps_writes_made_through_send_all(nursery: trio.Nursery) -> None:
     ours, theirs = small_pair()
-    transport = SocketTransport(ours, max_pending=16 * 1024)
-    transport.writer_nursery = nursery
+    transport = SocketTransport(ours, max_pending=16 * 1024, writer_nursery=nursery)
     frames = [text_frame(f"{i:05d}" + "x" * 995) for i in range(100)]
     for frame in frames[:10]:
         assert transport.offer(frame)
@@ -152,8 +151,7 @@ async def test_one_write_larger_than_the_limit_overflows_on_a_frame_boundary(
     nursery: trio.Nursery,
 ) -> None:
     ours, theirs = small_pair()
-    transport = SocketTransport(ours, max_pending=32 * 1024)
-    transport.writer_nursery = nursery
+    transport = SocketTransport(ours, max_pending=32 * 1024, writer_nursery=nursery)
     batch = b"".join(text_frame("y" * 1000) for _ in range(100))  # about 100 KB at once
     assert not transport.offer(batch)
     assert transport.overflowed

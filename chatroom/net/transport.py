@@ -31,13 +31,14 @@ class SocketTransport(trio.abc.Stream):
         *,
         max_pending: int,
         on_overflow: Callable[[], None] | None = None,
+        writer_nursery: trio.Nursery | None = None,
     ) -> None:
         sock.setblocking(False)
         self.sock = sock
         # With TLS (set by tls_handshake), plaintext is queued and cut as
         # without it, and encrypted a chunk at a time as the socket takes it.
         self.tls: TlsSession | None = None
-        self.peer = _peer_name(sock)
+        self.peer = peer_name(sock)
         # Who the client is: the peer, or whom a trusted proxy names (http.py).
         self.client = self.peer
         self.opened = trio.current_time()
@@ -57,8 +58,9 @@ class SocketTransport(trio.abc.Stream):
         self._broken: OSError | None = None
         self._progress = trio.Event()
         # Where the writer task runs; it exists only while bytes wait, so an
-        # idle connection costs no task for it.
-        self.writer_nursery: trio.Nursery | None = None
+        # idle connection costs no task for it (None: what the socket does
+        # not take at once waits for send_all).
+        self.writer_nursery = writer_nursery
         self._writing = False
 
     @property
@@ -353,7 +355,7 @@ async def _send_raw(sock: socket.socket, tls: TlsSession) -> None:
         del tls.ciphertext[:sent]
 
 
-def _peer_name(sock: socket.socket) -> str:
+def peer_name(sock: socket.socket) -> str:
     try:
         peer = sock.getpeername()
     except OSError:

@@ -12,7 +12,7 @@ import trio.testing
 from wsproto.connection import Connection, ConnectionType
 from wsproto.events import TextMessage
 
-from chatroom.cluster.events import MessagesEvent, SettingsEvent
+from chatroom.cluster.events import ExpelledEvent, MessagesEvent, SettingsEvent
 from chatroom.domain import ChatMessage, HistoryPage
 from chatroom.domain.rules import Action
 from chatroom.rooms.registry import RoomRegistry
@@ -446,3 +446,22 @@ async def test_rules_changed_on_another_server_stop_refusing_at_once(
     await sqlite_store.write(rooms_db.set_listed, RoomList.BANS, "club", "eve", "olga", False)
     registry.on_event(SettingsEvent("club"))
     assert room.join_refusal("eve") is None
+
+
+async def test_a_kick_from_another_server_while_the_room_reloads_is_not_lost(
+    nursery: trio.Nursery, sqlite_store: Store
+) -> None:
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock)
+    olga, bob = FakeSubscriber("olga"), FakeSubscriber("bob")
+    room = registry.open("club")
+    for member in (olga, bob):
+        await room.submit(JoinRequest(member))
+    await olga.frames(3)
+    await bob.frames(2)
+    room.core.timeline.forget()  # (as a failed commit leaves it: read again at the next send)
+    registry.on_event(ExpelledEvent("club", "bob", "olga", "spam"))
+    await trio.testing.wait_all_tasks_blocked()
+    await room.submit(PublishRequest(olga, "still here"))
+    message, kicked = await bob.frames(2)  # (the send's batch loads the room first)
+    assert message["text"] == "still here"
+    assert kicked == {"type": "kicked", "room": "club", "by": "olga", "reason": "spam"}

@@ -19,6 +19,7 @@ from chatroom.cluster.events import (
     ChangedEvent,
     ExpelledEvent,
     ForgottenEvent,
+    InvitationEvent,
     MembersChanged,
     MessagesEvent,
     PresenceEvent,
@@ -33,9 +34,16 @@ from chatroom.rooms.core import (
     RoomCore,
     changes_asked,
     moderation_refusal,
+    settings_refusal,
 )
 from chatroom.rooms.recent import CacheBudget
-from chatroom.rooms.requests import ChangeRequest, JoinRequest, ModerateRequest, PublishRequest
+from chatroom.rooms.requests import (
+    ChangeRequest,
+    JoinRequest,
+    ModerateRequest,
+    PublishRequest,
+    SettingsRequest,
+)
 
 NOW_MS = 1234
 
@@ -99,7 +107,8 @@ def loaded_room(
         error_codes=collections.Counter(),
     )
     recent = messages or []
-    core.load(RoomSettings(rules or RoomRules()), recent[-1].id if recent else 0, recent)
+    core.read(RoomSettings(rules or RoomRules()))
+    core.load(recent[-1].id if recent else 0, recent)
     return core
 
 
@@ -280,3 +289,29 @@ def test_what_other_servers_did_reaches_the_members_here() -> None:
     core.take(ExpelledEvent("lobby", "ann", "olga", None), now=0.0)
     assert ann.types() == ["kicked"]
     assert core.members.count == 1
+
+
+def test_an_invitation_tells_the_members_here_the_room_as_it_is_now() -> None:
+    rules = RoomRules(private=True, owner="olga", moderators=frozenset({"mo"}))
+    core = loaded_room(rules=rules)
+    olga, mo = Client("olga"), Client("mo")
+    join(core, olga)
+    join(core, mo)
+    core.take_effects(), olga.take(), mo.take()
+    invite = ModerateRequest(olga, Action.INVITE, "ivy", ref=3)
+    core.moderated(invite, RoomSettings(rules), invited=True)
+    core.flush()
+    assert olga.types() == ["invited", "room"]
+    assert mo.types() == ["room"]
+    assert InvitationEvent("lobby", "ivy", "olga") in core.take_effects()
+
+
+def test_clearing_the_topic_without_the_role_is_answered_as_always() -> None:
+    rules = RoomRules(owner="olga")
+    member = Client("ann")
+    refused = settings_refusal(rules, SettingsRequest(member, topic="", ref=1))
+    assert refused is not None and refused.message == "only the owner may do that here"
+    refused = settings_refusal(rules, SettingsRequest(member, topic="news", ref=1))
+    assert (
+        refused is not None and refused.message == "only the owner and moderators may do that here"
+    )

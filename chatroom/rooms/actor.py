@@ -30,7 +30,7 @@ from chatroom.cluster.events import (
 from chatroom.domain import Member
 from chatroom.metrics import Counters
 from chatroom.rooms import storage
-from chatroom.rooms.catchup import CatchUp
+from chatroom.rooms.catchup import CatchUp, Waiting
 from chatroom.rooms.commits import Commits
 from chatroom.rooms.core import ForgetRoom, MarkSeen, RoomCore
 from chatroom.rooms.inbox import Batch, Inbox, Wake
@@ -48,13 +48,12 @@ from chatroom.rooms.requests import (
     Subscriber,
     TypingRequest,
 )
-from chatroom.rooms.timeline import MAX_REMOTE_WAITING
 from chatroom.store import Store, StoreUnavailable
 from chatroom.store import markers as markers_db
 from chatroom.store import messages as messages_db
 from chatroom.store import rooms as rooms_db
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatroom.rooms.room")  # (its name before actor.py)
 
 T = TypeVar("T")
 
@@ -95,7 +94,7 @@ class Room:
         self._inbox = Inbox(inbound_size)
         self._linger_seconds = linger
         self._empty_since: float | None = None  # when the last member left (lingering)
-        self._events: list[RoomEvent] = []  # from other servers, for the task
+        self._waiting = Waiting()  # from other servers, for the task
         self._catch_up = CatchUp(core=self.core, store=store)
         self._commits = Commits(
             core=self.core,
@@ -163,10 +162,7 @@ class Room:
             self.core.timeline.take_remote(list(event.messages))
         elif isinstance(event, ChangedEvent) and not self.loaded:
             return  # (loading reads the message as it is now)
-        elif len(self._events) < MAX_REMOTE_WAITING:
-            self._events.append(event)
-        else:
-            return
+        self._waiting.keep(event)
         self._inbox.wake()
 
     def behind(self, last_id: int) -> None:
@@ -185,6 +181,10 @@ class Room:
         try:
             await self._serve()
         finally:
+            try:
+                self._carry_out()  # (what a failure left)
+            except Exception:
+                log.exception("room %s: its last effects failed", self.name)
             self.core.timeline.forget()
             # After a failure, members may remain: they leave every server's list.
             for user in self.core.members.users_here:
@@ -291,7 +291,7 @@ class Room:
             if not self.stored:
                 core.name = await store.write(rooms_db.create_room, self.name, creator)
                 self.stored = True
-            settings = await storage.settings_of(store, self.name) or core.settings
+            core.read(await storage.settings_of(store, self.name) or core.settings)
             last_id = await store.read(messages_db.last_id, self.name)
             recent = await store.read(
                 messages_db.history, self.name, None, MAX_MESSAGES, max_bytes=MAX_ROOM_BYTES
@@ -302,7 +302,7 @@ class Room:
                     "room %s: reading its history failed", self.name, extra={"room": self.name}
                 )
             return False
-        core.load(settings, last_id, recent)
+        core.load(last_id, recent)
         self._on_loaded(self)
         return True
 
@@ -320,5 +320,7 @@ class Room:
         core.admit(request)
 
     async def _from_other_servers(self) -> None:
-        events, self._events = self._events, []
-        await self._catch_up.from_other_servers(events)
+        if not self.loaded:
+            return  # (kept until then: what the load reads is not all of it)
+        waiting, self._waiting = self._waiting, Waiting()
+        await self._catch_up.from_other_servers(waiting)

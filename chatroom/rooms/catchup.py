@@ -9,18 +9,63 @@ overtook, are read from the store before what follows them.
 from __future__ import annotations
 
 import logging
+from typing import TypeVar
 
+import attrs
 import trio
 
-from chatroom.cluster.events import ChangedEvent, RoomEvent
+from chatroom.cluster.events import (
+    ChangedEvent,
+    InvitationEvent,
+    MembersChanged,
+    MessagesEvent,
+    RoomEvent,
+    SettingsEvent,
+    TypingEvent,
+)
 from chatroom.rooms import storage
 from chatroom.rooms.core import RoomCore
+from chatroom.rooms.timeline import MAX_REMOTE_WAITING
 from chatroom.store import Store, StoreUnavailable
 from chatroom.store import messages as messages_db
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatroom.rooms.room")
+
+T = TypeVar("T")
 
 CATCH_UP_PAGE = 200  # messages of another server's read at a time
+
+
+@attrs.define
+class Waiting:
+    """What other servers did here, kept for the room's task: edits and
+    deletes, kicks (and kinds without a place of their own), users whose
+    presence changed, and typing. Each list holds at most MAX_REMOTE_WAITING;
+    past that, what comes is dropped (an edit is then read by the next join's
+    `changes`; typing matters least)."""
+
+    changes: list[ChangedEvent] = attrs.field(factory=list)
+    events: list[RoomEvent] = attrs.field(factory=list)
+    presence: set[str] = attrs.field(factory=set)
+    typing: list[TypingEvent] = attrs.field(factory=list)
+
+    def keep(self, event: RoomEvent) -> None:
+        match event:
+            case MembersChanged(_room, users):
+                self.presence.update(users)
+            case ChangedEvent():
+                _bounded(self.changes, event)
+            case TypingEvent():
+                _bounded(self.typing, event)
+            case SettingsEvent() | InvitationEvent() | MessagesEvent():
+                pass  # (a flag of the core's, and the timeline's)
+            case _:
+                _bounded(self.events, event)
+
+
+def _bounded(waiting: list[T], event: T) -> None:
+    if len(waiting) < MAX_REMOTE_WAITING:
+        waiting.append(event)
 
 
 class CatchUp:
@@ -69,24 +114,28 @@ class CatchUp:
             if (new := timeline.pop_remote()) is not None:
                 self._core.fan_out([new])
 
-    async def from_other_servers(self, events: list[RoomEvent]) -> None:
-        """What other servers did here: messages first, then `events` in
-        the order they came."""
+    async def from_other_servers(self, waiting: Waiting) -> None:
+        """What other servers did here, in this order: messages, edits and
+        deletes, the settings read again, kicks, presence, typing."""
         core = self._core
-        if not core.timeline.loaded:
-            return
         await self.remote_messages()
         if core.timeline.behind > core.timeline.last_id:
             await self.catch_up(core.timeline.behind + 1)
         now = trio.current_time()
-        for event in events:
-            if isinstance(event, ChangedEvent) and event.message.id > core.timeline.last_id:
-                await self.catch_up(event.message.id + 1)  # (the read has it as it is now)
-            core.take(event, now)
+        for change in waiting.changes:
+            if change.message.id > core.timeline.last_id:
+                await self.catch_up(change.message.id + 1)  # (the read has it as it is now)
+            core.take(change, now)
         if core.settings_stale:
             try:
-                settings = await storage.settings_of(self._store, self._core.name)
+                settings = await storage.settings_of(self._store, core.name)
             except StoreUnavailable:
                 pass  # the next wake tries again
             else:
                 core.reread(settings or core.settings)
+        for event in waiting.events:
+            core.take(event, now)
+        if waiting.presence:
+            core.take(MembersChanged(core.name, tuple(waiting.presence)), now)
+        for typing in waiting.typing:
+            core.take(typing, now)

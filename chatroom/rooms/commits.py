@@ -22,7 +22,7 @@ from chatroom.rooms.requests import (
 from chatroom.store import Store, StoreUnavailable
 from chatroom.store import messages as messages_db
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatroom.rooms.room")
 
 T = TypeVar("T")
 

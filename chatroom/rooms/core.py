@@ -123,10 +123,13 @@ class RoomCore:
             return None
         return why_not_join(rules, user)
 
-    def load(self, settings: RoomSettings, last_id: int, recent: list[ChatMessage]) -> None:
-        """What the store has of the room: its settings, last id and latest messages."""
+    def read(self, settings: RoomSettings) -> None:
+        """The room's settings, as the store has them (its load's first read)."""
         self.settings = settings
         self.settings_read = True
+
+    def load(self, last_id: int, recent: list[ChatMessage]) -> None:
+        """The room's last id and latest messages, as the store has them."""
         self.timeline.load(last_id, recent, seen=bool(self.members.subscribers))
 
     def reread(self, settings: RoomSettings) -> None:
@@ -315,6 +318,8 @@ class RoomCore:
             self._send_to(subscriber, protocol.encode_invited(self.name, target, request.ref))
             if invited:
                 self.effects.append(InvitationEvent(self.name, target, actor))
+                # The members here hear of the room as every server's do.
+                self._broadcast(protocol.encode_room_info(self.name, settings.info))
         else:
             self._send_to(subscriber, protocol.encode_done(request.ref))
         if action is not Action.KICK or self.private or role_ended:  # lists changed
@@ -408,11 +413,11 @@ def settings_refusal(rules: RoomRules, request: SettingsRequest) -> ProtocolErro
     actor = request.subscriber.user
     if request.topic is not None:
         refused = None if may_set_topic(rules, actor) else ErrorCode.FORBIDDEN
-        who = "the owner and moderators"
     else:
         assert request.user is not None
         refused = refusal(rules, actor, Action.SET_ROLE, request.user)
-        who = "the owner"
+    # (A topic cleared to "" is answered as a role is, as it always was.)
+    who = "the owner and moderators" if request.topic else "the owner"
     if refused is None:
         return None
     return ProtocolError(refused, f"only {who} may do that here", request.ref)

@@ -33,7 +33,7 @@ from chatroom.store.marker_buffer import ReadMarkerBuffer
 from chatroom.store.markers import mark_read
 from chatroom.store.migrations import migrate
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("chatroom.store.store")  # (its name before engine.py)
 
 T = TypeVar("T")
 P = ParamSpec("P")

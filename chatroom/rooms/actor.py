@@ -314,7 +314,7 @@ class Room:
         if core.refuse(request):
             return
         self._empty_since = None
-        seen = core.seen_by(request)
+        seen = request.seen
         if seen > core.timeline.last_id:  # it saw (or read) more than this room has sent
             await self._catch_up.fill_gap_before(seen + 1)
         core.admit(request)

@@ -155,13 +155,6 @@ class RoomCore:
         self.effects += [ForgetRoom(user), ForgottenEvent(self.name, user)]
         return True
 
-    @staticmethod
-    def seen_by(request: JoinRequest) -> int:
-        """The last id the joining client saw or its connection read."""
-        prefetched = request.prefetched
-        read = prefetched.messages[-1].id if prefetched and prefetched.messages else 0
-        return max(request.since or 0, read)
-
     def admit(self, request: JoinRequest) -> None:
         """A join the rules allow, with every message before what its client
         saw fanned out: it gets `joined`, and the others its presence."""

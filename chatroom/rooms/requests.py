@@ -39,6 +39,13 @@ class JoinRequest:
     changes: list[ChatMessage] | None = None
     changes_counted: int = 0  # Timeline.changes_made when that read began
 
+    @property
+    def seen(self) -> int:
+        """The last id the joining client saw or its connection read."""
+        prefetched = self.prefetched
+        read = prefetched.messages[-1].id if prefetched and prefetched.messages else 0
+        return max(self.since or 0, read)
+
 
 @attrs.frozen(eq=False)
 class LeaveRequest:

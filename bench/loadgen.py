@@ -137,7 +137,7 @@ class LoadGenerator:
     # -- setup --------------------------------------------------------------
 
     def connect(self, index: int) -> Client:
-        sock, leftover = upgrade(self.args.host, self.args.port)
+        sock, leftover = upgrade(self.args.host, self.args.port, source=self.args.source)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         client = Client(index, sock, leftover)
         token = self.signer.issue(client.user, ttl=3600, now=time.time())
@@ -278,12 +278,13 @@ class LoadGenerator:
             client.parse = client in senders or client in samplers
         start = time.monotonic()
         recording = False
-        cpu_start = wall_start = broker_start = 0.0
+        cpu_start = wall_start = broker_start = epoch_start = 0.0
         bytes_start = 0
         while True:
             now = time.monotonic()
             if not recording and now >= start + warmup:
                 recording = True
+                epoch_start = time.time()
                 cpu_start, wall_start = server_cpu_seconds(self.args.pid), now
                 broker_start = server_cpu_seconds(self.args.broker_pid)
                 bytes_start = sum(c.bytes for c in self.clients)
@@ -296,6 +297,7 @@ class LoadGenerator:
                     self.send_message(sender)
             self.pump(0.01)
         wall = time.monotonic() - wall_start
+        epoch_end = time.time()
         cpu = server_cpu_seconds(self.args.pid) - cpu_start
         broker_cpu = server_cpu_seconds(self.args.broker_pid) - broker_start
         received = sum(c.bytes for c in self.clients) - bytes_start
@@ -314,6 +316,7 @@ class LoadGenerator:
             "server_cpu_percent": 100 * cpu / wall,
             "server_cpu_us_per_delivery": 1e6 * cpu / deliveries,
             "broker_cpu_us_per_delivery": 1e6 * broker_cpu / deliveries,
+            "measured": [epoch_start, epoch_end],  # (epoch seconds: see bench/workers.py)
             **self.health(),
         }
 
@@ -415,6 +418,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--window", type=int, default=256, help="messages in flight per sender")
     parser.add_argument("--phases", default="steady,full", help="steady, full, idle, soak")
+    parser.add_argument(
+        "--start-at", type=float, help="once connected, wait for this time (epoch seconds)"
+    )
+    parser.add_argument(
+        "--source", help="connect from this address (127.0.0.2, ...: more ephemeral ports)"
+    )
     args = parser.parse_args()
 
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -422,6 +431,9 @@ def main() -> None:
     generator = LoadGenerator(args)
     baseline = server_rss_kib(args.pid)
     generator.connect_all(args.clients)
+    if args.start_at is not None:
+        # Several load generators measure one server: their phases line up.
+        time.sleep(max(0.0, args.start_at - time.time()))
     for phase in args.phases.split(","):
         if phase == "steady":
             result = generator.steady(args.rate, args.seconds, args.warmup)

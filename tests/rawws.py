@@ -63,9 +63,13 @@ def upgrade_request(host: str, headers: dict[str, str] | None = None) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
-def upgrade(host: str, port: int, timeout: float = 30) -> tuple[socket.socket, bytes]:
-    """Blocking: connect and upgrade; the socket and the bytes after the 101 head."""
-    sock = socket.create_connection((host, port), timeout=timeout)
+def upgrade(
+    host: str, port: int, timeout: float = 30, source: str | None = None
+) -> tuple[socket.socket, bytes]:
+    """Blocking: connect (from the address `source`, if given) and upgrade;
+    the socket and the bytes after the 101 head."""
+    source_address = None if source is None else (source, 0)
+    sock = socket.create_connection((host, port), timeout=timeout, source_address=source_address)
     sock.sendall(upgrade_request(f"{host}:{port}"))
     response = b""
     while b"\r\n\r\n" not in response:

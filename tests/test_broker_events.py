@@ -27,6 +27,7 @@ from chatroom.cluster.events import (
     sender_prefix,
 )
 from chatroom.domain import ChatMessage
+from chatroom.protocol import encode_message
 
 
 @pytest.mark.parametrize(
@@ -133,3 +134,20 @@ def test_a_node_rewritten_whole_reports_what_it_touched() -> None:
     changed = remote.replace_node("n1", {("a", "bob"): 5, ("c", "cid"): 6})
     assert changed == {("a", "ann"), ("a", "bob"), ("c", "cid")}
     assert remote.users("a") == {"bob": 5}
+
+
+def test_messages_carry_their_frame_text_so_other_nodes_encode_nothing() -> None:
+    message = ChatMessage("Lobby", 7, "ann", "hé \u2603", 1700000000000, "c-1")
+    data = encode_event(MessagesEvent("Lobby", (message,)), "n1")
+    [received] = decode_event(data).messages  # type: ignore[attr-defined]
+    assert received == message
+    assert received.json_text == encode_message(message)
+    assert encode_message(received) == encode_message(message)
+    # A node from before the texts sends rows alone: they are encoded here.
+    older = (
+        b'{"node":"n0","kind":"messages","room":"Lobby",'
+        b'"messages":[[7,"ann","hi",1,null,null,null]]}'
+    )
+    [received] = decode_event(older).messages  # type: ignore[attr-defined]
+    assert received.json_text is None
+    assert encode_message(received) == encode_message(ChatMessage("Lobby", 7, "ann", "hi", 1))

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import attrs
 
 from chatroom.domain import ChatMessage, is_valid_room_name, is_valid_user_name
+from chatroom.protocol import encode_message
 
 VERSION = 1
 
@@ -73,12 +74,18 @@ class MessagesEvent(RoomEvent):
     node: str = _node()
 
     def body(self) -> dict[str, Any]:
-        return {"room": self.room, "messages": [_row(m) for m in self.messages]}
+        # With each message's frame text: the other servers need not encode
+        # it again (a 1.0 server ignores "texts").
+        texts = [encode_message(m) for m in self.messages]
+        return {"room": self.room, "messages": [_row(m) for m in self.messages], "texts": texts}
 
     @classmethod
     def from_body(cls, node: str, body: dict[str, Any]) -> MessagesEvent:
         room = _room(body)
-        messages = tuple(_message(room, row) for row in body["messages"])
+        rows, texts = body["messages"], body.get("texts")
+        if not (isinstance(texts, list) and len(texts) == len(rows)):
+            texts = [None] * len(rows)
+        messages = tuple(_message(room, row, text) for row, text in zip(rows, texts, strict=True))
         if not messages or any(b.id != a.id + 1 for a, b in itertools.pairwise(messages)):
             raise BadEvent("messages are contiguous and not empty")
         return cls(room, messages, node=node)
@@ -357,7 +364,7 @@ def _row(m: ChatMessage) -> list[object]:
     return [m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by]
 
 
-def _message(room: str, row: object) -> ChatMessage:
+def _message(room: str, row: object, frame_text: object = None) -> ChatMessage:
     if not isinstance(row, list) or len(row) != 7:
         raise BadEvent("a message is [id, user, text, ts, cid, edited, deleted_by]")
     id_, user, text, ts, cid, edited, deleted_by = row
@@ -368,4 +375,7 @@ def _message(room: str, row: object) -> ChatMessage:
     if edited is not None and not _is_int(edited):
         raise BadEvent("edited is an integer or null")
     deleted_by = None if deleted_by is None else _user(deleted_by)
-    return ChatMessage(room, id_, _user(user), text, ts, cid, edited, deleted_by)
+    json_text = frame_text if isinstance(frame_text, str) else None
+    return ChatMessage(
+        room, id_, _user(user), text, ts, cid, edited, deleted_by, json_text=json_text
+    )

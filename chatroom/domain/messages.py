@@ -24,6 +24,9 @@ class ChatMessage:
     cid: str | None = None
     edited: int | None = None  # when its text last changed (ms)
     deleted_by: str | None = None  # a deleted message keeps its id, not its text
+    # Its `message` frame as JSON text, when the server that committed it sent
+    # that along (cluster/events.py): encoded once for every server.
+    json_text: str | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
 
     def as_json(self) -> dict[str, Any]:
         message: dict[str, Any] = {

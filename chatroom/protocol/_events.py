@@ -10,10 +10,13 @@ from chatroom.domain.messages import ChatMessage, HistoryPage
 from chatroom.domain.rooms import Member, RoomInfo, RoomsPage, UserRoom
 from chatroom.protocol._errors import ProtocolError, Ref
 
+# One encoder for every event: json.dumps with options builds one a call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 
 def dumps(obj: dict[str, Any]) -> str:
     """Compact JSON text, non-ASCII kept as UTF-8; never NaN or Infinity."""
-    return json.dumps(obj, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _ENCODER.encode(obj)
 
 
 def _with_ref(obj: dict[str, Any], ref: Ref) -> str:
@@ -56,6 +59,8 @@ def encode_error(error: ProtocolError) -> str:
 
 
 def encode_message(message: ChatMessage, ref: Ref = None) -> str:
+    if ref is None and message.json_text is not None:
+        return message.json_text
     return _with_ref(message.as_json(), ref)
 
 

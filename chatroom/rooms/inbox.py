@@ -36,6 +36,7 @@ class Inbox:
     def __init__(self, size: int) -> None:
         self._sender, self._receiver = trio.open_memory_channel[RoomRequest | Wake](size)
         self._woken = False
+        self._arrivals = 0  # from other servers, ever (what coalescing waits on too)
 
     async def submit(self, request: RoomRequest, room: str) -> None:
         """Queue a request; waits while the inbox is full."""
@@ -45,6 +46,7 @@ class Inbox:
             raise RoomClosed(room) from None
 
     def wake(self) -> None:
+        self._arrivals += 1
         if self._woken:
             return
         try:
@@ -81,12 +83,15 @@ class Inbox:
         self._woken = False
         return batch
 
+    def _waiting_count(self) -> int:
+        return self._receiver.statistics().current_buffer_used + self._arrivals
+
     async def _coalesce(self) -> None:
         quiet = 0
-        waiting = self._receiver.statistics().current_buffer_used
+        waiting = self._waiting_count()
         for _ in range(COALESCE_MAX_ROUNDS):
             await trio.lowlevel.checkpoint()
-            now_waiting = self._receiver.statistics().current_buffer_used
+            now_waiting = self._waiting_count()
             quiet = quiet + 1 if now_waiting == waiting else 0
             if quiet >= COALESCE_QUIET_ROUNDS:
                 return

@@ -45,6 +45,7 @@ class Timeline:
         # Committed by other servers, not fanned out yet; and the last id the
         # store has (when some were dropped or never came).
         self._remote: list[ChatMessage] = []
+        self._remote_at = 0  # the first of them not fanned out yet
         self._remote_sorted = True
         self.behind = 0
         # The latest edit or delete of the messages changed most recently, by
@@ -99,9 +100,10 @@ class Timeline:
     def take_remote(self, messages: list[ChatMessage]) -> None:
         """Messages another server committed, in id order: kept for the
         room's task, or (not loaded, too many waiting) read from the store."""
-        if self._recent is None or len(self._remote) + len(messages) > MAX_REMOTE_WAITING:
+        waiting = len(self._remote) - self._remote_at
+        if self._recent is None or waiting + len(messages) > MAX_REMOTE_WAITING:
             self.behind = max(self.behind, messages[-1].id)
-            self._remote.clear()
+            self._clear_remote()
         else:
             self._remote.extend(messages)
             self._remote_sorted = False
@@ -117,20 +119,31 @@ class Timeline:
         """The first message from other servers still waiting (with an id
         below `before`): the messages before it are read first, if missing."""
         if self._recent is None:
-            self._remote.clear()
+            self._clear_remote()
             return None
         if not self._remote_sorted:
+            del self._remote[: self._remote_at]
+            self._remote_at = 0
             self._remote.sort(key=lambda m: m.id)
             self._remote_sorted = True
-        if self._remote and (before is None or self._remote[0].id < before):
-            return self._remote[0]
+        at = self._remote_at
+        if at < len(self._remote) and (before is None or self._remote[at].id < before):
+            return self._remote[at]
         return None
 
-    def pop_remote(self) -> ChatMessage | None:
+    def pop_remote(self, after: int | None = None) -> ChatMessage | None:
         """The first waiting message, to fan out; None if it was seen already
-        (read by a catch-up, or committed here)."""
-        message = self._remote.pop(0)
-        return None if message.id <= self.last_id else message
+        (read by a catch-up, committed here, or at most `after`: about to be
+        fanned out)."""
+        message = self._remote[self._remote_at]
+        self._remote_at += 1
+        if self._remote_at == len(self._remote):
+            self._clear_remote()
+        return None if message.id <= max(self.last_id, after or 0) else message
+
+    def _clear_remote(self) -> None:
+        self._remote.clear()
+        self._remote_at = 0
 
     def requeue(self, messages: list[ChatMessage]) -> None:
         """Committed here, but what others committed before them could not

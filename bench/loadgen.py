@@ -304,9 +304,11 @@ class LoadGenerator:
         sampled_messages = sum(c.messages for c in samplers)
         frame_size = sum(c.message_bytes for c in samplers) / max(sampled_messages, 1)
         deliveries = received / frame_size
+        # Drained first: a client that only counted bytes may have stopped in
+        # the middle of a frame (and in a shared room, others still send).
+        self.settle()
         for client in self.clients:
             client.parse = True
-        self.settle()
         return {
             "phase": "full",
             "clients": len(self.clients),

@@ -92,9 +92,6 @@ class Joining:
     def saved_rooms(self) -> set[str]:
         return self.connection.saved_rooms
 
-    async def _read(self, read: Awaitable[T], ref: Ref) -> T:
-        return await stored(read, ref)
-
     async def create(self, name: str, private: bool, topic: str, ref: Ref) -> None:
         """Make a room owned by the user, and join it."""
         exists = ProtocolError(ErrorCode.CONFLICT, f"a room named {name} exists; join it", ref)
@@ -105,7 +102,7 @@ class Joining:
         if len(counted) >= self.settings.max_rooms_per_user:
             raise self._too_many_rooms(ref)
         made = self.store.write(rooms_db.make_room, name, self.user, private=private, topic=topic)
-        if not await self._read(made, ref):
+        if not await stored(made, ref):
             raise exists  # made meanwhile, here or on another server
         self.registry.created(name, private=private)
         await self.join(name, None, ref)
@@ -120,12 +117,12 @@ class Joining:
         """Make the direct room of `users` (this user and a known one), or
         find it made; its name as first spelled."""
         other = users[1] if users[0].lower() == self.user.lower() else users[0]
-        known = await self._read(self.store.read(users_db.known_user, other), ref)
+        known = await stored(self.store.read(users_db.known_user, other), ref)
         if known is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no user {other} is known here", ref)
         name = direct_room_name(self.user, known)
         made = self.store.write(rooms_db.make_direct_room, name, [self.user, known])
-        spelled = await self._read(made, ref)
+        spelled = await stored(made, ref)
         self.registry.created(spelled, private=True)
         self.saved_rooms.add(spelled.lower())  # (of both users, outside the cap)
         return spelled
@@ -169,7 +166,7 @@ class Joining:
             # Counted in the database: the user's other connections add rooms too.
             cap = self.settings.max_rooms_per_user
             remember = self.store.write(rooms_db.remember_room, self.user, name, cap)
-            remembered = await self._read(remember, ref)
+            remembered = await stored(remember, ref)
             if remembered == "full":
                 raise self._too_many_rooms(ref)
             if remembered != "remembered":  # the stored rules refuse it, as the room would
@@ -186,10 +183,10 @@ class Joining:
                 read = self.store.read(
                     messages_db.history_page, room.name, None, count, after=since or 0
                 )
-                prefetched = await self._read(read, ref)
+                prefetched = await stored(read, ref)
                 self.connection.charge_history(prefetched.messages)
             if since is not None and room.join_refusal(self.user) is None:
-                changes = await self._read(
+                changes = await stored(
                     self.store.read(messages_db.changes_since, room.name, since, MAX_CHANGES), ref
                 )
                 self.connection.charge_history(changes)
@@ -218,7 +215,7 @@ class Joining:
         room = self.rooms.get(key)
         # Asked of the store: the user's other connections may have added it.
         self.store.read_markers.drop(self.user, name)
-        if await self._read(self.store.write(rooms_db.forget_room, self.user, name), ref):
+        if await stored(self.store.write(rooms_db.forget_room, self.user, name), ref):
             self.publish(ForgottenEvent(name, self.user))
         elif room is None:
             raise protocol.not_member_error(name, ref)

@@ -8,8 +8,7 @@ direct rooms, new rooms and leaves are `Joining`'s (joining.py).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import TypeVar
+from collections.abc import Callable
 
 import attrs
 import trio
@@ -38,8 +37,6 @@ from chatroom.store import markers as markers_db
 from chatroom.store import messages as messages_db
 from chatroom.store import rooms as rooms_db
 from chatroom.store import users as users_db
-
-T = TypeVar("T")
 
 
 @attrs.define(eq=False, kw_only=True)
@@ -109,7 +106,7 @@ class RequestHandler:
                 moderate = ModerateRequest(connection, Action(action), user, reason, ref)
                 await self._submit(joined, moderate)
             case protocol.Decline(room, ref):
-                if not await self._read(self.store.write(rooms_db.decline, room, self.user), ref):
+                if not await stored(self.store.write(rooms_db.decline, room, self.user), ref):
                     raise ProtocolError(ErrorCode.NOT_FOUND, f"no invitation to {room}", ref)
                 self.publish(SettingsEvent(room))  # (its rules changed)
                 connection.reply(protocol.encode_done(ref))
@@ -130,14 +127,14 @@ class RequestHandler:
             case protocol.Rooms(ref, prefix, after, limit):
                 # The user's part is asked of the store, which every server shares.
                 unwritten = self.store.read_markers.unwritten(self.user)
-                view = await self._read(
+                view = await stored(
                     self.store.read(markers_db.user_view, self.user, unwritten), ref
                 )
                 listing = self.registry.page(prefix, after, limit, view)
                 connection.reply(protocol.encode_rooms(listing, ref))
             case protocol.History(room, before, limit, ref):
                 name = self._member_of(room, ref).name
-                page = await self._read(
+                page = await stored(
                     self.store.read(messages_db.history_page, name, before, limit), ref
                 )
                 connection.charge_history(page.messages)
@@ -167,7 +164,7 @@ class RequestHandler:
         """The spelling of `user`, known to the server (an account or a past
         hello); not_found otherwise: whoever registered the name first would
         get what it was given."""
-        known = await self._read(self.store.read(users_db.known_user, user), ref)
+        known = await stored(self.store.read(users_db.known_user, user), ref)
         if known is None:
             raise ProtocolError(ErrorCode.NOT_FOUND, f"no user named {user} is known here", ref)
         return known
@@ -194,9 +191,6 @@ class RequestHandler:
         connection.reply(
             protocol.encode_read(room.name, connection.read_markers.get(room.key, 0), ref)
         )
-
-    async def _read(self, read: Awaitable[T], ref: Ref) -> T:
-        return await stored(read, ref)
 
     def _charge_storage(self, text: str, ref: Ref) -> None:
         """Count `text` against the user's storage rate; rate_limited past it."""

@@ -215,7 +215,8 @@ class ReadEvent(Event):
 
 @attrs.frozen
 class ForgottenEvent(Event):
-    """`room` is no longer among `user`'s rooms (a join refused by its rules)."""
+    """`room` is no longer among `user`'s rooms (they left it, or a join was
+    refused by its rules)."""
 
     KIND = "forgotten"
     TO_USERS = True

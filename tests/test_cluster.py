@@ -21,6 +21,7 @@ from websockets.sync.client import ClientConnection
 from tests.blackbox import (
     RunningServer,
     close_code,
+    connect_ws,
     hello,
     receive,
     receive_until,
@@ -498,3 +499,23 @@ def test_catching_up_and_pending_invitations_across_nodes(cluster: Cluster) -> N
     max_there = hello(first, "max")
     send(max_there, type="join", room="later", ref="in?")
     assert receive_until(max_there, "error")["code"] == "forbidden"
+
+
+def test_a_room_left_on_one_node_is_remembered_again_by_a_join_on_another(
+    cluster: Cluster,
+) -> None:
+    first, second = cluster(2)
+    bob_here = joined(first, "bob", "lobby")
+    bob_there = hello(second, "bob")  # its welcome counts lobby among bob's rooms
+    carol = joined(second, "carol", "sync")
+    send(bob_here, type="leave", room="lobby")
+    receive_until(bob_here, "left")
+    # What the first node publishes reaches the second in order: once carol
+    # sees alice come, the second node has heard that bob left lobby.
+    joined(first, "alice", "sync")
+    receive_until(carol, "presence")
+    send(bob_there, type="join", room="lobby")
+    receive_until(bob_there, "joined")
+    fresh = connect_ws(first)
+    send(fresh, type="hello", token=first.token("bob"))
+    assert [r["room"] for r in receive_until(fresh, "welcome")["rooms"]] == ["lobby"]

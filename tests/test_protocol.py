@@ -255,6 +255,23 @@ def test_unicode_text_is_sent_as_utf8_not_escaped() -> None:
     assert "日本語 🎉" in text
 
 
+@given(
+    text=st.text(max_size=50),
+    cid=st.none() | st.text(max_size=10),
+    ref=st.text(max_size=10) | st.integers() | st.floats(allow_nan=False, allow_infinity=False),
+)
+def test_a_message_with_its_ref_is_its_frame_text_with_ref_last(
+    text: str, cid: str | None, ref: str | int | float
+) -> None:
+    message = ChatMessage("r", 1, "u", text, 0, cid)
+    own = protocol.encode_message(message, ref)
+    assert json.loads(own) == {**message.as_json(), "ref": ref}
+    assert own == json.dumps(
+        {**message.as_json(), "ref": ref}, separators=(",", ":"), ensure_ascii=False
+    )
+    assert protocol.encode_message(message) == message.frame_text
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
     lambda children: st.lists(children) | st.dictionaries(st.text(), children),

@@ -20,7 +20,6 @@ from typing import Any, ClassVar
 import attrs
 
 from chatroom.domain import ChatMessage, is_valid_room_name, is_valid_user_name
-from chatroom.protocol import encode_message
 
 VERSION = 1
 
@@ -76,7 +75,7 @@ class MessagesEvent(RoomEvent):
     def body(self) -> dict[str, Any]:
         # With each message's frame text: the other servers need not encode
         # it again (a 1.0 server ignores "texts").
-        texts = [encode_message(m) for m in self.messages]
+        texts = [m.frame_text for m in self.messages]
         return {"room": self.room, "messages": [_row(m) for m in self.messages], "texts": texts}
 
     @classmethod
@@ -376,7 +375,7 @@ def _message(room: str, row: object, frame_text: object = None) -> ChatMessage:
     if edited is not None and not _is_int(edited):
         raise BadEvent("edited is an integer or null")
     deleted_by = None if deleted_by is None else _user(deleted_by)
-    json_text = frame_text if isinstance(frame_text, str) else None
+    frame_text = frame_text if isinstance(frame_text, str) else None
     return ChatMessage(
-        room, id_, _user(user), text, ts, cid, edited, deleted_by, json_text=json_text
+        room, id_, _user(user), text, ts, cid, edited, deleted_by, frame_text=frame_text
     )

@@ -9,6 +9,8 @@ import attrs
 
 MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
 
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
 # History pages and `joined` carry at most this many bytes of messages (at
 # least one message, so that paging always moves).
 HISTORY_PAGE_BYTES = 256 * 1024
@@ -24,9 +26,22 @@ class ChatMessage:
     cid: str | None = None
     edited: int | None = None  # when its text last changed (ms)
     deleted_by: str | None = None  # a deleted message keeps its id, not its text
-    # Its `message` frame as JSON text, when the server that committed it sent
-    # that along (cluster/events.py): encoded once for every server.
-    json_text: str | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    # Its frame text once encoded, here or by the server that committed it
+    # (cluster/events.py sends it along).
+    _frame_text: str | None = attrs.field(
+        default=None, eq=False, repr=False, kw_only=True, alias="frame_text"
+    )
+
+    @property
+    def frame_text(self) -> str:
+        """Its `message` frame as JSON text, encoded once however many members
+        and servers it goes to."""
+        text = self._frame_text
+        if text is None:
+            text = _ENCODER.encode(self.as_json())
+            # (a cache of what the fields say: frozen, the value never changes)
+            object.__setattr__(self, "_frame_text", text)
+        return text
 
     def as_json(self) -> dict[str, Any]:
         message: dict[str, Any] = {
@@ -78,5 +93,4 @@ def read_cost(messages: list[ChatMessage]) -> int:
 
 def encoded_size(message: ChatMessage) -> int:
     """The bytes of `message` as JSON text in UTF-8 (its form in frames and pages)."""
-    text = json.dumps(message.as_json(), separators=(",", ":"), ensure_ascii=False)
-    return len(text.encode())
+    return len(message.frame_text.encode())

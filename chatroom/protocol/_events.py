@@ -59,9 +59,11 @@ def encode_error(error: ProtocolError) -> str:
 
 
 def encode_message(message: ChatMessage, ref: Ref = None) -> str:
-    if ref is None and message.json_text is not None:
-        return message.json_text
-    return _with_ref(message.as_json(), ref)
+    text = message.frame_text
+    if ref is None:
+        return text
+    # As _with_ref() writes it ("ref" last), without encoding the message again.
+    return f'{text[:-1]},"ref":{_ENCODER.encode(ref)}}}'
 
 
 def encode_joined(

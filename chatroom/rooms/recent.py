@@ -17,8 +17,9 @@ MESSAGE_OVERHEAD = 400  # the message object, its fields and the deque slot, rou
 
 
 def message_bytes(message: ChatMessage) -> int:
-    """What keeping `message` costs, near enough (no encoding: O(1))."""
-    return sys.getsizeof(message.text) + MESSAGE_OVERHEAD
+    """What keeping `message` costs, near enough (no encoding: O(1)): its
+    text, twice (once more in its frame text, encoded when it went out)."""
+    return 2 * sys.getsizeof(message.text) + MESSAGE_OVERHEAD
 
 
 class CacheBudget:

@@ -32,6 +32,9 @@ class Counters:
     """Events counted since start, shared by everything that counts them."""
 
     messages_committed: int = 0
+    # Other servers' messages read from the store: the broker lost them, or
+    # they were late (rooms/catchup.py).
+    messages_read_back: int = 0
     store_write_failures: int = 0
     rate_limited_frames: int = 0
     outbound_overflows: int = 0
@@ -77,6 +80,7 @@ class Counters:
 
 _COUNTED = (
     "messages_committed",
+    "messages_read_back",
     "store_write_failures",
     "rate_limited_frames",
     "outbound_overflows",

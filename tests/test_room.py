@@ -7,6 +7,7 @@ import json
 from typing import Any
 
 import attrs
+import pytest
 import trio
 import trio.testing
 from wsproto.connection import Connection, ConnectionType
@@ -15,6 +16,8 @@ from wsproto.events import TextMessage
 from chatroom.cluster.events import ExpelledEvent, MessagesEvent, SettingsEvent
 from chatroom.domain import ChatMessage, HistoryPage
 from chatroom.domain.rules import Action
+from chatroom.metrics import Counters
+from chatroom.rooms import catchup
 from chatroom.rooms.registry import RoomRegistry
 from chatroom.rooms.requests import (
     ChangeRequest,
@@ -294,6 +297,61 @@ async def test_messages_from_other_servers_fan_out_in_id_order_gaps_read(
     await room.submit(PublishRequest(ann, "mine"))
     assert [f["id"] for f in await ann.frames(1)] == [6]
     assert ann.received == []
+
+
+async def _committed_elsewhere(store: Store, room: str, count: int) -> tuple[ChatMessage, ...]:
+    drafts = [ChatMessage(room, 0, "bob", f"theirs {i}", 1) for i in range(count)]
+    return tuple(s.message for s in await store.write(messages_db.insert_messages, drafts))
+
+
+async def test_a_commit_after_ids_committed_elsewhere_waits_for_the_broker_to_bring_them(
+    nursery: trio.Nursery, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another server committed 1..2 just before this room's 3: its event is
+    on the way, so the room waits for it rather than reading the store."""
+    monkeypatch.setattr(catchup, "BROKER_GRACE", TIMEOUT)
+    counters = Counters()
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock, counters=counters)
+    ann = FakeSubscriber("ann")
+    room = registry.open("shared")
+    await room.submit(JoinRequest(ann))
+    await ann.frames(2)
+    theirs = await _committed_elsewhere(sqlite_store, "shared", 2)
+
+    async def broker_brings_them() -> None:
+        await trio.sleep(0.02)
+        registry.on_event(MessagesEvent("shared", theirs))
+
+    nursery.start_soon(broker_brings_them)
+    await room.submit(PublishRequest(ann, "mine", ref="m"))
+    assert [(f["id"], f["text"]) for f in await ann.frames(3)] == [
+        (1, "theirs 0"),
+        (2, "theirs 1"),
+        (3, "mine"),
+    ]
+    assert counters.messages_read_back == 0
+
+
+async def test_ids_the_broker_does_not_bring_are_read_after_the_grace_then_at_once_for_a_while(
+    nursery: trio.Nursery, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(catchup, "BROKER_GRACE", 1.0)
+    counters = Counters()
+    registry = RoomRegistry(nursery, sqlite_store, clock_ms=fixed_clock, counters=counters)
+    ann = FakeSubscriber("ann")
+    room = registry.open("lossy")
+    await room.submit(JoinRequest(ann))
+    await ann.frames(2)
+    for first_id, read_back in ((1, 2), (4, 4)):
+        await _committed_elsewhere(sqlite_store, "lossy", 2)
+        started = trio.current_time()
+        await room.submit(PublishRequest(ann, "mine"))
+        frames = await ann.frames(3)
+        waited = trio.current_time() - started
+        assert [f["id"] for f in frames] == [first_id, first_id + 1, first_id + 2]
+        assert counters.messages_read_back == read_back
+        # Waited in vain once: the next gap is read at once.
+        assert waited >= 1.0 if first_id == 1 else waited < 1.0
 
 
 async def test_a_join_that_saw_more_than_the_room_gets_no_message_twice(

@@ -95,7 +95,7 @@ class Room:
         self._linger_seconds = linger
         self._empty_since: float | None = None  # when the last member left (lingering)
         self._waiting = Waiting()  # from other servers, for the task
-        self._catch_up = CatchUp(core=self.core, store=store)
+        self._catch_up = CatchUp(core=self.core, store=store, counters=counters)
         self._commits = Commits(
             core=self.core,
             store=store,
@@ -160,6 +160,7 @@ class Room:
             self.core.settings_stale = True
         if isinstance(event, MessagesEvent):
             self.core.timeline.take_remote(list(event.messages))
+            self._catch_up.arrived()
         elif isinstance(event, ChangedEvent) and not self.loaded:
             return  # (loading reads the message as it is now)
         self._waiting.keep(event)

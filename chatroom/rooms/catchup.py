@@ -24,6 +24,7 @@ from chatroom.cluster.events import (
     TypingEvent,
 )
 from chatroom.domain import ChatMessage
+from chatroom.metrics import Counters
 from chatroom.rooms import storage
 from chatroom.rooms.core import RoomCore
 from chatroom.rooms.timeline import MAX_REMOTE_WAITING
@@ -35,6 +36,12 @@ log = logging.getLogger("chatroom.rooms.room")
 T = TypeVar("T")
 
 CATCH_UP_PAGE = 200  # messages of another server's read at a time
+# How long a room waits for ids another server committed to come through the
+# broker, as they do within a millisecond or so, before reading them from the
+# store. After a wait in vain (no broker, or it lost them), the room reads at
+# once for a while.
+BROKER_GRACE = 0.05
+NO_GRACE_AFTER_MISS = 5.0
 
 
 @attrs.define
@@ -70,15 +77,45 @@ def _bounded(waiting: list[T], event: T) -> None:
 
 
 class CatchUp:
-    def __init__(self, *, core: RoomCore, store: Store) -> None:
+    def __init__(self, *, core: RoomCore, store: Store, counters: Counters) -> None:
         self._core = core
         self._store = store
+        self._counters = counters
+        self._arrival: trio.Event | None = None
+        self._no_grace_until = float("-inf")
+
+    def arrived(self) -> None:
+        """Messages came from other servers."""
+        if self._arrival is not None:
+            self._arrival.set()
 
     async def fill_gap_before(self, next_id: int) -> bool:
         """Fan out every message before `next_id`: those the broker brought
         first, then the store's. False if the store could not be read."""
         await self.remote_messages(before=next_id)
+        if self._core.timeline.last_id + 1 < next_id and await self._broker_brings(next_id):
+            await self.remote_messages(before=next_id)
         return await self.catch_up(next_id)
+
+    async def _broker_brings(self, next_id: int) -> bool:
+        """Whether every id before `next_id` came from the broker, waiting
+        up to BROKER_GRACE for them: a read from the store costs the room
+        more, and the event that brings them would be decoded for nothing."""
+        timeline = self._core.timeline
+        if timeline.remote_through(next_id):
+            return True
+        now = trio.current_time()
+        if now < self._no_grace_until:
+            return False
+        with trio.move_on_after(BROKER_GRACE):
+            while not timeline.remote_through(next_id):
+                self._arrival = trio.Event()
+                await self._arrival.wait()
+            self._arrival = None
+            return True
+        self._arrival = None
+        self._no_grace_until = now + NO_GRACE_AFTER_MISS
+        return False
 
     async def catch_up(self, next_id: int) -> bool:
         """Another server using the same database committed messages here
@@ -101,6 +138,7 @@ class CatchUp:
                 return False
             if not missed:
                 return True  # (the store has none: rolled back, or never there)
+            self._counters.messages_read_back += len(missed)
             self._core.fan_out(missed)
         return True
 
@@ -115,6 +153,8 @@ class CatchUp:
                 if run:
                     self._core.fan_out(run)
                     run = []
+                if await self._broker_brings(message.id):
+                    continue  # (the earliest waiting is another message now)
                 if not await self.catch_up(message.id):
                     break  # the store is down: the gap check tries again
             if (new := timeline.pop_remote(after=run[-1].id if run else None)) is not None:

@@ -131,6 +131,15 @@ class Timeline:
             return self._remote[at]
         return None
 
+    def remote_through(self, next_id: int) -> bool:
+        """Whether every id from the last one out to `next_id` (excluded) is
+        waiting among other servers' messages."""
+        missing = next_id - 1 - self.last_id
+        if missing <= 0:
+            return True
+        waiting = {m.id for m in self._remote[self._remote_at :] if self.last_id < m.id < next_id}
+        return len(waiting) == missing
+
     def pop_remote(self, after: int | None = None) -> ChatMessage | None:
         """The first waiting message, to fan out; None if it was seen already
         (read by a catch-up, committed here, or at most `after`: about to be

@@ -1,4 +1,5 @@
-"""The servers of one chat, joined through Redis (coredis, on Trio).
+"""The servers of one chat, joined through Redis (coredis, on Trio; the
+event channel is read by broker/channel.py).
 
 One channel carries every event (cluster/events.py) to every server. Each
 server (a node) also keeps in Redis, under chatroom:SID: (SID: a hash of the
@@ -40,6 +41,7 @@ from typing import Protocol
 import coredis
 import trio
 
+from chatroom.broker.channel import Where, subscribed
 from chatroom.broker.keys import SECRET_ID, Keys, redacted, secret_id
 from chatroom.broker.outgoing import (
     Outgoing,
@@ -173,8 +175,10 @@ class RedisBroker:
             connect_timeout=CONNECT_TIMEOUT,
             stream_timeout=COMMAND_TIMEOUT,
         )
-        async with client, client.pubsub(retry_policy=None, ignore_subscribe_messages=True) as sub:
-            await sub.subscribe(self._keys.events)
+        pool = client.connection_pool
+        where = Where.of_pool(pool.location, dict(pool.connection_kwargs))
+        channel = subscribed(where, self._keys.events, connect_timeout=CONNECT_TIMEOUT)
+        async with client, channel as events:
             await self._check_secret(client)
             await self._read_nodes(client)
             was = self.state
@@ -193,10 +197,8 @@ class RedisBroker:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._write_loop, client)
                 nursery.start_soon(self._heartbeat_loop, client)
-                async for message in sub:
-                    data = message["data"]
-                    if message["type"] == "message" and isinstance(data, bytes):
-                        await self._dispatch(client, data)
+                async for data in events.messages():
+                    await self._dispatch(client, data)
                 raise ConnectionError("the subscription ended")
 
     async def _check_secret(self, client: coredis.Redis[bytes]) -> None:

@@ -27,7 +27,7 @@ PUSH = b"*3\r\n$7\r\nmessage\r\n$6\r\nevents\r\n$12\r\nhello\r\nthere\r\n"
 
 
 def replies(parser: RespParser) -> list[object]:
-    found = []
+    found: list[object] = []
     while True:
         whole, reply = parser.next_reply()
         if not whole:

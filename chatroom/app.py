@@ -81,6 +81,7 @@ def build_server(
         creations_per_hour=settings.room_creations_per_hour,
         cache_bytes=settings.history_cache_mib * 1024 * 1024,
         linger=settings.room_linger,
+        is_bot=controls.is_bot,
     )
     router = ClusterRouter(rooms=registry, users=sessions, broker=broker)
     # One decision on tokens, for hello and for HTTP bearer tokens.
@@ -126,6 +127,7 @@ def build_server(
             INVITATION_BURST, settings.invitations_per_hour / 3600, max_keys=10_000
         ),
         publish=router.publish,
+        learn_bot=controls.learn_bot,
     )
     front = ChatServer(
         settings=settings,

@@ -41,6 +41,8 @@ class Authentication:
     # Counts the user's connections; False when the user has too many.
     admit: Callable[[str], bool]
     counters: Counters
+    # A bot said hello: its owner (known here before the store is read again).
+    learn_bot: Callable[[str, str], None] = lambda bot, owner: None
 
     async def await_hello(self) -> None:
         """Authenticate with the first frame, which must be a `hello` arriving
@@ -81,6 +83,8 @@ class Authentication:
             connection.reply_error(protocol.unavailable_error(ref))
             connection.request_close(CLOSE_TRY_AGAIN_LATER, "the database is unavailable; retry")
             return
+        if start.owner is not None:
+            self.learn_bot(start.user, start.owner)
         try:
             self.tokens.check_revocation(start.revoked)  # read as the session started
             # Again: a ban or logout read meanwhile did not find this session yet.
@@ -96,6 +100,7 @@ class Authentication:
             connection.request_close(CLOSE_POLICY, "too many connections for this user")
             return
         connection.authenticated_user = start.user
+        connection.owner = start.owner
         if not start.known:  # once per user: `direct` finds them from now on
             try:
                 await self.store.write(users_db.remember_user, start.user)

@@ -17,6 +17,7 @@ class ClientSession(Subscriber, Protocol):
     transport: SocketTransport
     session: str
     authenticated_user: str | None
+    owner: str | None  # a bot's owner: the session is a bot's
     token_id: str | None
     token_issued: int | None
     rooms: dict[str, Room]  # joined here, by key

@@ -69,6 +69,8 @@ class Connection:
     publish: Callable[[Event], None] = lambda event: None
     session: str = attrs.field(factory=lambda: secrets.token_urlsafe(12))
     authenticated_user: str | None = None
+    owner: str | None = None  # a bot's owner: this is a bot's connection
+    learn_bot: Callable[[str, str], None] = lambda bot, owner: None
     token_id: str | None = None  # the `jti` of the token it authenticated with
     token_issued: int | None = None  # and its `iat`
     # Invitations each user may send, shared by their connections.
@@ -106,6 +108,7 @@ class Connection:
             settings=settings,
             admit=self.admit,
             counters=self.counters,
+            learn_bot=self.learn_bot,
         )
         self._requests = RequestHandler(
             connection=self,

@@ -113,8 +113,10 @@ class Sessions:
             connection.read_markers.pop(key, None)
 
     def user_control_changed(self, control: UserControl) -> None:
-        """A ban or logout read from the store: the sessions it refuses end."""
-        for connection in self.of(control.name):
+        """A ban or logout read from the store: the sessions it refuses end
+        (a banned owner's bots' too)."""
+        users = [control.name, *self._controls.bots_of(control.name)]
+        for connection in [c for user in users for c in self.of(user)]:
             reason = self._controls.refusal(connection.user, connection.token_issued)
             if reason is not None:
                 connection.request_close(CLOSE_UNAUTHORIZED, reason)

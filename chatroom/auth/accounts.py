@@ -101,6 +101,27 @@ class Accounts:
             raise AccountError(409, ErrorCode.CONFLICT, f"username {username!r} is taken")
         return username
 
+    async def add_bot(self, name: str, owner: str) -> str:
+        """Create a bot account owned by the account `owner`; the owner's
+        spelling. Raises AccountError."""
+        if not is_valid_user_name(name):
+            raise AccountError(
+                400, ErrorCode.BAD_REQUEST, "usernames are 1-32 characters: A-Z a-z 0-9 _ - ."
+            )
+        try:
+            owner_name = await self.store.write(users_db.create_bot, name, owner)
+        except users_db.NameTaken:
+            raise AccountError(409, ErrorCode.CONFLICT, f"username {name!r} is taken") from None
+        if owner_name is None:
+            raise AccountError(
+                404, ErrorCode.NOT_FOUND, f"there is no user account {owner!r} to own the bot"
+            )
+        return owner_name
+
+    def token_for(self, name: str) -> IssuedToken:
+        """A token for `name`, as login would give it (no check of the name)."""
+        return self._issue(name)
+
     async def set_password(self, username: str, password: object) -> None:
         """A new password for an account; raises AccountError."""
         if problem := password_problem(password):
@@ -135,7 +156,8 @@ class Accounts:
             account = None
             if is_valid_user_name(username) and len(password) <= 1024:
                 account = await self.store.read(users_db.password_hash, username)
-            password_hash = None if account is None else account[1]
+            # (a bot has no password: nothing matches, in the same time)
+            password_hash = None if account is None or not account[1] else account[1]
             # Checked again in the address's hashing turn (one at a time): logins
             # sent all at once from one address are held to its limit too.
             matches = await self.hasher.verify(
@@ -145,6 +167,10 @@ class Accounts:
                 first=lambda: self._refuse_if_throttled(username, client, address_only=True),
             )
             settled = True
+            if account is not None and not account[1]:
+                raise AccountError(
+                    403, ErrorCode.FORBIDDEN, "a bot has no password: it connects with a token"
+                )
             if not matches or account is None:
                 self.throttle.failed(username, client)
                 if account is None and await self._registrable(username):

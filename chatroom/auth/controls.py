@@ -2,7 +2,8 @@
 the shared database: every server keeps all of them in memory (a few rows:
 only users ever banned or logged out), so `hello` and each HTTP request are
 checked without a query, and reads what changed every POLL_INTERVAL, ending
-the live sessions a change refuses."""
+the live sessions a change refuses. The bots and their owners too: a bot is
+refused while its owner is banned, and members and messages say `bot`."""
 
 from __future__ import annotations
 
@@ -28,10 +29,24 @@ class UserControls:
     def __init__(self) -> None:
         self._by_key: dict[str, UserControl] = {}
         self._newest_ms = 0
+        self._owners: dict[str, str] = {}  # bot key -> its owner
+
+    def is_bot(self, user: str) -> bool:
+        return user.lower() in self._owners
+
+    def bots_of(self, owner: str) -> list[str]:
+        key = owner.lower()
+        return [bot for bot, of in self._owners.items() if of.lower() == key]
+
+    def learn_bot(self, bot: str, owner: str) -> None:
+        self._owners[bot.lower()] = owner
 
     def refusal(self, user: str, issued: int | None) -> str | None:
         """Why a token of `user` issued at `issued` (its `iat`) is refused now;
         None if it is not."""
+        owner = self._owners.get(user.lower())
+        if owner is not None and self.banned(owner):
+            return "the bot's owner is banned"
         control = self._by_key.get(user.lower())
         if control is None:
             return None
@@ -68,16 +83,19 @@ class UserControls:
         """Read every control, report started, then what changed every
         POLL_INTERVAL (calling `on_change` for each) until cancelled."""
         self.learn(await store.read(users_db.user_controls_since, 0))
+        self._owners = {bot.lower(): owner for bot, owner in await store.read(users_db.bots)}
         task_status.started()
         while True:
             await trio.sleep(POLL_INTERVAL)
             since = max(0, self._newest_ms - CHANGE_OVERLAP_MS)
             try:
                 changes = await store.read(users_db.user_controls_since, since)
+                bots = await store.read(users_db.bots)
             except Exception as exc:  # never a reason to stop serving: ask again
                 if not isinstance(exc, StoreUnavailable):
                     log.exception("reading bans and logouts failed")
                 continue
+            self._owners = {bot.lower(): owner for bot, owner in bots}
             for control in self.learn(changes):
                 log.info(
                     "user %s: %s",

@@ -14,11 +14,12 @@ from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.cli.options import add_options
 from chatroom.cli.state import database_failure, database_url, running_store, signer
 from chatroom.config import Settings
-from chatroom.domain import is_valid_user_name
+from chatroom.domain import ErrorCode, is_valid_user_name
 from chatroom.store import NameClash, SchemaTooNew, StoreUnavailable
 from chatroom.store import users as users_db
 
 DEFAULT_TOKEN_TTL = Settings().token_ttl  # as /api/login gives
+BOT_TOKEN_TTL = Settings().max_token_ttl  # the longest a server takes by default
 USER_HELP = "1-32 characters: A-Z a-z 0-9 _ - ."
 BAD_USER = "chatroom: USER must be 1-32 characters from A-Z a-z 0-9 _ - ."
 
@@ -39,9 +40,21 @@ def add_user_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
     user_commands = user_parser.add_subparsers(dest="user_command", metavar="ACTION", required=True)
     add_parser = user_commands.add_parser(
         "add",
-        help="create a user",
+        help="create a user (or, with --bot, a bot)",
         description="Create a user who can log in with a password, read from standard "
-        "input (one line) or from --password-file.",
+        "input (one line) or from --password-file. With --bot --owner USER: a bot account "
+        "(no password), and a token for it on the last line of the output.",
+    )
+    add_parser.add_argument(
+        "--bot", action="store_true", help="a bot: no password, connects with a token"
+    )
+    add_parser.add_argument(
+        "--owner", metavar="USER", help="the account that answers for the bot (required with --bot)"
+    )
+    token_parser = user_commands.add_parser(
+        "token",
+        help="print a new token for an account (a bot's, say)",
+        description="Print a new token for the account USER on standard output.",
     )
     password_parser = user_commands.add_parser(
         "password",
@@ -67,6 +80,14 @@ def add_user_parser(commands: argparse._SubParsersAction[argparse.ArgumentParser
             action_parser.add_argument(
                 "--password-file", type=Path, help="read the password from this file's first line"
             )
+        if action_parser in (add_parser, token_parser):
+            action_parser.add_argument(
+                "--token-ttl",
+                type=int,
+                default=BOT_TOKEN_TTL,
+                metavar="SECONDS",
+                help="how long the token printed is valid (default: %(default)s, 30 days)",
+            )
         add_options(action_parser, "user")
 
 
@@ -85,7 +106,11 @@ def user_command(args: argparse.Namespace) -> int:
     if action != "list" and not is_valid_user_name(args.user):
         print(BAD_USER, file=sys.stderr)
         return 2
-    password = _read_password(args) if action in ("add", "password") else ""
+    bot = action == "add" and args.bot
+    if bot and not (args.owner and is_valid_user_name(args.owner)):
+        print("chatroom: a bot needs --owner USER, an account", file=sys.stderr)
+        return 2
+    password = _read_password(args) if action in ("add", "password") and not bot else ""
     url = database_url(args.database_url, args.data_dir)
     if failure := database_failure(url):
         print(f"chatroom: {failure}", file=sys.stderr)
@@ -93,7 +118,18 @@ def user_command(args: argparse.Namespace) -> int:
 
     async def run() -> str:
         async with running_store(url) as store:
-            accounts = Accounts(store, signer(args.data_dir), DEFAULT_TOKEN_TTL)
+            ttl = getattr(args, "token_ttl", DEFAULT_TOKEN_TTL)
+            accounts = Accounts(store, signer(args.data_dir), ttl)
+            if bot:
+                owner = await accounts.add_bot(args.user, args.owner)
+                print(accounts.token_for(args.user).token)
+                return f"added bot {args.user}, owned by {owner}; its token is above"
+            if action == "token":
+                found = await store.read(users_db.password_hash, args.user)
+                if found is None:
+                    raise AccountError(404, ErrorCode.NOT_FOUND, f"there is no user {args.user!r}")
+                print(accounts.token_for(found[0]).token)
+                return ""
             if action == "add":
                 return (
                     f"added user {await accounts.add_user(args.user, password, adopt_known=True)}"
@@ -106,7 +142,9 @@ def user_command(args: argparse.Namespace) -> int:
                     created = time.strftime(
                         "%Y-%m-%dT%H:%M:%SZ", time.gmtime(account.created_ms / 1000)
                     )
-                    print(f"{account.name}\t{created}\t{'banned' if account.banned else '-'}")
+                    state = "banned" if account.banned else "-"
+                    owned = f"\tbot of {account.owner}" if account.owner else ""
+                    print(f"{account.name}\t{created}\t{state}{owned}")
                 return ""
             banned = {"ban": True, "unban": False}.get(action)
             await store.write(

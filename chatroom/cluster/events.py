@@ -361,13 +361,17 @@ def _user(user: object) -> str:
 
 
 def _row(m: ChatMessage) -> list[object]:
-    return [m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by]
+    row: list[object] = [m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by]
+    if m.bot:  # (only then: a node from before bots reads the rest)
+        row.append(True)
+    return row
 
 
 def _message(room: str, row: object, frame_text: object = None) -> ChatMessage:
-    if not isinstance(row, list) or len(row) != 7:
-        raise BadEvent("a message is [id, user, text, ts, cid, edited, deleted_by]")
-    id_, user, text, ts, cid, edited, deleted_by = row
+    if not isinstance(row, list) or len(row) not in (7, 8):
+        raise BadEvent("a message is [id, user, text, ts, cid, edited, deleted_by, bot?]")
+    id_, user, text, ts, cid, edited, deleted_by = row[:7]
+    bot = len(row) == 8 and row[7] is True
     if not (_is_int(id_) and id_ > 0 and _is_int(ts) and isinstance(text, str)):
         raise BadEvent("invalid message")
     if cid is not None and not isinstance(cid, str):
@@ -377,5 +381,5 @@ def _message(room: str, row: object, frame_text: object = None) -> ChatMessage:
     deleted_by = None if deleted_by is None else _user(deleted_by)
     frame_text = frame_text if isinstance(frame_text, str) else None
     return ChatMessage(
-        room, id_, _user(user), text, ts, cid, edited, deleted_by, frame_text=frame_text
+        room, id_, _user(user), text, ts, cid, edited, deleted_by, bot, frame_text=frame_text
     )

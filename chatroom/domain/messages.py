@@ -26,6 +26,7 @@ class ChatMessage:
     cid: str | None = None
     edited: int | None = None  # when its text last changed (ms)
     deleted_by: str | None = None  # a deleted message keeps its id, not its text
+    bot: bool = False  # sent by a bot account or a webhook (1.2)
     # Its frame text once encoded, here or by the server that committed it
     # (cluster/events.py sends it along).
     _frame_text: str | None = attrs.field(
@@ -54,6 +55,8 @@ class ChatMessage:
         }
         if self.cid is not None:
             message["cid"] = self.cid
+        if self.bot:
+            message["bot"] = True
         if self.deleted_by is not None:
             del message["text"]
             message["deleted"] = True

@@ -15,11 +15,14 @@ class Member:
     user: str
     since: int
     role: str | None = None  # owner, moderator or member (None: not known here)
+    bot: bool = False
 
     def as_json(self) -> dict[str, Any]:
         member: dict[str, Any] = {"user": self.user, "since": self.since}
         if self.role is not None:
             member["role"] = self.role
+        if self.bot:
+            member["bot"] = True
         return member
 
 

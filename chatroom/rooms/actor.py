@@ -77,6 +77,7 @@ class Room:
         elsewhere: Elsewhere | None = None,
         stored: bool = False,
         linger: float = 0.0,
+        is_bot: Callable[[str], bool] = lambda user: False,
     ) -> None:
         self.core = RoomCore(
             name,
@@ -84,6 +85,7 @@ class Room:
             budget=cache_budget,
             elsewhere=elsewhere,
             error_codes=counters.error_codes,
+            is_bot=is_bot,
         )
         self.stored = stored  # whether the store has the room (its row in `rooms`)
         self._store = store

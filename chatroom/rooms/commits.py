@@ -65,10 +65,7 @@ class Commits:
         for at, chunk in enumerate(chunks):
             now = core.clock_ms()
             # Ids here are drafts: the store numbers the messages.
-            drafts = [
-                ChatMessage(self._core.name, 0, r.subscriber.user, r.text, now, r.cid)
-                for r in chunk
-            ]
+            drafts = [self._draft(request, now) for request in chunk]
             try:
                 saved = await self._store.write(messages_db.insert_messages, drafts)
                 self._counters.messages_committed += sum(s.new for s in saved)
@@ -97,6 +94,11 @@ class Commits:
                 core.timeline.accept(new)
             for request, result in zip(chunk, saved, strict=True):
                 core.deliver_saved(request, result.message, result.new)
+
+    def _draft(self, request: PublishRequest, now: int) -> ChatMessage:
+        user = request.subscriber.user
+        bot = self._core.members.is_bot(user)
+        return ChatMessage(self._core.name, 0, user, request.text, now, request.cid, bot=bot)
 
     async def change_all(self, requests: list[ChangeRequest]) -> None:
         """Edit or delete messages, each if the policy lets its requester, in

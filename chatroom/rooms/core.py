@@ -90,6 +90,7 @@ class RoomCore:
         budget: CacheBudget,
         elsewhere: Elsewhere | None,
         error_codes: collections.Counter[str],
+        is_bot: Callable[[str], bool] = lambda user: False,
     ) -> None:
         self.name = name  # as first spelled: the store's spelling once stored
         self.key = name.lower()
@@ -97,7 +98,7 @@ class RoomCore:
         self.settings_read = False  # until then, whether the room is private is not known
         self.settings_stale = False  # changed by another server: read them again
         self.timeline = Timeline(budget)
-        self.members = Members(self.key, elsewhere)
+        self.members = Members(self.key, elsewhere, is_bot)
         self._outbox: Outbox[Subscriber] = Outbox()
         self.clock_ms = clock_ms
         self._error_codes = error_codes

@@ -38,9 +38,12 @@ class _Membership:
 
 
 class Members:
-    def __init__(self, key: str, elsewhere: Elsewhere | None) -> None:
+    def __init__(
+        self, key: str, elsewhere: Elsewhere | None, is_bot: Callable[[str], bool]
+    ) -> None:
         self._key = key
         self._elsewhere = elsewhere
+        self.is_bot = is_bot
         # connection -> its bound deliver(), called once per member per flush
         self.subscribers: dict[Subscriber, Callable[[bytes], bool]] = {}
         self._here: dict[str, _Membership] = {}
@@ -63,7 +66,10 @@ class Members:
         """Users in the room (on any server), in the order they became
         members, with their roles."""
         role_of = rules.role_of
-        here = [Member(user, m.since, role_of(user)) for user, m in self._here.items()]
+        is_bot = self.is_bot
+        here = [
+            Member(user, m.since, role_of(user), is_bot(user)) for user, m in self._here.items()
+        ]
         elsewhere = self._elsewhere.users(self._key) if self._elsewhere is not None else None
         if not elsewhere:
             return here
@@ -71,7 +77,7 @@ class Members:
         for member in here:
             since[member.user] = min(member.since, since.get(member.user, member.since))
         ordered = sorted(since.items(), key=lambda item: item[1])
-        return [Member(user, joined, role_of(user)) for user, joined in ordered]
+        return [Member(user, joined, role_of(user), is_bot(user)) for user, joined in ordered]
 
     def is_member(self, user: str) -> bool:
         """On any server."""

@@ -51,9 +51,11 @@ class RoomRegistry:
         creations_per_hour: int = ROOM_CREATIONS_PER_HOUR,
         cache_bytes: int = DEFAULT_BUDGET_BYTES,
         linger: float = 0.0,
+        is_bot: Callable[[str], bool] = lambda user: False,
     ) -> None:
         self._nursery = nursery
         self._linger = linger
+        self._is_bot = is_bot
         self._store = store
         # What the rooms count (errors, fan-out times): one set with the server's.
         self.counters = Counters() if counters is None else counters
@@ -117,6 +119,7 @@ class RoomRegistry:
                 elsewhere=self._elsewhere,
                 stored=stored is not None,
                 linger=self._linger,
+                is_bot=self._is_bot,
             )
             self._rooms[key] = room
             self._nursery.start_soon(self._run, room, name=f"room {key}")

@@ -19,7 +19,7 @@ from chatroom.domain import ChatMessage
 from chatroom.store.schema import Dialect
 
 # A message's columns, in the order _row and message_of take them.
-COLUMNS = "room, id, author, body, ts, cid, edited_ms, deleted_by"
+COLUMNS = "room, id, author, body, ts, cid, edited_ms, deleted_by, bot"
 IN_CHUNK = 500  # values per IN (...) query (SQLite allows 32,766 parameters)
 
 
@@ -73,12 +73,12 @@ def now_ms() -> int:
 
 def message_row(m: ChatMessage) -> tuple[Any, ...]:
     """`m` as the values of COLUMNS."""
-    return (m.room, m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by)
+    return (m.room, m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by, m.bot)
 
 
 def message_of(row: Sequence[Any]) -> ChatMessage:
     """The message in a row of COLUMNS."""
-    room, id_, author, body, ts, cid, edited, deleted_by = row
+    room, id_, author, body, ts, cid, edited, deleted_by, bot = row
     return ChatMessage(
         room=room,
         id=int(id_),
@@ -88,4 +88,5 @@ def message_of(row: Sequence[Any]) -> ChatMessage:
         cid=cid,
         edited=None if edited is None else int(edited),
         deleted_by=deleted_by,
+        bot=bool(bot),
     )

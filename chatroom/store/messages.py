@@ -43,7 +43,7 @@ def insert_messages(db: Database, conn: Any, drafts: Sequence[ChatMessage]) -> l
         else:
             saved.append(Saved(attrs.evolve(draft, id=next_id), True))
             next_id += 1
-    insert = db.sql(f"INSERT INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)")
+    insert = db.sql(f"INSERT INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
     conn.cursor().executemany(insert, [message_row(s.message) for s in saved if s.new])
     return saved
 

@@ -82,6 +82,7 @@ class SessionStart:
     rooms: list[SavedRoom]
     known: bool = True  # False: no account, and never said hello before
     invitations: list[Invitation] = attrs.field(factory=list)
+    owner: str | None = None  # the account that answers for a bot (None: not a bot)
 
 
 @attrs.frozen
@@ -100,3 +101,4 @@ class Account:
     name: str
     created_ms: int
     banned: bool
+    owner: str | None = None  # a bot's

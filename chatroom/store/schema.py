@@ -232,6 +232,18 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
         ]
         for dialect, (integer, boolean, false) in _WORDS.items()
     },
+    # Bots: accounts without a password, each with the account that answers
+    # for it; messages say whether a bot (or a webhook) sent them.
+    11: {
+        dialect: [
+            f"ALTER TABLE users ADD COLUMN bot {boolean} NOT NULL DEFAULT {false}",
+            "ALTER TABLE users ADD COLUMN owner TEXT",
+            f"ALTER TABLE messages ADD COLUMN bot {boolean} NOT NULL DEFAULT {false}",
+            # (every server reads the bots every few seconds: few rows)
+            "CREATE INDEX users_bots ON users (name) WHERE bot",
+        ]
+        for dialect, (_integer, boolean, false) in _WORDS.items()
+    },
 }
 # From this version on, user and room names are unique without regard to case.
 NAMES_FOLDED_FROM = 2

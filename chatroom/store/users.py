@@ -29,8 +29,43 @@ def create_user(
     return bool(cursor.rowcount == 1)
 
 
+def create_bot(db: Database, conn: Any, name: str, owner: str) -> str | None:
+    """A bot account called `name` (no password: it connects with tokens),
+    answered for by `owner`, a user's account: the owner's spelling, or None
+    if there is no such account. Raises NameTaken if an account, or a user
+    known without one, has the name."""
+    row = db.execute(
+        conn, "SELECT name FROM users WHERE lower(name) = lower(?) AND NOT bot", (owner,)
+    ).fetchone()
+    if row is None:
+        return None
+    owner = str(row[0])
+    cursor = db.execute(
+        conn,
+        "INSERT INTO users (name, password_hash, created_ms, bot, owner) "
+        "SELECT ?, '', ?, ?, ? "
+        "WHERE NOT EXISTS (SELECT 1 FROM known_users WHERE key = lower(?)) "
+        "ON CONFLICT DO NOTHING",
+        (name, now_ms(), True, owner, name),
+    )
+    if cursor.rowcount != 1:
+        raise NameTaken(name)
+    return owner
+
+
+class NameTaken(Exception):
+    """An account, or a user known without one, has that name already."""
+
+
+def bots(db: Database, conn: Any) -> list[tuple[str, str]]:
+    """Every bot and its owner."""
+    rows = db.execute(conn, "SELECT name, owner FROM users WHERE bot").fetchall()
+    return [(str(name), str(owner)) for name, owner in rows]
+
+
 def password_hash(db: Database, conn: Any, name: str) -> tuple[str, str] | None:
-    """The account's spelling of `name` and its password hash."""
+    """The account's spelling of `name` and its password hash ('' for a bot,
+    which has none)."""
     row = db.execute(
         conn, "SELECT name, password_hash FROM users WHERE lower(name) = lower(?)", (name,)
     ).fetchone()
@@ -38,10 +73,10 @@ def password_hash(db: Database, conn: Any, name: str) -> tuple[str, str] | None:
 
 
 def set_password(db: Database, conn: Any, name: str, password_hash: str) -> bool:
-    """False if there is no account called `name`."""
+    """False if there is no account called `name` (or it is a bot's)."""
     cursor = db.execute(
         conn,
-        "UPDATE users SET password_hash = ? WHERE lower(name) = lower(?)",
+        "UPDATE users SET password_hash = ? WHERE lower(name) = lower(?) AND NOT bot",
         (password_hash, name),
     )
     return bool(cursor.rowcount == 1)
@@ -50,10 +85,13 @@ def set_password(db: Database, conn: Any, name: str, password_hash: str) -> bool
 def accounts(db: Database, conn: Any) -> list[Account]:
     rows = db.execute(
         conn,
-        "SELECT u.name, u.created_ms, c.banned FROM users u "
+        "SELECT u.name, u.created_ms, c.banned, u.owner FROM users u "
         "LEFT JOIN user_controls c ON c.key = lower(u.name) ORDER BY lower(u.name)",
     ).fetchall()
-    return [Account(str(name), int(created), bool(banned)) for name, created, banned in rows]
+    return [
+        Account(str(name), int(created), bool(banned), None if owner is None else str(owner))
+        for name, created, banned, owner in rows
+    ]
 
 
 def control_user(
@@ -105,7 +143,7 @@ def start_session(
     unread counts from the newer of the stored read markers and `markers`
     (room key -> a marker not written yet: see ReadMarkerBuffer.unwritten)."""
     row = db.execute(
-        conn, "SELECT name FROM users WHERE lower(name) = lower(?)", (name,)
+        conn, "SELECT name, owner FROM users WHERE lower(name) = lower(?)", (name,)
     ).fetchone()
     known = row is not None or _said_hello(db, conn, name)
     revoked = token_id is not None and is_revoked(db, conn, token_id)
@@ -115,6 +153,7 @@ def start_session(
         rooms=[] if revoked else user_rooms(db, conn, name, markers),
         invitations=[] if revoked else pending_invitations(db, conn, name),
         known=known,
+        owner=None if row is None or row[1] is None else str(row[1]),
     )
 
 

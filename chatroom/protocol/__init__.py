@@ -43,7 +43,7 @@ from chatroom.protocol._events import (
     encode_typing,
     encode_welcome,
 )
-from chatroom.protocol._requests import (
+from chatroom.protocol._fields import (
     DEFAULT_HISTORY_LIMIT,
     DEFAULT_ROOMS_LIMIT,
     MAX_CID_CHARS,
@@ -52,6 +52,8 @@ from chatroom.protocol._requests import (
     MAX_ROOMS_LIMIT,
     MAX_TEXT_CHARS,
     MAX_TOPIC_CHARS,
+)
+from chatroom.protocol._requests import (
     Create,
     Decline,
     Delete,

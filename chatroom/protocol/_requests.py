@@ -12,20 +12,19 @@ from chatroom.domain.errors import ErrorCode
 from chatroom.domain.messages import MAX_ID
 from chatroom.domain.names import (
     direct_room_users,
-    is_valid_room_name,
     is_valid_room_prefix,
-    is_valid_user_name,
 )
 from chatroom.protocol._errors import ProtocolError, Ref
-
-MAX_TEXT_CHARS = 4000
-MAX_TOPIC_CHARS = 200
-MAX_REF_CHARS = 64
-MAX_CID_CHARS = 64
-MAX_HISTORY_LIMIT = 200
-DEFAULT_HISTORY_LIMIT = 50
-MAX_ROOMS_LIMIT = 200  # rooms in one `rooms` page
-DEFAULT_ROOMS_LIMIT = 100
+from chatroom.protocol._fields import (
+    DEFAULT_HISTORY_LIMIT,
+    DEFAULT_ROOMS_LIMIT,
+    MAX_HISTORY_LIMIT,
+    MAX_ROOMS_LIMIT,
+    MAX_TOPIC_CHARS,
+    Fields,
+    is_encodable,
+    ref_of,
+)
 
 
 @attrs.frozen
@@ -212,113 +211,6 @@ _decoder = json.JSONDecoder(
 )
 
 
-def _is_encodable(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:  # lone surrogates from \ud800-style escapes
-        return False
-    return True
-
-
-def _ref_of(obj: dict[str, Any]) -> Ref:
-    ref = obj.get("ref")
-    if ref is None:
-        return None
-    if isinstance(ref, str):
-        if len(ref) <= MAX_REF_CHARS and _is_encodable(ref):
-            return ref
-    elif (
-        isinstance(ref, int | float)
-        and not isinstance(ref, bool)
-        and len(json.dumps(ref)) <= MAX_REF_CHARS
-    ):
-        return ref
-    raise ProtocolError(
-        ErrorCode.BAD_REQUEST,
-        f"ref must be a string or number of at most {MAX_REF_CHARS} characters",
-    )
-
-
-class _Fields:
-    """Typed access to a request object's fields; errors carry the ref."""
-
-    def __init__(self, obj: dict[str, Any], ref: Ref) -> None:
-        self.obj = obj
-        self.ref = ref
-
-    def error(self, message: str, code: ErrorCode = ErrorCode.BAD_REQUEST) -> ProtocolError:
-        return ProtocolError(code, message, self.ref)
-
-    def string(self, name: str) -> str:
-        value = self.obj.get(name)
-        if not isinstance(value, str):
-            raise self.error(f"field {name!r} must be a string")
-        return value
-
-    def room(self, name: str = "room") -> str:
-        room = self.string(name)
-        if not is_valid_room_name(room):
-            raise self.error(
-                "room names are 1 to 64 characters from A-Z a-z 0-9 _ - . "
-                "(direct rooms: @ and two user names in order, joined by a comma)"
-            )
-        return room
-
-    def room_or_none(self, name: str) -> str | None:
-        return None if self.obj.get(name) is None else self.room(name)
-
-    def cid(self) -> str | None:
-        if self.obj.get("cid") is None:
-            return None
-        cid = self.string("cid")
-        if not 1 <= len(cid) <= MAX_CID_CHARS or not _is_encodable(cid):
-            raise self.error(f"cid must be 1 to {MAX_CID_CHARS} characters")
-        return cid
-
-    def user(self) -> str:
-        user = self.string("user")
-        if not is_valid_user_name(user):
-            raise self.error("user names are 1 to 32 characters from A-Z a-z 0-9 _ - .")
-        return user
-
-    def text(self) -> str:
-        """A message's text, as `send` and `edit` take it."""
-        text = self.string("text")
-        if not text:
-            raise self.error("text must not be empty")
-        if len(text) > MAX_TEXT_CHARS:
-            raise self.error(f"text is limited to {MAX_TEXT_CHARS} characters", ErrorCode.TOO_LARGE)
-        if not _is_encodable(text):
-            raise self.error("text must be valid Unicode (no lone surrogates)")
-        return text
-
-    def topic(self, *, required: bool) -> str:
-        if not required and self.obj.get("topic") is None:
-            return ""
-        topic = self.string("topic")
-        if len(topic) > MAX_TOPIC_CHARS or not _is_encodable(topic):
-            raise self.error(f"a topic is 0 to {MAX_TOPIC_CHARS} characters")
-        return topic
-
-    def message_id(self) -> int:
-        if "id" not in self.obj:
-            raise self.error("field 'id' must be an integer")
-        message_id = self.optional_int("id", 1, MAX_ID)
-        assert message_id is not None
-        return message_id
-
-    def optional_int(self, name: str, low: int, high: int | None = None) -> int | None:
-        if name not in self.obj or self.obj[name] is None:
-            return None
-        value = self.obj[name]
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise self.error(f"field {name!r} must be an integer")
-        if value < low or (high is not None and value > high):
-            bounds = f"{low}..{high}" if high is not None else f">= {low}"
-            raise self.error(f"field {name!r} must be in {bounds}")
-        return value
-
-
 def parse_request(text: str) -> Request:
     """Parse one client text frame; raise ProtocolError for anything invalid."""
     try:
@@ -328,7 +220,7 @@ def parse_request(text: str) -> Request:
         raise ProtocolError(ErrorCode.BAD_REQUEST, f"malformed JSON: {message}") from None
     if not isinstance(obj, dict):
         raise ProtocolError(ErrorCode.BAD_REQUEST, "a frame must be a JSON object")
-    fields = _Fields(obj, _ref_of(obj))
+    fields = Fields(obj, ref_of(obj))
     kind = obj.get("type")
     if not isinstance(kind, str):
         raise fields.error("field 'type' must be a string")
@@ -377,7 +269,7 @@ def parse_request(text: str) -> Request:
             reason = None
             if kind in ("kick", "ban") and fields.obj.get("reason") is not None:
                 reason = fields.string("reason")
-                if len(reason) > MAX_TOPIC_CHARS or not _is_encodable(reason):
+                if len(reason) > MAX_TOPIC_CHARS or not is_encodable(reason):
                     raise fields.error(f"a reason is 0 to {MAX_TOPIC_CHARS} characters")
             return Moderate(kind, room, user, reason, ref)
         case "role":

@@ -28,6 +28,7 @@ from chatroom.auth.accounts import Accounts
 from chatroom.auth.controls import UserControls
 from chatroom.broker import RedisBroker
 from chatroom.cluster.router import ClusterRouter
+from chatroom.commands.service import Commands
 from chatroom.config import Settings
 from chatroom.connection import Connection
 from chatroom.front import ChatServer
@@ -56,6 +57,7 @@ class Parts:
     sessions: Sessions
     router: ClusterRouter
     controls: UserControls
+    commands: Commands
 
 
 def build_server(
@@ -83,7 +85,12 @@ def build_server(
         linger=settings.room_linger,
         is_bot=controls.is_bot,
     )
-    router = ClusterRouter(rooms=registry, users=sessions, broker=broker)
+    commands = Commands(
+        node=broker.node if broker is not None else "",
+        registry=registry,
+        publish=lambda event: router.publish(event),
+    )
+    router = ClusterRouter(rooms=registry, users=sessions, broker=broker, commands=commands)
     # One decision on tokens, for hello and for HTTP bearer tokens.
     tokens = TokenGate(signer=signer, max_ttl=settings.max_token_ttl, refusal=controls.refusal)
     admission = Admission(
@@ -128,6 +135,7 @@ def build_server(
         ),
         publish=router.publish,
         learn_bot=controls.learn_bot,
+        commands=commands,
     )
     front = ChatServer(
         settings=settings,
@@ -138,7 +146,7 @@ def build_server(
         new_connection=new_connection,
         tls=tls,
     )
-    return Parts(front, registry, sessions, router, controls)
+    return Parts(front, registry, sessions, router, controls, commands)
 
 
 async def serve(
@@ -198,6 +206,7 @@ async def _serve_clients(
         server, registry, sessions = parts.front, parts.registry, parts.sessions
         await registry.load()
         await rooms_nursery.start(parts.controls.watch, store, sessions.user_control_changed)
+        await rooms_nursery.start(parts.commands.run)
         broker_scope = trio.CancelScope()
         if broker is not None:
 

@@ -23,6 +23,7 @@ from chatroom import protocol
 from chatroom.auth import TokenGate
 from chatroom.authentication import Authentication
 from chatroom.cluster.events import Event
+from chatroom.commands.service import Commands
 from chatroom.config import Settings
 from chatroom.domain import ChatMessage, read_cost
 from chatroom.metrics import Counters
@@ -71,6 +72,7 @@ class Connection:
     authenticated_user: str | None = None
     owner: str | None = None  # a bot's owner: this is a bot's connection
     learn_bot: Callable[[str, str], None] = lambda bot, owner: None
+    commands: Commands | None = None  # (None: no commands, as in some tests)
     token_id: str | None = None  # the `jti` of the token it authenticated with
     token_issued: int | None = None  # and its `iat`
     # Invitations each user may send, shared by their connections.
@@ -118,6 +120,7 @@ class Connection:
             publish=self.publish,
             storage=self.storage,
             invitations=self.invitations,
+            commands=self.commands,
         )
 
     @property
@@ -188,6 +191,8 @@ class Connection:
                         await self.ws.aclose(self.close_code, self.close_reason)
                 nursery.cancel_scope.cancel()
         finally:
+            if self.commands is not None:
+                self.commands.closed(self)
             with trio.CancelScope(shield=True, deadline=trio.current_time() + LEAVE_TIMEOUT):
                 await self._leave_all()
 

@@ -16,6 +16,7 @@ import trio
 from chatroom import protocol
 from chatroom.client_session import ClientSession
 from chatroom.cluster.events import Event, ReadEvent, SettingsEvent
+from chatroom.commands.service import Commands
 from chatroom.config import Settings
 from chatroom.domain import ErrorCode
 from chatroom.domain.rules import Action
@@ -53,6 +54,7 @@ class RequestHandler:
     storage: BucketsByKey | None = None
     # Invitations each user may send, shared by their connections.
     invitations: BucketsByKey | None = None
+    commands: Commands | None = None
     joining: Joining = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -141,8 +143,40 @@ class RequestHandler:
                 connection.reply(protocol.encode_history(name, page, ref))
             case protocol.Ping(ref):
                 connection.reply(protocol.encode_pong(ref))
+            case (
+                protocol.Register()
+                | protocol.ListCommands()
+                | protocol.Invoke()
+                | protocol.Respond()
+                | protocol.Defer()
+            ):
+                await self._command(request)
             case protocol.Hello(_token, ref):
                 raise ProtocolError(ErrorCode.BAD_REQUEST, "already authenticated", ref)
+
+    async def _command(self, request: protocol.BotRequest) -> None:
+        """Bots' commands: registered, listed, invoked and answered."""
+        connection, commands = self.connection, self.commands
+        if commands is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no commands here", request.ref)
+        match request:
+            case protocol.Register(specs, ref):
+                if connection.owner is None:
+                    raise ProtocolError(ErrorCode.FORBIDDEN, "only bots register commands", ref)
+                commands.register(connection, specs, ref)
+            case protocol.ListCommands(ref):
+                connection.reply(protocol.encode_commands(commands.listing(), ref))
+                return
+            case protocol.Invoke(room, name, args, ref):
+                joined = self._member_of(room, ref)
+                commands.invoke(self.user, joined.name, name, args, ref)
+            case protocol.Respond(invocation, text, ephemeral, ref):
+                if not ephemeral:
+                    self._charge_storage(text, ref)
+                await commands.respond(connection, invocation, text, ephemeral, ref)
+            case protocol.Defer(invocation, ref):
+                commands.defer(connection, invocation, ref)
+        connection.reply(protocol.encode_done(request.ref))
 
     def _joined_room(self, name: str, ref: Ref) -> Room:
         """The room joined here called `name`: requests go to its task, which

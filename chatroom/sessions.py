@@ -12,6 +12,7 @@ from chatroom import protocol
 from chatroom.auth import TOKEN_REVOKED
 from chatroom.auth.controls import UserControls
 from chatroom.cluster.events import (
+    EphemeralEvent,
     Event,
     ExpelledEvent,
     ForgottenEvent,
@@ -87,6 +88,10 @@ class Sessions:
                 for connection in self.of(user):
                     if connection.marker_moved(room, message_id):
                         connection.deliver(frame)
+            case EphemeralEvent(user, room, bot, text):
+                ephemeral = text_frame(protocol.encode_ephemeral(room, bot, text))
+                for connection in self.of(user):
+                    connection.deliver(ephemeral)
             case RevokedEvent(token_id):
                 for connection in list(self.all):
                     if connection.token_id == token_id:

@@ -33,6 +33,7 @@ class Event:
 
     KIND: ClassVar[str] = ""
     TO_USERS: ClassVar[bool] = False  # to the user's sessions here (sessions.py)
+    TO_COMMANDS: ClassVar[bool] = False  # to the bots' commands here (commands/)
     node: str  # (each event class declares it last, keyword-only)
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -290,6 +291,110 @@ class RevokedEvent(Event):
         if not isinstance(token_id, str):
             raise BadEvent("token is a string")
         return cls(token_id, node=node)
+
+
+@attrs.frozen
+class CommandsEvent(Event):
+    """Every command the sending node's bots hold now, each (name, bot,
+    description, usage, since ms); sent again every few seconds, so that a
+    node that dies takes its commands along."""
+
+    KIND = "commands"
+    TO_COMMANDS = True
+
+    commands: tuple[tuple[str, str, str, str, int], ...]
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"commands": [list(command) for command in self.commands]}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> CommandsEvent:
+        commands = []
+        for name, bot, description, usage, since in body["commands"]:
+            if not all(isinstance(t, str) for t in (name, description, usage)):
+                raise BadEvent("a command's name, description and usage are strings")
+            if not _is_int(since):
+                raise BadEvent("since is an integer")
+            commands.append((name, _user(bot), description, usage, since))
+        return cls(tuple(commands), node=node)
+
+
+@attrs.frozen
+class InvokeEvent(Event):
+    """`user` invoked the command `name` in `room`: for the bot holding it on
+    node `to` (the invoker's node awaits its answer as `invocation`)."""
+
+    KIND = "invoke"
+    TO_COMMANDS = True
+
+    to: str
+    invocation: str
+    room: str
+    user: str
+    bot: str
+    name: str
+    args: str
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"to": self.to, "id": self.invocation, "room": self.room, "user": self.user,
+                "bot": self.bot, "name": self.name, "args": self.args}  # fmt: skip
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> InvokeEvent:
+        to, invocation, name, args = (body[k] for k in ("to", "id", "name", "args"))
+        if not all(isinstance(t, str) for t in (to, invocation, name, args)):
+            raise BadEvent("to, id, name and args are strings")
+        user, bot = _user(body["user"]), _user(body["bot"])
+        return cls(to, invocation, _room(body), user, bot, name, args, node=node)
+
+
+@attrs.frozen
+class AnsweredEvent(Event):
+    """The bot answered (or deferred) `invocation`, made on node `to`."""
+
+    KIND = "answered"
+    TO_COMMANDS = True
+
+    to: str
+    invocation: str
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"to": self.to, "id": self.invocation}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> AnsweredEvent:
+        to, invocation = body["to"], body["id"]
+        if not isinstance(to, str) or not isinstance(invocation, str):
+            raise BadEvent("to and id are strings")
+        return cls(to, invocation, node=node)
+
+
+@attrs.frozen
+class EphemeralEvent(Event):
+    """Text for `user`'s eyes only, in `room`, from `bot` (or the server about
+    it): their connections everywhere show it; nothing stores it."""
+
+    KIND = "ephemeral"
+    TO_USERS = True
+
+    user: str
+    room: str
+    bot: str
+    text: str
+    node: str = _node()
+
+    def body(self) -> dict[str, Any]:
+        return {"user": self.user, "room": self.room, "bot": self.bot, "text": self.text}
+
+    @classmethod
+    def from_body(cls, node: str, body: dict[str, Any]) -> EphemeralEvent:
+        text = body["text"]
+        if not isinstance(text, str):
+            raise BadEvent("text is a string")
+        return cls(_user(body["user"]), _room(body), _user(body["bot"]), text, node=node)
 
 
 @attrs.frozen

@@ -4,8 +4,9 @@ Rooms, connections and the HTTP API publish typed events (events.py); the
 broker, when there is one, carries them to the other servers and hands what
 it receives to on_event(). The router delivers each event by its class: a
 RoomEvent to the room's task here (through the room registry), one with
-TO_USERS to the user's sessions here. An event a room published is not
-handed back to that room: it has applied it already.
+TO_USERS to the user's sessions here, one TO_COMMANDS to the commands
+here. An event a room published is not handed back to that room: it has
+applied it already; nor are the commands' own handed back to them.
 """
 
 from __future__ import annotations
@@ -29,11 +30,18 @@ class Broker(Protocol):
     def publish(self, event: Event) -> None: ...
 
 
+class Commands(Protocol):
+    def on_event(self, event: Event) -> None: ...
+
+
 class ClusterRouter:
-    def __init__(self, *, rooms: Rooms, users: Users, broker: Broker | None) -> None:
+    def __init__(
+        self, *, rooms: Rooms, users: Users, broker: Broker | None, commands: Commands | None = None
+    ) -> None:
         self._rooms = rooms
         self._users = users
         self._broker = broker
+        self._commands = commands
 
     def publish(self, event: Event) -> None:
         """From a connection or the API: for this server's rooms and
@@ -56,6 +64,8 @@ class ClusterRouter:
             self._rooms.on_event(event)
         if event.TO_USERS:
             self._users.on_event(event)
+        if event.TO_COMMANDS and self._commands is not None:
+            self._commands.on_event(event)
 
     async def reconnected(self) -> None:
         """The broker was away: what other servers published meanwhile was

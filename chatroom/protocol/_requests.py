@@ -14,6 +14,7 @@ from chatroom.domain.names import (
     direct_room_users,
     is_valid_room_prefix,
 )
+from chatroom.protocol._bots import BotRequest, parse_bot_request
 from chatroom.protocol._errors import ProtocolError, Ref
 from chatroom.protocol._fields import (
     DEFAULT_HISTORY_LIMIT,
@@ -185,6 +186,7 @@ Request = (
     | Read
     | Direct
     | Decline
+    | BotRequest
 )
 
 
@@ -299,4 +301,6 @@ def parse_request(text: str) -> Request:
                 ref=ref,
             )
         case _:
+            if (bot_request := parse_bot_request(kind, fields)) is not None:
+                return bot_request
             raise fields.error(f"unknown frame type {kind!r}")

@@ -229,7 +229,7 @@ class Room:
             if isinstance(request, Wake):
                 continue
             member = core.is_member(request.subscriber)
-            if isinstance(request, PublishRequest) and member:
+            if isinstance(request, PublishRequest) and (member or request.posted):
                 await self._commits.change_all(changing)  # (an edit may be of a send after it)
                 changing = []
                 publishing.append(request)

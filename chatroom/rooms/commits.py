@@ -97,7 +97,7 @@ class Commits:
 
     def _draft(self, request: PublishRequest, now: int) -> ChatMessage:
         user = request.subscriber.user
-        bot = self._core.members.is_bot(user)
+        bot = request.posted or self._core.members.is_bot(user)
         return ChatMessage(self._core.name, 0, user, request.text, now, request.cid, bot=bot)
 
     async def change_all(self, requests: list[ChangeRequest]) -> None:

@@ -64,6 +64,23 @@ class PublishRequest:
     ref: Ref = None
     cid: str | None = None
     received: float | None = None  # (trio's clock: for the fan-out histogram)
+    # A bot's answer to a command, or a webhook's message: stored as a bot's,
+    # from a Poster, into a room its user need not be a member of.
+    posted: bool = False
+
+
+@attrs.frozen(eq=False)
+class Poster:
+    """Who posts a message without a connection in the room: a bot
+    answering a command, or an incoming webhook."""
+
+    user: str
+
+    def deliver(self, data: bytes) -> bool:
+        return True  # (it has no connection: its message is for the members)
+
+    def not_in(self, room: str) -> None:
+        pass
 
 
 @attrs.frozen(eq=False)

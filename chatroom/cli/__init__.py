@@ -1,4 +1,5 @@
-"""Command line: `python -m chatroom [serve] ...`, `token USER`, `user ACTION`, `backup FILE`.
+"""Command line: `python -m chatroom [serve] ...`, `token USER`, `user ACTION`,
+`backup FILE`, `bot run MODULE:BOT`.
 
 Every option has a CHATROOM_* environment twin; a flag given wins. The options
 are made from the settings' declarations in chatroom/config.py (see options.py).
@@ -12,10 +13,10 @@ from collections.abc import Sequence
 
 from chatroom import __version__
 from chatroom.auth import SecretError
-from chatroom.cli import backup, serve, users
+from chatroom.cli import backup, bots, serve, users
 from chatroom.files import private_dir, restrict_new_files
 
-COMMANDS = ("serve", "token", "user", "backup")
+COMMANDS = ("serve", "token", "user", "backup", "bot")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_token_parser(commands)
     backup.add_parser(commands)
     users.add_user_parser(commands)
+    bots.add_parser(commands)
     return parser
 
 
@@ -52,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve" and (wrong := serve.misconfiguration(args)):
         print(wrong, file=sys.stderr)
         return 2
+    if args.command == "bot":  # (a client: no data dir)
+        return bots.run(args)
     restrict_new_files()
     try:
         private_dir(args.data_dir)

@@ -1,0 +1,112 @@
+"""What a client hears from the server, as typed events (attrs classes),
+made from the protocol's frames by `event_of` (no I/O)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+
+@attrs.frozen
+class Message:
+    """A message in a room, delivered once, in id order."""
+
+    room: str
+    id: int
+    user: str
+    text: str
+    ts: int
+    bot: bool = False
+    cid: str | None = None
+
+
+@attrs.frozen
+class Edited:
+    room: str
+    id: int
+    text: str
+    edited: int
+
+
+@attrs.frozen
+class Deleted:
+    room: str
+    id: int
+
+
+@attrs.frozen
+class Presence:
+    """`user` became a member of `room` (`joined`), or stopped being one."""
+
+    room: str
+    user: str
+    joined: bool
+
+
+@attrs.frozen
+class Command:
+    """A member invoked a command this bot holds; answer with respond()."""
+
+    id: str
+    room: str
+    user: str
+    name: str
+    args: str
+
+
+@attrs.frozen
+class Ephemeral:
+    """Text for this user's eyes only, from a bot (or the server about one)."""
+
+    room: str
+    bot: str
+    text: str
+
+
+@attrs.frozen
+class Invitation:
+    room: str
+    by: str
+
+
+@attrs.frozen
+class Typing:
+    room: str
+    user: str
+
+
+Event = Message | Edited | Deleted | Presence | Command | Ephemeral | Invitation | Typing
+
+
+def message_of(frame: dict[str, Any]) -> Message:
+    return Message(
+        frame["room"],
+        frame["id"],
+        frame["user"],
+        frame.get("text", ""),
+        frame["ts"],
+        frame.get("bot", False),
+        frame.get("cid"),
+    )
+
+
+def event_of(frame: dict[str, Any]) -> Event | None:
+    """The event a server frame tells of (messages aside: they are ordered
+    by the client first); None for the frames that are not events."""
+    match frame.get("type"):
+        case "edited":
+            return Edited(frame["room"], frame["id"], frame["text"], frame.get("edited") or 0)
+        case "deleted":
+            return Deleted(frame["room"], frame["id"])
+        case "presence":
+            return Presence(frame["room"], frame["user"], frame["event"] == "join")
+        case "command":
+            return Command(frame["id"], frame["room"], frame["user"], frame["name"], frame["args"])
+        case "ephemeral":
+            return Ephemeral(frame["room"], frame["bot"], frame["text"])
+        case "invitation":
+            return Invitation(frame["room"], frame["by"])
+        case "typing":
+            return Typing(frame["room"], frame["user"])
+    return None

@@ -30,7 +30,7 @@ from typing import Any, get_type_hints
 import attrs
 import trio
 
-from chatroom.client._client import ChatError, Client, Disconnected
+from chatroom.client._client import ChatError, Client, Disconnected, leaf
 from chatroom.client._events import Command
 
 log = logging.getLogger("chatroom.bot")
@@ -137,8 +137,12 @@ class Bot:
         ]
 
     def run(self, url: str, token: str) -> None:
-        """Connect and answer commands until interrupted (Ctrl-C)."""
-        trio.run(self.serve, url, token)
+        """Connect and answer commands until interrupted (Ctrl-C:
+        KeyboardInterrupt; a refused token: Unauthorized)."""
+        try:
+            trio.run(self.serve, url, token)
+        except BaseExceptionGroup as group:
+            raise leaf(group) from None
 
     async def serve(
         self,

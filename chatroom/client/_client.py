@@ -113,10 +113,13 @@ class Client:
         self._nursery: trio.Nursery | None = None
 
     async def __aenter__(self) -> Client:
-        async with contextlib.AsyncExitStack() as stack:
-            self._nursery = await stack.enter_async_context(trio.open_nursery())
-            await self._nursery.start(self._stay_connected)
-            self._stack = stack.pop_all()
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                self._nursery = await stack.enter_async_context(trio.open_nursery())
+                await self._nursery.start(self._stay_connected)
+                self._stack = stack.pop_all()
+        except BaseExceptionGroup as group:
+            raise leaf(group) from None  # (Unauthorized, say: not a group of one)
         return self
 
     async def __aexit__(
@@ -225,7 +228,7 @@ class Client:
             try:
                 await self._connection(ready)
             except Exception as exc:
-                cause = _leaf(exc)
+                cause = leaf(exc)
                 if isinstance(cause, Unauthorized):
                     raise cause from None
                 if not isinstance(cause, RECOVERABLE):
@@ -388,7 +391,7 @@ class Client:
             await self._message(message)
 
 
-def _leaf(exc: BaseException) -> BaseException:
+def leaf(exc: BaseException) -> BaseException:
     """The one exception inside nested groups of one (what a nursery raises)."""
     while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
         exc = exc.exceptions[0]

@@ -14,6 +14,7 @@ from websockets.sync.client import ClientConnection
 
 from tests.blackbox import RunningServer, clean_env, receive_until, start_server
 from tests.blackbox import stop_server as stop_chat_server
+from tests.browser import ROOT
 from tests.test_commands import bot_token, member, request
 
 TRICKS = '''
@@ -100,6 +101,33 @@ def test_the_example_bot_as_a_process(tmp_path: Path) -> None:
         )
     finally:
         assert stop_bot(bot) == 0
+        assert stop_chat_server(server) == 0
+
+
+def readme_bot() -> str:
+    """The bot of the README's "Write a bot", as written there."""
+    section = (ROOT / "README.md").read_text().split("## Write a bot", 1)[1]
+    return section.split("```python\n", 1)[1].split("```", 1)[0]
+
+
+def test_the_readme_bot_runs_as_written(tmp_path: Path) -> None:
+    server = start_server(tmp_path / "data")
+    code = readme_bot().replace("ws://localhost:8080/ws", server.ws_url)
+    (tmp_path / "dice.py").write_text(code)
+    bot = subprocess.Popen(
+        [sys.executable, str(tmp_path / "dice.py")],
+        env={**clean_env(), "CHATROOM_TOKEN": bot_token(server, "dice")},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        carol = member(server, "carol", "games")
+        until_listed(carol, "roll")
+        request(carol, "command", room="games", name="roll", args="3")
+        rolled = receive_until(carol, "message")
+        assert (rolled["user"], rolled["text"] in ("1", "2", "3")) == ("dice", True)
+    finally:
+        assert stop_bot(bot) == -signal.SIGINT  # (Ctrl-C ends a plain script)
         assert stop_chat_server(server) == 0
 
 

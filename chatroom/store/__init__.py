@@ -3,11 +3,11 @@
 `Store` (engine.py) runs queries: `await store.read(query, *args)`,
 `await store.write(command, *args)`, `store.write_soon(command, *args)`,
 where a query or command is a plain function of the query modules here
-(messages, users, rooms, markers, tokens) taking the database and a
+(messages, users, rooms, markers, tokens, hooks) taking the database and a
 connection first.
 """
 
-from chatroom.store import markers, messages, rooms, tokens, users
+from chatroom.store import hooks, markers, messages, rooms, tokens, users
 from chatroom.store.backends import default_database_url, open_database
 from chatroom.store.dialect import Database
 from chatroom.store.engine import Store, StoreUnavailable
@@ -16,6 +16,7 @@ from chatroom.store.migrations import NameClash, SchemaTooNew
 from chatroom.store.records import (
     Account,
     Change,
+    Delivery,
     Invitation,
     MessageChange,
     ReadMarker,
@@ -23,6 +24,7 @@ from chatroom.store.records import (
     Saved,
     SavedRoom,
     SessionStart,
+    StoredHook,
     StoredRoom,
     UserControl,
     UserView,
@@ -33,6 +35,7 @@ __all__ = [
     "Account",
     "Change",
     "Database",
+    "Delivery",
     "Invitation",
     "MessageChange",
     "NameClash",
@@ -46,10 +49,12 @@ __all__ = [
     "SessionStart",
     "Store",
     "StoreUnavailable",
+    "StoredHook",
     "StoredRoom",
     "UserControl",
     "UserView",
     "default_database_url",
+    "hooks",
     "markers",
     "messages",
     "open_database",

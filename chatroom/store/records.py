@@ -7,6 +7,7 @@ from typing import Literal
 import attrs
 
 from chatroom.domain import ChatMessage
+from chatroom.domain.hooks import Hook
 
 
 @attrs.frozen
@@ -102,3 +103,26 @@ class Account:
     created_ms: int
     banned: bool
     owner: str | None = None  # a bot's
+
+
+@attrs.frozen
+class StoredHook:
+    """A hook with what only the server sees: the SHA-256 (hex) of its URL's
+    secret, and an outgoing hook's signing secret."""
+
+    hook: Hook
+    secret_hash: str
+    signing_secret: str | None = None
+
+
+@attrs.frozen
+class Delivery:
+    """An outgoing hook's POST of one message, claimed by this server."""
+
+    id: str  # its webhook-id, the same in every attempt
+    hook_id: str
+    target: str
+    signing_secret: str
+    body: str
+    attempts: int  # made before this one
+    created_ms: int

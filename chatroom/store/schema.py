@@ -244,6 +244,40 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
         ]
         for dialect, (_integer, boolean, false) in _WORDS.items()
     },
+    # Webhooks: each room's hooks (the SHA-256 of the secret in a hook's
+    # URL, never the secret; an outgoing hook's signing secret and target),
+    # and the deliveries of outgoing hooks not yet made: a queue that
+    # outlives the server, which every server on the database claims from.
+    12: {
+        dialect: [
+            f"""CREATE TABLE hooks (
+                id TEXT PRIMARY KEY,
+                room_key TEXT NOT NULL,
+                room_name TEXT NOT NULL,
+                name TEXT NOT NULL,
+                kind TEXT NOT NULL,
+                secret_hash TEXT NOT NULL,
+                signing_secret TEXT,
+                target TEXT,
+                created_by TEXT NOT NULL,
+                created_ms {integer} NOT NULL,
+                disabled {boolean} NOT NULL DEFAULT {false}
+            )""",
+            "CREATE INDEX hooks_by_room ON hooks (room_key)",
+            f"""CREATE TABLE hook_deliveries (
+                id TEXT PRIMARY KEY,
+                hook_id TEXT NOT NULL,
+                body TEXT NOT NULL,
+                attempts {integer} NOT NULL DEFAULT 0,
+                next_attempt_ms {integer} NOT NULL,
+                created_ms {integer} NOT NULL,
+                claim TEXT
+            )""",
+            "CREATE INDEX hook_deliveries_due ON hook_deliveries (next_attempt_ms)",
+            "CREATE INDEX hook_deliveries_by_hook ON hook_deliveries (hook_id)",
+        ]
+        for dialect, (integer, boolean, false) in _WORDS.items()
+    },
 }
 # From this version on, user and room names are unique without regard to case.
 NAMES_FOLDED_FROM = 2

@@ -26,6 +26,7 @@ from chatroom.protocol._fields import (
     is_encodable,
     ref_of,
 )
+from chatroom.protocol._hooks import HookRequest, parse_hook_request
 
 
 @attrs.frozen
@@ -187,6 +188,7 @@ Request = (
     | Direct
     | Decline
     | BotRequest
+    | HookRequest
 )
 
 
@@ -303,4 +305,6 @@ def parse_request(text: str) -> Request:
         case _:
             if (bot_request := parse_bot_request(kind, fields)) is not None:
                 return bot_request
+            if (hook_request := parse_hook_request(kind, fields)) is not None:
+                return hook_request
             raise fields.error(f"unknown frame type {kind!r}")

@@ -24,6 +24,7 @@ from chatroom.domain import (
     read_cost,
 )
 from chatroom.domain.rules import may_join
+from chatroom.hooks.service import Hooks
 from chatroom.net.messages import (
     HttpError,
     HttpRequest,
@@ -48,6 +49,7 @@ from chatroom.store import rooms as rooms_db
 from chatroom.store import tokens as tokens_db
 
 _ROOM_PATH = re.compile(r"/api/rooms/([^/]+)/(members|messages)")
+_HOOK_PATH = re.compile(r"/hooks/([^/]+)/([^/]+)")
 
 
 def _require_method(request: HttpRequest, *allowed: str) -> None:
@@ -76,6 +78,8 @@ class Api:
     # What /healthz answers (always 200, so a load balancer never drops
     # every server at once when the broker they share is down).
     health: Callable[[], dict[str, Any]] = lambda: {"status": "ok"}
+    # Incoming webhooks (POST /hooks/ID/SECRET); None: none here, as in some tests.
+    hooks: Hooks | None = None
 
     async def respond(self, request: HttpRequest) -> Response:
         try:
@@ -126,6 +130,8 @@ class Api:
             _require_method(request, "GET", "HEAD")
             claims = await self._authorize(request)
             return await self._rooms(request, claims.user)
+        if (match := _HOOK_PATH.fullmatch(path)) and self.hooks is not None:
+            return await self.hooks.incoming(request, match[1], match[2])
         if match := _ROOM_PATH.fullmatch(path):
             _require_method(request, "GET", "HEAD")
             claims = await self._authorize(request)

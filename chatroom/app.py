@@ -4,6 +4,7 @@ server is made of, built and connected in one place.
 serve
 ├── the store's writer task                     (store/engine.py)
 ├── rooms nursery: one task per room            (rooms/registry.py, rooms/actor.py)
+│   ├── outgoing webhooks: queued, delivered    (hooks/deliveries.py)
 │   └── with --broker: the Redis connection,    (broker/redis.py)
 │       and each room's check for missed ids    (rooms/registry.py)
 └── clients nursery
@@ -33,6 +34,8 @@ from chatroom.config import Settings
 from chatroom.connection import Connection
 from chatroom.front import ChatServer
 from chatroom.health import Health
+from chatroom.hooks.deliveries import Deliveries
+from chatroom.hooks.service import Hooks
 from chatroom.net.admission import Admission
 from chatroom.net.listener import accept_loop, http_url, open_listener
 from chatroom.net.tls import TlsContext
@@ -58,6 +61,7 @@ class Parts:
     router: ClusterRouter
     controls: UserControls
     commands: Commands
+    deliveries: Deliveries
 
 
 def build_server(
@@ -90,7 +94,17 @@ def build_server(
         registry=registry,
         publish=lambda event: router.publish(event),
     )
-    router = ClusterRouter(rooms=registry, users=sessions, broker=broker, commands=commands)
+    deliveries = Deliveries(store=store, allowed=settings.webhook_allow)
+    hooks = Hooks(
+        store=store, registry=registry, deliveries=deliveries, allowed=settings.webhook_allow
+    )
+    router = ClusterRouter(
+        rooms=registry,
+        users=sessions,
+        broker=broker,
+        commands=commands,
+        committed=deliveries.committed,
+    )
     # One decision on tokens, for hello and for HTTP bearer tokens.
     tokens = TokenGate(signer=signer, max_ttl=settings.max_token_ttl, refusal=controls.refusal)
     admission = Admission(
@@ -120,6 +134,7 @@ def build_server(
         publish=router.publish,
         history_reads=BucketsByKey(4 * history_rate, history_rate),
         health=health.health,
+        hooks=hooks,
     )
     storage_per_hour = settings.storage_kib_per_hour * 1024
     new_connection = functools.partial(
@@ -136,6 +151,7 @@ def build_server(
         publish=router.publish,
         learn_bot=controls.learn_bot,
         commands=commands,
+        hooks=hooks,
     )
     front = ChatServer(
         settings=settings,
@@ -146,7 +162,7 @@ def build_server(
         new_connection=new_connection,
         tls=tls,
     )
-    return Parts(front, registry, sessions, router, controls, commands)
+    return Parts(front, registry, sessions, router, controls, commands, deliveries)
 
 
 async def serve(
@@ -207,6 +223,7 @@ async def _serve_clients(
         await registry.load()
         await rooms_nursery.start(parts.controls.watch, store, sessions.user_control_changed)
         await rooms_nursery.start(parts.commands.run)
+        await rooms_nursery.start(parts.deliveries.run)
         broker_scope = trio.CancelScope()
         if broker is not None:
 

@@ -226,6 +226,15 @@ class Settings:
         parse=_network,
         metavar="CIDR",
     ).field(())
+    # Networks outgoing webhooks may reach although not public (see hooks/addresses.py).
+    webhook_allow: tuple[Network, ...] = Option(
+        "a network (10.0.0.0/8, 127.0.0.1) that outgoing webhooks may POST to although it is "
+        "not public: loopback, private, link-local, multicast and reserved addresses are "
+        "refused otherwise;",
+        parse=_network,
+        metavar="CIDR",
+        group=LIMITS,
+    ).field(())
     # abuse limits (docs/security.md)
     max_frame_bytes: int = _limit(  # larger client frames close 1009
         "bytes in one client frame (close 1009)", flag="--max-frame"

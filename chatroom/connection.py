@@ -26,6 +26,7 @@ from chatroom.cluster.events import Event
 from chatroom.commands.service import Commands
 from chatroom.config import Settings
 from chatroom.domain import ChatMessage, read_cost
+from chatroom.hooks.service import Hooks
 from chatroom.metrics import Counters
 from chatroom.net.transport import SocketTransport
 from chatroom.net.wsframe import close_frame, ping_frame, text_frame
@@ -73,6 +74,7 @@ class Connection:
     owner: str | None = None  # a bot's owner: this is a bot's connection
     learn_bot: Callable[[str, str], None] = lambda bot, owner: None
     commands: Commands | None = None  # (None: no commands, as in some tests)
+    hooks: Hooks | None = None  # (None: no webhooks, as in some tests)
     token_id: str | None = None  # the `jti` of the token it authenticated with
     token_issued: int | None = None  # and its `iat`
     # Invitations each user may send, shared by their connections.
@@ -121,6 +123,7 @@ class Connection:
             storage=self.storage,
             invitations=self.invitations,
             commands=self.commands,
+            hooks=self.hooks,
         )
 
     @property

@@ -3,7 +3,8 @@
 Most go to the room's task (send, edit, delete, topic, role, moderate,
 typing, members); the rest are answered here from the store and the room
 registry (rooms, history, read markers, declined invitations, ping). Joins,
-direct rooms, new rooms and leaves are `Joining`'s (joining.py).
+direct rooms, new rooms and leaves are `Joining`'s (joining.py); bots'
+commands `Commands`' (commands/service.py), webhooks `Hooks`' (hooks/service.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from chatroom.commands.service import Commands
 from chatroom.config import Settings
 from chatroom.domain import ErrorCode
 from chatroom.domain.rules import Action
+from chatroom.hooks.service import Hooks
 from chatroom.joining import Joining, stored, submit
 from chatroom.protocol import ProtocolError, Ref
 from chatroom.ratelimit import BucketsByKey
@@ -55,6 +57,7 @@ class RequestHandler:
     # Invitations each user may send, shared by their connections.
     invitations: BucketsByKey | None = None
     commands: Commands | None = None
+    hooks: Hooks | None = None
     joining: Joining = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -151,6 +154,10 @@ class RequestHandler:
                 | protocol.Defer()
             ):
                 await self._command(request)
+            case protocol.AddHook() | protocol.ListHooks() | protocol.RemoveHook():
+                if self.hooks is None:
+                    raise ProtocolError(ErrorCode.NOT_FOUND, "no webhooks here", request.ref)
+                connection.reply(await self.hooks.handle(self.user, request))
             case protocol.Hello(_token, ref):
                 raise ProtocolError(ErrorCode.BAD_REQUEST, "already authenticated", ref)
 

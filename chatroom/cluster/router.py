@@ -6,14 +6,17 @@ it receives to on_event(). The router delivers each event by its class: a
 RoomEvent to the room's task here (through the room registry), one with
 TO_USERS to the user's sessions here, one TO_COMMANDS to the commands
 here. An event a room published is not handed back to that room: it has
-applied it already; nor are the commands' own handed back to them.
+applied it already; nor are the commands' own handed back to them. The
+messages a room here committed also go to `committed` (outgoing webhooks),
+on this server alone.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
-from chatroom.cluster.events import Event, RoomEvent
+from chatroom.cluster.events import Event, MessagesEvent, RoomEvent
 
 
 class Rooms(Protocol):
@@ -36,12 +39,19 @@ class Commands(Protocol):
 
 class ClusterRouter:
     def __init__(
-        self, *, rooms: Rooms, users: Users, broker: Broker | None, commands: Commands | None = None
+        self,
+        *,
+        rooms: Rooms,
+        users: Users,
+        broker: Broker | None,
+        commands: Commands | None = None,
+        committed: Callable[[MessagesEvent], None] = lambda event: None,
     ) -> None:
         self._rooms = rooms
         self._users = users
         self._broker = broker
         self._commands = commands
+        self._committed = committed
 
     def publish(self, event: Event) -> None:
         """From a connection or the API: for this server's rooms and
@@ -53,6 +63,8 @@ class ClusterRouter:
     def publish_from_room(self, event: Event) -> None:
         """From a room, which has applied it: for this server's sessions,
         and the other servers'."""
+        if isinstance(event, MessagesEvent):
+            self._committed(event)
         if event.TO_USERS:
             self._users.on_event(event)
         if self._broker is not None:

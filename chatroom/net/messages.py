@@ -33,7 +33,7 @@ class Response:
     headers: tuple[tuple[str, str], ...] = ()
 
     def header_list(self) -> list[tuple[str, str]]:
-        if self.status == 304:  # no body, and no length of one
+        if self.status in (204, 304):  # no body, and no length of one
             return list(self.headers)
         return [
             ("Content-Type", self.content_type),

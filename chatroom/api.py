@@ -131,6 +131,7 @@ class Api:
             claims = await self._authorize(request)
             return await self._rooms(request, claims.user)
         if (match := _HOOK_PATH.fullmatch(path)) and self.hooks is not None:
+            _require_method(request, "POST")
             return await self.hooks.incoming(request, match[1], match[2])
         if match := _ROOM_PATH.fullmatch(path):
             _require_method(request, "GET", "HEAD")
@@ -240,8 +241,7 @@ def _int_param(request: HttpRequest, name: str, low: int, high: int | None) -> i
 
 def _credentials(request: HttpRequest) -> tuple[object, object]:
     # Only JSON: a cross-site HTML form can post text/plain without asking.
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type != "application/json":
+    if request.media_type != "application/json":
         raise HttpError(
             error_response(ErrorCode.BAD_REQUEST, "the body must be application/json", status=415)
         )

@@ -86,6 +86,8 @@ def test_an_incoming_hook_posts_as_json_and_as_a_slack_form(tmp_path: Path) -> N
         wrong = made["url"].rsplit("/", 1)[0] + "/not-the-secret"
         assert post_text(server, wrong, "forged") == 404
         assert post_text(server, "/hooks/nosuchhook/whatever", "forged") == 404
+        status, _, headers = server.http("GET", made["url"])
+        assert (status, headers["Allow"]) == (405, "POST")
         assert post(server, made["url"], b"x" * (64 * 1024 + 1))[0] == 413
         for bad in ("", "t" * 4001, 7, None):
             assert post_text(server, made["url"], bad) == 400

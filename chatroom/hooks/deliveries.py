@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-import time
 from collections.abc import Callable
 
 import trio
@@ -22,6 +21,7 @@ from chatroom.cluster.events import MessagesEvent
 from chatroom.hooks.addresses import AddressRefused, Network
 from chatroom.hooks.client import DeliveryFailed, post, tls_context
 from chatroom.hooks.signing import new_webhook_id, signed_headers
+from chatroom.rooms.registry import wall_clock_ms
 from chatroom.store import Delivery, Store, StoreUnavailable
 from chatroom.store import hooks as hooks_db
 
@@ -37,10 +37,6 @@ MAX_AT_ONCE = 32  # attempts in flight on one server
 MAX_QUEUED_PER_HOOK = 1000  # waiting deliveries of one hook; past it new ones are dropped
 REFRESH_INTERVAL = 2.0  # seconds between reads of which rooms have outgoing hooks
 COMMITTED_QUEUE = 1024  # batches of committed messages waiting to be queued
-
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 def next_attempt_ms(attempts: int, now_ms: int) -> int | None:

@@ -5,7 +5,6 @@ a message of the hook's name, marked as a bot's, in its room."""
 from __future__ import annotations
 
 import math
-import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -29,7 +28,7 @@ from chatroom.protocol import ProtocolError, Ref
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms import storage
 from chatroom.rooms.inbox import RoomClosed
-from chatroom.rooms.registry import RoomRegistry
+from chatroom.rooms.registry import RoomRegistry, wall_clock_ms
 from chatroom.rooms.requests import Poster, PublishRequest
 from chatroom.store import Store, StoredHook, StoreUnavailable
 from chatroom.store import hooks as hooks_db
@@ -40,10 +39,6 @@ POSTS_PER_MINUTE = 60  # to one incoming hook, in bursts of POST_BURST
 POST_BURST = 10
 RESOLVE_WITHIN = 10.0  # seconds to resolve a new outgoing hook's target
 NOT_FOUND = "no such hook (or not that secret)"
-
-
-def wall_clock_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Hooks:
@@ -138,11 +133,9 @@ class Hooks:
     # -- incoming ----------------------------------------------------------------------
 
     async def incoming(self, request: HttpRequest, hook_id: str, secret: str) -> Response:
-        """`POST /hooks/ID/SECRET`: the body's text, as a message in the
+        """A POST to /hooks/ID/SECRET: the body's text, as a message in the
         hook's room from the hook's name (204); 404 for anything but a hook
         and its secret."""
-        if request.method != "POST":
-            return error_response(ErrorCode.BAD_REQUEST, "use POST", ("Allow", "POST"), status=405)
         found = None
         if is_valid_hook_id(hook_id):
             found = await self._store.read(hooks_db.hook_by_id, hook_id)
@@ -155,9 +148,8 @@ class Hooks:
                 f"at most {POSTS_PER_MINUTE} posts a minute to one hook; wait",
                 ("Retry-After", str(math.ceil(wait))),
             )
-        media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
         try:
-            text = protocol.hook_text(request.body, media_type)
+            text = protocol.hook_text(request.body, request.media_type)
         except ProtocolError as exc:
             return error_response(ErrorCode.BAD_REQUEST, exc.message)
         post = PublishRequest(Poster(hook.name), text, posted=True)

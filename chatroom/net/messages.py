@@ -54,6 +54,11 @@ class HttpRequest:
     def path(self) -> str:
         return self.target.split("?", 1)[0]
 
+    @property
+    def media_type(self) -> str:
+        """The body's Content-Type without its parameters, in lower case."""
+        return self.headers.get("content-type", "").split(";")[0].strip().lower()
+
     def query(self, name: str) -> str | None:
         values = parse_qs(self.target.partition("?")[2]).get(name)
         return values[-1] if values else None

@@ -2,14 +2,19 @@
 // rooms. The protocol is in protocol.js, the sign-in form in signin.js,
 // unconfirmed sends in pending.js, the message list in messages.js (Edit and
 // Delete on a message in actions.js), the side lists in sidebar.js, roles
-// and the moderation controls of the Members list in moderation.js. Here
-// too: the New room form (`create`), the Invite and Unban fields of the
-// room's owner and moderators, and the notices of invitations to private rooms.
+// and the moderation controls of the Members list in moderation.js, the
+// message field in composer.js (bots' commands after `/` in commands.js).
+// Here too: the New room form (`create`), the Invite and Unban fields of the
+// room's owner and moderators, and the notices of invitations to private
+// rooms.
 // Conversations (1.1): direct rooms (named `@a,b`, listed under Direct
 // messages by the other user's name), "… is typing", and unread counts and
-// the "New messages" line from the server's read markers.
+// the "New messages" line from the server's read markers. Bots (1.2): a
+// command sent from the field, and a bot's `ephemeral` answers in the room
+// (for this page's user alone, never unread).
 
-import { $, button, element, plural } from "./dom.js";
+import { Composer } from "./composer.js";
+import { $, button, element } from "./dom.js";
 import { MAX_SHOWN, MessageView } from "./messages.js";
 import { MAX_TOPIC, MemberTools, runs } from "./moderation.js";
 import { PendingSends } from "./pending.js";
@@ -43,7 +48,6 @@ const LEAVING_KEY = "chatroom.leaving"; // left here; `leave` goes out after the
 const SESSION_KEYS = [TOKEN_KEY, USER_KEY, ROOMS_KEY, CURRENT_KEY, LEAVING_KEY];
 const ROOMS_REFRESH_MS = 10000;
 const ROOMS_SOON_MS = 300; // All rooms follows presence changes this soon
-const COUNTER_FROM = 500; // show the characters left once fewer than this remain
 const ERROR_SHOWN_MS = 6000;
 const AWAY_MS = 60000; // "… left" only once a member has been gone this long
 const ROOM_NAME = /^[A-Za-z0-9_.-]{1,64}$/;
@@ -52,6 +56,7 @@ const USER_NAME = /^[A-Za-z0-9_.-]{1,32}$/;
 const TYPING_SHOWN_MS = 5000; // "… is typing" lasts this long after a `typing`
 const TYPING_EVERY_MS = 2000; // our `typing` goes at most this often per room
 const READ_AFTER_MS = 300; // a burst of messages seen makes one `read`
+const MEMBERS_SOON_MS = 500; // members unknown as bots or people: the list, this soon
 const MAX_UNREAD = 1000; // the server's counts stop here
 const DIRECT_REFUSED = {
   not_found: "There is no user by that name.",
@@ -82,6 +87,8 @@ let roomsSoon = null;
 let errorTimer = null;
 let creating = null; // roomKey of the room our `create` is making
 const invitations = new Map(); // roomKey -> {room, by}: not joined yet
+const bots = new Map(); // user -> whether a bot, as member lists and messages said
+const askingMembers = new Map(); // roomKey -> the timer of its `members`
 let typingTimer = null; // redraws "… is typing" when the next one ends
 let readTimer = null;
 
@@ -98,6 +105,19 @@ const view = new MessageView({
   canDelete: mayDelete,
   onSave: saveEdit,
   onDelete: deleteMessage,
+});
+
+const composer = new Composer({
+  form: $("composer"),
+  input: $("message-input"),
+  counter: $("counter"),
+  menu: $("command-menu"),
+  hint: $("command-hint"),
+  send: sendMessage,
+  invoke: invokeCommand,
+  listCommands: () => client?.listCommands() != null,
+  error: (text) => showError(text),
+  typing: sendTyping,
 });
 
 const memberTools = new MemberTools({
@@ -213,6 +233,7 @@ function stopChat() {
   allRooms = { rooms: [], more: false };
   creating = null;
   invitations.clear();
+  bots.clear();
   renderInvitations();
   openCreate(false);
   manageNote("");
@@ -276,6 +297,8 @@ function startChat(token, user) {
   on("done", ({ request }) => {
     if (request?.type === "unban") manageNote(`Unbanned ${request.user} in # ${request.room}.`);
   });
+  on("commands", (frame) => composer.setCommands(frame.commands));
+  on("ephemeral", onEphemeral);
   on("edited", onEdited);
   on("deleted", onDeleted);
   on("error", onError);
@@ -319,6 +342,7 @@ function clearError() {
 
 function onWelcome(frame) {
   $("me").textContent = frame.user;
+  composer.reconnected(); // a `commands` asked before the drop is not answered
   const shown = current;
   for (const room of rooms.values()) {
     room.loading = false; // unanswered before a drop
@@ -420,6 +444,7 @@ function onMessage(message) {
   const room = rooms.get(key);
   if (!room) return;
   const item = messageItem(message);
+  bots.set(message.user, Boolean(message.bot));
   // Seen as it comes: no "New messages" line before it.
   if (isSeen(key) && (room.divider === null || lastIdOf(room) <= room.divider)) room.divider = message.id;
   addItems(room, [item]);
@@ -434,6 +459,18 @@ function onMessage(message) {
     renderSide();
   }
   if (key === current) markReadSoon();
+}
+
+// A bot's answer for this user alone (1.2), or the server's word that the
+// bot did not answer: shown in its room until the page reloads; never
+// unread, never stored.
+function onEphemeral({ room: name, bot, text }) {
+  const key = roomKey(typeof name === "string" ? name : "");
+  const room = rooms.get(key);
+  if (!room || typeof text !== "string") return;
+  const item = { kind: "ephemeral", bot: typeof bot === "string" ? bot : "", text, ts: Date.now() };
+  addItems(room, [item]);
+  if (key === current) view.appended([item]);
 }
 
 // A message for a room not joined on this connection: a direct room's
@@ -484,10 +521,12 @@ function renderTyping() {
   if (users.length) typingTimer = setTimeout(renderTyping, next - now + 50);
 }
 
-// While the user types in the open room: `typing`, at most every TYPING_EVERY_MS.
+// While the user types a message (not a command) in the open room:
+// `typing`, at most every TYPING_EVERY_MS.
 function sendTyping() {
   const room = current && rooms.get(current);
-  if (!room || !client || !$("message-input").value.trim()) return;
+  const typed = $("message-input").value;
+  if (!room || !client || !typed.trim() || /^\/(?!\/)/.test(typed)) return;
   const now = Date.now();
   if (now - room.typedAt < TYPING_EVERY_MS) return;
   if (client.typing(room.name) !== null) room.typedAt = now;
@@ -551,7 +590,9 @@ function onPresence(frame) {
   const joining = frame.event === "join";
   if (joining === room.members.some((m) => m.user === user)) return;
   if (joining) {
-    room.members.push({ user, since: Date.now() });
+    // Presence names no bots (1.2): the member list does, asked for once.
+    room.members.push({ user, since: Date.now(), bot: bots.get(user) });
+    if (!bots.has(user)) askMembersSoon(key);
     const back = room.away.has(user) || room.seen.has(user);
     stayed(room, user);
     if (!back) presenceLine(key, room, user, "joined");
@@ -608,8 +649,21 @@ function setMembers(name, members, rejoin) {
     }
   }
   room.members = [...members];
-  for (const { user } of members) stayed(room, user);
+  for (const { user, bot } of members) {
+    stayed(room, user);
+    bots.set(user, Boolean(bot));
+  }
   renderSide();
+}
+
+// The member list of the room `key`, soon (once for a burst of joins).
+function askMembersSoon(key) {
+  if (askingMembers.has(key)) return;
+  const timer = setTimeout(() => {
+    askingMembers.delete(key);
+    if (rooms.has(key)) client?.members(rooms.get(key).name);
+  }, MEMBERS_SOON_MS);
+  askingMembers.set(key, timer);
 }
 
 function onHistory(frame) {
@@ -683,6 +737,15 @@ function onError(frame) {
     case "typing":
     case "read":
       return; // left meanwhile, or too fast: nothing to tell
+    case "commands":
+      composer.setCommands([]); // a server without commands
+      return;
+    case "command": {
+      const none = frame.code === "not_found" && `No command /${request.name}: no bot offers it now.`;
+      showError(none || `Could not run /${request.name}: ${text}`, key);
+      if (key === current) composer.restore(`/${request.name}${request.args ? ` ${request.args}` : ""}`);
+      return;
+    }
     case "decline":
       // Gone already (joined or declined elsewhere), or a server before 1.2.
       if (frame.code === "not_found" || frame.code === "bad_request") return;
@@ -998,35 +1061,27 @@ function onManageSubmit(kind, event) {
   manageNote("");
 }
 
-function onComposerSubmit(event) {
-  event.preventDefault();
-  const input = $("message-input");
-  const text = input.value;
+// The field's text as a message into the open room (kept until the
+// server confirms it); false if there is no room open.
+function sendMessage(text) {
   const room = current && rooms.get(current);
-  if (!text.trim() || !room) return;
-  if ([...text].length > MAX_TEXT) {
-    showError(describeError("too_large"));
-    return;
-  }
+  if (!room) return false;
   pending.add(room.name, text);
   view.toBottom();
-  input.value = "";
-  updateCounter();
+  return true;
 }
 
-function onComposerKey(event) {
-  if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
-    event.preventDefault();
-    $("composer").requestSubmit();
+// A bot's command, invoked in the open room (1.2): its answer comes as a
+// message or an `ephemeral`; a refusal puts the text back in the field.
+function invokeCommand(name, args) {
+  const room = current && rooms.get(current);
+  if (!room) return false;
+  if (client.command(room.name, name, args) === null) {
+    showError(NOT_CONNECTED);
+    return false;
   }
-}
-
-function updateCounter() {
-  const left = MAX_TEXT - [...$("message-input").value].length;
-  const counter = $("counter");
-  if (left < 0) counter.textContent = `${plural(-left, "character")} too many`;
-  else counter.textContent = left < COUNTER_FROM ? `${plural(left, "character")} left` : "";
-  counter.classList.toggle("warn", left < 100);
+  view.toBottom();
+  return true;
 }
 
 // Save an edit from the open room's editor; false keeps the editor open.
@@ -1155,12 +1210,6 @@ function main() {
   $("logout").addEventListener("click", () => logOut());
   $("join-form").addEventListener("submit", onJoinSubmit);
   $("room-input").addEventListener("input", refreshRoomsSoon);
-  $("composer").addEventListener("submit", onComposerSubmit);
-  $("message-input").addEventListener("keydown", onComposerKey);
-  $("message-input").addEventListener("input", () => {
-    updateCounter();
-    sendTyping();
-  });
   setUpDrawer();
   $("create-toggle").addEventListener("click", () => {
     const open = $("create-form").hidden;

@@ -30,4 +30,11 @@ export function userLink(className, user, onOpen) {
   return link;
 }
 
+// The small "bot" beside a bot's name (on its messages, in Members).
+export function botBadge() {
+  const badge = element("span", "bot-badge", "bot");
+  badge.title = "A bot: an account run by a program";
+  return badge;
+}
+
 export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;

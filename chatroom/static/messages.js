@@ -1,9 +1,10 @@
-// The open room's messages: rendering (groups, day separators, links) and
-// the scroll place (at the bottom it stays there; scrolled up it stays put
-// and counts what arrives below). Every string from a user is a text node.
+// The open room's messages: rendering (groups, day separators, links, a
+// bot's badge, a bot's answers for this user alone) and the scroll place (at
+// the bottom it stays there; scrolled up it stays put and counts what
+// arrives below). Every string from a user is a text node.
 
 import { MessageActions, focusIn } from "./actions.js";
-import { button, element, userLink } from "./dom.js";
+import { botBadge, button, element, userLink } from "./dom.js";
 
 const GROUP_MS = 5 * 60 * 1000; // one author's messages closer than this share a heading
 const NEAR_BOTTOM_PX = 48;
@@ -101,6 +102,19 @@ function author(user, me, onUser) {
   return userLink("author", user, onUser);
 }
 
+// A bot's answer to a command of this user's (`ephemeral`): for their eyes
+// only, kept in the page until it reloads, never stored nor unread.
+function renderEphemeral(item) {
+  const li = element("li", "message ephemeral");
+  const meta = element("div", "meta");
+  const only = element("span", "only-you", "only visible to you");
+  meta.append(element("span", "author", item.bot), botBadge(), timeOf(item.ts, "time"), only);
+  const text = element("p", "text");
+  text.append(linkify(item.text));
+  li.append(meta, text);
+  return li;
+}
+
 // A message's list item: under its heading (unless `grouped`), its text with
 // Edit and Delete, its editor, or the tombstone of a deleted message.
 function renderMessage(message, grouped, me, room, actions) {
@@ -111,7 +125,9 @@ function renderMessage(message, grouped, me, room, actions) {
   li.dataset.id = String(message.id);
   if (!grouped) {
     const meta = element("div", "meta");
-    meta.append(author(message.user, me, actions.onUser), timeOf(message.ts, "time"));
+    meta.append(author(message.user, me, actions.onUser));
+    if (message.bot) meta.append(botBadge());
+    meta.append(timeOf(message.ts, "time"));
     li.append(meta);
   } else {
     li.title = new Date(message.ts).toLocaleString();
@@ -149,8 +165,9 @@ function newMessagesLine() {
   return line;
 }
 
-// List items for `items` (messages and presence lines), following `previous`;
-// `divided`: the list shows its "New messages" line already.
+// List items for `items` (messages, presence lines, ephemeral answers),
+// following `previous`; `divided`: the list shows its "New messages" line
+// already.
 function renderItems(items, previous, me, room, actions, divided = false) {
   const fragment = document.createDocumentFragment();
   const firstNew = divided ? null : firstNewId(room, me);
@@ -168,6 +185,8 @@ function renderItems(items, previous, me, room, actions, divided = false) {
     }
     if (item.kind === "presence") {
       fragment.append(element("li", "presence", item.text));
+    } else if (item.kind === "ephemeral") {
+      fragment.append(renderEphemeral(item));
     } else {
       const { message } = item;
       const grouped =

@@ -13,19 +13,21 @@
 // `history`, `edited` and `deleted` (a message changed, for every member;
 // ours carries the request's `ref`), `room` (a room's `info` changed),
 // `kicked` (we were kicked or banned from a room: no longer a member),
-// `done` (a moderation request succeeded) and `invited` (an invitation we
-// sent went out), both with `request` when known, `invitation` (someone
-// invited us to a private room), `error` (with `request`: {type, room, cid,
-// id, text, user} when known) and `unauthorized`. Conversations (1.1):
+// `done` (a request succeeded: moderation, a command) and `invited` (an
+// invitation we sent went out), both with `request` when known,
+// `invitation` (someone invited us to a private room), `error` (with
+// `request`: {type, room, cid, id, text, user, name, args} when known) and
+// `unauthorized`. Conversations (1.1):
 // `stray` (a message for a room not joined on this connection: a direct
 // room's messages reach both users' every connection; it is not marked as
 // delivered, so the room's `joined` still brings it), `typing` (another
 // member is typing) and `read` (the user's read marker moved, here or on
 // another device). Catching up (1.2): a rejoin's `joined` carries
 // `changes`, the `edited` and `deleted` frames missed meanwhile, and
-// `welcome` the `invitations` not acted on yet. Room names are compared
-// without regard to case: roomKey(); directRoomName() names the direct room
-// of two users.
+// `welcome` the `invitations` not acted on yet. Bots (1.2): `commands`
+// (what can be invoked, with `request`) and `ephemeral` (a bot's answer for
+// us alone, never stored). Room names are compared without regard to case:
+// roomKey(); directRoomName() names the direct room of two users.
 
 export const MAX_TEXT = 4000;
 export const HISTORY_PAGE = 50;
@@ -170,8 +172,9 @@ export class ChatClient extends EventTarget {
   request(frame) {
     const ref = this.nextRef++;
     if (!this.welcomed || !this.sendFrame({ ...frame, ref })) return null;
-    const { type, room, cid, id, text, user } = frame;
-    this.requests.set(ref, { type, room, cid, id, text: type === "edit" ? text : undefined, user });
+    const { type, room, cid, id, text, user, name, args } = frame;
+    const kept = type === "edit" ? text : undefined; // (a send's is in pending.js)
+    this.requests.set(ref, { type, room, cid, id, text: kept, user, name, args });
     return ref;
   }
 
@@ -236,6 +239,7 @@ export class ChatClient extends EventTarget {
         break;
       case "done":
       case "invited":
+      case "commands":
         this.emit(frame.type, { ...frame, request });
         break;
       default:
@@ -374,6 +378,23 @@ export class ChatClient extends EventTarget {
   remove(room, user, ban, reason) {
     if (!this.isJoined(room)) return null;
     return this.request({ type: ban ? "ban" : "kick", room, user, reason });
+  }
+
+  // Who is in `room` now: `members` (M carries `bot` for bots, 1.2).
+  members(room) {
+    return this.isJoined(room) ? this.request({ type: "members", room }) : null;
+  }
+
+  // Bots' commands (1.2): what can be invoked now (`commands`), and
+  // invoking `name` with `args` in `room` (`done`, or `error` `not_found`
+  // when no bot holds it; the bot's answer comes as a message or an
+  // `ephemeral`). The ref, or null.
+  listCommands() {
+    return this.request({ type: "commands" });
+  }
+
+  command(room, name, args) {
+    return this.isJoined(room) ? this.request({ type: "command", room, name, args }) : null;
   }
 
   history(room, before) {

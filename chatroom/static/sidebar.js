@@ -1,10 +1,10 @@
 // The lists beside the conversation: your rooms (unread badges, ×), your
 // direct conversations (by the other user's name, with unread badges), all
-// rooms (with member counts), the open room's members (with their roles and
-// the moderation controls of moderation.js); and, on a narrow
+// rooms (with member counts), the open room's members (with their roles, a
+// bot's badge, and the moderation controls of moderation.js); and, on a narrow
 // screen, the drawer the room lists live in.
 
-import { $, button, element, plural, userLink } from "./dom.js";
+import { $, botBadge, button, element, plural, userLink } from "./dom.js";
 import { roleBadge, roleOf } from "./moderation.js";
 import { isDirect, otherUser, roomKey } from "./protocol.js";
 
@@ -107,6 +107,7 @@ export function renderMembers(room, me, tools, onUser) {
       name.dataset.focus = "message";
       item.append(name);
     }
+    if (member.bot) item.append(" ", botBadge());
     const badge = roleBadge(roleOf(room, member.user, member.role));
     if (badge) item.append(" ", badge);
     const controls = tools?.tools(room, me, member.user);

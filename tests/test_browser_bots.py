@@ -4,19 +4,24 @@ the usage hint, `/roll 20` answered in the room by the bot (with its badge,
 in the messages and the Members list), `/echo hi` answered for the invoker
 alone ("only visible to you", not on another member's page, gone after a
 reload), an unknown command refused in the page and `//` sending a slash;
-and a server without commands, where nothing breaks."""
+a room's webhooks made in its settings (an incoming one POSTed to, an
+outgoing one signing what it sends) and deleted; and a server without
+commands or webhooks, where nothing breaks."""
 
 from __future__ import annotations
 
 import json
 import re
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Locator, Page, WebSocketRoute, expect
 
-from tests.blackbox import RunningServer
+from tests.blackbox import RunningServer, start_server, stop_server
 from tests.browser import (
     contexts_for,
     join,
@@ -25,6 +30,7 @@ from tests.browser import (
     members,
     messages,
     open_page,
+    say,
     sign_up,
     skip_without_chromium,
     watch,
@@ -32,6 +38,7 @@ from tests.browser import (
 )
 from tests.test_bot_process import start_bot, stop_bot
 from tests.test_commands import bot_token, request
+from tests.webhook_target import Target, verified
 
 pytestmark = skip_without_chromium
 browser = pytest.fixture(launch_browser, scope="module", name="browser")
@@ -171,16 +178,98 @@ def test_commands_from_the_message_field(
         assert stop_bot(bot) == 0
 
 
-def test_a_server_without_commands(contexts: list[BrowserContext], server: RunningServer) -> None:
-    """A server before 1.2 answers `commands` with bad_request (played here
-    by renaming it on its way): nothing breaks."""
+def post(url: str, text: str) -> int:
+    body = json.dumps({"text": text}).encode()
+    call = urllib.request.Request(url, body, {"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(call, timeout=10) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+@pytest.fixture
+def hooks_server(tmp_path: Path) -> Iterator[RunningServer]:
+    """A server whose outgoing webhooks may reach this machine."""
+    running = start_server(tmp_path / "data", "--webhook-allow", "127.0.0.0/8")
+    yield running
+    assert stop_server(running) == 0, "".join(running.log[-40:])
+
+
+def test_webhooks_made_in_the_room_settings(
+    contexts: list[BrowserContext], hooks_server: RunningServer
+) -> None:
+    server = hooks_server
+    carol, dave = signed_in(contexts, server, "ops")  # carol owns it
+    thrown = [watch(page) for page in (carol, dave)]
+
+    # Only the owner (and moderators) see the section.
+    expect(dave.get_by_role("button", name="Webhooks")).to_be_hidden()
+    carol.get_by_role("button", name="Webhooks").click()
+    section = carol.get_by_role("region", name="Webhooks")
+    expect(section).to_contain_text("No webhooks in this room yet.")
+
+    # An incoming hook: its URL, shown once, posts into the room.
+    section.get_by_label("Name", exact=True).fill("ci")
+    section.get_by_role("button", name="Create webhook").click()
+    made = section.get_by_role("group", name="New webhook")
+    expect(made).to_contain_text("shown only once")
+    url_field = made.get_by_label("URL to POST to", exact=True)
+    expect(url_field).to_have_value(re.compile(rf"^http://127\.0\.0\.1:{server.port}/hooks/"))
+    expect(made.get_by_role("button", name="Copy the URL")).to_be_visible()
+    url = url_field.input_value()
+    expect(section.locator(".hook")).to_have_count(1)
+    expect(section.locator(".hook")).to_contain_text("ci")
+    assert post(url, "build 7 is green") == 204
+    for page in (carol, dave):
+        posted = message_by(page, "ci")
+        expect(posted.locator(".text")).to_have_text("build 7 is green")
+        expect(posted.locator(".bot-badge")).to_be_visible()
+
+    with Target() as target:
+        # An outgoing hook to a private address is refused, said beside the form.
+        section.get_by_label("Outgoing (each message POSTed to a URL)").check()
+        section.get_by_label("Name", exact=True).fill("relay")
+        section.get_by_label("Target URL").fill("http://10.0.0.1/events")
+        section.get_by_role("button", name="Create webhook").click()
+        note = section.locator("#hook-note")
+        expect(note).to_have_text(re.compile(r"^Could not create the webhook relay: .*public"))
+        # One this machine may reach: its secret, shown once, signs what it is sent.
+        section.get_by_label("Target URL").fill(target.url)
+        section.get_by_role("button", name="Create webhook").click()
+        secret_field = made.get_by_label("Signing secret", exact=True)
+        expect(secret_field).to_have_value(re.compile(r"^whsec_"))
+        expect(made.get_by_role("button", name="Copy the signing secret")).to_be_visible()
+        expect(section.locator(".hook")).to_have_count(2)
+        expect(section.locator(".hook").nth(1)).to_contain_text(f"outgoing to {target.url}")
+        say(dave, "ship it")
+        delivered = target.next()
+        assert json.loads(delivered.body)["text"] == "ship it"
+        assert verified(delivered, secret_field.input_value())
+        made.get_by_role("button", name="Done").click()
+        expect(made).to_be_hidden()
+
+    # Deleted (asked first): its URL no longer posts.
+    section.get_by_role("button", name="Delete the webhook ci", exact=True).click()
+    section.get_by_role("button", name="Delete the webhook ci for good").click()
+    expect(section.locator(".hook")).to_have_count(1)
+    expect(note).to_have_text("Deleted the webhook ci.")
+    assert post(url, "too late") == 404
+    assert thrown == [[], []]
+
+
+def test_a_server_without_commands_or_webhooks(
+    contexts: list[BrowserContext], server: RunningServer
+) -> None:
+    """A server before 1.2 answers `commands` and `hooks` with bad_request
+    (played here by renaming them on their way): nothing breaks."""
 
     def older(route: WebSocketRoute) -> None:
         upstream = route.connect_to_server()
 
         def to_server(text: str | bytes) -> None:
             frame = json.loads(text)
-            if frame.get("type") in ("commands", "command"):
+            if frame.get("type") in ("commands", "command", "hooks", "hook", "unhook"):
                 frame["type"] = f"unknown-{frame['type']}"
             upstream.send(json.dumps(frame))
 
@@ -191,6 +280,9 @@ def test_a_server_without_commands(contexts: list[BrowserContext], server: Runni
     thrown = watch(page)
     sign_up(page, "olga")
     join(page, "old")
+    page.get_by_role("button", name="Webhooks").click()
+    expect(page.get_by_role("button", name="Webhooks")).to_be_hidden()
+    expect(page.get_by_role("region", name="Webhooks")).to_be_hidden()
     field(page).press_sequentially("/")
     expect(menu(page)).to_contain_text("No commands here")
     field(page).press_sequentially("roll 6")

@@ -3,10 +3,10 @@
 // unconfirmed sends in pending.js, the message list in messages.js (Edit and
 // Delete on a message in actions.js), the side lists in sidebar.js, roles
 // and the moderation controls of the Members list in moderation.js, the
-// message field in composer.js (bots' commands after `/` in commands.js).
-// Here too: the New room form (`create`), the Invite and Unban fields of the
-// room's owner and moderators, and the notices of invitations to private
-// rooms.
+// message field in composer.js (bots' commands after `/` in commands.js),
+// a room's webhooks in hooks.js. Here too: the New room form (`create`),
+// the Invite and Unban fields of the room's owner and moderators, and the
+// notices of invitations to private rooms.
 // Conversations (1.1): direct rooms (named `@a,b`, listed under Direct
 // messages by the other user's name), "… is typing", and unread counts and
 // the "New messages" line from the server's read markers. Bots (1.2): a
@@ -15,6 +15,7 @@
 
 import { Composer } from "./composer.js";
 import { $, button, element } from "./dom.js";
+import { HookPanel } from "./hooks.js";
 import { MAX_SHOWN, MessageView } from "./messages.js";
 import { MAX_TOPIC, MemberTools, runs } from "./moderation.js";
 import { PendingSends } from "./pending.js";
@@ -119,6 +120,8 @@ const composer = new Composer({
   error: (text) => showError(text),
   typing: sendTyping,
 });
+
+const hookPanel = new HookPanel({ client: () => client });
 
 const memberTools = new MemberTools({
   onRemove: removeMember,
@@ -237,6 +240,7 @@ function stopChat() {
   renderInvitations();
   openCreate(false);
   manageNote("");
+  hookPanel.close();
   clearError();
   renderSide();
   showRoom();
@@ -296,9 +300,12 @@ function startChat(token, user) {
   on("invited", (frame) => manageNote(`Invited ${frame.user} to # ${frame.room}.`));
   on("done", ({ request }) => {
     if (request?.type === "unban") manageNote(`Unbanned ${request.user} in # ${request.room}.`);
+    hookPanel.onDone(request);
   });
   on("commands", (frame) => composer.setCommands(frame.commands));
   on("ephemeral", onEphemeral);
+  on("hooks", (frame) => hookPanel.onHooks(frame));
+  on("hook", (frame) => hookPanel.onHook(frame));
   on("edited", onEdited);
   on("deleted", onDeleted);
   on("error", onError);
@@ -343,6 +350,7 @@ function clearError() {
 function onWelcome(frame) {
   $("me").textContent = frame.user;
   composer.reconnected(); // a `commands` asked before the drop is not answered
+  hookPanel.reconnected();
   const shown = current;
   for (const room of rooms.values()) {
     room.loading = false; // unanswered before a drop
@@ -746,6 +754,11 @@ function onError(frame) {
       if (key === current) composer.restore(`/${request.name}${request.args ? ` ${request.args}` : ""}`);
       return;
     }
+    case "hook":
+    case "hooks":
+    case "unhook":
+      hookPanel.onError(frame);
+      return;
     case "decline":
       // Gone already (joined or declined elsewhere), or a server before 1.2.
       if (frame.code === "not_found" || frame.code === "bad_request") return;
@@ -865,9 +878,11 @@ function showRoom() {
   $("room-title").textContent = title;
   showTopic(room);
   $("room-private").hidden = !room?.info?.private || direct;
-  // Invite (private rooms) and Unban, for the owner and moderators.
-  $("room-manage").hidden = !(room && client && runs(room, client.user));
+  // Invite (private rooms), Unban and Webhooks, for the owner and moderators.
+  const running = Boolean(room && client && runs(room, client.user));
+  $("room-manage").hidden = !running;
   $("invite-form").hidden = !room?.info?.private;
+  hookPanel.show(room, running);
   $("message-input").disabled = !room;
   $("composer").querySelector("button").disabled = !room;
   if (!room) openDrawer(true); // on a narrow screen: where to join one

@@ -13,9 +13,9 @@
 // `history`, `edited` and `deleted` (a message changed, for every member;
 // ours carries the request's `ref`), `room` (a room's `info` changed),
 // `kicked` (we were kicked or banned from a room: no longer a member),
-// `done` (a request succeeded: moderation, a command) and `invited` (an
-// invitation we sent went out), both with `request` when known,
-// `invitation` (someone invited us to a private room), `error` (with
+// `done` (a request succeeded: moderation, a command, a webhook removed)
+// and `invited` (an invitation we sent went out), both with `request` when
+// known, `invitation` (someone invited us to a private room), `error` (with
 // `request`: {type, room, cid, id, text, user, name, args} when known) and
 // `unauthorized`. Conversations (1.1):
 // `stray` (a message for a room not joined on this connection: a direct
@@ -26,8 +26,10 @@
 // `changes`, the `edited` and `deleted` frames missed meanwhile, and
 // `welcome` the `invitations` not acted on yet. Bots (1.2): `commands`
 // (what can be invoked, with `request`) and `ephemeral` (a bot's answer for
-// us alone, never stored). Room names are compared without regard to case:
-// roomKey(); directRoomName() names the direct room of two users.
+// us alone, never stored); a room's webhooks (1.2): `hook` (one just made,
+// its URL shown once) and `hooks` (the list), both with `request`. Room
+// names are compared without regard to case: roomKey(); directRoomName()
+// names the direct room of two users.
 
 export const MAX_TEXT = 4000;
 export const HISTORY_PAGE = 50;
@@ -240,6 +242,8 @@ export class ChatClient extends EventTarget {
       case "done":
       case "invited":
       case "commands":
+      case "hook":
+      case "hooks":
         this.emit(frame.type, { ...frame, request });
         break;
       default:
@@ -395,6 +399,21 @@ export class ChatClient extends EventTarget {
 
   command(room, name, args) {
     return this.isJoined(room) ? this.request({ type: "command", room, name, args }) : null;
+  }
+
+  // A room's webhooks (1.2, its owner's and moderators'): the list
+  // (`hooks`), a new one named `name` (`hook`, with its URL; with `target`,
+  // an outgoing one, with its secret too), and removing hook `id` (`done`).
+  listHooks(room) {
+    return this.request({ type: "hooks", room });
+  }
+
+  addHook(room, name, target = null) {
+    return this.request(target ? { type: "hook", room, name, target } : { type: "hook", room, name });
+  }
+
+  removeHook(room, id) {
+    return this.request({ type: "unhook", room, id });
   }
 
   history(room, before) {

@@ -3,10 +3,11 @@
 // unconfirmed sends in pending.js, the message list in messages.js (Edit and
 // Delete on a message in actions.js), the side lists in sidebar.js, roles
 // and the moderation controls of the Members list in moderation.js, the
-// message field in composer.js (bots' commands after `/` in commands.js),
-// a room's webhooks in hooks.js. Here too: the New room form (`create`),
-// the Invite and Unban fields of the room's owner and moderators, and the
-// notices of invitations to private rooms.
+// topic's editor in topic.js, the message field in composer.js (bots'
+// commands after `/` in commands.js), a room's webhooks in hooks.js. Here
+// too: the New room form (`create`), the Invite and Unban fields of the
+// room's owner and moderators, and the notices of invitations to private
+// rooms.
 // Conversations (1.1): direct rooms (named `@a,b`, listed under Direct
 // messages by the other user's name), "… is typing", and unread counts and
 // the "New messages" line from the server's read markers. Bots (1.2): a
@@ -40,6 +41,7 @@ import {
   setUpDrawer,
 } from "./sidebar.js";
 import { setUpSignIn, showSignIn } from "./signin.js";
+import { TopicEditor } from "./topic.js";
 
 const TOKEN_KEY = "chatroom.token";
 const USER_KEY = "chatroom.user";
@@ -122,6 +124,12 @@ const composer = new Composer({
 });
 
 const hookPanel = new HookPanel({ client: () => client });
+
+const topicEditor = new TopicEditor({
+  openRoom: () => (current && rooms.get(current)) || null,
+  save: saveTopic,
+  error: (text) => showError(text),
+});
 
 const memberTools = new MemberTools({
   onRemove: removeMember,
@@ -876,10 +884,11 @@ function showRoom() {
   let title = "Join a room to start";
   if (room) title = direct ? `@${otherUser(room.name, client?.user ?? view.me)}` : `# ${room.name}`;
   $("room-title").textContent = title;
-  showTopic(room);
   $("room-private").hidden = !room?.info?.private || direct;
-  // Invite (private rooms), Unban and Webhooks, for the owner and moderators.
+  // The topic's editor, Invite (private rooms), Unban and Webhooks, for the
+  // owner and moderators.
   const running = Boolean(room && client && runs(room, client.user));
+  topicEditor.show(room, running);
   $("room-manage").hidden = !running;
   $("invite-form").hidden = !room?.info?.private;
   hookPanel.show(room, running);
@@ -1157,55 +1166,11 @@ function setRole(room, user, role) {
   if (client.setRole(room.name, user, role) === null) showError(NOT_CONNECTED);
 }
 
-// The topic under the room's name; its editor for the owner and moderators
-// (open for one room at a time; it closes when they lose the role).
-let topicFor = null; // the room the topic editor is open for
-
-function showTopic(room) {
-  const topic = room?.info?.topic ?? "";
-  $("room-topic").textContent = topic;
-  $("room-topic").hidden = !topic;
-  const mayEdit = Boolean(room && client && runs(room, client.user));
-  if (topicFor !== null && (topicFor !== room || !mayEdit)) closeTopic(false);
-  $("topic-edit").hidden = !mayEdit || topicFor !== null;
-}
-
-function openTopic() {
-  const room = current && rooms.get(current);
-  if (!room) return;
-  topicFor = room;
-  $("topic-input").value = room.info?.topic ?? "";
-  $("topic-form").hidden = false;
-  $("topic-edit").hidden = true;
-  $("topic-input").focus();
-}
-
-function closeTopic(back) {
-  const open = topicFor !== null;
-  topicFor = null;
-  $("topic-form").hidden = true;
-  $("topic-edit").hidden = !open;
-  if (back) $("topic-edit").focus();
-}
-
-function onTopicSubmit(event) {
-  event.preventDefault();
-  const room = topicFor;
-  if (!room) return;
-  const topic = $("topic-input").value.trim();
-  if ([...topic].length > MAX_TOPIC) {
-    showError(`A topic is ${MAX_TOPIC} characters at most.`);
-    return;
-  }
-  if (topic === (room.info?.topic ?? "")) {
-    closeTopic(true);
-    return;
-  }
-  if (client.setTopic(room.name, topic) === null) {
-    showError(NOT_CONNECTED);
-    return;
-  }
-  closeTopic(true);
+// A new topic for `room`, from its editor: true if sent.
+function saveTopic(room, topic) {
+  if (client.setTopic(room.name, topic) !== null) return true;
+  showError(NOT_CONNECTED);
+  return false;
 }
 
 function loadOlder() {
@@ -1244,15 +1209,6 @@ function main() {
   });
   $("invite-form").addEventListener("submit", (event) => onManageSubmit("invite", event));
   $("unban-form").addEventListener("submit", (event) => onManageSubmit("unban", event));
-  $("topic-edit").addEventListener("click", openTopic);
-  $("topic-form").addEventListener("submit", onTopicSubmit);
-  $("topic-cancel").addEventListener("click", () => closeTopic(true));
-  $("topic-input").addEventListener("keydown", (event) => {
-    if (event.key === "Escape") {
-      event.preventDefault();
-      closeTopic(true);
-    }
-  });
   document.addEventListener("visibilitychange", () => {
     if (document.hidden) flushRead();
     if (!document.hidden && current && rooms.has(current)) {

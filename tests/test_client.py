@@ -61,6 +61,34 @@ async def test_every_message_once_in_order_across_cuts_and_silences(
             assert reader.connections >= 2  # (a break may fall while it reconnects)
 
 
+async def test_a_long_absence_is_read_back_page_by_page(
+    fast_server: RunningServer, nursery: trio.Nursery
+) -> None:
+    """More came while away than `joined` holds (1,000): paged back, then
+    what came meanwhile, each once, in order; and an application that took
+    no events for as long gets them all too."""
+    proxy = TcpProxy(fast_server.port)
+    await nursery.start(proxy.run)
+    async with (
+        Client(proxy.ws_url, fast_server.token("reader"), **QUICK) as reader,
+        Client(fast_server.ws_url, fast_server.token("writer")) as writer,
+    ):
+        await reader.join("busy")
+        await writer.join("busy")
+        proxy.swallowing = True  # away: silent, and no new link gets through
+        proxy.cut()
+        for i in range(1300):
+            await writer.send("busy", f"b{i}")
+        proxy.swallowing = False
+        for i in range(1300, 1310):  # while it catches up
+            await writer.send("busy", f"b{i}")
+        with trio.fail_after(60):
+            assert await texts_received(reader, 1310) == [f"b{i}" for i in range(1310)]
+            # The writer read none of its own meanwhile: more than its buffer
+            # holds, left with the server and read again now.
+            assert await texts_received(writer, 1310) == [f"b{i}" for i in range(1310)]
+
+
 async def test_sends_through_a_cut_link_are_stored_once(
     fast_server: RunningServer, nursery: trio.Nursery
 ) -> None:

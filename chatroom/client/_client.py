@@ -32,11 +32,11 @@ from trio_websocket import (
 )
 
 from chatroom.client._events import Event, Message, event_of, message_of
+from chatroom.client._ordering import CatchUpFailed, InOrder
 
 log = logging.getLogger("chatroom.client")
 
 EVENTS_BUFFER = 1000  # events read ahead of the application; then the link waits
-HISTORY_PAGE = 200
 CLOSE_UNAUTHORIZED = 4401
 
 
@@ -62,7 +62,14 @@ class _LinkLost(Exception):
     """Reconnect: silent past the deadline, or what it said cannot be followed."""
 
 
-RECOVERABLE = (OSError, ConnectionClosed, HandshakeError, trio.TooSlowError, _LinkLost)
+RECOVERABLE = (
+    OSError,
+    ConnectionClosed,
+    HandshakeError,
+    trio.TooSlowError,
+    _LinkLost,
+    CatchUpFailed,
+)
 
 
 @attrs.define
@@ -73,14 +80,6 @@ class _Pending:
     again: bool  # sent again on the next connection (joins, sends, the declaration)
     done: trio.Event = attrs.field(factory=trio.Event)
     answer: dict[str, Any] | None = None  # None once done: the link broke first
-
-
-@attrs.define
-class _Room:
-    last_id: int | None = None  # the last message delivered (None: not joined yet)
-    joined: bool = False  # by the application: joined again after reconnects
-    catching_up: bool = False
-    held: list[Message] = attrs.field(factory=list)  # come while catching up
 
 
 class Client:
@@ -104,11 +103,11 @@ class Client:
         self._backoff_max = backoff_max
         self.user: str | None = None
         self.connections = 0  # welcomed so far: 1 + the reconnections
-        self._rooms: dict[str, _Room] = {}  # by key
         self._pending: dict[str, _Pending] = {}
         self._declared: list[dict[str, str]] | None = None  # a bot's commands
         self._ws: WebSocketConnection | None = None
         self._events_in, self._events_out = trio.open_memory_channel[Event](EVENTS_BUFFER)
+        self._order = InOrder(self._events_in, self._request)
         self._stack = contextlib.AsyncExitStack()
         self._nursery: trio.Nursery | None = None
 
@@ -137,19 +136,20 @@ class Client:
     async def events(self) -> AsyncIterator[Event]:
         """Every event in the order the server sent it (messages in id order
         within a room, each once)."""
-        async for event in self._events_out:
-            yield event
+        while True:
+            yield await self.next_event()
 
     async def next_event(self) -> Event:
-        return await self._events_out.receive()
+        event = await self._events_out.receive()
+        for key in self._order.to_read_again():
+            since = self._order.rooms[key].last_id or 0
+            await self._send({"type": "join", "room": key, "since": since, "ref": "again"})
+        return event
 
     async def join(self, room: str, since: int | None = None) -> None:
         """Join `room`, now and after every reconnect. Messages after
         `since` are delivered first; without it, those from now on."""
-        state = self._rooms.setdefault(room.lower(), _Room())
-        state.joined = True
-        if since is not None:
-            state.last_id = since
+        state = self._order.wanted(room, since)
         frame: dict[str, Any] = {"type": "join", "room": room}
         if state.last_id is not None:
             frame["since"] = state.last_id
@@ -160,7 +160,7 @@ class Client:
             raise
 
     async def leave(self, room: str) -> None:
-        self._rooms.pop(room.lower(), None)
+        self._order.rooms.pop(room.lower(), None)
         await self._request({"type": "leave", "room": room})
 
     async def send(self, room: str, text: str) -> Message:
@@ -289,7 +289,7 @@ class Client:
         if self._declared is not None and not declaring:
             await self._send({"type": "register", "commands": self._declared, "ref": "again"})
         joining = {p.frame["room"].lower(): p for p in waiting if p.frame["type"] == "join"}
-        for key, room in self._rooms.items():
+        for key, room in self._order.rooms.items():
             if not room.joined:
                 continue
             frame: dict[str, Any] = (
@@ -323,72 +323,23 @@ class Client:
         for pending in self._pending.values():
             if not pending.again:
                 pending.done.set()
-        for room in self._rooms.values():
-            room.catching_up, room.held = False, []  # (read again after `since`)
+        self._order.lost()
 
     # -- what the server says -----------------------------------------------------------
 
     async def _take(self, frame: dict[str, Any], nursery: trio.Nursery) -> None:
         kind, ref = frame.get("type"), frame.get("ref")
         if kind == "message":
-            await self._message(message_of(frame))
+            await self._order.message(message_of(frame))
         elif kind == "joined":
-            await self._joined(frame, nursery)
+            await self._order.joined(frame, nursery)
         elif kind == "error" and ref not in self._pending:
             log.warning("chatroom: %s: %s", frame.get("code"), frame.get("message"))
         elif (event := event_of(frame)) is not None:
-            await self._events_in.send(event)
+            self._order.event(event)
         if isinstance(ref, str) and (pending := self._pending.get(ref)) is not None:
             pending.answer = frame
             pending.done.set()
-
-    async def _message(self, message: Message) -> None:
-        room = self._rooms.get(message.room.lower())
-        if room is None:  # (a direct message, its room not joined: each once all the same)
-            room = self._rooms[message.room.lower()] = _Room(last_id=0)
-        if room.catching_up:
-            room.held.append(message)
-        elif room.last_id is None or message.id > room.last_id:
-            room.last_id = message.id
-            await self._events_in.send(message)
-
-    async def _joined(self, joined: dict[str, Any], nursery: trio.Nursery) -> None:
-        room = self._rooms.get(joined["room"].lower())
-        if room is None or not room.joined:
-            return  # (left meanwhile)
-        history = [message_of(m) for m in joined.get("history", [])]
-        if room.last_id is None:  # the first join: from now on
-            room.last_id = history[-1].id if history else 0
-        elif joined.get("truncated") and history:
-            room.catching_up = True
-            nursery.start_soon(self._page_back, joined["room"], room, history)
-        else:
-            for message in history:
-                await self._message(message)
-
-    async def _page_back(self, name: str, room: _Room, newest: list[Message]) -> None:
-        """More came while away than `joined` holds: read back to the last
-        delivered, deliver it all, then what came meanwhile."""
-        since, pages = room.last_id or 0, [newest]
-        try:
-            while pages[0][0].id > since + 1:
-                page = await self._request(
-                    {
-                        "type": "history",
-                        "room": name,
-                        "before": pages[0][0].id,
-                        "limit": HISTORY_PAGE,
-                    }
-                )
-                older = [message_of(m) for m in page.get("messages", [])]
-                if not older:
-                    break
-                pages.insert(0, older)
-        except (ChatError, Disconnected) as exc:
-            raise _LinkLost(f"history not read: {exc}") from None
-        held, room.held, room.catching_up = room.held, [], False
-        for message in [m for page in pages for m in page] + held:
-            await self._message(message)
 
 
 def leaf(exc: BaseException) -> BaseException:

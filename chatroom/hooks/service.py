@@ -120,9 +120,9 @@ class Hooks:
                         "the target is not a public address; webhooks may not reach it",
                         ref,
                     ) from None
-                raise ProtocolError(ErrorCode.BAD_REQUEST, f"the target's {exc}", ref) from None
+                raise ProtocolError(ErrorCode.BAD_REQUEST, f"bad target: {exc}", ref) from None
             return
-        raise ProtocolError(ErrorCode.BAD_REQUEST, f"the target's {host} did not resolve", ref)
+        raise ProtocolError(ErrorCode.BAD_REQUEST, f"bad target: {host} did not resolve", ref)
 
     async def _stored(self, step: Awaitable[T], ref: Ref) -> T:
         try:

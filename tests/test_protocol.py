@@ -239,6 +239,10 @@ def test_encoders_produce_the_documented_shapes() -> None:
             protocol.encode_presence("r", "join", "u"),
             {"type": "presence", "room": "r", "event": "join", "user": "u"},
         ),
+        (
+            protocol.encode_presence("r", "join", "robot", bot=True),
+            {"type": "presence", "room": "r", "event": "join", "user": "robot", "bot": True},
+        ),
     ]
     for text, expected in cases:
         assert json.loads(text) == expected

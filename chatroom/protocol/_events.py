@@ -165,5 +165,6 @@ def _change(message: ChatMessage) -> dict[str, Any]:
     return {**edited, "edited": message.edited}
 
 
-def encode_presence(room: str, event: str, user: str) -> str:
-    return dumps({"type": "presence", "room": room, "event": event, "user": user})
+def encode_presence(room: str, event: str, user: str, bot: bool = False) -> str:
+    presence = {"type": "presence", "room": room, "event": event, "user": user}
+    return dumps({**presence, "bot": True} if bot else presence)

@@ -219,7 +219,8 @@ class RoomCore:
         any server (a user on two servers is one member)."""
         event = self.members.presence(user)
         if event is not None:
-            self._broadcast(protocol.encode_presence(self.name, event, user))
+            bot = self.members.is_bot(user)
+            self._broadcast(protocol.encode_presence(self.name, event, user, bot))
 
     # -- members' requests ----------------------------------------------------------
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import attrs
 
 from chatroom.domain import ChatMessage, is_valid_room_name, is_valid_user_name
+from chatroom.domain.files import files_of
 
 VERSION = 1
 
@@ -467,16 +468,19 @@ def _user(user: object) -> str:
 
 def _row(m: ChatMessage) -> list[object]:
     row: list[object] = [m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by]
-    if m.bot:  # (only then: a node from before bots reads the rest)
-        row.append(True)
+    if m.bot or m.files:  # (only then: a node from before bots, or files, reads the rest)
+        row.append(m.bot)
+    if m.files:
+        row.append([file.as_json() for file in m.files])
     return row
 
 
 def _message(room: str, row: object, frame_text: object = None) -> ChatMessage:
-    if not isinstance(row, list) or len(row) not in (7, 8):
-        raise BadEvent("a message is [id, user, text, ts, cid, edited, deleted_by, bot?]")
+    if not isinstance(row, list) or len(row) not in (7, 8, 9):
+        raise BadEvent("a message is [id, user, text, ts, cid, edited, deleted_by, bot?, files?]")
     id_, user, text, ts, cid, edited, deleted_by = row[:7]
-    bot = len(row) == 8 and row[7] is True
+    bot = len(row) >= 8 and row[7] is True
+    files = files_of(row[8]) if len(row) == 9 else ()  # (ValueError: a BadEvent)
     if not (_is_int(id_) and id_ > 0 and _is_int(ts) and isinstance(text, str)):
         raise BadEvent("invalid message")
     if cid is not None and not isinstance(cid, str):
@@ -486,5 +490,5 @@ def _message(room: str, row: object, frame_text: object = None) -> ChatMessage:
     deleted_by = None if deleted_by is None else _user(deleted_by)
     frame_text = frame_text if isinstance(frame_text, str) else None
     return ChatMessage(
-        room, id_, _user(user), text, ts, cid, edited, deleted_by, bot, frame_text=frame_text
+        room, id_, _user(user), text, ts, cid, edited, deleted_by, bot, files, frame_text=frame_text
     )

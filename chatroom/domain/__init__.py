@@ -5,6 +5,7 @@ the store (chatroom.store), which both build on this.
 """
 
 from chatroom.domain.errors import ErrorCode
+from chatroom.domain.files import MAX_FILES_PER_MESSAGE, FileInfo
 from chatroom.domain.messages import (
     HISTORY_PAGE_BYTES,
     MAX_ID,
@@ -25,9 +26,11 @@ from chatroom.domain.rooms import Member, RoomCount, RoomInfo, RoomSettings, Roo
 
 __all__ = [
     "HISTORY_PAGE_BYTES",
+    "MAX_FILES_PER_MESSAGE",
     "MAX_ID",
     "ChatMessage",
     "ErrorCode",
+    "FileInfo",
     "HistoryPage",
     "Member",
     "RoomCount",

@@ -7,6 +7,8 @@ from typing import Any
 
 import attrs
 
+from chatroom.domain.files import FileInfo
+
 MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
 
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -27,6 +29,7 @@ class ChatMessage:
     edited: int | None = None  # when its text last changed (ms)
     deleted_by: str | None = None  # a deleted message keeps its id, not its text
     bot: bool = False  # sent by a bot account or a webhook (1.2)
+    files: tuple[FileInfo, ...] = ()  # shared with it (1.2); a deleted message has none
     # Its frame text once encoded, here or by the server that committed it
     # (cluster/events.py sends it along).
     _frame_text: str | None = attrs.field(
@@ -57,6 +60,8 @@ class ChatMessage:
             message["cid"] = self.cid
         if self.bot:
             message["bot"] = True
+        if self.files and self.deleted_by is None:
+            message["files"] = [file.as_json() for file in self.files]
         if self.deleted_by is not None:
             del message["text"]
             message["deleted"] = True
@@ -78,7 +83,10 @@ def newest_within(messages: list[ChatMessage], budget: int) -> list[ChatMessage]
     bytes; at least one, so that paging always moves."""
     # A character never encodes to more than 6 bytes (a \u escape): most
     # pages are shown to fit without encoding anything.
-    if sum(6 * (len(m.text) + len(m.cid or "")) + 512 for m in messages) <= budget:
+    if (
+        sum(6 * (len(m.text) + len(m.cid or "")) + 512 + _files_bound(m) for m in messages)
+        <= budget
+    ):
         return messages
     size = 0
     for start in range(len(messages) - 1, -1, -1):
@@ -88,10 +96,15 @@ def newest_within(messages: list[ChatMessage], budget: int) -> list[ChatMessage]
     return messages
 
 
+def _files_bound(message: ChatMessage) -> int:
+    """At least the bytes its files take in its frame."""
+    return sum(6 * (len(f.name) + len(f.type)) + 80 for f in message.files)
+
+
 def read_cost(messages: list[ChatMessage]) -> int:
     """What reading `messages` for a client costs against its history budget:
     their text in UTF-8 bytes, and a little for the rest."""
-    return sum(len(m.text.encode()) + 100 for m in messages)
+    return sum(len(m.text.encode()) + 100 + 100 * len(m.files) for m in messages)
 
 
 def encoded_size(message: ChatMessage) -> int:

@@ -6,6 +6,7 @@ import json
 from typing import Any
 
 from chatroom.domain.errors import ErrorCode
+from chatroom.domain.files import MAX_FILES_PER_MESSAGE, is_valid_file_id
 from chatroom.domain.messages import MAX_ID
 from chatroom.domain.names import is_valid_room_name, is_valid_user_name
 from chatroom.protocol._errors import ProtocolError, Ref
@@ -89,16 +90,33 @@ class Fields:
             raise self.error("user names are 1 to 32 characters from A-Z a-z 0-9 _ - .")
         return user
 
-    def text(self) -> str:
-        """A message's text, as `send` and `edit` take it."""
+    def text(self, *, may_be_empty: bool = False) -> str:
+        """A message's text, as `send` and `edit` take it (empty only in a
+        `send` with files)."""
         text = self.string("text")
-        if not text:
+        if not text and not may_be_empty:
             raise self.error("text must not be empty")
         if len(text) > MAX_TEXT_CHARS:
             raise self.error(f"text is limited to {MAX_TEXT_CHARS} characters", ErrorCode.TOO_LARGE)
         if not is_encodable(text):
             raise self.error("text must be valid Unicode (no lone surrogates)")
         return text
+
+    def file_ids(self) -> tuple[str, ...]:
+        """`files` of a `send`: distinct file ids, at most MAX_FILES_PER_MESSAGE."""
+        ids = self.obj.get("files")
+        if ids is None:
+            return ()
+        if (
+            not isinstance(ids, list)
+            or len(ids) > MAX_FILES_PER_MESSAGE
+            or not all(is_valid_file_id(i) for i in ids)
+            or len(set(ids)) != len(ids)
+        ):
+            raise self.error(
+                f"files must be a list of at most {MAX_FILES_PER_MESSAGE} distinct file ids"
+            )
+        return tuple(ids)
 
     def topic(self, *, required: bool) -> str:
         if not required and self.obj.get("topic") is None:

@@ -67,6 +67,7 @@ class Send:
     text: str
     ref: Ref = None
     cid: str | None = None  # the client's id: stored at most once per user and room
+    files: tuple[str, ...] = ()  # ids of files the sender uploaded to the room (1.2)
 
 
 @attrs.frozen
@@ -242,7 +243,9 @@ def parse_request(text: str) -> Request:
             return Decline(room=fields.room(), ref=ref)
         case "send":
             room = fields.room()
-            return Send(room=room, text=fields.text(), ref=ref, cid=fields.cid())
+            files = fields.file_ids()
+            text = fields.text(may_be_empty=bool(files))
+            return Send(room=room, text=text, ref=ref, cid=fields.cid(), files=files)
         case "edit":
             room = fields.room()
             message_id = fields.message_id()

@@ -98,7 +98,9 @@ class Commits:
     def _draft(self, request: PublishRequest, now: int) -> ChatMessage:
         user = request.subscriber.user
         bot = request.posted or self._core.members.is_bot(user)
-        return ChatMessage(self._core.name, 0, user, request.text, now, request.cid, bot=bot)
+        return ChatMessage(
+            self._core.name, 0, user, request.text, now, request.cid, bot=bot, files=request.files
+        )
 
     async def change_all(self, requests: list[ChangeRequest]) -> None:
         """Edit or delete messages, each if the policy lets its requester, in

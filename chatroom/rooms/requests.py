@@ -6,7 +6,7 @@ from typing import Protocol
 
 import attrs
 
-from chatroom.domain import ChatMessage, HistoryPage
+from chatroom.domain import ChatMessage, FileInfo, HistoryPage
 from chatroom.domain.rules import Action
 from chatroom.protocol import Ref
 
@@ -67,6 +67,8 @@ class PublishRequest:
     # A bot's answer to a command, or a webhook's message: stored as a bot's,
     # from a Poster, into a room its user need not be a member of.
     posted: bool = False
+    # Files the sender uploaded to the room, attached as the message is stored.
+    files: tuple[FileInfo, ...] = ()
 
 
 @attrs.frozen(eq=False)

@@ -3,11 +3,11 @@
 `Store` (engine.py) runs queries: `await store.read(query, *args)`,
 `await store.write(command, *args)`, `store.write_soon(command, *args)`,
 where a query or command is a plain function of the query modules here
-(messages, users, rooms, markers, tokens, hooks) taking the database and a
+(messages, users, rooms, markers, tokens, hooks, files) taking the database and a
 connection first.
 """
 
-from chatroom.store import hooks, markers, messages, rooms, tokens, users
+from chatroom.store import files, hooks, markers, messages, rooms, tokens, users
 from chatroom.store.backends import default_database_url, open_database
 from chatroom.store.dialect import Database
 from chatroom.store.engine import Store, StoreUnavailable
@@ -24,6 +24,7 @@ from chatroom.store.records import (
     Saved,
     SavedRoom,
     SessionStart,
+    StoredFile,
     StoredHook,
     StoredRoom,
     UserControl,
@@ -49,11 +50,13 @@ __all__ = [
     "SessionStart",
     "Store",
     "StoreUnavailable",
+    "StoredFile",
     "StoredHook",
     "StoredRoom",
     "UserControl",
     "UserView",
     "default_database_url",
+    "files",
     "hooks",
     "markers",
     "messages",

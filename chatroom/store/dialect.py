@@ -9,6 +9,7 @@ is a plain function of the database, a connection, and its arguments.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -16,10 +17,11 @@ from typing import Any
 import attrs
 
 from chatroom.domain import ChatMessage
+from chatroom.domain.files import FileInfo, files_of
 from chatroom.store.schema import Dialect
 
 # A message's columns, in the order _row and message_of take them.
-COLUMNS = "room, id, author, body, ts, cid, edited_ms, deleted_by, bot"
+COLUMNS = "room, id, author, body, ts, cid, edited_ms, deleted_by, bot, files"
 IN_CHUNK = 500  # values per IN (...) query (SQLite allows 32,766 parameters)
 
 
@@ -73,12 +75,20 @@ def now_ms() -> int:
 
 def message_row(m: ChatMessage) -> tuple[Any, ...]:
     """`m` as the values of COLUMNS."""
-    return (m.room, m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by, m.bot)
+    files = files_json(m.files)
+    return (m.room, m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by, m.bot, files)
+
+
+def files_json(files: Sequence[FileInfo]) -> str | None:
+    """A message's files as its `files` column holds them (None: none)."""
+    if not files:
+        return None
+    return json.dumps([f.as_json() for f in files], ensure_ascii=False, separators=(",", ":"))
 
 
 def message_of(row: Sequence[Any]) -> ChatMessage:
     """The message in a row of COLUMNS."""
-    room, id_, author, body, ts, cid, edited, deleted_by, bot = row
+    room, id_, author, body, ts, cid, edited, deleted_by, bot, files = row
     return ChatMessage(
         room=room,
         id=int(id_),
@@ -89,4 +99,5 @@ def message_of(row: Sequence[Any]) -> ChatMessage:
         edited=None if edited is None else int(edited),
         deleted_by=deleted_by,
         bot=bool(bot),
+        files=() if files is None else files_of(json.loads(files)),
     )

@@ -9,6 +9,7 @@ from typing import Any
 import attrs
 
 from chatroom.domain import HISTORY_PAGE_BYTES, MAX_ID, ChatMessage, HistoryPage, encoded_size
+from chatroom.store import files as files_db
 from chatroom.store.dialect import COLUMNS, Database, message_of, message_row, now_ms
 from chatroom.store.records import Change, MessageChange, Saved
 
@@ -23,6 +24,8 @@ def insert_messages(db: Database, conn: Any, drafts: Sequence[ChatMessage]) -> l
 
     A draft whose user already stored a message with its `cid` is not
     stored again: the stored message stands in its place and takes no id.
+    A new message takes its files here (files.attach), in the same
+    transaction: a file goes out with one message at most.
     """
     stored = [
         None
@@ -41,9 +44,13 @@ def insert_messages(db: Database, conn: Any, drafts: Sequence[ChatMessage]) -> l
         if row is not None:
             saved.append(Saved(message_of(row), False))
         else:
-            saved.append(Saved(attrs.evolve(draft, id=next_id), True))
+            message = attrs.evolve(draft, id=next_id)
+            if message.files:
+                message = attrs.evolve(message, files=files_db.attach(db, conn, message))
+            saved.append(Saved(message, True))
             next_id += 1
-    insert = db.sql(f"INSERT INTO messages ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)")
+    marks = ", ".join("?" * len(COLUMNS.split(",")))
+    insert = db.sql(f"INSERT INTO messages ({COLUMNS}) VALUES ({marks})")
     conn.cursor().executemany(insert, [message_row(s.message) for s in saved if s.new])
     return saved
 
@@ -85,7 +92,7 @@ def change_message(
     message of `by`'s, or of anyone's with `any_author`, atomically."""
     params: list[Any]
     if text is None:
-        change, params = "body = '', deleted_by = ?, changed_ms = ?", [by, now_ms()]
+        change, params = "body = '', files = NULL, deleted_by = ?, changed_ms = ?", [by, now_ms()]
     else:
         now = now_ms()
         change, params = "body = ?, edited_ms = ?, changed_ms = ?", [text, now, now]
@@ -96,6 +103,8 @@ def change_message(
         [*params, room, message_id, by, any_author],
     ).fetchone()
     if row is not None:
+        if text is None:
+            files_db.delete_attached(db, conn, room, message_id)
         return Change(message_of(row), True)
     found = db.execute(
         conn,

@@ -6,7 +6,7 @@ from typing import Literal
 
 import attrs
 
-from chatroom.domain import ChatMessage
+from chatroom.domain import ChatMessage, FileInfo
 from chatroom.domain.hooks import Hook
 
 
@@ -126,3 +126,14 @@ class Delivery:
     body: str
     attempts: int  # made before this one
     created_ms: int
+
+
+@attrs.frozen
+class StoredFile:
+    """A complete upload, with what only the server sees."""
+
+    info: FileInfo
+    room: str  # the room's spelling
+    uploader: str
+    inline_type: str | None  # an image's type, by its content; None: an attachment
+    attached: bool  # whether a message went out with it

@@ -278,6 +278,35 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
         ]
         for dialect, (integer, boolean, false) in _WORDS.items()
     },
+    # Files shared in rooms: each upload (its size unknown until it has all
+    # come), its bytes in chunks, and the message it went out with; a
+    # message keeps its files' descriptions (JSON) beside its text.
+    13: {
+        dialect: [
+            f"""CREATE TABLE files (
+                id TEXT PRIMARY KEY,
+                room_key TEXT NOT NULL,
+                room_name TEXT NOT NULL,
+                uploader TEXT NOT NULL,
+                name TEXT NOT NULL,
+                type TEXT NOT NULL,
+                size {integer},
+                inline_type TEXT,
+                created_ms {integer} NOT NULL,
+                message_id {integer}
+            )""",
+            "CREATE INDEX files_by_message ON files (room_key, message_id)",
+            "CREATE INDEX files_unattached ON files (created_ms) WHERE message_id IS NULL",
+            f"""CREATE TABLE file_chunks (
+                file_id TEXT NOT NULL,
+                seq {integer} NOT NULL,
+                data {"BLOB" if dialect == "sqlite" else "BYTEA"} NOT NULL,
+                PRIMARY KEY (file_id, seq)
+            )""",
+            "ALTER TABLE messages ADD COLUMN files TEXT",
+        ]
+        for dialect, (integer, _boolean, _false) in _WORDS.items()
+    },
 }
 # From this version on, user and room names are unique without regard to case.
 NAMES_FOLDED_FROM = 2

@@ -12,6 +12,7 @@ from urllib.parse import unquote
 import attrs
 
 from chatroom import metrics
+from chatroom.attachments.service import Attachments
 from chatroom.auth import TokenClaims, TokenGate, TokenRefused
 from chatroom.auth.accounts import AccountError, Accounts
 from chatroom.cluster.events import Event, RevokedEvent
@@ -50,6 +51,8 @@ from chatroom.store import tokens as tokens_db
 
 _ROOM_PATH = re.compile(r"/api/rooms/([^/]+)/(members|messages)")
 _HOOK_PATH = re.compile(r"/hooks/([^/]+)/([^/]+)")
+_UPLOAD_PATH = re.compile(r"/api/rooms/([^/]+)/files")
+_FILE_PATH = re.compile(r"/api/files/([^/]+)")
 
 
 def _require_method(request: HttpRequest, *allowed: str) -> None:
@@ -80,6 +83,16 @@ class Api:
     health: Callable[[], dict[str, Any]] = lambda: {"status": "ok"}
     # Incoming webhooks (POST /hooks/ID/SECRET); None: none here, as in some tests.
     hooks: Hooks | None = None
+    # Files (POST /api/rooms/R/files, GET /api/files/F); None: none here, as in some tests.
+    attachments: Attachments | None = None
+
+    def streams_body(self, method: str, path: str) -> bool:
+        """Uploads read their bodies as they come (net/http.py's BodyStream)."""
+        return (
+            method == "POST"
+            and self.attachments is not None
+            and _UPLOAD_PATH.fullmatch(path) is not None
+        )
 
     async def respond(self, request: HttpRequest) -> Response:
         try:
@@ -133,6 +146,21 @@ class Api:
         if (match := _HOOK_PATH.fullmatch(path)) and self.hooks is not None:
             _require_method(request, "POST")
             return await self.hooks.incoming(request, match[1], match[2])
+        if (match := _UPLOAD_PATH.fullmatch(path)) and self.attachments is not None:
+            _require_method(request, "POST")
+            claims = await self._authorize(request)
+            room = unquote(match[1])
+            if not is_valid_room_name(room):
+                raise HttpError(error_response(ErrorCode.BAD_REQUEST, "invalid room name"))
+            return await self.attachments.upload(request, claims.user, room)
+        if (match := _FILE_PATH.fullmatch(path)) and self.attachments is not None:
+            _require_method(request, "GET", "HEAD")
+            # Without a valid token too, a file is not there (404, not 401).
+            try:
+                user: str | None = (await self._authorize(request)).user
+            except HttpError:
+                user = None
+            return await self.attachments.download(user, unquote(match[1]))
         if match := _ROOM_PATH.fullmatch(path):
             _require_method(request, "GET", "HEAD")
             claims = await self._authorize(request)

@@ -5,6 +5,7 @@ serve
 ├── the store's writer task                     (store/engine.py)
 ├── rooms nursery: one task per room            (rooms/registry.py, rooms/actor.py)
 │   ├── outgoing webhooks: queued, delivered    (hooks/deliveries.py)
+│   ├── files no message took, removed          (attachments/service.py)
 │   └── with --broker: the Redis connection,    (broker/redis.py)
 │       and each room's check for missed ids    (rooms/registry.py)
 └── clients nursery
@@ -24,6 +25,7 @@ import attrs
 import trio
 
 from chatroom.api import Api
+from chatroom.attachments.service import Attachments
 from chatroom.auth import TokenGate, TokenSigner
 from chatroom.auth.accounts import Accounts
 from chatroom.auth.controls import UserControls
@@ -62,6 +64,7 @@ class Parts:
     controls: UserControls
     commands: Commands
     deliveries: Deliveries
+    attachments: Attachments
 
 
 def build_server(
@@ -117,6 +120,13 @@ def build_server(
         store=store, registry=registry, sessions=sessions, admission=admission, broker=broker
     )
     history_rate = settings.history_kib_per_second * 1024
+    file_rate = settings.file_mib_per_hour * 1024 * 1024
+    attachments = Attachments(
+        store=store,
+        max_bytes=settings.max_file_mib * 1024 * 1024,
+        storage=BucketsByKey(file_rate, file_rate / 3600),
+        unattached_seconds=settings.unattached_file_seconds,
+    )
     api = Api(
         registry=registry,
         tokens=tokens,
@@ -135,6 +145,7 @@ def build_server(
         history_reads=BucketsByKey(4 * history_rate, history_rate),
         health=health.health,
         hooks=hooks,
+        attachments=attachments,
     )
     storage_per_hour = settings.storage_kib_per_hour * 1024
     new_connection = functools.partial(
@@ -152,6 +163,7 @@ def build_server(
         learn_bot=controls.learn_bot,
         commands=commands,
         hooks=hooks,
+        attachments=attachments,
     )
     front = ChatServer(
         settings=settings,
@@ -162,7 +174,7 @@ def build_server(
         new_connection=new_connection,
         tls=tls,
     )
-    return Parts(front, registry, sessions, router, controls, commands, deliveries)
+    return Parts(front, registry, sessions, router, controls, commands, deliveries, attachments)
 
 
 async def serve(
@@ -224,6 +236,7 @@ async def _serve_clients(
         await rooms_nursery.start(parts.controls.watch, store, sessions.user_control_changed)
         await rooms_nursery.start(parts.commands.run)
         await rooms_nursery.start(parts.deliveries.run)
+        await rooms_nursery.start(parts.attachments.run)
         broker_scope = trio.CancelScope()
         if broker is not None:
 

@@ -273,6 +273,19 @@ class Settings:
         "KiB of message text one user may store per hour, in bursts of as many",
         flag="--storage-rate",
     ).field(10240)
+    max_file_mib: int = _limit(  # larger uploads are refused (413) as they pass it
+        "MiB in one uploaded file (413 past it, as soon as it is passed)"
+    ).field(25)
+    file_mib_per_hour: int = _limit(  # per user and server, in bursts of as many
+        "MiB of files one user may upload per hour, in bursts of as many (429 past it)",
+        flag="--file-rate",
+    ).field(256)
+    unattached_file_seconds: int = Option(  # files no message took are removed after it
+        "seconds an uploaded file that no message took is kept",
+        flag="--unattached-file-ttl",
+        parse=_positive_int,
+        metavar="SECONDS",
+    ).field(24 * 3600)
     # PROTOCOL.md promises 20 frames in a burst and 10 per second; these give
     # twice that to `send` frames and four times that to all frames.
     send_rate: float = _limit(  # per second; the command line makes send_burst twice that

@@ -20,6 +20,7 @@ import trio
 from trio_websocket import ConnectionClosed, WebSocketConnection
 
 from chatroom import protocol
+from chatroom.attachments.service import Attachments
 from chatroom.auth import TokenGate
 from chatroom.authentication import Authentication
 from chatroom.cluster.events import Event
@@ -75,6 +76,7 @@ class Connection:
     learn_bot: Callable[[str, str], None] = lambda bot, owner: None
     commands: Commands | None = None  # (None: no commands, as in some tests)
     hooks: Hooks | None = None  # (None: no webhooks, as in some tests)
+    attachments: Attachments | None = None  # (None: no files, as in some tests)
     token_id: str | None = None  # the `jti` of the token it authenticated with
     token_issued: int | None = None  # and its `iat`
     # Invitations each user may send, shared by their connections.
@@ -124,6 +126,7 @@ class Connection:
             invitations=self.invitations,
             commands=self.commands,
             hooks=self.hooks,
+            attachments=self.attachments,
         )
 
     @property

@@ -15,11 +15,12 @@ import attrs
 import trio
 
 from chatroom import protocol
+from chatroom.attachments.service import Attachments
 from chatroom.client_session import ClientSession
 from chatroom.cluster.events import Event, ReadEvent, SettingsEvent
 from chatroom.commands.service import Commands
 from chatroom.config import Settings
-from chatroom.domain import ErrorCode
+from chatroom.domain import ErrorCode, FileInfo
 from chatroom.domain.rules import Action
 from chatroom.hooks.service import Hooks
 from chatroom.joining import Joining, stored, submit
@@ -58,6 +59,7 @@ class RequestHandler:
     invitations: BucketsByKey | None = None
     commands: Commands | None = None
     hooks: Hooks | None = None
+    attachments: Attachments | None = None
     joining: Joining = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -81,10 +83,12 @@ class RequestHandler:
         """Act on `request`; a ProtocolError raised is the client's error frame."""
         connection = self.connection
         match request:
-            case protocol.Send(room, text, ref, cid):
+            case protocol.Send(room, text, ref, cid, file_ids):
                 joined = self._joined_room(room, ref)
                 self._charge_storage(text, ref)
-                sent = PublishRequest(connection, text, ref, cid, received=trio.current_time())
+                files = await self._files(file_ids, joined, cid, ref) if file_ids else ()
+                received = trio.current_time()
+                sent = PublishRequest(connection, text, ref, cid, received=received, files=files)
                 await self._submit(joined, sent)
             case protocol.Edit(room, message_id, text, ref):
                 joined = self._joined_room(room, ref)
@@ -232,6 +236,15 @@ class RequestHandler:
         connection.reply(
             protocol.encode_read(room.name, connection.read_markers.get(room.key, 0), ref)
         )
+
+    async def _files(
+        self, ids: tuple[str, ...], room: Room, cid: str | None, ref: Ref
+    ) -> tuple[FileInfo, ...]:
+        """The files a `send` carries: the sender's uploads to the room that
+        no message took yet (the room attaches them as it stores the message)."""
+        if self.attachments is None:
+            raise ProtocolError(ErrorCode.NOT_FOUND, "no files here", ref)
+        return await self.attachments.attachable(ids, room.name, self.user, cid, ref)
 
     def _charge_storage(self, text: str, ref: Ref) -> None:
         """Count `text` against the user's storage rate; rate_limited past it."""

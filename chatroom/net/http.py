@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 from http import HTTPStatus
 from typing import Protocol
 
@@ -38,6 +38,10 @@ class Responder(Protocol):
 
     async def respond(self, request: HttpRequest) -> Response: ...
 
+    def streams_body(self, method: str, path: str) -> bool:
+        """Whether the route reads the body itself, as it arrives (an
+        upload), instead of being given it whole (at most max_http_body_bytes)."""
+
 
 @attrs.frozen
 class Upgrade:
@@ -50,6 +54,11 @@ class Upgrade:
 
 class _TooLarge(Exception):
     pass
+
+
+class _ResponseFailed(Exception):
+    """A streamed response body failed after its head was sent: the
+    connection can only be closed (its client sees the body cut short)."""
 
 
 def _headers_of(request: h11.Request) -> dict[str, str]:
@@ -137,19 +146,78 @@ REFUSED_HEAD_TIMEOUT = 2.0
 # Small reads, so h11's limit on an incomplete request head is checked
 # every few KiB and a head can pass it by at most one read.
 HTTP_READ_SIZE = 4096
+# A body a route streams (an upload) is read in larger pieces.
+STREAM_READ_SIZE = 65536
+# What the client of a streamed body that was refused before its end may
+# still send, and for how long, before the connection closes: its refusal
+# (413, say) reaches it instead of a reset.
+REFUSED_BODY_BYTES = 64 * 1024 * 1024
+REFUSED_BODY_SECONDS = 5.0
 ERROR_SEND_TIMEOUT = 5.0
 
 
-async def _next_event(conn: h11.Connection, transport: SocketTransport) -> object:
+async def _next_event(
+    conn: h11.Connection, transport: SocketTransport, read_size: int = HTTP_READ_SIZE
+) -> object:
     while True:
         event = conn.next_event()
         if event is not h11.NEED_DATA:
             return event
-        conn.receive_data(await transport.receive_some(HTTP_READ_SIZE))
+        conn.receive_data(await transport.receive_some(read_size))
+
+
+@attrs.frozen
+class _Progress:
+    """A request's deadline, moved on by each piece of a streamed body that
+    comes or goes: a large upload or download has as long as it needs while
+    it moves, and `seconds` between pieces."""
+
+    scope: trio.CancelScope
+    seconds: float
+
+    def made(self) -> None:
+        self.scope.deadline = trio.current_time() + self.seconds
+
+
+class _StreamedBody:
+    """A request body for its route to read as it arrives (a BodyStream)."""
+
+    def __init__(
+        self,
+        conn: h11.Connection,
+        transport: SocketTransport,
+        headers: dict[str, str],
+        progress: _Progress,
+    ) -> None:
+        self._conn = conn
+        self._transport = transport
+        self._progress = progress
+        length = headers.get("content-length", "").strip()
+        chunked = "transfer-encoding" in headers
+        self.declared_length = int(length) if length.isdecimal() and not chunked else None
+
+    async def receive_some(self) -> bytes:
+        conn = self._conn
+        if conn.their_state is not h11.SEND_BODY:
+            return b""
+        if conn.client_is_waiting_for_100_continue:  # (curl's Expect: 100-continue)
+            continue_ = h11.InformationalResponse(status_code=100, headers=[])
+            await self._transport.send_all(conn.send(continue_))
+        while True:
+            event = await _next_event(conn, self._transport, STREAM_READ_SIZE)
+            self._progress.made()
+            if isinstance(event, h11.Data) and event.data:
+                return bytes(event.data)
+            if isinstance(event, h11.EndOfMessage):
+                return b""
 
 
 async def _send_response(
-    conn: h11.Connection, transport: SocketTransport, response: Response, head_only: bool
+    conn: h11.Connection,
+    transport: SocketTransport,
+    response: Response,
+    head_only: bool,
+    progress: _Progress | None = None,
 ) -> None:
     await transport.send_all(
         conn.send(
@@ -160,9 +228,35 @@ async def _send_response(
             )
         )
     )
-    if response.body and not head_only:
+    if response.stream is not None and not head_only:
+        await _send_stream(conn, transport, response.stream, progress)
+    elif response.body and not head_only:
         await transport.send_all(conn.send(h11.Data(data=response.body)))
-    await transport.send_all(conn.send(h11.EndOfMessage()))
+    try:
+        await transport.send_all(conn.send(h11.EndOfMessage()))
+    except h11.LocalProtocolError:  # the stream ended short of its length
+        raise _ResponseFailed from None
+
+
+async def _send_stream(
+    conn: h11.Connection,
+    transport: SocketTransport,
+    stream: AsyncIterable[bytes],
+    progress: _Progress | None,
+) -> None:
+    """Send `stream`'s pieces as they come."""
+    pieces = aiter(stream)
+    while True:
+        try:
+            piece = await anext(pieces)
+            data = conn.send(h11.Data(data=piece))
+        except StopAsyncIteration:
+            return
+        except Exception as exc:  # (the stream logs why)
+            raise _ResponseFailed from exc
+        await transport.send_all(data)
+        if progress is not None:
+            progress.made()
 
 
 async def _read_body(conn: h11.Connection, transport: SocketTransport, limit: int) -> bytes:
@@ -206,7 +300,7 @@ async def serve_http(
             # Evicted after its request arrived, it still goes: its slot is given away.
             if waited.cancelled_caught or evictable.cancel_called or ticket.released:
                 return None
-            with trio.fail_after(settings.http_timeout):
+            with trio.fail_after(settings.http_timeout) as deadline:
                 if not isinstance(event, h11.Request):
                     return None
                 headers = _headers_of(event)
@@ -232,14 +326,27 @@ async def serve_http(
                     and _is_upgrade(headers)
                 )
                 if not upgrade:
-                    body = await _read_body(conn, transport, settings.max_http_body_bytes)
-                    request = HttpRequest(method, target, headers, body, transport.client)
+                    progress = _Progress(deadline, settings.http_timeout)
+                    if api.streams_body(method, target.split("?", 1)[0]):
+                        stream = _StreamedBody(conn, transport, headers, progress)
+                        request = HttpRequest(
+                            method, target, headers, client=transport.client, stream=stream
+                        )
+                    else:
+                        body = await _read_body(conn, transport, settings.max_http_body_bytes)
+                        request = HttpRequest(method, target, headers, body, transport.client)
                     response = await _route(api, request)
                     if "transfer-encoding" in headers and "content-length" in headers:
                         # A body framed two ways may be smuggling a request
                         # past a proxy: answer, then close (RFC 9112 6.1).
                         response = _closing(response)
-                    await _send_response(conn, transport, response, method == "HEAD")
+                    unread = conn.their_state is h11.SEND_BODY
+                    if unread:  # a streamed body refused before its end
+                        response = _closing(response)
+                    await _send_response(conn, transport, response, method == "HEAD", progress)
+                    if unread:
+                        await linger(transport, REFUSED_BODY_BYTES, REFUSED_BODY_SECONDS)
+                        return None
         except _TooLarge:
             await _send_error_and_close(
                 conn, transport, error_response(ErrorCode.TOO_LARGE, "request body too large")
@@ -251,7 +358,12 @@ async def serve_http(
             )
             await _send_error_and_close(conn, transport, error)
             return None
-        except (trio.TooSlowError, trio.BrokenResourceError, trio.ClosedResourceError):
+        except (
+            trio.TooSlowError,
+            trio.BrokenResourceError,
+            trio.ClosedResourceError,
+            _ResponseFailed,
+        ):
             return None
         if upgrade:
             return await _upgrade(conn, transport, event, headers, settings)
@@ -273,8 +385,7 @@ async def _route(api: Responder, request: HttpRequest) -> Response:
 
 def _closing(response: Response) -> Response:
     """`response`, saying the connection closes after it."""
-    headers = (*response.headers, ("Connection", "close"))
-    return Response(response.status, response.body, response.content_type, headers)
+    return attrs.evolve(response, headers=(*response.headers, ("Connection", "close")))
 
 
 async def _send_error_and_close(
@@ -289,12 +400,14 @@ async def _send_error_and_close(
     await linger(transport)
 
 
-async def linger(transport: SocketTransport) -> None:
+async def linger(
+    transport: SocketTransport, max_bytes: int = LINGER_BYTES, seconds: float = LINGER_SECONDS
+) -> None:
     """Half-close, then read and drop what the client still sends, until it
-    closes or LINGER_SECONDS or LINGER_BYTES run out; the caller closes."""
+    closes or `seconds` or `max_bytes` run out; the caller closes."""
     if transport.shutdown_write():
-        with trio.move_on_after(LINGER_SECONDS):
-            await transport.discard_received(LINGER_BYTES)
+        with trio.move_on_after(seconds):
+            await transport.discard_received(max_bytes)
 
 
 def refusal_response(reason: str) -> bytes:

@@ -4,8 +4,8 @@ HTTP error has (no I/O: net/http.py reads and writes them)."""
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import AsyncIterable, Mapping
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 import attrs
@@ -31,15 +31,32 @@ class Response:
     body: bytes
     content_type: str
     headers: tuple[tuple[str, str], ...] = ()
+    # A body sent as it is read (a file from the database), instead of
+    # `body`: `stream_length` bytes, in the pieces `stream` gives.
+    stream: AsyncIterable[bytes] | None = attrs.field(default=None, eq=False, repr=False)
+    stream_length: int = 0
 
     def header_list(self) -> list[tuple[str, str]]:
         if self.status in (204, 304):  # no body, and no length of one
             return list(self.headers)
+        length = self.stream_length if self.stream is not None else len(self.body)
         return [
             ("Content-Type", self.content_type),
-            ("Content-Length", str(len(self.body))),
+            ("Content-Length", str(length)),
             *self.headers,
         ]
+
+
+class BodyStream(Protocol):
+    """A request body read as it arrives, for the routes that take large
+    ones (net/http.py gives it; `Responder.streams_body` says which)."""
+
+    @property
+    def declared_length(self) -> int | None:
+        """Its Content-Length, if it has one (not a chunked body)."""
+
+    async def receive_some(self) -> bytes:
+        """The next bytes of the body; b"" once it has all come."""
 
 
 @attrs.frozen
@@ -49,6 +66,8 @@ class HttpRequest:
     headers: dict[str, str]  # lower-case names
     body: bytes = b""
     client: str = ""  # the peer's address, for login throttling
+    # The body, unread, instead of `body`, for a route that streams it.
+    stream: BodyStream | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
     def path(self) -> str:

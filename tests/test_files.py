@@ -351,6 +351,33 @@ def test_files_past_the_limit_are_refused_as_they_pass_it_and_never_held(
         assert stop_server(server) == 0
 
 
+def test_an_upload_cut_short_leaves_nothing_and_the_server_serving(
+    server: RunningServer,
+) -> None:
+    joined(server, "alice", "pics")
+    token = token_for(server, "alice")
+    database = server.data_dir / "chatroom.db"
+
+    def chunks_stored() -> int:
+        with sqlite3.connect(database) as db:
+            count: int = db.execute("SELECT COUNT(*) FROM file_chunks").fetchone()[0]
+            return count
+
+    def wait_for(done: Callable[[], bool], what: str) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while not done():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+        sock.sendall(raw_upload_head(server, token, 5 * MIB) + os.urandom(MIB))
+        wait_for(lambda: chunks_stored() > 0, "no chunk written")
+    wait_for(lambda: chunks_stored() == 0, "a broken upload left chunks behind")
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT COUNT(*) FROM files").fetchone() == (0,)
+    assert uploaded(server, "alice", "pics", "after.png", PNG)["size"] == len(PNG)
+
+
 def test_uploads_count_against_a_rate_per_user(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", "--file-rate", "1", "--max-file-mib", "1")
     try:

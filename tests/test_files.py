@@ -378,6 +378,19 @@ def test_an_upload_cut_short_leaves_nothing_and_the_server_serving(
     assert uploaded(server, "alice", "pics", "after.png", PNG)["size"] == len(PNG)
 
 
+def test_expect_100_continue_is_answered_only_for_an_upload_taken(server: RunningServer) -> None:
+    joined(server, "alice", "pics")
+    for user, answer in (("carol", b"HTTP/1.1 403 "), ("alice", b"HTTP/1.1 100 Continue\r\n")):
+        head = raw_upload_head(server, token_for(server, user), len(PNG))
+        head = head.replace(b"\r\n\r\n", b"\r\nExpect: 100-continue\r\n\r\n")
+        with socket.create_connection(("127.0.0.1", server.port), timeout=TIMEOUT) as sock:
+            sock.sendall(head)
+            assert sock.recv(65536).startswith(answer)
+            if user == "alice":
+                sock.sendall(PNG)
+                assert sock.recv(65536).startswith(b"HTTP/1.1 201 ")
+
+
 def test_uploads_count_against_a_rate_per_user(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", "--file-rate", "1", "--max-file-mib", "1")
     try:

@@ -201,7 +201,7 @@ class _StreamedBody:
         if conn.their_state is not h11.SEND_BODY:
             return b""
         if conn.client_is_waiting_for_100_continue:  # (curl's Expect: 100-continue)
-            continue_ = h11.InformationalResponse(status_code=100, headers=[])
+            continue_ = h11.InformationalResponse(status_code=100, headers=[], reason=b"Continue")
             await self._transport.send_all(conn.send(continue_))
         while True:
             event = await _next_event(conn, self._transport, STREAM_READ_SIZE)

@@ -18,7 +18,7 @@ import logging
 import math
 import random
 import secrets
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from types import TracebackType
 from typing import Any
 
@@ -163,11 +163,14 @@ class Client:
         self._order.rooms.pop(room.lower(), None)
         await self._request({"type": "leave", "room": room})
 
-    async def send(self, room: str, text: str) -> Message:
-        """Send `text` to `room`; the message, once the server stored it (sent
-        again after each reconnect until then, and stored once)."""
+    async def send(self, room: str, text: str, files: Sequence[str] = ()) -> Message:
+        """Send `text` (and the ids of `files` uploaded to the room) to `room`;
+        the message, once the server stored it (sent again after each
+        reconnect until then, and stored once)."""
         cid = secrets.token_urlsafe(12)
-        frame = {"type": "send", "room": room, "text": text, "cid": cid}
+        frame: dict[str, Any] = {"type": "send", "room": room, "text": text, "cid": cid}
+        if files:
+            frame["files"] = list(files)
         return message_of(await self._request(frame, ref=cid, again=True))
 
     async def declare(self, commands: list[dict[str, str]]) -> None:

@@ -9,6 +9,16 @@ import attrs
 
 
 @attrs.frozen
+class File:
+    """A file a message carries: GET /api/files/{id} with the token."""
+
+    id: str
+    name: str
+    size: int
+    type: str
+
+
+@attrs.frozen
 class Message:
     """A message in a room, delivered once, in id order."""
 
@@ -19,6 +29,7 @@ class Message:
     ts: int
     bot: bool = False
     cid: str | None = None
+    files: tuple[File, ...] = ()
 
 
 @attrs.frozen
@@ -88,6 +99,7 @@ def message_of(frame: dict[str, Any]) -> Message:
         frame["ts"],
         frame.get("bot", False),
         frame.get("cid"),
+        tuple(File(str(f["id"]), f["name"], f["size"], f["type"]) for f in frame.get("files", ())),
     )
 
 

@@ -12,10 +12,12 @@
 // messages by the other user's name), "… is typing", and unread counts and
 // the "New messages" line from the server's read markers. Bots (1.2): a
 // command sent from the field, and a bot's `ephemeral` answers in the room
-// (for this page's user alone, never unread).
+// (for this page's user alone, never unread). Files (1.2): in messages in
+// files.js, attaching and uploading them in uploads.js.
 
 import { Composer } from "./composer.js";
 import { $, button, element } from "./dom.js";
+import { FileStore, Lightbox, renderFiles } from "./files.js";
 import { HookPanel } from "./hooks.js";
 import { MAX_SHOWN, MessageView } from "./messages.js";
 import { MAX_TOPIC, MemberTools, runs } from "./moderation.js";
@@ -42,6 +44,7 @@ import {
 } from "./sidebar.js";
 import { setUpSignIn, showSignIn } from "./signin.js";
 import { TopicEditor } from "./topic.js";
+import { Uploads } from "./uploads.js";
 
 const TOKEN_KEY = "chatroom.token";
 const USER_KEY = "chatroom.user";
@@ -95,6 +98,9 @@ const askingMembers = new Map(); // roomKey -> the timer of its `members`
 let typingTimer = null; // redraws "… is typing" when the next one ends
 let readTimer = null;
 
+const fileStore = new FileStore(() => client?.token ?? null);
+const lightbox = new Lightbox();
+
 const view = new MessageView({
   scroller: $("scroller"),
   list: $("messages"),
@@ -108,6 +114,8 @@ const view = new MessageView({
   canDelete: mayDelete,
   onSave: saveEdit,
   onDelete: deleteMessage,
+  renderFiles: (files) =>
+    renderFiles(files, { store: fileStore, lightbox, keepPlace: (change) => view.keepPlace(change) }),
 });
 
 const composer = new Composer({
@@ -121,7 +129,18 @@ const composer = new Composer({
   listCommands: () => client?.listCommands() != null,
   error: (text) => showError(text),
   typing: sendTyping,
+  attached: () => uploads.has(openName()),
 });
+
+const openName = () => (current && rooms.get(current)?.name) || null;
+
+const uploads = new Uploads({
+  token: () => client?.token ?? null,
+  openRoom: openName,
+  error: (text) => showError(text),
+  changed: () => composer.changed(),
+});
+
 
 const hookPanel = new HookPanel({ client: () => client });
 
@@ -249,6 +268,9 @@ function stopChat() {
   openCreate(false);
   manageNote("");
   hookPanel.close();
+  lightbox.close();
+  uploads.clear();
+  fileStore.clear();
   clearError();
   renderSide();
   showRoom();
@@ -263,7 +285,7 @@ function startChat(token, user) {
   view.me = user;
   client = new ChatClient(webSocketUrl(window.location), token);
   pending = new PendingSends(user, {
-    send: (entry) => client.send(entry.room, entry.text, entry.cid),
+    send: (entry) => client.send(entry.room, entry.text, entry.cid, (entry.files ?? []).map((file) => file.id)),
     show: (entry) => {
       if (roomKey(entry.room) === current) view.showPending(entry);
     },
@@ -893,7 +915,8 @@ function showRoom() {
   $("invite-form").hidden = !room?.info?.private;
   hookPanel.show(room, running);
   $("message-input").disabled = !room;
-  $("composer").querySelector("button").disabled = !room;
+  $("composer").querySelector('button[type="submit"]').disabled = !room;
+  uploads.render();
   if (!room) openDrawer(true); // on a narrow screen: where to join one
   view.show(room || null, room ? pending.inRoom(room.name) : []);
   renderTyping();
@@ -1087,12 +1110,19 @@ function onManageSubmit(kind, event) {
 
 // The field's text as a message into the open room (kept until the
 // server confirms it); false if there is no room open.
+// With the files attached there (1.2), perhaps without text: once those
+// still uploading are done; if one fails meanwhile the text comes back.
 function sendMessage(text) {
   const room = current && rooms.get(current);
   if (!room) return false;
-  pending.add(room.name, text);
-  view.toBottom();
-  return true;
+  const words = text.trim() ? text : "";
+  const go = (files) => {
+    const key = roomKey(room.name);
+    if (rooms.get(key) !== room) return; // left meanwhile
+    pending.add(room.name, words, files);
+    if (key === current) view.toBottom();
+  };
+  return uploads.send(room.name, go, () => composer.restore(text));
 }
 
 // A bot's command, invoked in the open room (1.2): its answer comes as a

@@ -2,7 +2,8 @@
 // the line, the characters left show near the limit; and bots' commands
 // (1.2, commands.js): text starting with `/NAME`, NAME a command the
 // server listed, invokes it instead of being sent; an unknown `/word` is
-// refused here, with nothing sent; `//text` sends "/text".
+// refused here, with nothing sent; `//text` sends "/text". With files
+// attached (1.2, uploads.js) a message may go without text.
 
 import { CommandMenu, parseSlash } from "./commands.js";
 import { plural } from "./dom.js";
@@ -14,9 +15,10 @@ export class Composer {
   // `send(text)` sends a message into the open room and `invoke(name,
   // args)` a command there: each true when it went (the field empties);
   // `listCommands()` asks the server for its commands (true if asked);
-  // `error(text)` tells of a problem; `typing()` follows each change.
-  constructor({ form, input, counter, menu, hint, send, invoke, listCommands, error, typing }) {
-    Object.assign(this, { form, input, counter, send, invoke, error, typing });
+  // `error(text)` tells of a problem; `typing()` follows each change;
+  // `attached()` says whether files wait to go with the next message.
+  constructor({ form, input, counter, menu, hint, send, invoke, listCommands, error, typing, attached }) {
+    Object.assign(this, { form, input, counter, send, invoke, error, typing, attached });
     this.waiting = null; // text sent while the commands were being asked for
     this.menu = new CommandMenu({ input, list: menu, hint, listCommands, changed: () => this.changed() });
     form.addEventListener("submit", (event) => {
@@ -57,7 +59,7 @@ export class Composer {
   // Send what the field holds; `listed`: the commands were just asked for.
   submit(listed = false) {
     const text = this.input.value;
-    if (!text.trim()) return;
+    if (!text.trim() && !this.attached()) return;
     if ([...text].length > MAX_TEXT) {
       this.error(describeError("too_large"));
       return;

@@ -1,7 +1,8 @@
 // The open room's messages: rendering (groups, day separators, links, a
 // bot's badge, a bot's answers for this user alone) and the scroll place (at
 // the bottom it stays there; scrolled up it stays put and counts what
-// arrives below). Every string from a user is a text node.
+// arrives below); a message's files (files.js). Every string from a user is
+// a text node.
 
 import { MessageActions, focusIn } from "./actions.js";
 import { botBadge, button, element, userLink } from "./dom.js";
@@ -132,6 +133,7 @@ function renderMessage(message, grouped, me, room, actions) {
   } else {
     li.title = new Date(message.ts).toLocaleString();
   }
+  const files = !message.deleted && Array.isArray(message.files) && message.files.length ? message.files : null;
   if (message.deleted) {
     li.append(element("p", "text tombstone", "message deleted"));
   } else if (actions.isEditing(room, message.id)) {
@@ -139,10 +141,11 @@ function renderMessage(message, grouped, me, room, actions) {
   } else {
     const text = textOf(message, me);
     li.classList.toggle("mentions-me", Boolean(text.querySelector(".mention")));
-    li.append(text);
+    if (message.text || message.edited || !files) li.append(text); // files may come without text
     const tools = actions.tools(room, message);
     if (tools) li.append(tools);
   }
+  if (files && actions.renderFiles) li.append(actions.renderFiles(files));
   return li;
 }
 
@@ -215,20 +218,27 @@ function renderPending(entry, me, onRetry) {
   }
   const text = element("p", "text");
   text.append(linkify(entry.text, me));
-  li.append(meta, text);
+  li.append(meta);
+  if (entry.text || !entry.files?.length) li.append(text);
+  if (entry.files?.length) {
+    const names = entry.files.map((file) => file.name).join(", ");
+    li.append(element("p", "pending-files", `${entry.files.length === 1 ? "File" : "Files"}: ${names}`));
+  }
   return li;
 }
 
 export class MessageView {
   // `onNearTop()` asks for older messages; `onRetry(entry)` repeats a send;
   // `canEdit`, `canDelete`, `onSave` and `onDelete` are MessageActions'.
-  // `onUser(user)` opens the conversation with a message's author.
-  constructor({ scroller, list, pending, beginning, jump, onNearTop, onRetry, onUser, ...changes }) {
+  // `onUser(user)` opens the conversation with a message's author;
+  // `renderFiles(files)` shows a message's files.
+  constructor({ scroller, list, pending, beginning, jump, onNearTop, onRetry, onUser, renderFiles, ...changes }) {
     Object.assign(this, { scroller, list, pendingList: pending, beginning, jump, onNearTop, onRetry });
     this.room = null; // {items, complete, view: {atBottom, fromBottom, fresh}}
     this.me = null;
     this.actions = new MessageActions({ ...changes, redraw: (room, id) => this.redraw(room, id) });
     this.actions.onUser = onUser;
+    this.actions.renderFiles = renderFiles;
     scroller.addEventListener("scroll", () => this.onScroll());
     jump.addEventListener("click", () => this.toBottom());
     // A smaller or larger box (keyboard, rotation) keeps the bottom in view.
@@ -325,6 +335,24 @@ export class MessageView {
     if (room.view.atBottom) this.toBottom();
     else this.remember();
     return li;
+  }
+
+  // Make `change` (a picture fitted to its size, above or in view) keeping
+  // the view in place: at the bottom if it was, else the first item in view
+  // where it was.
+  keepPlace(change) {
+    const view = this.room?.view;
+    const top = this.scroller.getBoundingClientRect().top;
+    const inView = (li) => li.getBoundingClientRect().bottom > top;
+    const anchor = view && !view.atBottom ? [...this.list.children].find(inView) : null;
+    const before = anchor ? anchor.getBoundingClientRect().top : 0;
+    change();
+    if (!view) return;
+    if (view.atBottom) this.toBottom();
+    else {
+      if (anchor?.isConnected) this.scroller.scrollTop += anchor.getBoundingClientRect().top - before;
+      this.remember();
+    }
   }
 
   // Which control of which message has focus, if one has.

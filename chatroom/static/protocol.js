@@ -334,9 +334,11 @@ export class ChatClient extends EventTarget {
     return this.request({ type: "leave", room: name });
   }
 
-  // Only into a room joined on this connection; the ref, or null.
-  send(room, text, cid) {
-    return this.isJoined(room) ? this.request({ type: "send", room, text, cid }) : null;
+  // Only into a room joined on this connection; the ref, or null. `files`
+  // (1.2): the ids of files uploaded to the room, sent with the text.
+  send(room, text, cid, files = []) {
+    if (!this.isJoined(room)) return null;
+    return this.request(files.length ? { type: "send", room, text, cid, files } : { type: "send", room, text, cid });
   }
 
   // Change the text of our message `id`: every member gets `edited`.

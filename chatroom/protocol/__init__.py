@@ -97,6 +97,7 @@ from chatroom.protocol._requests import (
     Typing,
     parse_request,
 )
+from chatroom.protocol._search import Search, encode_results, results_json
 
 __all__ = [
     "CLOSE_GOING_AWAY",
@@ -142,6 +143,7 @@ __all__ = [
     "Request",
     "Respond",
     "Rooms",
+    "Search",
     "Send",
     "SetRole",
     "Topic",
@@ -166,6 +168,7 @@ __all__ = [
     "encode_pong",
     "encode_presence",
     "encode_read",
+    "encode_results",
     "encode_room_info",
     "encode_rooms",
     "encode_typing",
@@ -176,6 +179,7 @@ __all__ = [
     "not_yours_error",
     "parse_request",
     "rate_limited_error",
+    "results_json",
     "unavailable_error",
     "url_parts",
 ]

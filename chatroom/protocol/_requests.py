@@ -27,6 +27,7 @@ from chatroom.protocol._fields import (
     ref_of,
 )
 from chatroom.protocol._hooks import HookRequest, parse_hook_request
+from chatroom.protocol._search import Search, parse_search_request
 
 
 @attrs.frozen
@@ -190,6 +191,7 @@ Request = (
     | Decline
     | BotRequest
     | HookRequest
+    | Search
 )
 
 
@@ -310,4 +312,6 @@ def parse_request(text: str) -> Request:
                 return bot_request
             if (hook_request := parse_hook_request(kind, fields)) is not None:
                 return hook_request
+            if (search := parse_search_request(kind, fields)) is not None:
+                return search
             raise fields.error(f"unknown frame type {kind!r}")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
+from chatroom.store.search_index import POSTGRESQL_MIGRATION, SQLITE_MIGRATION
+
 Dialect = Literal["sqlite", "postgresql"]
 
 
@@ -307,6 +309,9 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
         ]
         for dialect, (integer, _boolean, _false) in _WORDS.items()
     },
+    # Search: a full-text index of messages' current text (search_index.py),
+    # filled here with what an existing database holds.
+    14: {"sqlite": SQLITE_MIGRATION, "postgresql": POSTGRESQL_MIGRATION},
 }
 # From this version on, user and room names are unique without regard to case.
 NAMES_FOLDED_FROM = 2

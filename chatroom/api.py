@@ -25,6 +25,14 @@ from chatroom.domain import (
     read_cost,
 )
 from chatroom.domain.rules import may_join
+from chatroom.domain.search import (
+    DEFAULT_SEARCH_LIMIT,
+    MAX_SEARCH_LIMIT,
+    SEARCH_BURST,
+    SEARCHES_PER_SECOND,
+    QueryError,
+    parse_query,
+)
 from chatroom.hooks.service import Hooks
 from chatroom.net.messages import (
     HttpError,
@@ -40,6 +48,7 @@ from chatroom.protocol import (
     DEFAULT_ROOMS_LIMIT,
     MAX_HISTORY_LIMIT,
     MAX_ROOMS_LIMIT,
+    results_json,
 )
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms.registry import RoomRegistry
@@ -47,6 +56,7 @@ from chatroom.store import Store, StoreUnavailable
 from chatroom.store import markers as markers_db
 from chatroom.store import messages as messages_db
 from chatroom.store import rooms as rooms_db
+from chatroom.store import search as search_db
 from chatroom.store import tokens as tokens_db
 
 _ROOM_PATH = re.compile(r"/api/rooms/([^/]+)/(members|messages)")
@@ -77,6 +87,10 @@ class Api:
     publish: Callable[[Event], None]
     # History read over HTTP, per client address (as --history-rate is per connection).
     history_reads: BucketsByKey = attrs.field(factory=lambda: BucketsByKey(8 << 20, 2 << 20))
+    # Searches over HTTP, per user (as a WebSocket connection's).
+    searches: BucketsByKey = attrs.field(
+        factory=lambda: BucketsByKey(SEARCH_BURST, SEARCHES_PER_SECOND)
+    )
     static_files: dict[str, StaticFile] = attrs.field(factory=load_static_files)
     # What /healthz answers (always 200, so a load balancer never drops
     # every server at once when the broker they share is down).
@@ -143,6 +157,10 @@ class Api:
             _require_method(request, "GET", "HEAD")
             claims = await self._authorize(request)
             return await self._rooms(request, claims.user)
+        if path == "/api/search":
+            _require_method(request, "GET", "HEAD")
+            claims = await self._authorize(request)
+            return await self._search(request, claims.user)
         if (match := _HOOK_PATH.fullmatch(path)) and self.hooks is not None:
             _require_method(request, "POST")
             return await self.hooks.incoming(request, match[1], match[2])
@@ -245,6 +263,38 @@ class Api:
         messages = [m.as_json() for m in page.messages]
         self.history_reads.spend(request.client, read_cost(page.messages))
         return json_response(200, {"room": name, "messages": messages, "more": page.more})
+
+    async def _search(self, request: HttpRequest, user: str) -> Response:
+        """GET /api/search?q=Q&room=R&before=ID&limit=N: as the `search` frame."""
+        if wait := self.searches.take(user.lower()):
+            return error_response(
+                ErrorCode.RATE_LIMITED,
+                "too many searches too fast; wait",
+                ("Retry-After", str(math.ceil(wait))),
+            )
+        if wait := self.history_reads.owed(request.client):
+            return error_response(
+                ErrorCode.RATE_LIMITED,
+                "too much history too fast; wait",
+                ("Retry-After", str(math.ceil(wait))),
+            )
+        room = request.query("room") or None
+        if room is not None and not is_valid_room_name(room):
+            raise HttpError(error_response(ErrorCode.BAD_REQUEST, "invalid room name"))
+        try:
+            query = parse_query(request.query("q") or "")
+        except QueryError as exc:
+            raise HttpError(error_response(ErrorCode.BAD_REQUEST, str(exc))) from None
+        before = _int_param(request, "before", 0, MAX_ID)
+        limit = _int_param(request, "limit", 1, MAX_SEARCH_LIMIT) or DEFAULT_SEARCH_LIMIT
+        try:
+            found = await self.store.read(
+                search_db.search, user, query, room=room, before=before, limit=limit
+            )
+        except search_db.SearchTooCostly:
+            return error_response(ErrorCode.TOO_LARGE, search_db.TOO_COSTLY)
+        self.history_reads.spend(request.client, read_cost(found.messages))
+        return json_response(200, results_json(found.messages, found.more))
 
 
 def _unauthorized(message: str) -> HttpError:

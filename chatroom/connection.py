@@ -274,7 +274,7 @@ class Connection:
         wait = frame_wait
         if not wait and isinstance(request, protocol.Send | protocol.Edit | protocol.Delete):
             wait = self._sends.take(trio.current_time())
-        if not wait and isinstance(request, protocol.History | protocol.Join):
+        if not wait and isinstance(request, protocol.History | protocol.Join | protocol.Search):
             # Reads cost by their size, charged once known (see charge_history).
             wait = self._history_bytes.owed(trio.current_time())
         if not wait:

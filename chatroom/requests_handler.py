@@ -2,9 +2,10 @@
 
 Most go to the room's task (send, edit, delete, topic, role, moderate,
 typing, members); the rest are answered here from the store and the room
-registry (rooms, history, read markers, declined invitations, ping). Joins,
-direct rooms, new rooms and leaves are `Joining`'s (joining.py); bots'
-commands `Commands`' (commands/service.py), webhooks `Hooks`' (hooks/service.py).
+registry (rooms, history, search, read markers, declined invitations,
+ping). Joins, direct rooms, new rooms and leaves are `Joining`'s
+(joining.py); bots' commands `Commands`' (commands/service.py), webhooks
+`Hooks`' (hooks/service.py).
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ from chatroom.commands.service import Commands
 from chatroom.config import Settings
 from chatroom.domain import ErrorCode, FileInfo
 from chatroom.domain.rules import Action
+from chatroom.domain.search import SEARCH_BURST, SEARCHES_PER_SECOND
 from chatroom.hooks.service import Hooks
 from chatroom.joining import Joining, stored, submit
 from chatroom.protocol import ProtocolError, Ref
-from chatroom.ratelimit import BucketsByKey
+from chatroom.ratelimit import BucketsByKey, TokenBucket
 from chatroom.rooms.actor import Room
 from chatroom.rooms.registry import RoomRegistry
 from chatroom.rooms.requests import (
@@ -40,6 +42,7 @@ from chatroom.store import Store
 from chatroom.store import markers as markers_db
 from chatroom.store import messages as messages_db
 from chatroom.store import rooms as rooms_db
+from chatroom.store import search as search_db
 from chatroom.store import users as users_db
 
 
@@ -60,6 +63,10 @@ class RequestHandler:
     commands: Commands | None = None
     hooks: Hooks | None = None
     attachments: Attachments | None = None
+    # Searches this connection may make.
+    searches: TokenBucket = attrs.field(
+        factory=lambda: TokenBucket(SEARCH_BURST, SEARCHES_PER_SECOND)
+    )
     joining: Joining = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -148,6 +155,8 @@ class RequestHandler:
                 )
                 connection.charge_history(page.messages)
                 connection.reply(protocol.encode_history(name, page, ref))
+            case protocol.Search():
+                await self._search(request)
             case protocol.Ping(ref):
                 connection.reply(protocol.encode_pong(ref))
             case (
@@ -188,6 +197,31 @@ class RequestHandler:
             case protocol.Defer(invocation, ref):
                 commands.defer(connection, invocation, ref)
         connection.reply(protocol.encode_done(request.ref))
+
+    async def _search(self, request: protocol.Search) -> None:
+        """Matches in the rooms the user may read, as the store decides."""
+        ref = request.ref
+        if wait := self.searches.take(trio.current_time()):
+            raise protocol.rate_limited_error(
+                f"at most {SEARCH_BURST} searches at once and "
+                f"{SEARCHES_PER_SECOND:g} a second; wait",
+                wait,
+                ref,
+            )
+        search = self.store.read(
+            search_db.search,
+            self.user,
+            request.query,
+            room=request.room,
+            before=request.before,
+            limit=request.limit,
+        )
+        try:
+            found = await stored(search, ref)
+        except search_db.SearchTooCostly:
+            raise ProtocolError(ErrorCode.TOO_LARGE, search_db.TOO_COSTLY, ref) from None
+        self.connection.charge_history(found.messages)
+        self.connection.reply(protocol.encode_results(found.messages, found.more, ref))
 
     def _joined_room(self, name: str, ref: Ref) -> Room:
         """The room joined here called `name`: requests go to its task, which

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from chatroom import protocol
-from chatroom.attachments.content import content_disposition, image_type
+from chatroom.attachments.content import content_disposition, image_size, image_type
 from chatroom.cluster.events import ChangedEvent, MessagesEvent, decode_event, encode_event
 from chatroom.domain import ChatMessage, FileInfo
 from chatroom.domain.files import files_of, is_valid_file_name, media_type
@@ -38,6 +38,47 @@ FILE = FileInfo("A" * 22, "cat.png", 12, "image/png")
 )
 def test_images_are_known_by_their_first_bytes(head: bytes, kind: str | None) -> None:
     assert image_type(head) == kind
+
+
+PNG_HEAD = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+
+
+def _le(value: int, size: int) -> bytes:
+    return value.to_bytes(size, "little")
+
+
+def _riff(chunk: bytes, body: bytes) -> bytes:
+    return b"RIFF\x00\x00\x00\x00WEBP" + chunk + len(body).to_bytes(4, "little") + body
+
+
+JPEG_SOF = (
+    b"\xff\xd8"
+    + b"\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"  # APP0
+    + b"\xff\xdb\x00\x04\x00\x00"  # a table, skipped by its length
+    + b"\xff\xc2\x00\x11\x08"  # a progressive frame: precision, then the sides
+    + (300).to_bytes(2, "big")
+    + (400).to_bytes(2, "big")
+    + b"\x03"
+    + bytes(9)
+)
+
+
+@pytest.mark.parametrize(
+    ("head", "sides"),
+    [
+        (PNG_HEAD + (7).to_bytes(4, "big") + (5).to_bytes(4, "big"), (7, 5)),
+        (b"GIF89a" + (320).to_bytes(2, "little") + (200).to_bytes(2, "little"), (320, 200)),
+        (_riff(b"VP8X", bytes(4) + _le(99, 3) + _le(49, 3)), (100, 50)),
+        (_riff(b"VP8L", b"\x2f" + _le(((20 - 1) << 14) | (10 - 1), 4)), (10, 20)),
+        (_riff(b"VP8 ", bytes(3) + b"\x9d\x01\x2a" + _le(64, 2) + _le(48, 2)), (64, 48)),
+        (JPEG_SOF, (400, 300)),
+        (JPEG_SOF[:20], None),  # (its frame beyond what came)
+        (PNG_HEAD + bytes(8), None),  # a zero side
+        (b"<svg width='9' height='9'>", None),
+    ],
+)  # fmt: skip
+def test_an_images_size_is_read_from_its_header(head: bytes, sides: tuple[int, int] | None) -> None:
+    assert image_size(head) == sides
 
 
 def test_names_in_content_disposition_cannot_break_out() -> None:

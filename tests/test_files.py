@@ -39,7 +39,13 @@ from tests.postgres import PostgresServer
 from tests.test_cluster import Cluster, cluster  # noqa: F401 (a fixture)
 
 MIB = 1024 * 1024
-PNG = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 40
+# (its header says 640 x 480)
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+    + (640).to_bytes(4, "big")
+    + (480).to_bytes(4, "big")
+    + bytes(range(256)) * 40
+)
 Start = Callable[..., RunningServer]
 
 
@@ -139,6 +145,7 @@ def test_members_share_files_that_others_never_see(start: Start) -> None:
 
     png = uploaded(server, "alice", "pics", "cat.png", PNG, content_type="image/png")
     assert png["name"] == "cat.png" and png["size"] == len(PNG) and png["type"] == "image/png"
+    assert (png["width"], png["height"]) == (640, 480)  # (an extension: room reserved)
     assert len(png["id"]) == 22
     # Until a message takes it, only its uploader sees it.
     assert download(server, token_for(server, "bob"), png["id"])[0] == 404

@@ -22,8 +22,10 @@ from chatroom import protocol
 from chatroom.attachments.content import (
     ATTACHMENT_TYPE,
     FILE_HEADERS,
+    HEADER_BYTES,
     SNIFF_BYTES,
     content_disposition,
+    image_size,
     image_type,
 )
 from chatroom.domain import ErrorCode, FileInfo
@@ -98,7 +100,9 @@ class Attachments:
         stored = None
         try:
             size, head = await self._receive(stream, file_id, key, charged=declared is not None)
-            stored = await self.store.write(files_db.finish_file, file_id, size, image_type(head))
+            stored = await self.store.write(
+                files_db.finish_file, file_id, size, image_type(head), image_size(head)
+            )
         finally:
             if stored is None:
                 await self._discard(file_id)
@@ -136,8 +140,8 @@ class Attachments:
             if not charged:
                 self.storage.spend(key, len(piece))
             if pending and (len(pending) >= CHUNK_BYTES or not piece):
-                if seq == 0:
-                    head = bytes(pending[:SNIFF_BYTES])
+                if seq == 0:  # (its type by SNIFF_BYTES, an image's size by its header)
+                    head = bytes(pending[: max(SNIFF_BYTES, HEADER_BYTES)])
                 await self.store.write(files_db.add_chunk, file_id, seq, bytes(pending))
                 size, seq = size + len(pending), seq + 1
                 pending = bytearray()

@@ -20,17 +20,27 @@ _FILE_ID = re.compile(r"[A-Za-z0-9_\-]{22}")
 _MEDIA_TYPE = re.compile(r"[!#$%&'*+.^_`|~0-9a-z\-]+/[!#$%&'*+.^_`|~0-9a-z\-]+")
 
 
+MAX_IMAGE_SIDE = 100_000  # pixels: a side said to be longer is not believed
+
+
 @attrs.frozen
 class FileInfo:
-    """FILE: `{"id":F,"name":NAME,"size":N,"type":CT}`."""
+    """FILE: `{"id":F,"name":NAME,"size":N,"type":CT}`, and for an image shown
+    inline its `width` and `height` (an extension: a page reserves its room)."""
 
     id: str
     name: str
     size: int
     type: str
+    width: int | None = None
+    height: int | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "size": self.size, "type": self.type}
+        file: dict[str, Any] = {"id": self.id, "name": self.name, "size": self.size}
+        file["type"] = self.type
+        if self.width is not None and self.height is not None:
+            file["width"], file["height"] = self.width, self.height
+        return file
 
 
 def file_of(obj: object) -> FileInfo:
@@ -45,7 +55,14 @@ def file_of(obj: object) -> FileInfo:
     if not isinstance(kind, str) or media_type(kind) != kind:
         raise ValueError("invalid file type")
     assert isinstance(file_id, str) and isinstance(name, str)
-    return FileInfo(file_id, name, size, kind)
+    width, height = obj.get("width"), obj.get("height")
+    if not (_is_side(width) and _is_side(height)):
+        width = height = None
+    return FileInfo(file_id, name, size, kind, width, height)
+
+
+def _is_side(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= MAX_IMAGE_SIDE
 
 
 def files_of(obj: object) -> tuple[FileInfo, ...]:

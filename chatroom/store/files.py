@@ -17,13 +17,13 @@ from chatroom.domain import ChatMessage, FileInfo
 from chatroom.store.dialect import Database, now_ms
 from chatroom.store.records import StoredFile
 
-_FILE_COLUMNS = "id, name, size, type, room_name, uploader, inline_type, message_id"
+_FILE_COLUMNS = "id, name, size, type, room_name, uploader, inline_type, message_id, width, height"
 
 
 def _stored_file(row: Sequence[Any]) -> StoredFile:
-    file_id, name, size, kind, room, uploader, inline_type, message_id = row
+    file_id, name, size, kind, room, uploader, inline_type, message_id, width, height = row
     return StoredFile(
-        FileInfo(file_id, name, int(size), kind),
+        FileInfo(file_id, name, int(size), kind, width, height),
         room=room,
         uploader=uploader,
         inline_type=inline_type,
@@ -62,14 +62,21 @@ def add_chunk(db: Database, conn: Any, file_id: str, seq: int, data: bytes) -> N
 
 
 def finish_file(
-    db: Database, conn: Any, file_id: str, size: int, inline_type: str | None
+    db: Database,
+    conn: Any,
+    file_id: str,
+    size: int,
+    inline_type: str | None,
+    sides: tuple[int, int] | None = None,
 ) -> StoredFile | None:
     """The upload has all come: `size` bytes, shown inline as `inline_type`
-    (an image's type, by its content) or not at all (None)."""
+    (an image's type, by its content) or not at all (None); an image's
+    width and height as its header says."""
+    width, height = sides if inline_type is not None and sides is not None else (None, None)
     db.execute(
         conn,
-        "UPDATE files SET size = ?, inline_type = ? WHERE id = ?",
-        (size, inline_type, file_id),
+        "UPDATE files SET size = ?, inline_type = ?, width = ?, height = ? WHERE id = ?",
+        (size, inline_type, width, height, file_id),
     )
     return stored_file(db, conn, file_id)
 

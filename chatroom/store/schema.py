@@ -312,6 +312,15 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
     # Search: a full-text index of messages' current text (search_index.py),
     # filled here with what an existing database holds.
     14: {"sqlite": SQLITE_MIGRATION, "postgresql": POSTGRESQL_MIGRATION},
+    # An image's size, read from its header as it is uploaded: pages reserve
+    # its room before it loads.
+    15: {
+        dialect: [
+            "ALTER TABLE files ADD COLUMN width INTEGER",
+            "ALTER TABLE files ADD COLUMN height INTEGER",
+        ]
+        for dialect in ("sqlite", "postgresql")
+    },
 }
 # From this version on, user and room names are unique without regard to case.
 NAMES_FOLDED_FROM = 2

@@ -12,13 +12,15 @@
 // messages by the other user's name), "… is typing", and unread counts and
 // the "New messages" line from the server's read markers. Bots (1.2): a
 // command sent from the field, and a bot's `ephemeral` answers in the room
-// (for this page's user alone, never unread). Files (1.2): in messages in
-// files.js, attaching and uploading them in uploads.js.
+// (for this page's user alone, never unread). Search and files (1.2): the
+// search box in search.js, opening a room at a result's message in jump.js,
+// files in messages in files.js, attaching and uploading them in uploads.js.
 
 import { Composer } from "./composer.js";
 import { $, button, element } from "./dom.js";
 import { FileStore, Lightbox, renderFiles } from "./files.js";
 import { HookPanel } from "./hooks.js";
+import { MessageJump } from "./jump.js";
 import { MAX_SHOWN, MessageView } from "./messages.js";
 import { MAX_TOPIC, MemberTools, runs } from "./moderation.js";
 import { PendingSends } from "./pending.js";
@@ -34,6 +36,7 @@ import {
   roomKey,
   webSocketUrl,
 } from "./protocol.js";
+import { SearchPanel } from "./search.js";
 import {
   openDrawer,
   renderAllRooms,
@@ -116,6 +119,8 @@ const view = new MessageView({
   onDelete: deleteMessage,
   renderFiles: (files) =>
     renderFiles(files, { store: fileStore, lightbox, keepPlace: (change) => view.keepPlace(change) }),
+  onNearBottom: () => jump.nearBottom(),
+  onLatest: () => jump.latest(current),
 });
 
 const composer = new Composer({
@@ -141,6 +146,23 @@ const uploads = new Uploads({
   changed: () => composer.changed(),
 });
 
+const searchPanel = new SearchPanel({
+  client: () => client,
+  openRoom: openName,
+  me: () => client?.user ?? view.me,
+  onPick: (name, id) => jump.goTo(name, id),
+});
+
+const jump = new MessageJump({
+  rooms,
+  client: () => client,
+  view,
+  open: openAt,
+  current: () => current,
+  showRoom: () => showRoom(),
+  messageItem: (message) => messageItem(message),
+  error: (text) => showError(text),
+});
 
 const hookPanel = new HookPanel({ client: () => client });
 
@@ -189,6 +211,8 @@ function addRoom(name, known) {
       divider: null, // "New messages" goes before the first message after this id
       typing: new Map(), // user -> until when "… is typing" shows
       typedAt: 0, // when our last `typing` went
+      liveId: 0, // the newest message id known (delivered or not)
+      behind: false, // opened at an old message: its list ends before liveId (jump.js)
     });
   }
   const room = rooms.get(key);
@@ -268,6 +292,7 @@ function stopChat() {
   openCreate(false);
   manageNote("");
   hookPanel.close();
+  searchPanel.reset();
   lightbox.close();
   uploads.clear();
   fileStore.clear();
@@ -318,6 +343,7 @@ function startChat(token, user) {
     renderSide();
   });
   on("history", onHistory);
+  on("results", (frame) => searchPanel.onResults(frame));
   on("room", (frame) => {
     const room = rooms.get(roomKey(frame.room));
     if (!room) return;
@@ -441,8 +467,12 @@ function onJoined(frame) {
     room.items = [];
     room.oldestId = frame.history[0]?.id ?? (wasLoaded ? before + 1 : null);
     room.complete = noOlder(frame, stale ? HISTORY_PAGE : frame.history.length);
+    room.behind = false;
   }
-  addItems(room, items);
+  room.liveId = Math.max(room.liveId, frame.history[frame.history.length - 1]?.id ?? 0);
+  // A room opened at an old message (jump.js) shows what was missed later.
+  const shown = again && room.behind ? [] : items;
+  addItems(room, shown);
   room.loaded = true;
   // The server's marker says what is unread; without one, the count so far
   // (the server's own from `welcome`, for a first join) says where the
@@ -462,13 +492,14 @@ function onJoined(frame) {
   saveRooms();
   renderSide();
   if (key === current) {
-    if (again) view.appended(items);
+    if (again) view.appended(shown);
     else showRoom();
     markReadSoon();
   }
   applyChanges(frame.room, frame.changes);
   pending.resend(room.name);
   refreshRoomsSoon();
+  jump.step(key); // a room joined to open it at a message
 }
 
 // Whether nothing older than a page exists: the server says so with `more`
@@ -485,9 +516,18 @@ function onMessage(message) {
   bots.set(message.user, Boolean(message.bot));
   // Seen as it comes: no "New messages" line before it.
   if (isSeen(key) && (room.divider === null || lastIdOf(room) <= room.divider)) room.divider = message.id;
-  addItems(room, [item]);
+  room.liveId = Math.max(room.liveId, message.id);
+  if (room.behind) {
+    // Opened at an old message (jump.js): the list does not reach this one.
+    if (key === current) {
+      room.view.fresh += 1;
+      view.showJump();
+    }
+  } else {
+    addItems(room, [item]);
+    if (key === current) view.appended([item]);
+  }
   if (room.typing.delete(message.user) && key === current) renderTyping();
-  if (key === current) view.appended([item]);
   // (A `read` from another device may come before the message it read.)
   if (message.user !== client.user && !isSeen(key) && message.id > (room.read ?? 0)) {
     room.unread += 1;
@@ -705,6 +745,7 @@ function askMembersSoon(key) {
 }
 
 function onHistory(frame) {
+  if (jump.onHistory(frame)) return; // a page around a message, or after one
   const key = roomKey(frame.room);
   const room = rooms.get(key);
   if (!room) return;
@@ -716,6 +757,7 @@ function onHistory(frame) {
     room.items = older.map(messageItem).concat(room.items);
   }
   if (key === current) view.rerender();
+  jump.step(key); // paging back to a message jumped to
 }
 
 // A message was edited or deleted: `change` makes the message as it is now.
@@ -816,8 +858,12 @@ function onError(frame) {
       return;
     }
     case "history":
+      if (jump.onError(frame)) return;
       if (rooms.has(key)) rooms.get(key).loading = false;
       break;
+    case "search":
+      searchPanel.onError(frame);
+      return;
     case "kick":
     case "ban":
     case "role":
@@ -966,6 +1012,14 @@ function openDirect(user) {
     client.direct(user, name);
   }
   selectRoom(key);
+}
+
+// Room `name` (a search result's) open, joined first if need be.
+function openAt(name) {
+  const key = roomKey(name);
+  if (rooms.has(key)) selectRoom(key);
+  else if (isDirect(name)) openDirect(otherUser(name, client?.user ?? view.me));
+  else joinRoom(name);
 }
 
 function joinRoom(name) {
@@ -1119,6 +1173,7 @@ function sendMessage(text) {
   const go = (files) => {
     const key = roomKey(room.name);
     if (rooms.get(key) !== room) return; // left meanwhile
+    if (room.behind) jump.latest(key); // the message shows at the end
     pending.add(room.name, words, files);
     if (key === current) view.toBottom();
   };

@@ -1,8 +1,9 @@
 // The open room's messages: rendering (groups, day separators, links, a
 // bot's badge, a bot's answers for this user alone) and the scroll place (at
 // the bottom it stays there; scrolled up it stays put and counts what
-// arrives below); a message's files (files.js). Every string from a user is
-// a text node.
+// arrives below); a message's files (files.js), and one message brought
+// into view and highlighted a moment (a search result, jump.js). Every
+// string from a user is a text node.
 
 import { MessageActions, focusIn } from "./actions.js";
 import { botBadge, button, element, userLink } from "./dom.js";
@@ -10,6 +11,7 @@ import { botBadge, button, element, userLink } from "./dom.js";
 const GROUP_MS = 5 * 60 * 1000; // one author's messages closer than this share a heading
 const NEAR_BOTTOM_PX = 48;
 const NEAR_TOP_PX = 40;
+const FOUND_MS = 3000; // a message jumped to stays highlighted this long
 export const MAX_SHOWN = 2000;
 
 // http and https URLs; trailing punctuation stays text.
@@ -231,16 +233,22 @@ export class MessageView {
   // `onNearTop()` asks for older messages; `onRetry(entry)` repeats a send;
   // `canEdit`, `canDelete`, `onSave` and `onDelete` are MessageActions'.
   // `onUser(user)` opens the conversation with a message's author;
-  // `renderFiles(files)` shows a message's files.
-  constructor({ scroller, list, pending, beginning, jump, onNearTop, onRetry, onUser, renderFiles, ...changes }) {
+  // `renderFiles(files)` shows a message's files. A room `behind` (opened
+  // at an old message, jump.js) does not reach its latest messages:
+  // `onNearBottom()` is told when its end is scrolled to, and `onLatest()`
+  // when the jump button is pressed.
+  constructor({ scroller, list, pending, beginning, jump, onNearTop, onRetry, onUser, renderFiles, ...more }) {
+    const { onNearBottom, onLatest, ...changes } = more;
     Object.assign(this, { scroller, list, pendingList: pending, beginning, jump, onNearTop, onRetry });
-    this.room = null; // {items, complete, view: {atBottom, fromBottom, fresh}}
+    Object.assign(this, { onNearBottom, onLatest });
+    this.room = null; // {items, complete, behind, view: {atBottom, fromBottom, fresh}}
     this.me = null;
+    this.found = null; // {id, until}: the message jumped to, highlighted until then
     this.actions = new MessageActions({ ...changes, redraw: (room, id) => this.redraw(room, id) });
     this.actions.onUser = onUser;
     this.actions.renderFiles = renderFiles;
     scroller.addEventListener("scroll", () => this.onScroll());
-    jump.addEventListener("click", () => this.toBottom());
+    jump.addEventListener("click", () => (this.room?.behind ? this.onLatest() : this.toBottom()));
     // A smaller or larger box (keyboard, rotation) keeps the bottom in view.
     new ResizeObserver(() => this.room?.view.atBottom && this.toBottom()).observe(scroller);
   }
@@ -254,6 +262,7 @@ export class MessageView {
     if (view.atBottom) view.fresh = 0;
     this.showJump();
     if (scrollTop < NEAR_TOP_PX) this.onNearTop();
+    if (view.atBottom && this.room.behind) this.onNearBottom();
   }
 
   toBottom() {
@@ -267,8 +276,8 @@ export class MessageView {
 
   showJump() {
     const fresh = this.room?.view.fresh ?? 0;
-    this.jump.hidden = fresh === 0;
-    this.jump.textContent = `Jump to latest (${fresh} new)`;
+    this.jump.hidden = fresh === 0 && !this.room?.behind;
+    this.jump.textContent = fresh ? `Jump to latest (${fresh} new)` : "Jump to latest";
   }
 
   // Show `room` (or nothing) where it was last left: at the bottom, or as far
@@ -290,6 +299,7 @@ export class MessageView {
     this.list.replaceChildren();
     if (room) this.list.append(renderItems(room.items, null, this.me, room, this.actions));
     this.refocus(focus);
+    this.markFound();
     this.beginning.textContent = room?.complete ? "The beginning of this room." : "";
     if (!view || view.atBottom) this.toBottom();
     else this.scroller.scrollTop = this.scroller.scrollHeight - view.fromBottom;
@@ -298,8 +308,9 @@ export class MessageView {
     if (room && !room.complete && this.scroller.scrollHeight <= this.scroller.clientHeight) this.onNearTop();
   }
 
-  // New items at the end of the open room (already in room.items).
-  appended(items) {
+  // New items at the end of the open room (already in room.items); `follow`:
+  // the bottom stays in view if it was (else the view stays where it is).
+  appended(items, follow = true) {
     const { items: all } = this.room;
     if (this.list.children.length + items.length > 2 * MAX_SHOWN) {
       this.rerender(); // room.items is trimmed to MAX_SHOWN
@@ -308,7 +319,36 @@ export class MessageView {
       const divided = Boolean(this.list.querySelector(".new-divider"));
       this.list.append(renderItems(items, previous, this.me, this.room, this.actions, divided));
     }
-    this.follow(items.filter((i) => i.kind === "message").length);
+    if (follow) this.follow(items.filter((i) => i.kind === "message").length);
+    else {
+      this.remember();
+      this.showJump();
+    }
+  }
+
+  // Scroll message `id` of the open room to the middle of the view and
+  // highlight it a moment; false if it is not in the list.
+  reveal(id) {
+    const li = this.list.querySelector(`li.message[data-id="${id}"]`);
+    if (!li) return false;
+    const box = this.scroller.getBoundingClientRect();
+    const at = li.getBoundingClientRect();
+    this.scroller.scrollTop += at.top - box.top - (box.height - at.height) / 2;
+    this.found = { room: this.room, id, until: Date.now() + FOUND_MS };
+    this.markFound();
+    setTimeout(() => this.markFound(), FOUND_MS + 50);
+    li.tabIndex = -1;
+    li.focus({ preventScroll: true });
+    this.onScroll();
+    return true;
+  }
+
+  // The message jumped to is highlighted until its time is up.
+  markFound() {
+    const found = this.found && Date.now() < this.found.until ? this.found : null;
+    if (!found) this.found = null;
+    for (const li of this.list.querySelectorAll("li.message.found")) li.classList.remove("found");
+    if (found?.room === this.room) this.list.querySelector(`li.message[data-id="${found.id}"]`)?.classList.add("found");
   }
 
   // Message `id` of the open room was edited or deleted (in room.items).
@@ -331,6 +371,7 @@ export class MessageView {
     const item = room.items.find((i) => i.kind === "message" && i.message.id === id);
     if (!old || !item) return null;
     const li = renderMessage(item.message, old.classList.contains("grouped"), this.me, room, this.actions);
+    li.classList.toggle("found", old.classList.contains("found"));
     old.replaceWith(li);
     if (room.view.atBottom) this.toBottom();
     else this.remember();

@@ -27,7 +27,8 @@
 // `welcome` the `invitations` not acted on yet. Bots (1.2): `commands`
 // (what can be invoked, with `request`) and `ephemeral` (a bot's answer for
 // us alone, never stored); a room's webhooks (1.2): `hook` (one just made,
-// its URL shown once) and `hooks` (the list), both with `request`. Room
+// its URL shown once) and `hooks` (the list), both with `request`; search
+// (1.2): `results` (its frame carries the search's `ref`). Room
 // names are compared without regard to case: roomKey(); directRoomName()
 // names the direct room of two users.
 
@@ -418,8 +419,15 @@ export class ChatClient extends EventTarget {
     return this.request({ type: "unhook", room, id });
   }
 
-  history(room, before) {
-    return this.request({ type: "history", room, before, limit: HISTORY_PAGE });
+  // The `limit` messages just before `before` (undefined: the latest).
+  history(room, before, limit = HISTORY_PAGE) {
+    return this.request({ type: "history", room, before, limit });
+  }
+
+  // Search (1.2): the messages matching `query` in the rooms the user may
+  // read (`room`: in that one alone), newest first: `results`. The ref, or null.
+  search(query, room = null, limit = 20) {
+    return this.request(room ? { type: "search", query, room, limit } : { type: "search", query, limit });
   }
 
   // The first page of rooms whose names start with `prefix` (any case).

@@ -7,17 +7,13 @@
 
 import { MessageActions, focusIn } from "./actions.js";
 import { botBadge, button, element, userLink } from "./dom.js";
+import { markdown } from "./markdown.js";
 
 const GROUP_MS = 5 * 60 * 1000; // one author's messages closer than this share a heading
 const NEAR_BOTTOM_PX = 48;
 const NEAR_TOP_PX = 40;
 const FOUND_MS = 3000; // a message jumped to stays highlighted this long
 export const MAX_SHOWN = 2000;
-
-// http and https URLs; trailing punctuation stays text.
-const URL_PATTERN = /\bhttps?:\/\/[^\s<>"]+/gi;
-const TRAILING = /[.,;:!?'")\]]+$/;
-
 
 // `text` as text nodes, with each "@me" (any case) a highlighted span.
 export function mentions(text, me) {
@@ -40,23 +36,9 @@ export function mentions(text, me) {
   return fragment;
 }
 
-// `text` as text nodes and links (never HTML), mentions of `me` highlighted.
-export function linkify(text, me = null) {
-  const fragment = document.createDocumentFragment();
-  let from = 0;
-  for (const match of text.matchAll(URL_PATTERN)) {
-    const url = match[0].replace(TRAILING, "");
-    if (!/^https?:\/\/./i.test(url)) continue;
-    fragment.append(mentions(text.slice(from, match.index), me));
-    const link = element("a", "", url);
-    link.href = url;
-    link.target = "_blank";
-    link.rel = "noopener noreferrer";
-    fragment.append(link);
-    from = match.index + url.length;
-  }
-  fragment.append(mentions(text.slice(from), me));
-  return fragment;
+// `text` as Markdown (markdown.js), mentions of `me` highlighted.
+export function formatted(text, me = null) {
+  return markdown(text, (plain) => mentions(plain, me));
 }
 
 function startOfDay(ts) {
@@ -88,12 +70,13 @@ function timeOf(ts, className) {
 
 // A message's text and links, "(edited)" after it when it was changed.
 function textOf(message, me) {
-  const text = element("p", "text");
-  text.append(linkify(message.text, me));
+  const text = element("div", "text");
+  text.append(formatted(message.text, me));
   if (message.edited) {
     const mark = element("span", "edited", "(edited)");
     mark.title = `Edited ${new Date(message.edited).toLocaleString()}`;
-    text.append(" ", mark);
+    const last = text.lastElementChild;
+    (last?.tagName === "P" ? last : text).append(" ", mark);
   }
   return text;
 }
@@ -112,8 +95,8 @@ function renderEphemeral(item) {
   const meta = element("div", "meta");
   const only = element("span", "only-you", "only visible to you");
   meta.append(element("span", "author", item.bot), botBadge(), timeOf(item.ts, "time"), only);
-  const text = element("p", "text");
-  text.append(linkify(item.text));
+  const text = element("div", "text");
+  text.append(formatted(item.text));
   li.append(meta, text);
   return li;
 }
@@ -218,8 +201,8 @@ function renderPending(entry, me, onRetry) {
   } else {
     meta.append(element("span", "state", "Sending…"));
   }
-  const text = element("p", "text");
-  text.append(linkify(entry.text, me));
+  const text = element("div", "text");
+  text.append(formatted(entry.text, me));
   li.append(meta);
   if (entry.text || !entry.files?.length) li.append(text);
   if (entry.files?.length) {

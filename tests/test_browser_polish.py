@@ -122,7 +122,7 @@ def test_messages_are_grouped_dated_and_linked(
     expect(link).to_have_count(1)
     expect(link).to_have_text("https://example.org/a?b=1&c=")
     expect(link).to_have_attribute("href", "https://example.org/a?b=1&c=")
-    expect(link).to_have_attribute("rel", "noopener noreferrer")
+    expect(link).to_have_attribute("rel", "noopener noreferrer nofollow")
     expect(link).to_have_attribute("target", "_blank")
     expect(list_.get_by_text("see https://example.org/a?b=1&c=<2>, ok")).to_be_visible()
     labels = page.evaluate(

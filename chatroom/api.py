@@ -129,6 +129,9 @@ class Api:
         if path == "/" or path.startswith("/static/"):
             _require_method(request, "GET", "HEAD")
             return self._static(request, "index.html" if path == "/" else path[len("/static/") :])
+        if path == "/sw.js":  # the page's service worker: at the root, its scope is the site
+            _require_method(request, "GET", "HEAD")
+            return self._static(request, "sw.js")
         if path == "/healthz":
             _require_method(request, "GET", "HEAD")
             return json_response(200, self.health())

@@ -16,6 +16,7 @@ CONTENT_TYPES = {
     ".png": "image/png",
     ".svg": "image/svg+xml",
     ".ico": "image/x-icon",
+    ".webmanifest": "application/manifest+json",
 }
 
 CONTENT_SECURITY_POLICY = (

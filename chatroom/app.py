@@ -34,6 +34,7 @@ from chatroom.cluster.router import ClusterRouter
 from chatroom.commands.service import Commands
 from chatroom.config import Settings
 from chatroom.connection import Connection
+from chatroom.directory import Directory
 from chatroom.front import ChatServer
 from chatroom.health import Health
 from chatroom.hooks.deliveries import Deliveries
@@ -147,6 +148,12 @@ def build_server(
         hooks=hooks,
         attachments=attachments,
     )
+    remote = broker.remote if broker is not None else None
+
+    def online(user: str) -> bool:
+        """Connected here, or a member of some room on another server."""
+        return bool(sessions.of(user)) or (remote is not None and remote.online(user))
+
     storage_per_hour = settings.storage_kib_per_hour * 1024
     new_connection = functools.partial(
         Connection,
@@ -164,6 +171,7 @@ def build_server(
         commands=commands,
         hooks=hooks,
         attachments=attachments,
+        directory=Directory(store=store, online=online),
     )
     front = ChatServer(
         settings=settings,
@@ -237,6 +245,7 @@ async def _serve_clients(
         await rooms_nursery.start(parts.commands.run)
         await rooms_nursery.start(parts.deliveries.run)
         await rooms_nursery.start(parts.attachments.run)
+        rooms_nursery.start_soon(registry.follow_operations)
         broker_scope = trio.CancelScope()
         if broker is not None:
 

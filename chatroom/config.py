@@ -127,8 +127,8 @@ def _limit(
     return Option(what, flag=flag, parse=parse, metavar="N", group=LIMITS, also=also)
 
 
-ALL_COMMANDS = ("serve", "token", "backup", "user")
-DATABASE_COMMANDS = ("serve", "backup", "user")
+ALL_COMMANDS = ("serve", "token", "backup", "user", "room")
+DATABASE_COMMANDS = ("serve", "backup", "user", "room")
 
 
 @attrs.frozen

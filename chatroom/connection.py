@@ -26,6 +26,7 @@ from chatroom.authentication import Authentication
 from chatroom.cluster.events import Event
 from chatroom.commands.service import Commands
 from chatroom.config import Settings
+from chatroom.directory import Directory
 from chatroom.domain import ChatMessage, read_cost
 from chatroom.hooks.service import Hooks
 from chatroom.metrics import Counters
@@ -77,6 +78,7 @@ class Connection:
     commands: Commands | None = None  # (None: no commands, as in some tests)
     hooks: Hooks | None = None  # (None: no webhooks, as in some tests)
     attachments: Attachments | None = None  # (None: no files, as in some tests)
+    directory: Directory | None = None  # (None: no user directory, as in some tests)
     token_id: str | None = None  # the `jti` of the token it authenticated with
     token_issued: int | None = None  # and its `iat`
     # Invitations each user may send, shared by their connections.
@@ -127,6 +129,7 @@ class Connection:
             commands=self.commands,
             hooks=self.hooks,
             attachments=self.attachments,
+            directory=self.directory,
         )
 
     @property

@@ -21,7 +21,9 @@ from chatroom.client_session import ClientSession
 from chatroom.cluster.events import Event, ReadEvent, SettingsEvent
 from chatroom.commands.service import Commands
 from chatroom.config import Settings
+from chatroom.directory import Directory
 from chatroom.domain import ErrorCode, FileInfo
+from chatroom.domain.reactions import REACTION_BURST, REACTIONS_PER_MINUTE
 from chatroom.domain.rules import Action
 from chatroom.domain.search import SEARCH_BURST, SEARCHES_PER_SECOND
 from chatroom.hooks.service import Hooks
@@ -63,9 +65,13 @@ class RequestHandler:
     commands: Commands | None = None
     hooks: Hooks | None = None
     attachments: Attachments | None = None
-    # Searches this connection may make.
+    directory: Directory | None = None  # (None: none, as in some tests)
+    # Searches and reactions this connection may make.
     searches: TokenBucket = attrs.field(
         factory=lambda: TokenBucket(SEARCH_BURST, SEARCHES_PER_SECOND)
+    )
+    reactions: TokenBucket = attrs.field(
+        factory=lambda: TokenBucket(REACTION_BURST, REACTIONS_PER_MINUTE / 60)
     )
     joining: Joining = attrs.field(init=False)
 
@@ -90,13 +96,33 @@ class RequestHandler:
         """Act on `request`; a ProtocolError raised is the client's error frame."""
         connection = self.connection
         match request:
-            case protocol.Send(room, text, ref, cid, file_ids):
+            case protocol.Send(room, text, ref, cid, file_ids, reply_to):
                 joined = self._joined_room(room, ref)
                 self._charge_storage(text, ref)
                 files = await self._files(file_ids, joined, cid, ref) if file_ids else ()
                 received = trio.current_time()
-                sent = PublishRequest(connection, text, ref, cid, received=received, files=files)
+                sent = PublishRequest(
+                    connection, text, ref, cid, received=received, files=files, reply_to=reply_to
+                )
                 await self._submit(joined, sent)
+            case protocol.React(room, message_id, emoji, on, ref):
+                joined = self._joined_room(room, ref)
+                if wait := self.reactions.take(trio.current_time()):
+                    why = f"at most {REACTIONS_PER_MINUTE} reactions a minute; wait"
+                    raise protocol.rate_limited_error(why, wait, ref)
+                react = ChangeRequest(connection, message_id, None, ref, emoji, on)
+                await self._submit(joined, react)
+            case protocol.Transfer(room, user, ref):
+                joined = self._joined_room(room, ref)
+                owner = await self._known(user, ref)
+                await self._submit(joined, SettingsRequest(connection, owner=owner, ref=ref))
+            case protocol.Archive(room, archived, ref):
+                joined = self._joined_room(room, ref)
+                await self._submit(joined, SettingsRequest(connection, archived=archived, ref=ref))
+            case protocol.Users():
+                if self.directory is None:
+                    raise ProtocolError(ErrorCode.NOT_FOUND, "no user directory here", request.ref)
+                connection.reply(await stored(self.directory.page(request), request.ref))
             case protocol.Edit(room, message_id, text, ref):
                 joined = self._joined_room(room, ref)
                 self._charge_storage(text, ref)

@@ -25,6 +25,7 @@ from chatroom.connection import Connection
 from chatroom.domain import ChatMessage, direct_room_users
 from chatroom.net.wsframe import text_frame
 from chatroom.protocol import CLOSE_GOING_AWAY, CLOSE_UNAUTHORIZED
+from chatroom.rooms.mentioned import Notify
 from chatroom.store import Store, UserControl
 from chatroom.store import tokens as tokens_db
 
@@ -75,8 +76,9 @@ class Sessions:
     def on_event(self, event: Event) -> None:
         """What the user's sessions here hear of, wherever it happened."""
         match event:
-            case MessagesEvent(room, messages):
+            case MessagesEvent(room, messages, notify):
                 self._direct_messages(room, messages)
+                self._mentions(room, messages, notify)
             case ExpelledEvent(room, user) | ForgottenEvent(room, user):
                 self._forget_saved_room(user, room.lower())
             case InvitationEvent(room, user, by):
@@ -109,6 +111,21 @@ class Sessions:
             for connection in self.of(user):
                 if key not in connection.rooms:
                     connection.deliver(frames)
+
+    def _mentions(self, room: str, messages: tuple[ChatMessage, ...], notify: Notify) -> None:
+        """Each mentioned member's connections here that have not joined the
+        room are told (its members, after the message, by the room)."""
+        authors = {m.id: m.user for m in messages}
+        for message_id, users in notify:
+            by = authors.get(message_id)
+            if by is None:
+                continue
+            frame = text_frame(protocol.encode_mention(room, message_id, by))
+            key = room.lower()
+            for user in users:
+                for connection in self.of(user):
+                    if key not in connection.rooms:
+                        connection.deliver(frame)
 
     def _forget_saved_room(self, user: str, key: str) -> None:
         """The room `key` is no longer among `user`'s rooms: none of their

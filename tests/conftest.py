@@ -73,3 +73,27 @@ def make_server(nursery: trio.Nursery, sqlite_store: Store) -> Callable[..., Cha
         return parts.front
 
     return make
+
+
+Cluster = Callable[..., list[RunningServer]]
+
+
+@pytest.fixture
+def cluster(tmp_path: Path, redis: RedisServer) -> Iterator[Cluster]:
+    """start(count, *args): that many more nodes on the test's Redis and one
+    SQLite database (a shared data dir); each must stop with 0 unless killed."""
+    nodes: list[RunningServer] = []
+
+    def start(count: int, *args: str, broker: str | None = None) -> list[RunningServer]:
+        new = [
+            start_server(
+                tmp_path / "data", "--broker", broker or redis.url, *UNLIMITED_RATES, *args
+            )
+            for _ in range(count)
+        ]
+        nodes.extend(new)
+        return new
+
+    yield start
+    codes = [stop_server(node) for node in nodes if node.process.poll() is None]
+    assert codes == [0] * len(codes)

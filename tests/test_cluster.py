@@ -11,11 +11,9 @@ import signal
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from websockets.sync.client import ClientConnection
 
 from tests.blackbox import (
@@ -29,32 +27,9 @@ from tests.blackbox import (
     start_server,
     stop_server,
 )
-from tests.conftest import UNLIMITED_RATES
+from tests.conftest import UNLIMITED_RATES, Cluster
 from tests.postgres import PostgresServer, free_port
 from tests.redis import RedisServer
-
-Cluster = Callable[..., list[RunningServer]]
-
-
-@pytest.fixture
-def cluster(tmp_path: Path, redis: RedisServer) -> Iterator[Cluster]:
-    """start(count, *args): that many more nodes on the test's Redis and one
-    SQLite database (a shared data dir); each must stop with 0 unless killed."""
-    nodes: list[RunningServer] = []
-
-    def start(count: int, *args: str, broker: str | None = None) -> list[RunningServer]:
-        new = [
-            start_server(
-                tmp_path / "data", "--broker", broker or redis.url, *UNLIMITED_RATES, *args
-            )
-            for _ in range(count)
-        ]
-        nodes.extend(new)
-        return new
-
-    yield start
-    codes = [stop_server(node) for node in nodes if node.process.poll() is None]
-    assert codes == [0] * len(codes)
 
 
 def joined(server: RunningServer, user: str, room: str, **join: Any) -> ClientConnection:

@@ -20,7 +20,7 @@ from tests.blackbox import (
     start_server,
     stop_server,
 )
-from tests.test_cluster import Cluster, cluster  # noqa: F401 (a fixture)
+from tests.conftest import Cluster
 from tests.test_user_admin import PASSWORD, user
 
 ROLL = {"name": "roll", "description": "Roll a die.", "usage": "/roll [sides]"}
@@ -144,7 +144,7 @@ def test_one_name_one_bot_and_the_rules_of_a_declaration(tmp_path: Path) -> None
         assert stop_server(server) == 0
 
 
-def test_the_invoker_and_the_bot_on_different_nodes(cluster: Cluster) -> None:  # noqa: F811
+def test_the_invoker_and_the_bot_on_different_nodes(cluster: Cluster) -> None:
     one, two = cluster(2)
     bot = hello(two, "roller", bot_token(two))
     request(bot, "register", commands=[ROLL])

@@ -35,8 +35,8 @@ from tests.blackbox import (
     start_server,
     stop_server,
 )
+from tests.conftest import Cluster
 from tests.postgres import PostgresServer
-from tests.test_cluster import Cluster, cluster  # noqa: F401 (a fixture)
 
 MIB = 1024 * 1024
 # (its header says 640 x 480)
@@ -436,7 +436,7 @@ def test_files_no_message_took_are_removed(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_a_file_shared_on_one_node_is_served_by_another(
-    cluster: Cluster,  # noqa: F811
+    cluster: Cluster,
     database: str,
     request: pytest.FixtureRequest,
 ) -> None:

@@ -37,7 +37,13 @@ def test_owner_moderators_and_topic(tmp_path: Path) -> None:
     server = start_server(tmp_path / "data", *UNLIMITED_RATES)
     try:
         olga, joined = enter(server, "Olga")
-        assert joined["info"] == {"private": False, "topic": "", "owner": "Olga", "moderators": []}
+        assert joined["info"] == {
+            "private": False,
+            "topic": "",
+            "owner": "Olga",
+            "moderators": [],
+            "archived": False,
+        }
         assert joined["members"][0]["role"] == "owner"  # the first joiner owns the room
         bob, _ = enter(server, "bob")
         carol, joined = enter(server, "carol")
@@ -82,6 +88,7 @@ def test_owner_moderators_and_topic(tmp_path: Path) -> None:
             "topic": "Knitting only",
             "owner": "Olga",
             "moderators": ["bob"],
+            "archived": False,
         }
     finally:
         assert stop_server(again) == 0

@@ -50,7 +50,13 @@ def create(ws: ClientConnection, room: str, **options: Any) -> dict[str, Any]:
 def test_create_makes_and_joins_a_room_once(fast_server: RunningServer) -> None:
     olga = hello(fast_server, "olga")
     joined = create(olga, "Plans", private=True, topic="Q3")
-    assert joined["info"] == {"private": True, "topic": "Q3", "owner": "olga", "moderators": []}
+    assert joined["info"] == {
+        "private": True,
+        "topic": "Q3",
+        "owner": "olga",
+        "moderators": [],
+        "archived": False,
+    }
     assert joined["members"][0]["role"] == "owner"
     create(olga, "Open")  # `private` and `topic` are optional
     eve = hello(fast_server, "eve")
@@ -159,7 +165,13 @@ def test_moderators_invite_and_everything_survives_a_restart(tmp_path: Path) -> 
         assert listed(again, ivy, "ivy") == [("plans", True)]
         send(ivy, type="join", room="plans")
         info = receive_until(ivy, "joined")["info"]
-        assert info == {"private": True, "topic": "secret", "owner": "olga", "moderators": ["mo"]}
+        assert info == {
+            "private": True,
+            "topic": "secret",
+            "owner": "olga",
+            "moderators": ["mo"],
+            "archived": False,
+        }
     finally:
         assert stop_server(again) == 0
 

@@ -168,7 +168,7 @@ def test_encoders_produce_the_documented_shapes() -> None:
                 "type": "welcome",
                 "user": "u",
                 "session": "s",
-                "server": {"version": "1.0"},
+                "server": {"version": "1.0", "protocol": "1.2"},
                 "rooms": [{"room": "r", "unread": 7}],
                 "invitations": [{"room": "p", "by": "o"}],
                 "ref": 1,
@@ -184,20 +184,27 @@ def test_encoders_produce_the_documented_shapes() -> None:
                 "user": "u",
                 "text": "hé",
                 "ts": 1000,
+                "mentions": [],
                 "ref": "x",
             },
         ),
         (
             protocol.encode_message(sent_with_cid),
             {"type": "message", "room": "r", "id": 4, "user": "u", "text": "x", "ts": 1000}
-            | {"cid": "c-1"},
+            | {"cid": "c-1", "mentions": []},
         ),
         (
             protocol.encode_joined("r", members, HistoryPage([message], more=True)),
             {
                 "type": "joined",
                 "room": "r",
-                "info": {"private": False, "topic": "", "owner": None, "moderators": []},
+                "info": {
+                    "private": False,
+                    "topic": "",
+                    "owner": None,
+                    "moderators": [],
+                    "archived": False,
+                },
                 "read": None,
                 "members": [{"user": "u", "since": 5}],
                 "history": [message.as_json()],
@@ -209,7 +216,13 @@ def test_encoders_produce_the_documented_shapes() -> None:
             {
                 "type": "joined",
                 "room": "r",
-                "info": {"private": False, "topic": "", "owner": None, "moderators": []},
+                "info": {
+                    "private": False,
+                    "topic": "",
+                    "owner": None,
+                    "moderators": [],
+                    "archived": False,
+                },
                 "read": None,
                 "members": [],
                 "history": [],

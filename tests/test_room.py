@@ -81,7 +81,13 @@ async def test_join_send_leave_in_order(nursery: trio.Nursery, sqlite_store: Sto
         {
             "type": "joined",
             "room": "lobby",
-            "info": {"private": False, "topic": "", "owner": "alice", "moderators": []},
+            "info": {
+                "private": False,
+                "topic": "",
+                "owner": "alice",
+                "moderators": [],
+                "archived": False,
+            },
             "read": None,
             "members": [{"user": "alice", "since": 1234, "role": "owner"}],
             "history": [],
@@ -95,6 +101,7 @@ async def test_join_send_leave_in_order(nursery: trio.Nursery, sqlite_store: Sto
     await room.submit(PublishRequest(alice, "hello"))
     await room.submit(LeaveRequest(bob, ref="bye"))
     message = {"type": "message", "room": "lobby", "user": "bob", "text": "hi", "ts": 1234}
+    message["mentions"] = []
     assert await alice.frames(4) == [
         {"type": "presence", "room": "lobby", "event": "join", "user": "bob"},
         {**message, "id": 1},

@@ -66,6 +66,25 @@ def say(db: Database, conn: Any, room: str, text: str, ts: int = 1000) -> int:
     return int(saved[0].message.id)
 
 
+def say_before_search(db: Database, conn: Any, room: str, text: str, ts: int) -> int:
+    """A message stored in the columns of the schema before search."""
+    db.begin(conn)
+    message_id = int(
+        db.execute(
+            conn,
+            "UPDATE rooms SET last_id = last_id + 1 WHERE key = lower(?) RETURNING last_id",
+            (room,),
+        ).fetchone()[0]
+    )
+    db.execute(
+        conn,
+        "INSERT INTO messages (room, id, author, body, ts) VALUES (?, ?, 'alice', ?, ?)",
+        (room, message_id, text, ts),
+    )
+    db.execute(conn, "COMMIT")
+    return message_id
+
+
 def texts(db: Database, conn: Any, user: str, query: str, **options: Any) -> list[str]:
     found = search_db.search(db, conn, user, parse_query(query), **options)
     return [m.text for m in found.messages]
@@ -83,10 +102,16 @@ def test_an_existing_database_is_indexed_by_its_migration(database: tuple[Databa
     written(db, conn, rooms_db.make_room, "Old", "alice", private=False, topic="")
     written(db, conn, rooms_db.make_room, "Hush", "alice", private=True, topic="")
     written(db, conn, rooms_db.remember_room, "alice", "Hush", 100)
-    say(db, conn, "Old", "ancient history", ts=1)
-    gone = say(db, conn, "Old", "forgotten lore", ts=2)
-    say(db, conn, "Hush", "ancient secret", ts=3)
-    written(db, conn, messages_db.change_message, "Old", gone, "alice", None, False)
+    say_before_search(db, conn, "Old", "ancient history", ts=1)
+    gone = say_before_search(db, conn, "Old", "forgotten lore", ts=2)
+    say_before_search(db, conn, "Hush", "ancient secret", ts=3)
+    db.begin(conn)  # deleted, as the schema of then did it
+    db.execute(
+        conn,
+        "UPDATE messages SET body = '', deleted_by = 'alice' WHERE room = 'Old' AND id = ?",
+        (gone,),
+    )
+    db.execute(conn, "COMMIT")
 
     assert migrate(db, conn) == SEARCH_MIGRATION - 1
     assert texts(db, conn, "alice", "ancient") == ["ancient secret", "ancient history"]

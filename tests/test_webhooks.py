@@ -27,7 +27,7 @@ from tests.blackbox import (
     start_server,
     stop_server,
 )
-from tests.test_cluster import Cluster, cluster  # noqa: F401 (a fixture)
+from tests.conftest import Cluster
 from tests.test_commands import member, request
 from tests.webhook_target import Target, verified
 
@@ -265,7 +265,7 @@ def test_a_delivery_queued_while_the_target_is_down_is_made_after_a_restart(
             assert stop_server(server) == 0
 
 
-def test_hooks_made_on_one_node_work_on_another(cluster: Cluster) -> None:  # noqa: F811
+def test_hooks_made_on_one_node_work_on_another(cluster: Cluster) -> None:
     one, two = cluster(2, *ALLOW_LOOPBACK)
     with Target() as target:
         alice = owner_of(one, "alice", "ops")

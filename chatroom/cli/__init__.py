@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 from chatroom import __version__
 from chatroom.auth import SecretError
-from chatroom.cli import backup, bots, serve, users
+from chatroom.cli import backup, bots, rooms, serve, users
 from chatroom.files import private_dir, restrict_new_files
 
-COMMANDS = ("serve", "token", "user", "backup", "bot")
+COMMANDS = ("serve", "token", "user", "room", "backup", "bot")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     users.add_token_parser(commands)
     backup.add_parser(commands)
     users.add_user_parser(commands)
+    rooms.add_parser(commands)
     bots.add_parser(commands)
     return parser
 
@@ -63,6 +64,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return users.print_token(args)
         if args.command == "user":
             return users.user_command(args)
+        if args.command == "room":
+            return rooms.room_command(args)
         if args.command == "backup":
             return backup.backup(args)
         return serve.run(args, with_command(argv))

@@ -19,14 +19,15 @@ from typing import Any, ClassVar
 
 import attrs
 
-from chatroom.domain import ChatMessage, is_valid_room_name, is_valid_user_name
-from chatroom.domain.files import files_of
+from chatroom.cluster.fields import BadEvent as BadEvent
+from chatroom.cluster.fields import is_int as _is_int
+from chatroom.cluster.fields import message_from_row as _message
+from chatroom.cluster.fields import message_row as _row
+from chatroom.cluster.fields import room_of as _room
+from chatroom.cluster.fields import user_of as _user
+from chatroom.domain import ChatMessage
 
 VERSION = 1
-
-
-class BadEvent(ValueError):
-    """Bytes on the channel that are not an event this version understands."""
 
 
 class Event:
@@ -65,20 +66,24 @@ def _node() -> Any:
 
 @attrs.frozen
 class MessagesEvent(RoomEvent):
-    """Messages a node committed in a room, in id order (users: direct rooms)."""
+    """Messages a node committed in a room, in id order (users: direct
+    rooms, and the mentioned members to `notify`, by message id)."""
 
     KIND = "messages"
     TO_USERS = True
 
     room: str  # as first spelled
     messages: tuple[ChatMessage, ...]
+    notify: tuple[tuple[int, tuple[str, ...]], ...] = ()
     node: str = _node()
 
     def body(self) -> dict[str, Any]:
         # With each message's frame text: the other servers need not encode
         # it again (a 1.0 server ignores "texts").
         texts = [m.frame_text for m in self.messages]
-        return {"room": self.room, "messages": [_row(m) for m in self.messages], "texts": texts}
+        rows = [_row(m) for m in self.messages]
+        body = {"room": self.room, "messages": rows, "texts": texts}
+        return {**body, "notify": [[i, list(u)] for i, u in self.notify]} if self.notify else body
 
     @classmethod
     def from_body(cls, node: str, body: dict[str, Any]) -> MessagesEvent:
@@ -89,26 +94,34 @@ class MessagesEvent(RoomEvent):
         messages = tuple(_message(room, row, text) for row, text in zip(rows, texts, strict=True))
         if not messages or any(b.id != a.id + 1 for a, b in itertools.pairwise(messages)):
             raise BadEvent("messages are contiguous and not empty")
-        return cls(room, messages, node=node)
+        notify = tuple(
+            (message_id, tuple(_user(u) for u in users))
+            for message_id, users in body.get("notify", [])
+        )
+        if not all(_is_int(message_id) for message_id, _users in notify):
+            raise BadEvent("notify is [[id, [user...]]...]")
+        return cls(room, messages, notify, node=node)
 
 
 @attrs.frozen
 class ChangedEvent(RoomEvent):
-    """A message a node edited or deleted, as it is now."""
+    """A message a node edited, deleted or (`reacted`) reacted to, as it is now."""
 
     KIND = "changed"
 
     room: str
     message: ChatMessage
+    reacted: bool = False
     node: str = _node()
 
     def body(self) -> dict[str, Any]:
-        return {"room": self.room, "message": _row(self.message)}
+        body = {"room": self.room, "message": _row(self.message)}
+        return {**body, "reacted": True} if self.reacted else body
 
     @classmethod
     def from_body(cls, node: str, body: dict[str, Any]) -> ChangedEvent:
         room = _room(body)
-        return cls(room, _message(room, body["message"]), node=node)
+        return cls(room, _message(room, body["message"]), body.get("reacted") is True, node=node)
 
 
 @attrs.frozen
@@ -445,50 +458,3 @@ def decode_event(data: bytes) -> Event:
         if isinstance(exc, BadEvent):
             raise
         raise BadEvent(f"not an event: {exc!r}") from None
-
-
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _room(body: dict[str, Any]) -> str:
-    room = body["room"]
-    if not is_valid_room_name(room):
-        raise BadEvent("invalid room name")
-    assert isinstance(room, str)
-    return room
-
-
-def _user(user: object) -> str:
-    if not is_valid_user_name(user):
-        raise BadEvent("invalid user name")
-    assert isinstance(user, str)
-    return user
-
-
-def _row(m: ChatMessage) -> list[object]:
-    row: list[object] = [m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by]
-    if m.bot or m.files:  # (only then: a node from before bots, or files, reads the rest)
-        row.append(m.bot)
-    if m.files:
-        row.append([file.as_json() for file in m.files])
-    return row
-
-
-def _message(room: str, row: object, frame_text: object = None) -> ChatMessage:
-    if not isinstance(row, list) or len(row) not in (7, 8, 9):
-        raise BadEvent("a message is [id, user, text, ts, cid, edited, deleted_by, bot?, files?]")
-    id_, user, text, ts, cid, edited, deleted_by = row[:7]
-    bot = len(row) >= 8 and row[7] is True
-    files = files_of(row[8]) if len(row) == 9 else ()  # (ValueError: a BadEvent)
-    if not (_is_int(id_) and id_ > 0 and _is_int(ts) and isinstance(text, str)):
-        raise BadEvent("invalid message")
-    if cid is not None and not isinstance(cid, str):
-        raise BadEvent("cid is a string or null")
-    if edited is not None and not _is_int(edited):
-        raise BadEvent("edited is an integer or null")
-    deleted_by = None if deleted_by is None else _user(deleted_by)
-    frame_text = frame_text if isinstance(frame_text, str) else None
-    return ChatMessage(
-        room, id_, _user(user), text, ts, cid, edited, deleted_by, bot, files, frame_text=frame_text
-    )

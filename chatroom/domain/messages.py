@@ -8,6 +8,7 @@ from typing import Any
 import attrs
 
 from chatroom.domain.files import FileInfo
+from chatroom.domain.reactions import Reactions, reactions_json
 
 MAX_ID = 2**63 - 1  # ids are 64-bit in both databases
 
@@ -30,6 +31,9 @@ class ChatMessage:
     deleted_by: str | None = None  # a deleted message keeps its id, not its text
     bot: bool = False  # sent by a bot account or a webhook (1.2)
     files: tuple[FileInfo, ...] = ()  # shared with it (1.2); a deleted message has none
+    reply_to: int | None = None  # the id of the message of its room it answers (1.2)
+    mentions: tuple[str, ...] = ()  # the known users its text names with @ (1.2)
+    reactions: Reactions | None = None  # (1.2) None: never reacted to
     # Its frame text once encoded, here or by the server that committed it
     # (cluster/events.py sends it along).
     _frame_text: str | None = attrs.field(
@@ -60,13 +64,19 @@ class ChatMessage:
             message["cid"] = self.cid
         if self.bot:
             message["bot"] = True
-        if self.files and self.deleted_by is None:
-            message["files"] = [file.as_json() for file in self.files]
         if self.deleted_by is not None:
             del message["text"]
             message["deleted"] = True
-        elif self.edited is not None:
+            return message
+        if self.files:
+            message["files"] = [file.as_json() for file in self.files]
+        if self.edited is not None:
             message["edited"] = self.edited
+        if self.reply_to is not None:
+            message["reply_to"] = self.reply_to
+        message["mentions"] = list(self.mentions)
+        if self.reactions is not None:
+            message["reactions"] = reactions_json(self.reactions)
         return message
 
 
@@ -84,7 +94,7 @@ def newest_within(messages: list[ChatMessage], budget: int) -> list[ChatMessage]
     # A character never encodes to more than 6 bytes (a \u escape): most
     # pages are shown to fit without encoding anything.
     if (
-        sum(6 * (len(m.text) + len(m.cid or "")) + 512 + _files_bound(m) for m in messages)
+        sum(6 * (len(m.text) + len(m.cid or "")) + 512 + _extras_bound(m) for m in messages)
         <= budget
     ):
         return messages
@@ -96,9 +106,13 @@ def newest_within(messages: list[ChatMessage], budget: int) -> list[ChatMessage]
     return messages
 
 
-def _files_bound(message: ChatMessage) -> int:
-    """At least the bytes its files take in its frame."""
-    return sum(6 * (len(f.name) + len(f.type)) + 80 for f in message.files)
+def _extras_bound(message: ChatMessage) -> int:
+    """At least the bytes its files, mentions and reactions take in its frame."""
+    size = sum(6 * (len(f.name) + len(f.type)) + 80 for f in message.files)
+    size += sum(len(user) + 3 for user in message.mentions)
+    for emoji, users in message.reactions or ():
+        size += 6 * len(emoji) + 6 + sum(len(user) + 3 for user in users)
+    return size
 
 
 def read_cost(messages: list[ChatMessage]) -> int:

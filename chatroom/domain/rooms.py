@@ -34,6 +34,7 @@ class RoomInfo:
     topic: str = ""
     owner: str | None = None
     moderators: tuple[str, ...] = ()
+    archived: bool = False  # (1.2)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -41,6 +42,7 @@ class RoomInfo:
             "topic": self.topic,
             "owner": self.owner,
             "moderators": list(self.moderators),
+            "archived": self.archived,
         }
 
 
@@ -50,11 +52,14 @@ class RoomCount:
     count: int
     private: bool = False
     unread: int | None = None  # for the asking user's own rooms
+    archived: bool = False
 
     def as_json(self) -> dict[str, Any]:
         entry: dict[str, Any] = {"room": self.room, "count": self.count, "private": self.private}
         if direct_room_users(self.room) is not None:
             entry["direct"] = True
+        if self.archived:
+            entry["archived"] = True
         if self.unread is not None:
             entry["unread"] = self.unread
         return entry
@@ -93,4 +98,5 @@ class RoomSettings:
 
     @property
     def info(self) -> RoomInfo:
-        return RoomInfo(self.rules.private, self.topic, self.owner, tuple(self.moderators))
+        rules, moderators = self.rules, tuple(self.moderators)
+        return RoomInfo(rules.private, self.topic, self.owner, moderators, rules.archived)

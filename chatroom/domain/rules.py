@@ -34,6 +34,7 @@ class Action(enum.Enum):
     BAN = "ban"
     UNBAN = "unban"
     SET_ROLE = "role"  # the owner's alone
+    TRANSFER = "transfer"  # the owner's alone (1.2)
 
 
 @attrs.frozen
@@ -46,6 +47,7 @@ class RoomRules:
     banned: frozenset[str] = frozenset()
     invited: frozenset[str] = frozenset()
     direct: bool = False  # a direct room: private to its two users, run by nobody
+    archived: bool = False  # (1.2) read-only: no sends, edits or reactions
 
     def role_of(self, user: str) -> Role:
         key = user.lower()
@@ -84,6 +86,13 @@ def why_not_join(rules: RoomRules, user: str) -> str:
     return NOT_INVITED
 
 
+ARCHIVED = "this room is archived: its history is kept, nothing new is taken"
+
+
+def may_archive(rules: RoomRules, user: str) -> bool:
+    return not rules.direct and rules.role_of(user) is Role.OWNER
+
+
 def may_set_topic(rules: RoomRules, user: str) -> bool:
     return not rules.direct and rules.role_of(user) is not Role.MEMBER
 
@@ -98,6 +107,8 @@ def refusal(rules: RoomRules, actor: str, action: Action, target: str) -> ErrorC
     actor_role, target_role = rules.role_of(actor), rules.role_of(target)
     if actor_role is Role.MEMBER or rules.direct:
         return ErrorCode.FORBIDDEN
+    if action is Action.TRANSFER:
+        return None if actor_role is Role.OWNER else ErrorCode.FORBIDDEN
     if action is Action.SET_ROLE:
         allowed = actor_role is Role.OWNER and target_role is not Role.OWNER
         return None if allowed else ErrorCode.FORBIDDEN

@@ -7,11 +7,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from chatroom.domain.messages import ChatMessage, HistoryPage
+from chatroom.domain.reactions import reactions_json
 from chatroom.domain.rooms import Member, RoomInfo, RoomsPage, UserRoom
 from chatroom.protocol._errors import ProtocolError, Ref
 
 # One encoder for every event: json.dumps with options builds one a call.
 _ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+PROTOCOL_VERSION = "1.2"
 
 
 def dumps(obj: dict[str, Any]) -> str:
@@ -38,7 +42,8 @@ def encode_welcome(
             "type": "welcome",
             "user": user,
             "session": session,
-            "server": {"version": version},
+            # (every 1.2 addition is implemented: see docs/protocol.md)
+            "server": {"version": version, "protocol": PROTOCOL_VERSION},
             "rooms": [r.as_json() for r in rooms],
             # 1.2: the invitations the user has not acted on, (room, by) oldest first
             "invitations": [{"room": room, "by": by} for room, by in invitations],
@@ -91,7 +96,7 @@ def encode_joined(
         # page back from the first one with `history` frames.
         joined["truncated"] = True
     if changes is not None:  # 1.2: for a join with since, what changed up to it
-        joined["changes"] = [_change(message) for message in changes]
+        joined["changes"] = [change for message in changes for change in _changes(message)]
     if changes_truncated:
         # Extension: more changes than `changes` holds may have been made;
         # history read again (join without since, `history`) is as it is now.
@@ -156,6 +161,18 @@ def encode_history(room: str, page: HistoryPage, ref: Ref = None) -> str:
 def encode_change(message: ChatMessage, ref: Ref = None) -> str:
     """What members get when `message` was edited or deleted."""
     return _with_ref(_change(message), ref)
+
+
+def _changes(message: ChatMessage) -> list[dict[str, Any]]:
+    """The frames that bring a client's copy of `message` to how it is now
+    (1.2 "Catching up": applied idempotently, so one seen may come again)."""
+    if message.deleted_by is not None:
+        return [_change(message)]
+    changes = [] if message.edited is None else [_change(message)]
+    if message.reactions is not None:
+        reactions = {"type": "reactions", "room": message.room, "id": message.id}
+        changes.append({**reactions, "reactions": reactions_json(message.reactions)})
+    return changes
 
 
 def _change(message: ChatMessage) -> dict[str, Any]:

@@ -90,6 +90,21 @@ class Fields:
             raise self.error("user names are 1 to 32 characters from A-Z a-z 0-9 _ - .")
         return user
 
+    def user_or_none(self, name: str) -> str | None:
+        value = self.obj.get(name)
+        if value is None:
+            return None
+        if not is_valid_user_name(value):
+            raise self.error(f"field {name!r} must be a user name")
+        assert isinstance(value, str)
+        return value
+
+    def boolean(self, name: str) -> bool:
+        value = self.obj.get(name)
+        if not isinstance(value, bool):
+            raise self.error(f"field {name!r} must be true or false")
+        return value
+
     def text(self, *, may_be_empty: bool = False) -> str:
         """A message's text, as `send` and `edit` take it (empty only in a
         `send` with files)."""

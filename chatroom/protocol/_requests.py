@@ -27,6 +27,7 @@ from chatroom.protocol._fields import (
     ref_of,
 )
 from chatroom.protocol._hooks import HookRequest, parse_hook_request
+from chatroom.protocol._people import PeopleRequest, parse_people_request
 from chatroom.protocol._search import Search, parse_search_request
 
 
@@ -69,6 +70,7 @@ class Send:
     ref: Ref = None
     cid: str | None = None  # the client's id: stored at most once per user and room
     files: tuple[str, ...] = ()  # ids of files the sender uploaded to the room (1.2)
+    reply_to: int | None = None  # the message of the room it answers (1.2)
 
 
 @attrs.frozen
@@ -192,6 +194,7 @@ Request = (
     | BotRequest
     | HookRequest
     | Search
+    | PeopleRequest
 )
 
 
@@ -247,7 +250,8 @@ def parse_request(text: str) -> Request:
             room = fields.room()
             files = fields.file_ids()
             text = fields.text(may_be_empty=bool(files))
-            return Send(room=room, text=text, ref=ref, cid=fields.cid(), files=files)
+            reply_to = fields.optional_int("reply_to", 1, MAX_ID)
+            return Send(room, text, ref, fields.cid(), files, reply_to)
         case "edit":
             room = fields.room()
             message_id = fields.message_id()
@@ -314,4 +318,6 @@ def parse_request(text: str) -> Request:
                 return hook_request
             if (search := parse_search_request(kind, fields)) is not None:
                 return search
+            if (people := parse_people_request(kind, fields)) is not None:
+                return people
             raise fields.error(f"unknown frame type {kind!r}")

@@ -162,6 +162,7 @@ class Room:
             self.core.settings_stale = True
         if isinstance(event, MessagesEvent):
             self.core.timeline.take_remote(list(event.messages))
+            self.core.mentioned.expect(event.notify)
             self._catch_up.arrived()
         elif isinstance(event, ChangedEvent) and not self.loaded:
             return  # (loading reads the message as it is now)

@@ -180,10 +180,23 @@ class CatchUp:
             except StoreUnavailable:
                 pass  # the next wake tries again
             else:
-                core.reread(settings or core.settings)
+                if settings is None:  # the operator deleted the room
+                    send_away(core)
+                else:
+                    core.reread(settings)
         for event in waiting.events:
             core.take(event, now)
         if waiting.presence:
             core.take(MembersChanged(core.name, tuple(waiting.presence)), now)
         for typing in waiting.typing:
             core.take(typing, now)
+
+
+def send_away(core: RoomCore) -> None:
+    """The room is gone from the store (the operator deleted it): every
+    member is sent away, and memory forgotten (a join makes the room anew)."""
+    core.settings_stale = False
+    core.settings_read = False
+    for user in {s.user for s in core.members.subscribers}:
+        core.expel(user, "operator", "this room was deleted")
+    core.timeline.forget()

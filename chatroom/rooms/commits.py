@@ -8,11 +8,19 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from chatroom.domain import ChatMessage
+from chatroom.domain import ChatMessage, ErrorCode
+from chatroom.domain.rules import ARCHIVED
 from chatroom.metrics import Counters
+from chatroom.protocol import ProtocolError
 from chatroom.rooms import storage
 from chatroom.rooms.catchup import CatchUp
-from chatroom.rooms.core import RoomCore, changes_asked, moderation_refusal, settings_refusal
+from chatroom.rooms.core import (
+    RoomCore,
+    archived_refusal,
+    changes_asked,
+    moderation_refusal,
+    settings_refusal,
+)
 from chatroom.rooms.requests import (
     ChangeRequest,
     ModerateRequest,
@@ -25,6 +33,13 @@ from chatroom.store import messages as messages_db
 log = logging.getLogger("chatroom.rooms.room")
 
 T = TypeVar("T")
+R = TypeVar("R", PublishRequest, ChangeRequest)
+FORBIDDEN, BAD_REQUEST = ErrorCode.FORBIDDEN, ErrorCode.BAD_REQUEST
+
+
+def no_reply_to_error(request: PublishRequest) -> ProtocolError:
+    why = f"no message {request.reply_to} here to reply to"
+    return ProtocolError(ErrorCode.NOT_FOUND, why, request.ref)
 
 
 class Commits:
@@ -61,6 +76,9 @@ class Commits:
             for request in requests:
                 core.unavailable(request.subscriber, request.ref)
             return
+        requests = self._unless_archived(requests)
+        if not requests:
+            return
         chunks = [requests] if self._store.group_commit else [[r] for r in requests]
         for at, chunk in enumerate(chunks):
             now = core.clock_ms()
@@ -84,7 +102,7 @@ class Commits:
                 return
             new = [s.message for s in saved if s.new]
             if new:
-                core.committed(new)
+                core.committed(new, tuple((s.message.id, s.notify) for s in saved if s.notify))
                 self._carry_out()
                 if not await self._catch_up.fill_gap_before(new[0].id):
                     # Committed, but what others committed before it cannot be
@@ -93,14 +111,28 @@ class Commits:
                     continue
                 core.timeline.accept(new)
             for request, result in zip(chunk, saved, strict=True):
-                core.deliver_saved(request, result.message, result.new)
+                if result.no_reply_to:
+                    core.answer(request.subscriber, no_reply_to_error(request))
+                else:
+                    core.deliver_saved(request, result.message, result.new)
 
     def _draft(self, request: PublishRequest, now: int) -> ChatMessage:
         user = request.subscriber.user
         bot = request.posted or self._core.members.is_bot(user)
         return ChatMessage(
-            self._core.name, 0, user, request.text, now, request.cid, bot=bot, files=request.files
+            *(self._core.name, 0, user, request.text, now, request.cid),
+            bot=bot,
+            files=request.files,
+            reply_to=request.reply_to,
         )
+
+    def _unless_archived(self, requests: list[R]) -> list[R]:
+        """The requests an archived room takes; the others get `forbidden`."""
+        rules = self._core.settings.rules
+        refused = [r for r in requests if archived_refusal(rules, r)]
+        for request in refused:
+            self._core.answer(request.subscriber, ProtocolError(FORBIDDEN, ARCHIVED, request.ref))
+        return [r for r in requests if r not in refused] if refused else requests
 
     async def change_all(self, requests: list[ChangeRequest]) -> None:
         """Edit or delete messages, each if the policy lets its requester, in
@@ -111,6 +143,9 @@ class Commits:
         if not await self._load():
             for request in requests:
                 core.unavailable(request.subscriber, request.ref)
+            return
+        requests = self._unless_archived(requests)
+        if not requests:
             return
         changes = changes_asked(core.settings.rules, requests)
         try:
@@ -127,6 +162,10 @@ class Commits:
                 core.unavailable(request.subscriber, request.ref)
             return
         for request, result in zip(requests, results, strict=True):
+            if result.refused is not None:
+                refused = ProtocolError(BAD_REQUEST, result.refused, request.ref)
+                core.answer(request.subscriber, refused)
+                continue
             if result.message is None:
                 core.refuse_change(request, result.found)
                 continue

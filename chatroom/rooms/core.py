@@ -29,10 +29,12 @@ from chatroom.cluster.events import (
     TypingEvent,
 )
 from chatroom.domain import ChatMessage, ErrorCode, RoomSettings
+from chatroom.domain.reactions import Reaction
 from chatroom.domain.rules import (
     Action,
     Change,
     RoomRules,
+    may_archive,
     may_change_others,
     may_join,
     may_set_topic,
@@ -42,6 +44,7 @@ from chatroom.domain.rules import (
 from chatroom.net.wsframe import text_frame
 from chatroom.protocol import ProtocolError, Ref
 from chatroom.rooms.members import Elsewhere, Members
+from chatroom.rooms.mentioned import Mentioned, Notify
 from chatroom.rooms.outbox import Outbox
 from chatroom.rooms.recent import CacheBudget
 from chatroom.rooms.requests import (
@@ -77,8 +80,30 @@ class ForgetRoom:
 Effect = Event | MarkSeen | ForgetRoom
 
 # An edit (text) or delete (None) of a message id by a user, who may change
-# any author's messages or not: what the store's change of messages takes.
-MessageChange = tuple[int, str, str | None, bool]
+# any author's messages or not; or a reaction: what the store's change of
+# messages takes.
+MessageChange = tuple[int, str, str | None, bool] | Reaction
+
+
+def relay_typing(
+    room: str, members: Members, outbox: Outbox[Subscriber], user: str, now: float
+) -> bool:
+    """Tell the members here that `user` is typing, unless they were told
+    lately; whether they were told."""
+    if not members.may_relay_typing(user, now):
+        return False
+    frame = text_frame(protocol.encode_typing(room, user))
+    for subscriber in members.subscribers:
+        if subscriber.user != user:
+            outbox.send_to(subscriber, frame)
+    return True
+
+
+def change_frame(message: ChatMessage, reacted: bool, ref: Ref = None) -> str:
+    """What members get for a change: `reactions`, or `edited` or `deleted`."""
+    if reacted:
+        return protocol.encode_reactions(message.room, message.id, message.reactions or (), ref)
+    return protocol.encode_change(message, ref)
 
 
 class RoomCore:
@@ -103,6 +128,7 @@ class RoomCore:
         self.clock_ms = clock_ms
         self._error_codes = error_codes
         self.effects: list[Effect] = []
+        self.mentioned = Mentioned()
 
     def take_effects(self) -> list[Effect]:
         effects, self.effects = self.effects, []
@@ -231,22 +257,15 @@ class RoomCore:
     def typing(self, user: str, now: float) -> None:
         """`user` is typing here: the members on every server are told,
         unless they were told lately."""
-        if self._relay_typing(user, now):
+        if relay_typing(self.name, self.members, self._outbox, user, now):
             self.effects.append(TypingEvent(self.name, user))
 
-    def _relay_typing(self, user: str, now: float) -> bool:
-        if not self.members.may_relay_typing(user, now):
-            return False
-        frame = text_frame(protocol.encode_typing(self.name, user))
-        for subscriber in self.members.subscribers:
-            if subscriber.user != user:
-                self._outbox.send_to(subscriber, frame)
-        return True
-
-    def committed(self, messages: list[ChatMessage]) -> None:
-        """New messages, committed here: for the other servers, and for the
-        users of a direct room who have not joined it."""
-        self.effects.append(MessagesEvent(self.name, tuple(messages)))
+    def committed(self, messages: list[ChatMessage], notify: Notify = ()) -> None:
+        """New messages, committed here: for the other servers, for the
+        users of a direct room who have not joined it, and for the members
+        they mention (`notify`)."""
+        self.effects.append(MessagesEvent(self.name, tuple(messages), notify))
+        self.mentioned.expect(notify)
 
     def deliver_saved(self, request: PublishRequest, message: ChatMessage, new: bool) -> None:
         """A send, committed (fanned out from here on) or, `new` False, the
@@ -258,6 +277,7 @@ class RoomCore:
         self._outbox.broadcast(text_frame(protocol.encode_message(message)))
         if request.ref is not None:
             self._outbox.replace_last(request.subscriber, own)
+        self.mentioned.tell(message, self.members.subscribers, self._outbox)
         if self._outbox.size > MAX_FLUSH_BYTES:
             self.flush()
 
@@ -267,6 +287,7 @@ class RoomCore:
         self.timeline.accept(messages)
         for message in messages:
             self._outbox.broadcast(text_frame(protocol.encode_message(message)))
+            self.mentioned.tell(message, self.members.subscribers, self._outbox)
             if self._outbox.size > MAX_FLUSH_BYTES:
                 self.flush()
 
@@ -277,17 +298,20 @@ class RoomCore:
         self._error(request.subscriber, error or protocol.not_found_error(request.message_id, ref))
 
     def changed_by(self, request: ChangeRequest, message: ChatMessage) -> None:
-        """An edit or delete committed here (the message itself fanned out)."""
-        self.change(message)
+        """An edit, delete or reaction committed here (the message itself
+        fanned out)."""
+        reacted = request.emoji is not None
+        self.change(message, reacted)
         if request.ref is not None:
-            own = protocol.encode_change(message, request.ref)
+            own = change_frame(message, reacted, request.ref)
             self._outbox.replace_last(request.subscriber, text_frame(own))
-        self.effects.append(ChangedEvent(self.name, message))
+        self.effects.append(ChangedEvent(self.name, message, reacted))
 
-    def change(self, message: ChatMessage) -> None:
-        """Members see the message as it is now; so will later joins."""
+    def change(self, message: ChatMessage, reacted: bool = False) -> None:
+        """Members see the message as it is now (its text, or its reactions);
+        so will later joins."""
         self.timeline.change(message)
-        self._outbox.broadcast(text_frame(protocol.encode_change(message)))
+        self._outbox.broadcast(text_frame(change_frame(message, reacted)))
 
     def settings_changed(self, subscriber: Subscriber, ref: Ref, settings: RoomSettings) -> None:
         """The topic or a role, changed here."""
@@ -326,14 +350,14 @@ class RoomCore:
         """What another server did here (its messages and edits are the
         timeline's: see actor.py, which reads what is missing first)."""
         match event:
-            case ChangedEvent(_room, message):
-                self.change(message)
+            case ChangedEvent(_room, message, reacted):
+                self.change(message, reacted)
             case SettingsEvent() | InvitationEvent():
                 self.settings_stale = True
             case ExpelledEvent(_room, user, by, reason):
                 self.expel(user, by, reason)
             case TypingEvent(_room, user):
-                self._relay_typing(user, now)
+                relay_typing(self.name, self.members, self._outbox, user, now)
             case MembersChanged(_room, users):
                 for user in users:
                     self._announce(user)
@@ -385,12 +409,14 @@ class RoomCore:
 
 
 def changes_asked(rules: RoomRules, requests: list[ChangeRequest]) -> list[MessageChange]:
-    """What the store is to change: each edit or delete with whether its
-    requester may change others' messages (the store decides the rest
-    in the same statement)."""
+    """What the store is to change: each reaction, and each edit or delete
+    with whether its requester may change others' messages (the store
+    decides the rest in the same statement)."""
     role_of = rules.role_of
     return [
-        (
+        Reaction(r.message_id, r.subscriber.user, r.emoji, r.on)
+        if r.emoji is not None
+        else (
             r.message_id,
             r.subscriber.user,
             r.text,
@@ -403,11 +429,23 @@ def changes_asked(rules: RoomRules, requests: list[ChangeRequest]) -> list[Messa
     ]
 
 
+def archived_refusal(rules: RoomRules, request: PublishRequest | ChangeRequest) -> bool:
+    """Whether an archived room refuses the request: sends, edits and
+    reactions (deletes it takes: moderation goes on)."""
+    if not rules.archived:
+        return False
+    return not isinstance(request, ChangeRequest) or request.text is not None or bool(request.emoji)
+
+
 def settings_refusal(rules: RoomRules, request: SettingsRequest) -> ProtocolError | None:
     """Why the requester may not change the topic or a role; None if they may."""
     actor = request.subscriber.user
     if request.topic is not None:
         refused = None if may_set_topic(rules, actor) else ErrorCode.FORBIDDEN
+    elif request.owner is not None:
+        refused = refusal(rules, actor, Action.TRANSFER, request.owner)
+    elif request.archived is not None:
+        refused = None if may_archive(rules, actor) else ErrorCode.FORBIDDEN
     else:
         assert request.user is not None
         refused = refusal(rules, actor, Action.SET_ROLE, request.user)

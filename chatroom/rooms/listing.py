@@ -80,6 +80,13 @@ class Listing:
         if at == len(self._listed) or self._listed[at] != key:
             self._listed.insert(at, key)
 
+    def forget(self, key: str) -> None:
+        """The room is no longer in the store (the operator deleted it)."""
+        self.unlist(key)
+        self._stored.pop(key, None)
+        self._with_history.discard(key)
+        self._private.discard(key)
+
     def unlist(self, key: str) -> None:
         at = bisect.bisect_left(self._listed, key)
         if at < len(self._listed) and self._listed[at] == key:
@@ -93,25 +100,36 @@ class Listing:
         *,
         private_rooms: Iterable[str],
         unread: Mapping[str, int],
+        archived: frozenset[str] = frozenset(),
         in_use: Callable[[str], bool],
         count: Callable[[str, str | None], RoomCount],
     ) -> RoomsPage:
         """Public rooms in use, and the asking user's `private_rooms`, whose
         names start with `prefix` (any case), by name, after the room
         `after`: at most `limit`, counted by `count` (key, the private
-        room's name), with the user's `unread` counts. Costs the page and the
-        user's private rooms, never the whole listing."""
+        room's name), with the user's `unread` counts. An `archived` room
+        (by key) only if it is among the user's rooms (those with an unread
+        count). Costs the page and the user's private rooms, never the
+        whole listing."""
         prefix = prefix.lower()
         after_key = "" if after is None else after.lower()
         start = bisect.bisect_left(self._listed, prefix)
         if after is not None:
             start = max(start, bisect.bisect_right(self._listed, after_key))
-        used = (key for key in itertools.islice(self._listed, start, None) if in_use(key))
+        used = (
+            key
+            for key in itertools.islice(self._listed, start, None)
+            if in_use(key) and (key not in archived or key in unread)
+        )
         keys = list(itertools.islice(used, limit + 1))
         private = {name.lower(): name for name in private_rooms}
         keys += [key for key in private if key.startswith(prefix) and key > after_key]
+        keys += [key for key in archived if key in unread and key.startswith(prefix)]
+        keys = [key for key in keys if key > after_key and (key not in archived or key in unread)]
         rooms = [
-            attrs.evolve(count(key, private.get(key)), unread=unread.get(key))
+            attrs.evolve(
+                count(key, private.get(key)), unread=unread.get(key), archived=key in archived
+            )
             for key in sorted(set(keys))[: limit + 1]
             if key.startswith(prefix)
         ]

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import trio
 
-from chatroom.cluster.events import Event, MembersChanged, MessagesEvent, RoomEvent
+from chatroom.cluster.events import Event, MembersChanged, MessagesEvent, RoomEvent, SettingsEvent
 from chatroom.domain import Member, RoomCount, RoomsPage
 from chatroom.metrics import Counters
 from chatroom.ratelimit import BucketsByKey
@@ -18,7 +18,7 @@ from chatroom.rooms.actor import Room
 from chatroom.rooms.listing import Listing
 from chatroom.rooms.members import Elsewhere
 from chatroom.rooms.recent import DEFAULT_BUDGET_BYTES, CacheBudget
-from chatroom.store import Store, StoredRoom, StoreUnavailable, UserView
+from chatroom.store import Store, StoredRoom, StoreUnavailable, UserView, ownership
 from chatroom.store import messages as messages_db
 from chatroom.store import rooms as rooms_db
 
@@ -67,6 +67,9 @@ class RoomRegistry:
         self.cache_budget = CacheBudget(cache_bytes)  # every room's recent messages
         self._publish = publish  # a room's events, for the cluster (see cluster/router.py)
         self._elsewhere = elsewhere
+        # The operator's changes to rooms (`python -m chatroom room`) read so far.
+        self._operations_read: set[tuple[str, int]] = set()
+        self._operations_since = clock_ms()
 
     async def load(self) -> None:
         """Learn the rooms the store holds (once, before serving)."""
@@ -162,6 +165,7 @@ class RoomRegistry:
             limit,
             private_rooms=view.private_rooms if view is not None else (),
             unread=view.unread if view is not None else {},
+            archived=view.archived if view is not None else frozenset(),
             in_use=self._in_use,
             count=self._count,
         )
@@ -235,6 +239,34 @@ class RoomRegistry:
                 continue
             for room in rooms:
                 room.behind(last_ids.get(room.key, 0))
+
+    async def follow_operations(self, interval: float = GAP_CHECK_INTERVAL) -> None:
+        """Every `interval`, the rooms the operator changed since the last
+        look have their settings read again (a room deleted sends its
+        members away); runs until cancelled."""
+        while True:
+            await trio.sleep(interval)
+            await self._read_operations()
+
+    async def _read_operations(self) -> None:
+        try:
+            found = await self._store.read(ownership.operations_since, self._operations_since)
+            new = [(name, at) for name, at in found if (name, at) not in self._operations_read]
+            existing = await self._store.read(rooms_db.privacy, [n.lower() for n, _at in new])
+        except Exception as exc:  # tried again next time
+            if not isinstance(exc, StoreUnavailable):
+                log.exception("reading the operator's changes to rooms failed")
+            return
+        # (a change in the same millisecond as the last one read is read next time too)
+        self._operations_since = max([self._operations_since, *(at for _name, at in found)])
+        self._operations_read = {(n, at) for n, at in found if at == self._operations_since}
+        kept = {stored.name.lower() for stored in existing}
+        for name, _at in new:
+            key = name.lower()
+            if key not in kept:
+                self._listing.forget(key)
+            if (room := self._rooms.get(key)) is not None:
+                room.take(SettingsEvent(name))
 
     def _note(self, name: str, *, with_history: bool = False) -> None:
         open_here = name.lower() in self._rooms

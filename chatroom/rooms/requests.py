@@ -69,6 +69,7 @@ class PublishRequest:
     posted: bool = False
     # Files the sender uploaded to the room, attached as the message is stored.
     files: tuple[FileInfo, ...] = ()
+    reply_to: int | None = None  # the message of the room it answers
 
 
 @attrs.frozen(eq=False)
@@ -87,23 +88,29 @@ class Poster:
 
 @attrs.frozen(eq=False)
 class ChangeRequest:
-    """Edit a message (`text`) or delete it (None)."""
+    """Edit a message (`text`) or delete it (None); or, with `emoji`, add
+    (`on`) or take back a reaction to it."""
 
     subscriber: Subscriber
     message_id: int
     text: str | None
     ref: Ref = None
+    emoji: str | None = None
+    on: bool = False
 
 
 @attrs.frozen(eq=False)
 class SettingsRequest:
-    """Set the topic (`topic`), or make `user` a moderator or a member again."""
+    """Set the topic (`topic`), make `user` a moderator or a member again,
+    hand the room to `owner`, or archive it or not (`archived`)."""
 
     subscriber: Subscriber
     topic: str | None = None
     user: str | None = None
     moderator: bool = False
     ref: Ref = None
+    owner: str | None = None
+    archived: bool | None = None
 
 
 @attrs.frozen(eq=False)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from chatroom.domain import RoomSettings
 from chatroom.domain.rules import Action
 from chatroom.rooms.requests import ModerateRequest, SettingsRequest
-from chatroom.store import RoomList, Store
+from chatroom.store import RoomList, Store, ownership
 from chatroom.store import rooms as rooms_db
 
 
@@ -18,9 +18,14 @@ async def settings_of(store: Store, room: str) -> RoomSettings | None:
 async def change_settings(
     store: Store, room: str, request: SettingsRequest, current: RoomSettings
 ) -> RoomSettings:
-    """Set the topic, or a user's role; the settings as they are now."""
+    """Set the topic, a user's role, the owner or whether the room is
+    archived; the settings as they are now."""
     if request.topic is not None:
         await store.write(rooms_db.set_topic, room, request.topic)
+    elif request.owner is not None:
+        await store.write(ownership.transfer, room, request.owner, request.subscriber.user)
+    elif request.archived is not None:
+        await store.write(ownership.set_archived, room, request.archived)
     else:
         assert request.user is not None
         actor = request.subscriber.user

@@ -18,10 +18,14 @@ import attrs
 
 from chatroom.domain import ChatMessage
 from chatroom.domain.files import FileInfo, files_of
+from chatroom.domain.reactions import reactions_of, stored_reactions
 from chatroom.store.schema import Dialect
 
 # A message's columns, in the order _row and message_of take them.
-COLUMNS = "room, id, author, body, ts, cid, edited_ms, deleted_by, bot, files"
+COLUMNS = (
+    "room, id, author, body, ts, cid, edited_ms, deleted_by, bot, files, "
+    "reply_to, mentions, reactions"
+)
 IN_CHUNK = 500  # values per IN (...) query (SQLite allows 32,766 parameters)
 
 
@@ -76,19 +80,28 @@ def now_ms() -> int:
 def message_row(m: ChatMessage) -> tuple[Any, ...]:
     """`m` as the values of COLUMNS."""
     files = files_json(m.files)
-    return (m.room, m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by, m.bot, files)
+    mentions = _json(list(m.mentions)) if m.mentions else None
+    return (
+        *(m.room, m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by, m.bot, files),
+        *(m.reply_to, mentions, stored_reactions(m.reactions)),
+    )
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def files_json(files: Sequence[FileInfo]) -> str | None:
     """A message's files as its `files` column holds them (None: none)."""
     if not files:
         return None
-    return json.dumps([f.as_json() for f in files], ensure_ascii=False, separators=(",", ":"))
+    return _json([f.as_json() for f in files])
 
 
 def message_of(row: Sequence[Any]) -> ChatMessage:
     """The message in a row of COLUMNS."""
-    room, id_, author, body, ts, cid, edited, deleted_by, bot, files = row
+    room, id_, author, body, ts, cid, edited, deleted_by, bot, files = row[:10]
+    reply_to, mentions, reactions = row[10:]
     return ChatMessage(
         room=room,
         id=int(id_),
@@ -100,4 +113,7 @@ def message_of(row: Sequence[Any]) -> ChatMessage:
         deleted_by=deleted_by,
         bot=bool(bot),
         files=() if files is None else files_of(json.loads(files)),
+        reply_to=None if reply_to is None else int(reply_to),
+        mentions=() if mentions is None else tuple(json.loads(mentions)),
+        reactions=None if reactions is None else reactions_of(json.loads(reactions)),
     )

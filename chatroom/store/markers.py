@@ -69,4 +69,5 @@ def user_view(db: Database, conn: Any, user: str, markers: Mapping[str, int]) ->
     """What a listing shows only to `user`: private rooms, unread counts
     (from the newer of the stored read markers and `markers`)."""
     unread = {room.name.lower(): room.unread for room in user_rooms(db, conn, user, markers)}
-    return UserView(private_rooms_of(db, conn, user), unread)
+    rows = db.execute(conn, "SELECT key FROM rooms WHERE archived").fetchall()
+    return UserView(private_rooms_of(db, conn, user), unread, frozenset(k for (k,) in rows))

@@ -9,7 +9,10 @@ from typing import Any
 import attrs
 
 from chatroom.domain import HISTORY_PAGE_BYTES, MAX_ID, ChatMessage, HistoryPage, encoded_size
+from chatroom.domain.reactions import Reaction
 from chatroom.store import files as files_db
+from chatroom.store import mentions as mentions_db
+from chatroom.store import reactions as reactions_db
 from chatroom.store.dialect import COLUMNS, Database, message_of, message_row, now_ms
 from chatroom.store.records import Change, MessageChange, Saved
 
@@ -24,9 +27,12 @@ def insert_messages(db: Database, conn: Any, drafts: Sequence[ChatMessage]) -> l
 
     A draft whose user already stored a message with its `cid` is not
     stored again: the stored message stands in its place and takes no id.
+    Nor is one that answers (`reply_to`) a message its room does not have.
     A new message takes its files here (files.attach), in the same
-    transaction: a file goes out with one message at most.
+    transaction: a file goes out with one message at most; and the users
+    it mentions (mentions.resolve).
     """
+    room = drafts[0].room
     stored = [
         None
         if draft.cid is None
@@ -37,22 +43,37 @@ def insert_messages(db: Database, conn: Any, drafts: Sequence[ChatMessage]) -> l
         ).fetchone()
         for draft in drafts
     ]
-    fresh = sum(row is None for row in stored)
-    next_id = _allocate_ids(db, conn, drafts[0].room, fresh) if fresh else 0
+    answerable = _last_id(db, conn, room) if any(d.reply_to for d in drafts) else 0
+    fresh = [
+        row is None and (draft.reply_to is None or 0 < draft.reply_to <= answerable)
+        for draft, row in zip(drafts, stored, strict=True)
+    ]
+    next_id = _allocate_ids(db, conn, room, sum(fresh)) if any(fresh) else 0
+    new_drafts = [draft for draft, new in zip(drafts, fresh, strict=True) if new]
+    mentions = mentions_db.resolve(db, conn, room, new_drafts)
     saved = []
-    for draft, row in zip(drafts, stored, strict=True):
+    for draft, row, new in zip(drafts, stored, fresh, strict=True):
         if row is not None:
             saved.append(Saved(message_of(row), False))
+        elif not new:
+            saved.append(Saved(draft, False, no_reply_to=True))
         else:
-            message = attrs.evolve(draft, id=next_id)
+            users, notify = mentions.pop(0)
+            message = attrs.evolve(draft, id=next_id, mentions=users)
             if message.files:
                 message = attrs.evolve(message, files=files_db.attach(db, conn, message))
-            saved.append(Saved(message, True))
+            saved.append(Saved(message, True, notify))
             next_id += 1
     marks = ", ".join("?" * len(COLUMNS.split(",")))
     insert = db.sql(f"INSERT INTO messages ({COLUMNS}) VALUES ({marks})")
     conn.cursor().executemany(insert, [message_row(s.message) for s in saved if s.new])
     return saved
+
+
+def _last_id(db: Database, conn: Any, room: str) -> int:
+    """The room's last message id, from its row (0: no row yet)."""
+    row = db.execute(conn, "SELECT last_id FROM rooms WHERE key = lower(?)", (room,)).fetchone()
+    return 0 if row is None or row[0] is None else int(row[0])
 
 
 def _allocate_ids(db: Database, conn: Any, room: str, count: int) -> int:
@@ -117,14 +138,19 @@ def change_message(
 def change_messages(
     db: Database, conn: Any, room: str, changes: Sequence[MessageChange]
 ) -> list[Change]:
-    """Edits and deletes in `room`, in one job (so one commit, with whatever
-    else waits); each as change_message decides."""
-    return [change_message(db, conn, room, *change) for change in changes]
+    """Edits, deletes and reactions in `room`, in one job (so one commit,
+    with whatever else waits); each as change_message or reactions.react decides."""
+    return [
+        reactions_db.react(db, conn, room, change)
+        if isinstance(change, Reaction)
+        else change_message(db, conn, room, *change)
+        for change in changes
+    ]
 
 
 def changes_since(db: Database, conn: Any, room: str, since: int, limit: int) -> list[ChatMessage]:
-    """Messages up to id `since` edited or deleted since message `since`
-    was sent, as they are now: the newest `limit` changes, oldest first.
+    """Messages up to id `since` edited, deleted or reacted to since message
+    `since` was sent, as they are now: the newest `limit` changes, oldest first.
     Servers' clocks differ (and step back): changes up to CLOCK_MARGIN_MS
     before are included too, as clients apply them idempotently."""
     rows = db.execute(

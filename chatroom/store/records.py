@@ -8,27 +8,36 @@ import attrs
 
 from chatroom.domain import ChatMessage, FileInfo
 from chatroom.domain.hooks import Hook
+from chatroom.domain.reactions import Reaction
 
 
 @attrs.frozen
 class Saved:
-    """A message as committed: new, or the one already stored for its cid."""
+    """A message as committed: new, or the one already stored for its cid;
+    or none (`no_reply_to`: it answers a message its room does not have)."""
 
     message: ChatMessage
     new: bool
+    # Those it mentions who have its room among their rooms: they are told.
+    notify: tuple[str, ...] = ()
+    no_reply_to: bool = False
 
 
 @attrs.frozen
 class Change:
-    """An edit or delete: the message as it is now, or why not."""
+    """An edit, delete or reaction: the message as it is now, or why not."""
 
     message: ChatMessage | None  # None: not changed
     found: bool  # whether the message exists (and is not deleted)
+    refused: str | None = None  # why a reaction was refused (too many distinct)
 
 
 # An edit (text) or delete (None) of a message id by a user, who may change
 # any author's messages or not: the arguments of messages.change_message.
-MessageChange = tuple[int, str, str | None, bool]
+TextChange = tuple[int, str, str | None, bool]
+
+
+MessageChange = TextChange | Reaction
 
 
 @attrs.frozen
@@ -65,6 +74,8 @@ class UserView:
 
     private_rooms: list[str]  # names of the private rooms they may see
     unread: dict[str, int]  # room key -> unread count, for each of their rooms
+    # Keys of every archived room (few): listed only to their members.
+    archived: frozenset[str] = frozenset()
 
 
 @attrs.frozen

@@ -136,11 +136,11 @@ def make_direct_room(db: Database, conn: Any, name: str, users: Sequence[str]) -
 def room_settings(db: Database, conn: Any, room: str) -> RoomSettings | None:
     """Who runs the room and who may come in; None if it does not exist."""
     row = db.execute(
-        conn, "SELECT private, owner, topic FROM rooms WHERE key = lower(?)", (room,)
+        conn, "SELECT private, owner, topic, archived FROM rooms WHERE key = lower(?)", (room,)
     ).fetchone()
     if row is None:
         return None
-    private, owner, topic = row
+    private, owner, topic, archived = row
 
     def users(which: RoomList) -> list[str]:
         rows = db.execute(conn, _LISTED[which], (room,)).fetchall()
@@ -154,6 +154,7 @@ def room_settings(db: Database, conn: Any, room: str) -> RoomSettings | None:
         banned=frozenset(u.lower() for u in users(RoomList.BANS)),
         invited=frozenset(u.lower() for u in users(RoomList.INVITATIONS)),
         direct=direct_room_users(room) is not None,
+        archived=bool(archived),
     )
     return RoomSettings(rules, owner, topic, moderators)
 

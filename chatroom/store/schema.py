@@ -321,6 +321,24 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
         ]
         for dialect in ("sqlite", "postgresql")
     },
+    # Replies, mentions and reactions (JSON, NULL: never reacted to) beside
+    # each message's text; rooms their owners archived.
+    16: {
+        dialect: [
+            f"ALTER TABLE messages ADD COLUMN reply_to {integer}",
+            "ALTER TABLE messages ADD COLUMN mentions TEXT",
+            "ALTER TABLE messages ADD COLUMN reactions TEXT",
+            f"ALTER TABLE rooms ADD COLUMN archived {boolean} NOT NULL DEFAULT {false}",
+            # What the operator changed in rooms (`python -m chatroom room`),
+            # by room: running servers read it every few seconds.
+            f"""CREATE TABLE room_operations (
+                key TEXT PRIMARY KEY,
+                name TEXT NOT NULL,
+                at_ms {integer} NOT NULL
+            )""",
+        ]
+        for dialect, (integer, boolean, false) in _WORDS.items()
+    },
 }
 # From this version on, user and room names are unique without regard to case.
 NAMES_FOLDED_FROM = 2

@@ -182,3 +182,25 @@ def known_user(db: Database, conn: Any, name: str) -> str | None:
         (name, name),
     ).fetchone()
     return None if row is None else str(row[0])
+
+
+def directory(
+    db: Database, conn: Any, prefix: str, after: str | None, limit: int
+) -> list[tuple[str, bool]]:
+    """At most `limit` users (name, bot) whose names start with `prefix`,
+    without case, after `after`, by name in lower case: accounts, and the
+    users known from a hello without one."""
+    # Names are ASCII from [A-Za-z0-9_.-]: "~" sorts after every character
+    # of one, and byte order is what "C" collates by (PostgreSQL's default
+    # collation may be a locale's, which skips punctuation).
+    collate = ' COLLATE "C"' if db.dialect == "postgresql" else ""
+    rows = db.execute(
+        conn,
+        f"SELECT name, bot FROM (SELECT lower(name) AS key, name, bot FROM users "
+        f"UNION ALL SELECT key, name, ? FROM known_users k WHERE NOT EXISTS "
+        f"(SELECT 1 FROM users u WHERE lower(u.name) = k.key)) AS known "
+        f"WHERE key{collate} >= ? AND key{collate} < ? AND key{collate} > ? "
+        f"ORDER BY key{collate} LIMIT ?",
+        (False, prefix.lower(), prefix.lower() + "~", (after or "").lower(), limit),
+    ).fetchall()
+    return [(str(name), bool(bot)) for name, bot in rows]

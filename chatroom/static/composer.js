@@ -3,9 +3,11 @@
 // (1.2, commands.js): text starting with `/NAME`, NAME a command the
 // server listed, invokes it instead of being sent; an unknown `/word` is
 // refused here, with nothing sent; `//text` sends "/text". With files
-// attached (1.2, uploads.js) a message may go without text.
+// attached (1.2, uploads.js) a message may go without text. `@` and the
+// start of a name list people to mention (1.2, mention-menu.js).
 
 import { CommandMenu, parseSlash } from "./commands.js";
+import { MentionMenu } from "./mention-menu.js";
 import { plural } from "./dom.js";
 import { MAX_TEXT, describeError } from "./protocol.js";
 
@@ -16,17 +18,19 @@ export class Composer {
   // args)` a command there: each true when it went (the field empties);
   // `listCommands()` asks the server for its commands (true if asked);
   // `error(text)` tells of a problem; `typing()` follows each change;
-  // `attached()` says whether files wait to go with the next message.
-  constructor({ form, input, counter, menu, hint, send, invoke, listCommands, error, typing, attached }) {
+  // `attached()` says whether files wait to go with the next message;
+  // `mentions` (if given): {list, people, listUsers, me} for the `@` list.
+  constructor({ form, input, counter, menu, hint, send, invoke, listCommands, error, typing, attached, mentions }) {
     Object.assign(this, { form, input, counter, send, invoke, error, typing, attached });
     this.waiting = null; // text sent while the commands were being asked for
     this.menu = new CommandMenu({ input, list: menu, hint, listCommands, changed: () => this.changed() });
+    this.mentions = mentions ? new MentionMenu({ input, ...mentions, changed: () => this.changed() }) : null;
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       this.submit();
     });
     input.addEventListener("keydown", (event) => {
-      if (this.menu.key(event)) event.preventDefault();
+      if (this.menu.key(event) || this.mentions?.key(event)) event.preventDefault();
       else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         form.requestSubmit();
@@ -38,6 +42,7 @@ export class Composer {
   changed(typed = false) {
     this.updateCounter();
     this.menu.update();
+    this.mentions?.update();
     if (typed) this.typing();
   }
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import trio
 
-from chatroom.client import Client, Message, Unauthorized, connect
+from chatroom.client import Client, Mention, Message, Reactions, Unauthorized, connect
 from tests.blackbox import RunningServer, start_server, stop_server
 from tests.tcp_proxy import TcpProxy
 
@@ -147,3 +147,27 @@ def test_the_blocking_client_for_scripts(fast_server: RunningServer) -> None:
             assert event is not None
         assert (event.id, event.user, event.text) == (sent.id, "other", "hello from a script")
         assert chat.receive(0.2) is None
+
+
+async def test_replies_reactions_and_mentions(fast_server: RunningServer) -> None:
+    async with (
+        Client(fast_server.ws_url, fast_server.token("asker")) as asker,
+        Client(fast_server.ws_url, fast_server.token("helper")) as helper,
+    ):
+        await asker.join("help")
+        await helper.join("help")
+        question = await asker.send("help", "anyone? @helper")
+        answer = await helper.send("help", "here", reply_to=question.id)
+        assert answer.reply_to == question.id
+        await helper.react("help", question.id, "👀")
+        heard: list[object] = []
+        with trio.fail_after(10):
+            async for event in helper.events():
+                if isinstance(event, Mention | Reactions):
+                    heard.append(event)
+                if len(heard) == 2:
+                    break
+        assert heard == [
+            Mention("help", question.id, "asker"),
+            Reactions("help", question.id, {"👀": ("helper",)}),
+        ]

@@ -12,8 +12,10 @@ from chatroom.client._events import (
     Event,
     File,
     Invitation,
+    Mention,
     Message,
     Presence,
+    Reactions,
     Typing,
 )
 from chatroom.client._sync import SyncClient, connect
@@ -31,8 +33,10 @@ __all__ = [
     "Event",
     "File",
     "Invitation",
+    "Mention",
     "Message",
     "Presence",
+    "Reactions",
     "SyncClient",
     "Typing",
     "Unauthorized",

@@ -163,15 +163,25 @@ class Client:
         self._order.rooms.pop(room.lower(), None)
         await self._request({"type": "leave", "room": room})
 
-    async def send(self, room: str, text: str, files: Sequence[str] = ()) -> Message:
-        """Send `text` (and the ids of `files` uploaded to the room) to `room`;
-        the message, once the server stored it (sent again after each
-        reconnect until then, and stored once)."""
+    async def send(
+        self, room: str, text: str, files: Sequence[str] = (), reply_to: int | None = None
+    ) -> Message:
+        """Send `text` (and the ids of `files` uploaded to the room) to `room`,
+        as a reply to message `reply_to` if given; the message, once the
+        server stored it (sent again after each reconnect until then, and
+        stored once)."""
         cid = secrets.token_urlsafe(12)
         frame: dict[str, Any] = {"type": "send", "room": room, "text": text, "cid": cid}
         if files:
             frame["files"] = list(files)
+        if reply_to is not None:
+            frame["reply_to"] = reply_to
         return message_of(await self._request(frame, ref=cid, again=True))
+
+    async def react(self, room: str, message_id: int, emoji: str, on: bool = True) -> None:
+        """Add (or, `on` False, take back) this user's `emoji` on a message."""
+        frame = {"type": "react", "room": room, "id": message_id, "emoji": emoji, "on": on}
+        await self._request(frame)
 
     async def declare(self, commands: list[dict[str, str]]) -> None:
         """A bot's commands: registered now and on every reconnect."""

@@ -30,6 +30,8 @@ class Message:
     bot: bool = False
     cid: str | None = None
     files: tuple[File, ...] = ()
+    reply_to: int | None = None  # the message of the room it answers
+    mentions: tuple[str, ...] = ()  # the users it names with @
 
 
 @attrs.frozen
@@ -44,6 +46,24 @@ class Edited:
 class Deleted:
     room: str
     id: int
+
+
+@attrs.frozen
+class Reactions:
+    """Message `id`'s reactions now: each emoji with who reacted with it."""
+
+    room: str
+    id: int
+    reactions: dict[str, tuple[str, ...]]
+
+
+@attrs.frozen
+class Mention:
+    """`by` named this user in message `id` of `room`."""
+
+    room: str
+    id: int
+    by: str
 
 
 @attrs.frozen
@@ -87,7 +107,18 @@ class Typing:
     user: str
 
 
-Event = Message | Edited | Deleted | Presence | Command | Ephemeral | Invitation | Typing
+Event = (
+    Message
+    | Edited
+    | Deleted
+    | Reactions
+    | Mention
+    | Presence
+    | Command
+    | Ephemeral
+    | Invitation
+    | Typing
+)
 
 
 def message_of(frame: dict[str, Any]) -> Message:
@@ -100,6 +131,8 @@ def message_of(frame: dict[str, Any]) -> Message:
         frame.get("bot", False),
         frame.get("cid"),
         tuple(File(str(f["id"]), f["name"], f["size"], f["type"]) for f in frame.get("files", ())),
+        frame.get("reply_to"),
+        tuple(frame.get("mentions", ())),
     )
 
 
@@ -111,6 +144,11 @@ def event_of(frame: dict[str, Any]) -> Event | None:
             return Edited(frame["room"], frame["id"], frame["text"], frame.get("edited") or 0)
         case "deleted":
             return Deleted(frame["room"], frame["id"])
+        case "reactions":
+            reactions = {e: tuple(users) for e, users in frame["reactions"].items()}
+            return Reactions(frame["room"], frame["id"], reactions)
+        case "mention":
+            return Mention(frame["room"], frame["id"], frame["by"])
         case "presence":
             return Presence(frame["room"], frame["user"], frame["event"] == "join")
         case "command":

@@ -35,6 +35,7 @@ from chatroom.commands.service import Commands
 from chatroom.config import Settings
 from chatroom.connection import Connection
 from chatroom.directory import Directory
+from chatroom.domain.reactions import REACTION_BURST, REACTIONS_PER_MINUTE
 from chatroom.front import ChatServer
 from chatroom.health import Health
 from chatroom.hooks.deliveries import Deliveries
@@ -172,6 +173,7 @@ def build_server(
         hooks=hooks,
         attachments=attachments,
         directory=Directory(store=store, online=online),
+        reactions=BucketsByKey(REACTION_BURST, REACTIONS_PER_MINUTE / 60, max_keys=10_000),
     )
     front = ChatServer(
         settings=settings,

@@ -79,6 +79,8 @@ class Connection:
     hooks: Hooks | None = None  # (None: no webhooks, as in some tests)
     attachments: Attachments | None = None  # (None: no files, as in some tests)
     directory: Directory | None = None  # (None: no user directory, as in some tests)
+    # Reactions each user may send, shared by their connections.
+    reactions: BucketsByKey | None = None
     token_id: str | None = None  # the `jti` of the token it authenticated with
     token_issued: int | None = None  # and its `iat`
     # Invitations each user may send, shared by their connections.
@@ -130,6 +132,7 @@ class Connection:
             hooks=self.hooks,
             attachments=self.attachments,
             directory=self.directory,
+            reactions=self.reactions,
         )
 
     @property

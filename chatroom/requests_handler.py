@@ -23,7 +23,7 @@ from chatroom.commands.service import Commands
 from chatroom.config import Settings
 from chatroom.directory import Directory
 from chatroom.domain import ErrorCode, FileInfo
-from chatroom.domain.reactions import REACTION_BURST, REACTIONS_PER_MINUTE
+from chatroom.domain.reactions import REACTIONS_PER_MINUTE
 from chatroom.domain.rules import Action
 from chatroom.domain.search import SEARCH_BURST, SEARCHES_PER_SECOND
 from chatroom.hooks.service import Hooks
@@ -66,13 +66,12 @@ class RequestHandler:
     hooks: Hooks | None = None
     attachments: Attachments | None = None
     directory: Directory | None = None  # (None: none, as in some tests)
-    # Searches and reactions this connection may make.
+    # Searches this connection may make.
     searches: TokenBucket = attrs.field(
         factory=lambda: TokenBucket(SEARCH_BURST, SEARCHES_PER_SECOND)
     )
-    reactions: TokenBucket = attrs.field(
-        factory=lambda: TokenBucket(REACTION_BURST, REACTIONS_PER_MINUTE / 60)
-    )
+    # Reactions each user may send, shared by their connections.
+    reactions: BucketsByKey | None = None
     joining: Joining = attrs.field(init=False)
 
     def __attrs_post_init__(self) -> None:
@@ -107,7 +106,7 @@ class RequestHandler:
                 await self._submit(joined, sent)
             case protocol.React(room, message_id, emoji, on, ref):
                 joined = self._joined_room(room, ref)
-                if wait := self.reactions.take(trio.current_time()):
+                if self.reactions and (wait := self.reactions.take(self.user.lower())):
                     why = f"at most {REACTIONS_PER_MINUTE} reactions a minute; wait"
                     raise protocol.rate_limited_error(why, wait, ref)
                 react = ChangeRequest(connection, message_id, None, ref, emoji, on)

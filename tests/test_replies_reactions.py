@@ -125,6 +125,12 @@ def test_replies_mentions_and_reactions(server: RunningServer) -> None:
         list(kept[first]["reactions"])[:2] == ["👍", "🎉"] and len(kept[first]["reactions"]) == 20
     )
     assert kept[reply["id"]]["mentions"] == ["ann", "Carol"]
+    # A user reacts at most 120 times a minute, in bursts of 30.
+    for _ in range(40):
+        refused = answer(ann, type="react", room="r", id=first, emoji="e0", on=False)
+        if refused["type"] == "error":
+            break
+    assert refused["code"] == "rate_limited" and refused["retry_after_ms"] > 0
     later = in_room(server, "erin", since=reply["id"])
     changes = receive_until_joined_changes(server)
     assert any(c["type"] == "reactions" and c["id"] == first for c in changes)

@@ -11,7 +11,7 @@ import attrs
 
 # Distinct emoji on one message; a reaction with a 21st is refused.
 MAX_DISTINCT = 20
-# Reactions (and taking them back) one connection may send, in bursts of
+# Reactions (and taking them back) one user may send, in bursts of
 # REACTION_BURST; past it, `rate_limited`.
 REACTIONS_PER_MINUTE = 120
 REACTION_BURST = 30

@@ -5,16 +5,21 @@
 Starts `python -m chatroom` on a free loopback port with a fresh data dir,
 has four people talk (alice in Debian's Chromium, driven by Playwright;
 bob, carol and dave over WebSockets): a public room, alice's private room
-with her owner badge and carol as moderator, and a direct message from dave
-waiting under Direct messages. Takes the screenshot from alice's page and
+with her owner badge and carol as moderator, where bob shares an image,
+carol replies to it, people react and format their messages; and a direct
+message from dave waiting under Direct messages. Takes the screenshot from alice's page and
 stops the server. Needs what the browser tests need (scripts/test installs
 it); never downloads a browser.
 """
 
 from __future__ import annotations
 
+import http.client
+import json
+import struct
 import sys
 import tempfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +41,45 @@ from tests.browser import (  # noqa: E402
 )
 
 OUTPUT = ROOT / "docs" / "screenshot.png"
+
+
+def hero_png(width: int = 360, height: int = 170) -> bytes:
+    """A mock-up of a page's hero section: a gradient, a headline bar and a button."""
+    rows = []
+    for y in range(height):
+        row = bytearray([0])  # (no filter)
+        for x in range(width):
+            r, g, b = 40 + x * 80 // width, 70 + y * 60 // height, 160 + x * 60 // width
+            if (40 <= y < 62 and 30 <= x < 280) or (74 <= y < 86 and 30 <= x < 220):
+                r, g, b = 245, 245, 250
+            if 110 <= y < 138 and 30 <= x < 130:
+                r, g, b = 255, 196, 61
+            row += bytes((r, g, b))
+        rows.append(bytes(row))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(b"".join(rows), 9))
+        + chunk(b"IEND", b"")
+    )
+
+
+def upload(server: Any, user: str, room: str, name: str, data: bytes) -> str:
+    """The id of `data` uploaded to `room` by `user`."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    headers = {"Authorization": f"Bearer {server.token(user)}", "Content-Type": "image/png"}
+    conn.request("POST", f"/api/rooms/{room}/files?name={name}", body=data, headers=headers)
+    response = conn.getresponse()
+    body = json.loads(response.read())
+    conn.close()
+    assert response.status == 201, body
+    return str(body["file"]["id"])
 
 
 def joined(ws: Any, room: str) -> None:
@@ -82,22 +126,35 @@ def main(output: Path) -> None:
             members(alice).get_by_role("button", name="Make carol moderator").click()
             expect(members(alice).get_by_text("mod", exact=True)).to_be_visible()
 
-            said(
+            hero = upload(server, "bob", "design", "hero.png", hero_png())
+            send(
                 bob,
-                "design",
-                "Pushed the new hero section to staging: https://staging.example.com/",
+                type="send",
+                room="design",
+                text="Pushed the new **hero section** to staging: https://staging.example.com/",
+                files=[hero],
             )
-            said(
+            pushed = receive_until(bob, "message")["id"]
+            send(
                 carol,
-                "design",
-                "Looks great on desktop. On my phone the headline wraps onto three lines, though.",
+                type="send",
+                room="design",
+                text="Looks *great* on desktop. On my phone the headline wraps onto "
+                "three lines, though.",
+                reply_to=pushed,
             )
-            say(alice, "Good catch. Let's cap it at two lines and tighten the copy.")
-            expect(messages(alice).get_by_text("tighten the copy")).to_be_visible()
-            said(bob, "design", "I'll try a smaller size below 480 px and post screenshots.")
+            receive_until(carol, "message")
+            for ws, emoji in ((carol, "🎉"), (bob, "🎉"), (carol, "👀")):
+                send(ws, type="react", room="design", id=pushed, emoji=emoji, on=True)
+            say(alice, "Good catch. Let's cap it at two lines:")
+            expect(messages(alice).get_by_text("cap it at two lines")).to_be_visible()
+            said(bob, "design", "```css\n.hero h1 { font-size: clamp(2rem, 6vw, 3.5rem); }\n```")
             said(carol, "design", "The sign-up button needs more contrast too; I'll open a ticket.")
             say(alice, "Thanks both! Review at 3 pm?")
             expect(messages(alice).get_by_text("Review at 3 pm?")).to_be_visible()
+            review = int(messages(alice).locator("li.message").last.get_attribute("data-id") or 0)
+            for ws in (bob, carol):
+                send(ws, type="react", room="design", id=review, emoji="👍", on=True)
             said(bob, "design", "Works for me.")
 
             # dave writes to alice directly: it waits under Direct messages.

@@ -203,8 +203,10 @@ def test_webhooks_made_in_the_room_settings(
     carol, dave = signed_in(contexts, server, "ops")  # carol owns it
     thrown = [watch(page) for page in (carol, dave)]
 
-    # Only the owner (and moderators) see the section.
+    # Only the owner (and moderators) see the section, in the room's settings.
+    expect(dave.get_by_role("button", name="Settings", exact=True)).to_be_hidden()
     expect(dave.get_by_role("button", name="Webhooks")).to_be_hidden()
+    carol.get_by_role("button", name="Settings", exact=True).click()
     carol.get_by_role("button", name="Webhooks").click()
     section = carol.get_by_role("region", name="Webhooks")
     expect(section).to_contain_text("No webhooks in this room yet.")
@@ -280,6 +282,7 @@ def test_a_server_without_commands_or_webhooks(
     thrown = watch(page)
     sign_up(page, "olga")
     join(page, "old")
+    page.get_by_role("button", name="Settings", exact=True).click()
     page.get_by_role("button", name="Webhooks").click()
     expect(page.get_by_role("button", name="Webhooks")).to_be_hidden()
     expect(page.get_by_role("region", name="Webhooks")).to_be_hidden()

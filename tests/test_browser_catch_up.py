@@ -234,6 +234,7 @@ def test_inviting_an_unknown_user_says_so(context: BrowserContext, server: Runni
     page.get_by_label("Private", exact=True).check()
     page.get_by_role("button", name="Create").click()
     expect(page.get_by_role("heading", name="# plans")).to_be_visible()
+    page.get_by_role("button", name="Settings", exact=True).click()  # the room's settings
     page.get_by_label("Invite user").fill("nobodyatall")
     page.get_by_label("Invite user").press("Enter")
     expect(page.locator("#manage-note")).to_have_text("There is no user named nobodyatall.")

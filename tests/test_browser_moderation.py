@@ -1,6 +1,7 @@
 """Moderation in the web client: role badges, the owner giving and taking the
 moderator role, the room's topic set live, and a kick with its reason on the
-kicked member's page (the room gone from it, and not rejoined)."""
+kicked member's page (the room gone from it, and not rejoined). The controls
+are in the room's settings panel (Settings in the room's header)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,24 @@ def topic(page: Page) -> Locator:
     return page.get_by_label("Room topic", exact=True)
 
 
+def settings(page: Page) -> Locator:
+    return page.get_by_role("region", name="Room settings")
+
+
+def open_settings(page: Page) -> None:
+    page.get_by_role("button", name="Settings", exact=True).click()
+    expect(settings(page)).to_be_visible()
+
+
+def moderated(page: Page, user: str) -> Locator:
+    """`user`'s entry among the members in the room's settings."""
+    return (
+        settings(page)
+        .get_by_role("listitem")
+        .filter(has=page.locator(".member-name").get_by_text(user, exact=True))
+    )
+
+
 def test_roles_topic_and_kick(browser: Browser, server: RunningServer) -> None:
     contexts = [browser.new_context(viewport={"width": 1100, "height": 700}) for _ in range(3)]
     olga, bob, carol = (open_page(c, server) for c in contexts)
@@ -53,24 +72,30 @@ def test_roles_topic_and_kick(browser: Browser, server: RunningServer) -> None:
         expect(member(page, "olga").locator(".role")).to_have_text("owner")
         expect(member(page, "bob").locator(".role")).to_have_count(0)
 
-    # Members have no controls; the owner has them for everyone but herself.
+    # Members have no controls, nor Settings; the owner has them in her
+    # room's settings (not under the members) for everyone but herself.
     expect(members(bob).get_by_role("button")).to_have_count(0)
+    expect(bob.get_by_role("button", name="Settings", exact=True)).to_be_hidden()
     expect(bob.get_by_role("button", name="Edit topic")).to_be_hidden()
-    expect(member(olga, "olga").get_by_role("button")).to_have_count(0)
+    expect(members(olga).get_by_role("button")).to_have_count(0)
+    open_settings(olga)
+    expect(moderated(olga, "olga").get_by_role("button")).to_have_count(0)
     for user in ("bob", "carol"):
         for name in (f"Kick {user}", f"Ban {user}", f"Make {user} moderator"):
-            expect(member(olga, user).get_by_role("button", name=name, exact=True)).to_be_visible()
+            control = moderated(olga, user).get_by_role("button", name=name, exact=True)
+            expect(control).to_be_visible()
 
     # The owner makes bob a moderator: every page shows his badge.
-    member(olga, "bob").get_by_role("button", name="Make bob moderator").click()
+    moderated(olga, "bob").get_by_role("button", name="Make bob moderator").click()
     for page in (olga, bob, carol):
         expect(member(page, "bob").locator(".role")).to_have_text("mod")
-    demote = member(olga, "bob").get_by_role("button", name="Remove bob as moderator")
+    demote = moderated(olga, "bob").get_by_role("button", name="Remove bob as moderator")
     expect(demote).to_be_visible()
     # A moderator may kick and ban members, not the owner, and gives no roles.
-    expect(member(bob, "olga").get_by_role("button")).to_have_count(0)
-    expect(member(bob, "carol").get_by_role("button", name="Kick carol")).to_be_visible()
-    expect(member(bob, "carol").get_by_role("button", name="Ban carol")).to_be_visible()
+    open_settings(bob)
+    expect(moderated(bob, "olga").get_by_role("button")).to_have_count(0)
+    expect(moderated(bob, "carol").get_by_role("button", name="Kick carol")).to_be_visible()
+    expect(moderated(bob, "carol").get_by_role("button", name="Ban carol")).to_be_visible()
     expect(bob.get_by_role("button", name="Make carol moderator")).to_have_count(0)
 
     # The topic, set by the owner, shows on every page at once; Escape gives up.
@@ -101,16 +126,18 @@ def test_roles_topic_and_kick(browser: Browser, server: RunningServer) -> None:
     for page in (olga, bob, carol):
         expect(member(page, "bob").locator(".role")).to_have_count(0)
     expect(bob.get_by_role("button", name="Edit topic")).to_be_hidden()
+    expect(settings(bob)).to_be_hidden()
+    expect(bob.get_by_role("button", name="Settings", exact=True)).to_be_hidden()
     expect(members(bob).get_by_role("button")).to_have_count(0)
 
     # A kick asks for a reason in the page; Cancel keeps everything.
-    member(olga, "bob").get_by_role("button", name="Kick bob").click()
-    form = members(olga).get_by_role("form", name="Kick bob?")
+    moderated(olga, "bob").get_by_role("button", name="Kick bob").click()
+    form = settings(olga).get_by_role("form", name="Kick bob?")
     expect(form.get_by_label("Reason (optional)")).to_be_focused()
     form.get_by_role("button", name="Cancel").click()
     expect(form).to_have_count(0)
-    expect(member(olga, "bob").get_by_role("button", name="Kick bob")).to_be_focused()
-    member(olga, "bob").get_by_role("button", name="Kick bob").click()
+    expect(moderated(olga, "bob").get_by_role("button", name="Kick bob")).to_be_focused()
+    moderated(olga, "bob").get_by_role("button", name="Kick bob").click()
     form.get_by_label("Reason (optional)").fill("calm <i>down</i>")
     form.get_by_role("button", name="Kick", exact=True).click()
 
@@ -162,8 +189,9 @@ def test_refusals_are_said_in_words(browser: Browser, server: RunningServer) -> 
     joined(ws, "den")
     error = olga.locator("#chat-error")
 
-    member(olga, "dora").get_by_role("button", name="Ban dora").click()
-    form = members(olga).get_by_role("form", name="Ban dora?")
+    open_settings(olga)
+    moderated(olga, "dora").get_by_role("button", name="Ban dora").click()
+    form = settings(olga).get_by_role("form", name="Ban dora?")
     form.get_by_label("Reason (optional)").press("Enter")
     expect(error).to_have_text(
         "Could not ban dora from # den. You are not allowed to do that (any more)."

@@ -1,6 +1,7 @@
 """Private rooms in the web client: the New room form, the Invite and Unban
-fields of the owner and moderators, the invitation notice with its Join
-button, and the private marks in the room header and All rooms."""
+fields of the owner and moderators (in the room's settings), the invitation
+notice with its Join button, and the private marks in the room header and
+All rooms."""
 
 from __future__ import annotations
 
@@ -57,6 +58,14 @@ def manage_note(page: Page) -> Locator:
     return page.locator("#manage-note")
 
 
+def open_settings(page: Page) -> Locator:
+    """The room's settings panel (Invite, Unban, the members' controls), opened."""
+    page.get_by_role("button", name="Settings", exact=True).click()
+    panel = page.get_by_role("region", name="Room settings")
+    expect(panel).to_be_visible()
+    return panel
+
+
 def test_private_room_invitation_and_unban(browser: Browser, server: RunningServer) -> None:
     contexts = contexts_for(browser, 3)
     olga, eve, ivy = (open_page(c, server) for c in contexts)
@@ -91,10 +100,12 @@ def test_private_room_invitation_and_unban(browser: Browser, server: RunningServ
     expect(eve.get_by_role("heading", name="# lobby")).to_be_visible()
     expect(your_rooms(eve).get_by_role("button", name="# plans")).to_have_count(0)
     # Nor has she the Invite and Unban fields of a public room she does not run.
+    expect(eve.get_by_role("button", name="Settings", exact=True)).to_be_hidden()
     expect(eve.get_by_label("Invite user")).to_be_hidden()
     expect(eve.get_by_label("Unban user")).to_be_hidden()
 
-    # olga invites ivy with the Invite field.
+    # olga invites ivy with the Invite field of the room's settings.
+    panel = open_settings(olga)
     olga.get_by_label("Invite user").fill("ivy")
     olga.get_by_role("button", name="Invite", exact=True).click()
     expect(manage_note(olga)).to_have_text("Invited ivy to # plans.")
@@ -115,8 +126,8 @@ def test_private_room_invitation_and_unban(browser: Browser, server: RunningServ
     expect(ivy.get_by_label("Invite user")).to_be_hidden()
 
     # A ban, then olga lifts it with the Unban field; ivy can be invited again.
-    members(olga).get_by_role("button", name="Ban ivy").click()
-    members(olga).get_by_role("form", name="Ban ivy?").get_by_role("button", name="Ban").click()
+    panel.get_by_role("button", name="Ban ivy").click()
+    panel.get_by_role("form", name="Ban ivy?").get_by_role("button", name="Ban").click()
     expect(ivy.locator("#chat-error")).to_contain_text("You were removed from # plans by olga")
     olga.get_by_label("Invite user").fill("ivy")
     olga.get_by_label("Invite user").press("Enter")
@@ -170,6 +181,7 @@ def test_create_refusals_are_said_in_words(browser: Browser, server: RunningServ
     expect(olga.get_by_role("heading", name="# open-room")).to_be_visible()
     expect(olga.locator("#room-private")).to_be_hidden()
     # Owner of a public room: Unban, but no Invite.
+    open_settings(olga)
     expect(olga.get_by_label("Unban user")).to_be_visible()
     expect(olga.get_by_label("Invite user")).to_be_hidden()
     expect(olga.locator("#create-error")).to_have_text("")

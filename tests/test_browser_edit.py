@@ -30,6 +30,8 @@ pytestmark = skip_without_chromium
 browser = pytest.fixture(launch_browser, scope="module", name="browser")
 context = pytest.fixture(new_context, name="context")
 
+CHANGES = re.compile(r"^(Edit|Delete) message$")  # the buttons that change a message
+
 
 def message(page: Page, text: str) -> Locator:
     """The message (list item) showing `text`."""
@@ -70,8 +72,9 @@ def test_edits_and_deletes_show_live_and_in_history(
     expect(texts(bob)).to_have_text(["frist post", "oops, wrong room", "third", "bob's own"])
     expect(texts(alice)).to_have_count(4)
 
-    # Buttons on one's own messages only (and none on messages not confirmed).
-    expect(message(bob, "frist post").get_by_role("button")).to_have_count(0)
+    # Edit and Delete on one's own messages only (and none on messages not
+    # confirmed); Reply and React on every message.
+    expect(message(bob, "frist post").get_by_role("button", name=CHANGES)).to_have_count(0)
     expect(messages(bob).get_by_role("button", name="Edit message")).to_have_count(1)
     expect(messages(bob).get_by_role("button", name="Delete message")).to_have_count(1)
     expect(messages(alice).get_by_role("button", name="Edit message")).to_have_count(3)
@@ -221,7 +224,7 @@ def test_the_owner_deletes_anyones_message_and_members_do_not(
     say(member, "spam spam spam")
     say(owner, "house rules")
     expect(texts(owner)).to_have_count(2)
-    expect(message(member, "house rules").get_by_role("button")).to_have_count(0)
+    expect(message(member, "house rules").get_by_role("button", name=CHANGES)).to_have_count(0)
     expect(
         message(owner, "spam spam spam").get_by_role("button", name="Edit message")
     ).to_have_count(0)

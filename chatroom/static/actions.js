@@ -1,4 +1,5 @@
-// Edit and Delete on a message: its buttons, the editor that takes the place
+// Edit and Delete on a message: its buttons (after those `moreTools(room,
+// message)` adds: Reply and React, 1.2), the editor that takes the place
 // of its text (Enter saves, Shift+Enter breaks the line, Escape cancels) and
 // the in-page confirmation of a delete. Who may do which is the page's to
 // say; what is open (one editor or one confirmation) outlives a redraw of the
@@ -40,8 +41,10 @@ export class MessageActions {
     if (this.isConfirming(room, message.id)) return this.confirmation(room, message);
     const edit = this.canEdit(room, message);
     const remove = this.canDelete(room, message);
-    if (!edit && !remove) return null;
+    const more = this.moreTools?.(room, message) ?? []; // Reply, React (1.2)
+    if (!edit && !remove && !more.length) return null;
     const tools = element("div", "tools");
+    tools.append(...more);
     if (edit) {
       const open = button("tool", "Edit", () => this.startEdit(room, message));
       tools.append(labelled(open, "Edit message", "edit"));

@@ -5,7 +5,8 @@
 // stores it once. Unconfirmed after SEND_TIMEOUT_MS it shows as failed, with
 // a Retry, and is still repeated after the next reconnect unless the server
 // refused it. A send may carry files (1.2): the FILEs uploaded for it,
-// whose ids go with the text.
+// whose ids go with the text; and `replyTo` (1.2): the id of the message
+// it answers.
 
 import { newCid, roomKey } from "./protocol.js";
 
@@ -18,7 +19,7 @@ export class PendingSends {
   constructor(user, { send, show, hide }) {
     Object.assign(this, { send, show, hide });
     this.prefix = `${PREFIX}${user}.`;
-    this.entries = new Map(); // cid -> {cid, room, text, files, ts, failed, error}
+    this.entries = new Map(); // cid -> {cid, room, text, files, replyTo, ts, failed, error}
     this.timers = new Map(); // cid -> timeout marking it failed
     for (let i = 0; i < localStorage.length; i++) {
       const key = localStorage.key(i);
@@ -32,8 +33,8 @@ export class PendingSends {
     }
   }
 
-  add(room, text, files = []) {
-    const entry = { cid: newCid(), room, text, files, ts: Date.now(), failed: false, error: null };
+  add(room, text, files = [], replyTo = null) {
+    const entry = { cid: newCid(), room, text, files, replyTo, ts: Date.now(), failed: false, error: null };
     this.entries.set(entry.cid, entry);
     localStorage.setItem(this.prefix + entry.cid, JSON.stringify(entry));
     this.try(entry);

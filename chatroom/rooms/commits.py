@@ -17,6 +17,7 @@ from chatroom.rooms.catchup import CatchUp
 from chatroom.rooms.core import (
     RoomCore,
     archived_refusal,
+    change_refusal,
     changes_asked,
     moderation_refusal,
     settings_refusal,
@@ -167,7 +168,7 @@ class Commits:
                 core.answer(request.subscriber, refused)
                 continue
             if result.message is None:
-                core.refuse_change(request, result.found)
+                core.answer(request.subscriber, change_refusal(request, result.found))
                 continue
             if request.message_id > core.timeline.last_id:  # the message itself goes first
                 await self._catch_up.fill_gap_before(request.message_id + 1)
@@ -183,7 +184,7 @@ class Commits:
             return
         change = storage.change_settings(self._store, self._core.name, request, core.settings)
         if (settings := await self._write(request, "changing its settings", change)) is not None:
-            core.settings_changed(request.subscriber, request.ref, settings)
+            core.settings_changed(request, settings)
 
     async def moderate(self, request: ModerateRequest) -> None:
         """Invite, kick, ban or unban, if the policy lets the requester."""

@@ -291,12 +291,6 @@ class RoomCore:
             if self._outbox.size > MAX_FLUSH_BYTES:
                 self.flush()
 
-    def refuse_change(self, request: ChangeRequest, found: bool) -> None:
-        """The store changed nothing: the message is someone else's, or none."""
-        ref = request.ref
-        error = protocol.not_yours_error(ref) if found else None
-        self._error(request.subscriber, error or protocol.not_found_error(request.message_id, ref))
-
     def changed_by(self, request: ChangeRequest, message: ChatMessage) -> None:
         """An edit, delete or reaction committed here (the message itself
         fanned out)."""
@@ -313,11 +307,18 @@ class RoomCore:
         self.timeline.change(message)
         self._outbox.broadcast(text_frame(change_frame(message, reacted)))
 
-    def settings_changed(self, subscriber: Subscriber, ref: Ref, settings: RoomSettings) -> None:
-        """The topic or a role, changed here."""
+    def settings_changed(self, request: SettingsRequest, settings: RoomSettings) -> None:
+        """The topic, a role, the owner or the archive, changed here: the
+        members get the `room` frame, the requester `done` (1.2's transfer
+        and archive: `done` first, as the contract writes it)."""
         self.settings = settings
+        done = protocol.encode_done(request.ref)
+        done_first = request.owner is not None or request.archived is not None
+        if done_first:
+            self._send_to(request.subscriber, done)
         self._broadcast(protocol.encode_room_info(self.name, settings.info))
-        self._send_to(subscriber, protocol.encode_done(ref))
+        if not done_first:
+            self._send_to(request.subscriber, done)
         self.effects.append(SettingsEvent(self.name))
 
     def moderated(self, request: ModerateRequest, settings: RoomSettings, invited: bool) -> None:
@@ -427,6 +428,13 @@ def changes_asked(rules: RoomRules, requests: list[ChangeRequest]) -> list[Messa
         )
         for r in requests
     ]
+
+
+def change_refusal(request: ChangeRequest, found: bool) -> ProtocolError:
+    """The store changed nothing: the message is someone else's, or none."""
+    if found:
+        return protocol.not_yours_error(request.ref)
+    return protocol.not_found_error(request.message_id, request.ref)
 
 
 def archived_refusal(rules: RoomRules, request: PublishRequest | ChangeRequest) -> bool:

@@ -15,15 +15,33 @@
 // (for this page's user alone, never unread). Search and files (1.2): the
 // search box in search.js, opening a room at a result's message in jump.js,
 // files in messages in files.js, attaching and uploading them in uploads.js.
+// Mentions, notifications and people (1.2): `@` in the field lists people
+// (mention-menu.js, in the composer), the Mentions box (mentions.js),
+// notifications, sounds, muted rooms and the favicon's count (notify.js),
+// the People directory (people.js).
+// Replies and reactions (1.2): replies.js (Reply, the quote above the field
+// and above a reply), reactions.js (the chips and the emoji picker).
+// Rooms (1.2): each room's address in address.js, the room list's groups
+// (Direct, Rooms, Archived) in roomgroups.js, the room's settings panel
+// (moderation, transfer, archive, topic, webhooks) in settings.js, the
+// Members panel of a narrow screen in panels.js; the service worker that
+// opens the page offline is registered by offline.js (sw.js).
 
+import { followAddress, roomInAddress, showInAddress } from "./address.js";
 import { Composer } from "./composer.js";
 import { $, button, element } from "./dom.js";
 import { FileStore, Lightbox, renderFiles } from "./files.js";
 import { HookPanel } from "./hooks.js";
 import { MessageJump } from "./jump.js";
+import { MentionsView } from "./mentions.js";
 import { MAX_SHOWN, MessageView } from "./messages.js";
 import { MAX_TOPIC, MemberTools, runs } from "./moderation.js";
+import { openMembers, setUpMembersPanel } from "./panels.js";
+import { Notifier } from "./notify.js";
 import { PendingSends } from "./pending.js";
+import { PeopleDirectory } from "./people.js";
+import { Reactions, reactionRefused } from "./reactions.js";
+import { Replies } from "./replies.js";
 import {
   ChatClient,
   HISTORY_PAGE,
@@ -37,14 +55,9 @@ import {
   webSocketUrl,
 } from "./protocol.js";
 import { SearchPanel } from "./search.js";
-import {
-  openDrawer,
-  renderAllRooms,
-  renderDirectRooms,
-  renderMembers,
-  renderYourRooms,
-  setUpDrawer,
-} from "./sidebar.js";
+import { isArchived, renderRoomGroups } from "./roomgroups.js";
+import { RoomSettings } from "./settings.js";
+import { openDrawer, renderAllRooms, renderMembers, setUpDrawer } from "./sidebar.js";
 import { setUpSignIn, showSignIn } from "./signin.js";
 import { TopicEditor } from "./topic.js";
 import { Uploads } from "./uploads.js";
@@ -121,6 +134,10 @@ const view = new MessageView({
     renderFiles(files, { store: fileStore, lightbox, keepPlace: (change) => view.keepPlace(change) }),
   onNearBottom: () => jump.nearBottom(),
   onLatest: () => jump.latest(current),
+  renderQuote: (room, message) => replies.quote(room, message),
+  renderReactions: (room, message) => reactions.chips(room, message),
+  moreTools: (room, message) =>
+    client && !room.info?.archived ? [replies.button(room, message), reactions.button(room, message)] : [],
 });
 
 const composer = new Composer({
@@ -135,6 +152,12 @@ const composer = new Composer({
   error: (text) => showError(text),
   typing: sendTyping,
   attached: () => uploads.has(openName()),
+  mentions: {
+    list: $("mention-menu"),
+    people: () => roomPeople(),
+    listUsers: (prefix, limit) => client?.users(prefix, null, limit) ?? null,
+    me: () => client?.user ?? view.me,
+  },
 });
 
 const openName = () => (current && rooms.get(current)?.name) || null;
@@ -166,6 +189,42 @@ const jump = new MessageJump({
 
 const hookPanel = new HookPanel({ client: () => client });
 
+const notifier = new Notifier({
+  me: () => client?.user ?? view.me,
+  openRoom: () => (current && rooms.get(current)) || null,
+  open: (name, id) => jump.goTo(name, id),
+  changed: () => renderSide(),
+});
+
+const mentionsView = new MentionsView({
+  client: () => client,
+  me: () => client?.user ?? view.me,
+  onPick: (name, id) => jump.goTo(name, id),
+});
+
+const people = new PeopleDirectory({
+  client: () => client,
+  me: () => client?.user ?? view.me,
+  onOpen: (user) => openDirect(user),
+});
+
+const replies = new Replies({
+  rooms,
+  client: () => client,
+  view,
+  current: () => current,
+  jumpTo: (name, id) => jump.goTo(name, id),
+  input: $("message-input"),
+  anchor: $("composer"),
+});
+
+const reactions = new Reactions({
+  client: () => client,
+  me: () => client?.user ?? view.me,
+  error: (text) => showError(text),
+  messageOf: (room, id) => room.items.find((i) => i.kind === "message" && i.message.id === id)?.message ?? null,
+});
+
 const topicEditor = new TopicEditor({
   openRoom: () => (current && rooms.get(current)) || null,
   save: saveTopic,
@@ -178,11 +237,13 @@ const memberTools = new MemberTools({
   redraw: () => renderSide(),
 });
 
+const roomSettings = new RoomSettings({ client: () => client, tools: memberTools });
+
 // Who may change a message (the server decides; this only offers the
-// buttons): its author edits it; its author, the room's owner and its
-// moderators (from the room's `info`) delete it.
+// buttons): its author edits it (not in an archived room); its author, the
+// room's owner and its moderators (from the room's `info`) delete it.
 function mayEdit(room, message) {
-  return Boolean(client) && message.user === client.user;
+  return Boolean(client) && message.user === client.user && !isArchived(room);
 }
 
 function mayDelete(room, message) {
@@ -292,7 +353,13 @@ function stopChat() {
   openCreate(false);
   manageNote("");
   hookPanel.close();
+  roomSettings.close(false);
   searchPanel.reset();
+  mentionsView.reset();
+  people.reset();
+  notifier.reset();
+  replies.reset();
+  reactions.reset();
   lightbox.close();
   uploads.clear();
   fileStore.clear();
@@ -310,7 +377,10 @@ function startChat(token, user) {
   view.me = user;
   client = new ChatClient(webSocketUrl(window.location), token);
   pending = new PendingSends(user, {
-    send: (entry) => client.send(entry.room, entry.text, entry.cid, (entry.files ?? []).map((file) => file.id)),
+    send: (entry) => {
+      const files = (entry.files ?? []).map((file) => file.id);
+      return client.send(entry.room, entry.text, entry.cid, files, entry.replyTo ?? null);
+    },
     show: (entry) => {
       if (roomKey(entry.room) === current) view.showPending(entry);
     },
@@ -354,7 +424,9 @@ function startChat(token, user) {
   on("kicked", onKicked);
   on("invitation", onInvitation);
   on("invited", (frame) => manageNote(`Invited ${frame.user} to # ${frame.room}.`));
-  on("done", ({ request }) => {
+  on("done", (frame) => {
+    const { request } = frame;
+    if (roomSettings.onDone(frame)) return; // a transfer or an archive
     if (request?.type === "unban") manageNote(`Unbanned ${request.user} in # ${request.room}.`);
     hookPanel.onDone(request);
   });
@@ -364,12 +436,31 @@ function startChat(token, user) {
   on("hook", (frame) => hookPanel.onHook(frame));
   on("edited", onEdited);
   on("deleted", onDeleted);
+  on("reactions", onReactions);
+  // Mentions, notifications and people (1.2).
+  on("message", heard);
+  on("stray", heard);
+  on("joined", (frame) => mentionsView.saw(frame.history));
+  on("history", (frame) => mentionsView.saw(frame.messages));
+  on("mention", (frame) => {
+    mentionsView.onMention(frame);
+    notifier.onMention(frame, client.isJoined(frame.room));
+  });
+  on("results", (frame) => mentionsView.onResults(frame));
+  on("users", (frame) => {
+    people.onUsers(frame);
+    composer.mentions.onUsers(frame);
+  });
+  on("edited", (frame) => mentionsView.onChanged(frame.room, frame.id, frame.text));
+  on("deleted", (frame) => mentionsView.onChanged(frame.room, frame.id, null));
   on("error", onError);
   on("unauthorized", () =>
     logOut("Your session has ended; please log in again.", { revokeToken: false }),
   );
   client.start();
   roomsTimer = setInterval(listRooms, ROOMS_REFRESH_MS);
+  const linked = roomInAddress(); // a shared link to a room
+  if (linked) openLinked(linked);
   openDrawer(false);
   renderSide();
   showRoom();
@@ -406,6 +497,7 @@ function clearError() {
 function onWelcome(frame) {
   $("me").textContent = frame.user;
   composer.reconnected(); // a `commands` asked before the drop is not answered
+  replies.reconnected();
   hookPanel.reconnected();
   const shown = current;
   for (const room of rooms.values()) {
@@ -432,10 +524,11 @@ function adoptRooms(list) {
   for (const [key, room] of rooms) {
     if (room.known && !listed.has(key)) removeRoom(key);
   }
-  for (const { room: name, unread } of list) {
+  for (const { room: name, unread, archived } of list) {
     const key = roomKey(name);
     if (leaving.has(key)) continue;
     const room = addRoom(name, true);
+    room.archived = archived === true; // until its `info` says (roomgroups.js)
     if (!room.loaded && key !== current && Number.isInteger(unread)) room.unread = unread;
     client.join(room.name);
   }
@@ -506,6 +599,25 @@ function onJoined(frame) {
 // (1.1); a 1.0 server only by a short page.
 function noOlder(frame, count) {
   return frame.more === undefined ? count < HISTORY_PAGE : !frame.more;
+}
+
+// A message that came just now: a notification perhaps (notify.js), and
+// the Mentions box keeps it if it names the user.
+function heard(message) {
+  notifier.onMessage(message);
+  mentionsView.saw([message], true);
+}
+
+// The open room's people, for `@` (mention-menu.js): its members now, then
+// those who wrote there, the latest first.
+function roomPeople() {
+  const room = current && rooms.get(current);
+  if (!room) return [];
+  const found = room.members.map(({ user, bot }) => ({ user, bot }));
+  for (const item of room.items.toReversed()) {
+    if (item.kind === "message") found.push({ user: item.message.user, bot: item.message.bot });
+  }
+  return found;
 }
 
 function onMessage(message) {
@@ -746,6 +858,7 @@ function askMembersSoon(key) {
 
 function onHistory(frame) {
   if (jump.onHistory(frame)) return; // a page around a message, or after one
+  if (replies.onHistory(frame)) return; // messages replied to, not loaded
   const key = roomKey(frame.room);
   const room = rooms.get(key);
   if (!room) return;
@@ -768,15 +881,23 @@ function onChanged(frame, change) {
   const key = roomKey(frame.room);
   const room = rooms.get(key);
   const item = room?.items.findLast((i) => i.kind === "message" && i.message.id === frame.id);
-  if (!item || item.message.deleted) return;
-  item.message = change(item.message);
-  if (key === current) view.changed(frame.id, Boolean(item.message.deleted));
+  if (item && !item.message.deleted) {
+    item.message = change(item.message);
+    if (key === current) view.changed(frame.id, Boolean(item.message.deleted));
+  }
+  if (frame.type !== "reactions") replies.changed(key, frame.id, change); // its quotes
 }
 
 const onEdited = (frame) =>
   onChanged(frame, (message) => ({ ...message, text: frame.text, edited: frame.edited }));
 const onDeleted = (frame) =>
   onChanged(frame, ({ text, edited, ...message }) => ({ ...message, deleted: true }));
+// A message's reactions now (1.2): the whole set, so a repeat changes nothing.
+const onReactions = (frame) => {
+  if (frame.reactions && typeof frame.reactions === "object") {
+    onChanged(frame, (message) => ({ ...message, reactions: frame.reactions }));
+  }
+};
 
 // A rejoin's `changes` (1.2): the edits and deletes made while we were away
 // to messages we had, oldest first, as the live frames would have been.
@@ -787,6 +908,7 @@ function applyChanges(name, changes) {
     const frame = { ...change, room: name };
     if (change.type === "edited" && typeof change.text === "string") onEdited(frame);
     else if (change.type === "deleted") onDeleted(frame);
+    else if (change.type === "reactions") onReactions(frame);
   }
 }
 
@@ -831,6 +953,10 @@ function onError(frame) {
     case "unhook":
       hookPanel.onError(frame);
       return;
+    case "transfer":
+    case "archive":
+      roomSettings.onError(frame);
+      return;
     case "decline":
       // Gone already (joined or declined elsewhere), or a server before 1.2.
       if (frame.code === "not_found" || frame.code === "bad_request") return;
@@ -858,11 +984,19 @@ function onError(frame) {
       return;
     }
     case "history":
-      if (jump.onError(frame)) return;
+      if (jump.onError(frame) || replies.onError(frame)) return;
       if (rooms.has(key)) rooms.get(key).loading = false;
       break;
     case "search":
       searchPanel.onError(frame);
+      mentionsView.onError(frame);
+      return;
+    case "users":
+      people.onError(frame);
+      composer.mentions.onError(frame);
+      return;
+    case "react":
+      showError(reactionRefused(frame.code, text), key);
       return;
     case "kick":
     case "ban":
@@ -934,16 +1068,16 @@ function removeRoom(key) {
 // -- rendering ----------------------------------------------------------------
 
 function renderSide() {
-  const named = new Map([...rooms].filter(([, room]) => !isDirect(room.name)));
-  const direct = new Map([...rooms].filter(([, room]) => isDirect(room.name)));
-  renderYourRooms(named, current, { onOpen: selectRoom, onLeave: leaveRoom });
-  renderDirectRooms(direct, current, client?.user ?? view.me, { onOpen: selectRoom, onLeave: leaveRoom });
+  for (const [key, room] of rooms) room.muted = notifier.isMuted(key); // the lists mark it
+  renderRoomGroups(rooms, current, client?.user ?? view.me, { onOpen: selectRoom, onLeave: leaveRoom });
   renderAllRooms(allRooms, rooms, joinRoom);
   const room = current && rooms.get(current);
-  renderMembers(room, client?.user, memberTools, client ? openDirect : null);
-  let unread = 0;
-  for (const r of rooms.values()) unread += r.unread;
+  renderMembers(room, client?.user, null, client ? openDirect : null);
+  roomSettings.render(); // the moderation controls, while open
+  let unread = 0; // a muted room's are not counted
+  for (const r of rooms.values()) if (!r.muted) unread += r.unread;
   document.title = unread ? `(${unread}) chatroom` : "chatroom";
+  notifier.showCount(unread); // and on the favicon
 }
 
 function showRoom() {
@@ -960,9 +1094,18 @@ function showRoom() {
   $("room-manage").hidden = !running;
   $("invite-form").hidden = !room?.info?.private;
   hookPanel.show(room, running);
-  $("message-input").disabled = !room;
-  $("composer").querySelector('button[type="submit"]').disabled = !room;
+  roomSettings.show(room, running); // the panel of the above (settings.js)
+  // An archived room (1.2) keeps its history and takes no messages.
+  const archived = isArchived(room);
+  $("archived-note").hidden = !archived;
+  $("message-input").disabled = !room || archived;
+  $("composer").querySelector('button[type="submit"]').disabled = !room || archived;
   uploads.render();
+  notifier.showRoom(room || null);
+  if (archived) $("attach").disabled = true;
+  showInAddress(room?.name ?? null); // the address names the open room (address.js)
+  replies.show();
+  reactions.show(room || null);
   if (!room) openDrawer(true); // on a narrow screen: where to join one
   view.show(room || null, room ? pending.inRoom(room.name) : []);
   renderTyping();
@@ -993,6 +1136,8 @@ function selectRoom(key) {
   markReadSoon();
   clearError();
   openDrawer(false);
+  openMembers(false);
+  showInAddress(rooms.get(key).name, { push: true }); // Back comes back here
   saveRooms();
   renderSide();
   showRoom();
@@ -1012,6 +1157,18 @@ function openDirect(user) {
     client.direct(user, name);
   }
   selectRoom(key);
+}
+
+// The room an address names (a shared link, Back, Forward): open it, joined
+// first if need be; a direct room only if it is the user's.
+function openLinked(name) {
+  const me = (client?.user ?? view.me ?? "").toLowerCase();
+  if (!client || roomKey(name) === current) return;
+  if (isDirect(name) && !name.slice(1).toLowerCase().split(",").includes(me)) {
+    showError("That conversation is between other people.");
+    return;
+  }
+  openAt(name);
 }
 
 // Room `name` (a search result's) open, joined first if need be.
@@ -1170,14 +1327,22 @@ function sendMessage(text) {
   const room = current && rooms.get(current);
   if (!room) return false;
   const words = text.trim() ? text : "";
+  const replyTo = replies.target(room.name); // 1.2
   const go = (files) => {
     const key = roomKey(room.name);
     if (rooms.get(key) !== room) return; // left meanwhile
     if (room.behind) jump.latest(key); // the message shows at the end
-    pending.add(room.name, words, files);
+    pending.add(room.name, words, files, replyTo);
     if (key === current) view.toBottom();
   };
-  return uploads.send(room.name, go, () => composer.restore(text));
+  let replying = null;
+  const abandon = () => {
+    composer.restore(text);
+    replies.again(room.name, replying);
+  };
+  const went = uploads.send(room.name, go, abandon);
+  if (went) replying = replies.done(room.name);
+  return went;
 }
 
 // A bot's command, invoked in the open room (1.2): its answer comes as a
@@ -1276,6 +1441,8 @@ function main() {
   $("join-form").addEventListener("submit", onJoinSubmit);
   $("room-input").addEventListener("input", refreshRoomsSoon);
   setUpDrawer();
+  setUpMembersPanel();
+  followAddress(openLinked);
   $("create-toggle").addEventListener("click", () => {
     const open = $("create-form").hidden;
     openCreate(open);

@@ -2,7 +2,8 @@
 // name lists the people it may be: the open room's members and those who
 // wrote there first, then the user directory (`users`, asked as the name is
 // typed); picked with the arrow keys and Enter or Tab (or a click), which
-// puts `@name ` in the field; Escape closes it. The pattern and the keys
+// puts `@name ` in the field (Enter after a name typed out in full sends
+// instead); Escape closes it. The pattern and the keys
 // are those of the command list (commands.js).
 
 import { botBadge, element } from "./dom.js";
@@ -167,6 +168,12 @@ export class MentionMenu {
       case "Tab":
       case "Enter":
         if (event.shiftKey) return false;
+        // A name typed out in full: Enter sends the message, as it would
+        // without the list (Tab still completes it).
+        if (event.key === "Enter" && this.typed?.toLowerCase() === this.shown[this.active].user.toLowerCase()) {
+          this.close();
+          return false;
+        }
         this.pick(this.shown[this.active]);
         return true;
       case "Escape":

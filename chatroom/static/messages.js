@@ -8,6 +8,7 @@
 import { MessageActions, focusIn } from "./actions.js";
 import { botBadge, button, element, userLink } from "./dom.js";
 import { markdown } from "./markdown.js";
+import { mentionsOf } from "./protocol.js";
 
 const GROUP_MS = 5 * 60 * 1000; // one author's messages closer than this share a heading
 const NEAR_BOTTOM_PX = 48;
@@ -124,13 +125,17 @@ function renderMessage(message, grouped, me, room, actions) {
   } else if (actions.isEditing(room, message.id)) {
     li.append(actions.editor(room, message));
   } else {
+    const quote = actions.renderQuote?.(room, message); // the message it replies to (1.2)
+    if (quote) li.append(quote);
     const text = textOf(message, me);
-    li.classList.toggle("mentions-me", Boolean(text.querySelector(".mention")));
+    li.classList.toggle("mentions-me", mentionsOf(message, me) || Boolean(text.querySelector(".mention")));
     if (message.text || message.edited || !files) li.append(text); // files may come without text
     const tools = actions.tools(room, message);
     if (tools) li.append(tools);
   }
   if (files && actions.renderFiles) li.append(actions.renderFiles(files));
+  const reactions = !message.deleted && actions.renderReactions?.(room, message); // 1.2
+  if (reactions) li.append(reactions);
   return li;
 }
 
@@ -219,9 +224,12 @@ export class MessageView {
   // `renderFiles(files)` shows a message's files. A room `behind` (opened
   // at an old message, jump.js) does not reach its latest messages:
   // `onNearBottom()` is told when its end is scrolled to, and `onLatest()`
-  // when the jump button is pressed.
+  // when the jump button is pressed. Replies and reactions (1.2):
+  // `renderQuote(room, message)` shows the message one replies to above its
+  // text, `renderReactions(room, message)` its reactions under it, and
+  // `moreTools(room, message)` adds buttons (Reply, React) before Edit.
   constructor({ scroller, list, pending, beginning, jump, onNearTop, onRetry, onUser, renderFiles, ...more }) {
-    const { onNearBottom, onLatest, ...changes } = more;
+    const { onNearBottom, onLatest, renderQuote, renderReactions, moreTools, ...changes } = more;
     Object.assign(this, { scroller, list, pendingList: pending, beginning, jump, onNearTop, onRetry });
     Object.assign(this, { onNearBottom, onLatest });
     this.room = null; // {items, complete, behind, view: {atBottom, fromBottom, fresh}}
@@ -230,6 +238,7 @@ export class MessageView {
     this.actions = new MessageActions({ ...changes, redraw: (room, id) => this.redraw(room, id) });
     this.actions.onUser = onUser;
     this.actions.renderFiles = renderFiles;
+    Object.assign(this.actions, { renderQuote, renderReactions, moreTools });
     scroller.addEventListener("scroll", () => this.onScroll());
     jump.addEventListener("click", () => (this.room?.behind ? this.onLatest() : this.toBottom()));
     // A smaller or larger box (keyboard, rotation) keeps the bottom in view.

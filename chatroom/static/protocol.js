@@ -28,7 +28,11 @@
 // (what can be invoked, with `request`) and `ephemeral` (a bot's answer for
 // us alone, never stored); a room's webhooks (1.2): `hook` (one just made,
 // its URL shown once) and `hooks` (the list), both with `request`; search
-// (1.2): `results` (its frame carries the search's `ref`). Room
+// (1.2): `results` (its frame carries the search's `ref`); reactions
+// (1.2): `reactions` (a message's whole set, also among `changes`);
+// mentions and people (1.2): `mention` (someone named us in a message of
+// one of our rooms) and `users` (a page of the directory, with the
+// request's `ref`). Room
 // names are compared without regard to case: roomKey(); directRoomName()
 // names the direct room of two users.
 
@@ -52,6 +56,14 @@ export function directRoomName(user, other) {
 }
 
 export const isDirect = (name) => name.startsWith("@");
+
+// Whether message `message` mentions `user` (1.2: MSG carries `mentions`,
+// the users named `@U` in its text whom the server knows).
+export function mentionsOf(message, user) {
+  if (!user || !Array.isArray(message?.mentions)) return false;
+  const name = user.toLowerCase();
+  return message.mentions.some((u) => typeof u === "string" && u.toLowerCase() === name);
+}
 
 // The other user of the direct room `name`, for `me`.
 export function otherUser(name, me) {
@@ -336,10 +348,20 @@ export class ChatClient extends EventTarget {
   }
 
   // Only into a room joined on this connection; the ref, or null. `files`
-  // (1.2): the ids of files uploaded to the room, sent with the text.
-  send(room, text, cid, files = []) {
+  // (1.2): the ids of files uploaded to the room, sent with the text;
+  // `replyTo` (1.2): the id of the message it answers, or null.
+  send(room, text, cid, files = [], replyTo = null) {
     if (!this.isJoined(room)) return null;
-    return this.request(files.length ? { type: "send", room, text, cid, files } : { type: "send", room, text, cid });
+    const frame = { type: "send", room, text, cid };
+    if (files.length) frame.files = files;
+    if (replyTo !== null) frame.reply_to = replyTo;
+    return this.request(frame);
+  }
+
+  // Put our reaction `emoji` on message `id` (`on`), or take it off (1.2):
+  // every member gets `reactions`, the message's whole set. The ref, or null.
+  react(room, id, emoji, on) {
+    return this.isJoined(room) ? this.request({ type: "react", room, id, emoji, on }) : null;
   }
 
   // Change the text of our message `id`: every member gets `edited`.
@@ -433,6 +455,13 @@ export class ChatClient extends EventTarget {
   // The first page of rooms whose names start with `prefix` (any case).
   listRooms(prefix = "") {
     return this.request(prefix ? { type: "rooms", prefix } : { type: "rooms" });
+  }
+
+  // The user directory (1.2): users whose names start with `prefix` (any
+  // case), sorted, after the user `after` (the next page): `users`, with
+  // `more`. The ref, or null.
+  users(prefix = "", after = null, limit = 20) {
+    return this.request(after ? { type: "users", prefix, after, limit } : { type: "users", prefix, limit });
   }
 }
 

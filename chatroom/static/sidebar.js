@@ -1,8 +1,9 @@
 // The lists beside the conversation: your rooms (unread badges, ×), your
 // direct conversations (by the other user's name, with unread badges), all
 // rooms (with member counts), the open room's members (with their roles, a
-// bot's badge, and the moderation controls of moderation.js); and, on a narrow
-// screen, the drawer the room lists live in.
+// bot's badge; the moderation controls of moderation.js in the room's
+// settings); and, on a narrow screen, the drawer the room lists live in.
+// roomgroups.js groups your rooms under Direct, Rooms and Archived.
 
 import { $, botBadge, button, element, plural, userLink } from "./dom.js";
 import { roleBadge, roleOf } from "./moderation.js";
@@ -14,7 +15,15 @@ function unreadBadge(count) {
   return badge;
 }
 
-// `rooms`: roomKey -> {name, unread}; `current`: a roomKey or null.
+// A room the user muted (`room.muted`, notify.js): no notifications or sounds.
+function mutedMark(item) {
+  item.classList.add("muted");
+  const mark = element("span", "muted-mark", "muted");
+  mark.title = "Muted: no notifications or sounds";
+  return mark;
+}
+
+// `rooms`: roomKey -> {name, unread, muted}; `current`: a roomKey or null.
 export function renderYourRooms(rooms, current, { onOpen, onLeave }) {
   const list = $("joined-rooms");
   list.replaceChildren();
@@ -24,6 +33,7 @@ export function renderYourRooms(rooms, current, { onOpen, onLeave }) {
     open.title = room.name;
     if (key === current) open.setAttribute("aria-current", "true");
     item.append(open);
+    if (room.muted) item.append(mutedMark(item));
     if (room.unread) item.append(unreadBadge(room.unread));
     const leave = button("leave", "×", () => onLeave(key));
     leave.setAttribute("aria-label", `Leave ${room.name}`);
@@ -45,6 +55,7 @@ export function renderDirectRooms(rooms, current, me, { onOpen, onLeave }) {
     open.title = `Conversation with ${other}`;
     if (key === current) open.setAttribute("aria-current", "true");
     item.append(open);
+    if (room.muted) item.append(mutedMark(item));
     if (room.unread) item.append(unreadBadge(room.unread));
     const close = button("leave", "×", () => onLeave(key));
     close.setAttribute("aria-label", `Close the conversation with ${other}`);
@@ -60,7 +71,7 @@ export function renderDirectRooms(rooms, current, me, { onOpen, onLeave }) {
 export function renderAllRooms(listing, rooms, onOpen) {
   const target = $("all-rooms");
   target.replaceChildren();
-  for (const { room: name, count, private: locked, direct } of listing.rooms) {
+  for (const { room: name, count, private: locked, direct, archived } of listing.rooms) {
     if (direct || isDirect(name)) continue; // under Direct messages
     const mine = rooms.get(roomKey(name));
     const members = mine?.loaded ? mine.members.length : count;
@@ -77,6 +88,7 @@ export function renderAllRooms(listing, rooms, onOpen) {
       mark.title = "Private: for invited users only";
       item.append(mark);
     }
+    if (archived) item.append(element("span", "count", "archived"));
     item.append(element("span", "count", plural(members, "member")));
     target.append(item);
   }
@@ -86,11 +98,11 @@ export function renderAllRooms(listing, rooms, onOpen) {
 }
 
 // Each member with their role badge and, for the room's owner and
-// moderators, the controls `tools` (a MemberTools) offers; focus stays where
-// it was across the redraw, or goes where `tools` asks. Another member's
-// name is a link that opens the conversation with them (`onUser(user)`).
-export function renderMembers(room, me, tools, onUser) {
-  const list = $("members");
+// moderators, the controls `tools` (a MemberTools) offers (in the room's
+// settings, settings.js); focus stays where it was across the redraw, or
+// goes where `tools` asks. Another member's name is a link that opens the
+// conversation with them (`onUser(user)`). Into `list` (the Members list).
+export function renderMembers(room, me, tools, onUser, list = $("members")) {
   const active = document.activeElement;
   const was = list.contains(active) && active.dataset.focus
     ? { user: active.closest("li")?.dataset.user, focus: active.dataset.focus }

@@ -10,6 +10,11 @@ from chatroom import protocol
 from chatroom.store import Store
 from chatroom.store import users as users_db
 
+# Directory pages one connection may ask for (the `@` list asks as a name
+# is typed), in bursts of LOOKUP_BURST; past it, `rate_limited`.
+LOOKUPS_PER_SECOND = 5
+LOOKUP_BURST = 20
+
 
 class Directory:
     def __init__(self, *, store: Store, online: Callable[[str], bool]) -> None:

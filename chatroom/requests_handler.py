@@ -21,7 +21,7 @@ from chatroom.client_session import ClientSession
 from chatroom.cluster.events import Event, ReadEvent, SettingsEvent
 from chatroom.commands.service import Commands
 from chatroom.config import Settings
-from chatroom.directory import Directory
+from chatroom.directory import LOOKUP_BURST, LOOKUPS_PER_SECOND, Directory
 from chatroom.domain import ErrorCode, FileInfo
 from chatroom.domain.reactions import REACTIONS_PER_MINUTE
 from chatroom.domain.rules import Action
@@ -66,9 +66,12 @@ class RequestHandler:
     hooks: Hooks | None = None
     attachments: Attachments | None = None
     directory: Directory | None = None  # (None: none, as in some tests)
-    # Searches this connection may make.
+    # Searches and directory pages this connection may ask for.
     searches: TokenBucket = attrs.field(
         factory=lambda: TokenBucket(SEARCH_BURST, SEARCHES_PER_SECOND)
+    )
+    lookups: TokenBucket = attrs.field(
+        factory=lambda: TokenBucket(LOOKUP_BURST, LOOKUPS_PER_SECOND)
     )
     # Reactions each user may send, shared by their connections.
     reactions: BucketsByKey | None = None
@@ -121,6 +124,9 @@ class RequestHandler:
             case protocol.Users():
                 if self.directory is None:
                     raise ProtocolError(ErrorCode.NOT_FOUND, "no user directory here", request.ref)
+                if wait := self.lookups.take(trio.current_time()):
+                    why = f"at most {LOOKUPS_PER_SECOND} directory pages a second; wait"
+                    raise protocol.rate_limited_error(why, wait, request.ref)
                 connection.reply(await stored(self.directory.page(request), request.ref))
             case protocol.Edit(room, message_id, text, ref):
                 joined = self._joined_room(room, ref)

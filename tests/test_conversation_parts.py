@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import attrs
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -16,6 +17,8 @@ from chatroom.domain import ChatMessage
 from chatroom.domain.mentions import MAX_MENTIONS, mention_candidates, mentioned
 from chatroom.domain.reactions import MAX_DISTINCT, TooManyReactions, react
 from chatroom.protocol import ProtocolError
+from chatroom.rooms.recent import CacheBudget
+from chatroom.rooms.timeline import Timeline
 
 
 @pytest.mark.parametrize(
@@ -27,6 +30,7 @@ from chatroom.protocol import ProtocolError
         ("`@ann` and\n```\n@bob\n```\n@carol", ["carol"]),
         ("@ann @ANN @ann", ["ann"]),
         ("no one here", []),
+        ("@" + "a" * 40, []),
     ],
 )
 def test_mention_candidates(text: str, names: list[str]) -> None:
@@ -118,3 +122,15 @@ def test_messages_with_replies_mentions_and_reactions_cross_nodes() -> None:
     assert isinstance(changed, ChangedEvent) and changed.reacted and changed.message == message
     assert message.as_json()["reactions"] == {"👍": ["bob"]}
     assert ChatMessage("r", 5, "ann", "x", 10).as_json()["mentions"] == []
+
+
+def test_a_change_heard_after_a_later_one_is_dropped() -> None:
+    timeline = Timeline(CacheBudget())
+    original = ChatMessage("r", 1, "ann", "hi", 10)
+    timeline.load(1, [original], seen=False)
+    first = attrs.evolve(original, reactions=(("👍", ("bob",)),), version=1)
+    second = attrs.evolve(original, reactions=(("👍", ("bob", "cy")),), version=2)
+    assert timeline.newer(second) is None
+    timeline.change(second)
+    assert timeline.newer(first) == second  # (heard out of order: stale)
+    assert timeline.newer(attrs.evolve(original, text="edited", version=3)) is None

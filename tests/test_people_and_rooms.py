@@ -79,6 +79,10 @@ def test_the_directory_by_prefix_in_pages_with_who_is_online(
     assert [u["user"] for u in everyone] == ["ann", "ann-bot", "Ann_b", "annie", "bob", "zed"]
     assert answer(ann, type="users", prefix="a b")["code"] == "bad_request"
     assert answer(ann, type="users", limit=0)["code"] == "bad_request"
+    for _ in range(30):  # 5 pages a second, in bursts of 20
+        if (page := answer(ann, type="users"))["type"] == "error":
+            break
+    assert page["code"] == "rate_limited"
 
 
 def test_transfer_and_archive(server: RunningServer) -> None:
@@ -87,16 +91,21 @@ def test_transfer_and_archive(server: RunningServer) -> None:
     said(ann, "r", "before the archive")
     assert error_code(bob, type="transfer", room="r", user="bob") == "forbidden"
     assert error_code(ann, type="transfer", room="r", user="nobody") == "not_found"
+    hello(server, "mallory").close()
+    assert answer(ann, type="ban", room="r", user="mallory")["type"] == "done"
+    assert error_code(ann, type="transfer", room="r", user="mallory") == "forbidden"
     assert answer(ann, type="transfer", room="r", user="bob")["type"] == "done"
     info = receive_until(bob, "room")["info"]
     assert (info["owner"], info["moderators"], info["archived"]) == ("bob", ["ann"], False)
     assert error_code(ann, type="archive", room="r", archived=True) == "forbidden"
+    hook = answer(bob, type="hook", room="r", name="ci")["url"]
     assert answer(bob, type="archive", room="r", archived=True)["type"] == "done"
     assert receive_until(ann, "room")["info"]["archived"] is True
     # An archived room takes no sends, edits or reactions; it keeps its history.
     assert error_code(ann, type="send", room="r", text="still here?") == "forbidden"
     assert error_code(ann, type="edit", room="r", id=1, text="changed") == "forbidden"
     assert error_code(ann, type="react", room="r", id=1, emoji="x", on=True) == "forbidden"
+    assert server.http("POST", hook, body={"text": "from CI"})[0] == 403
     carol = in_room(server, "carol")
     send(carol, type="join", room="r")
     joined = receive_until(carol, "joined")

@@ -79,7 +79,11 @@ def test_replies_mentions_and_reactions(server: RunningServer) -> None:
         "by": "bob",
     }
     assert answer(ann, type="send", room="r", text="x", reply_to=99)["code"] == "not_found"
-    assert answer(ann, type="send", room="r", text="`@bob` in code")["mentions"] == []
+    in_code = answer(ann, type="send", room="r", text="`@bob` in code")
+    assert in_code["mentions"] == []
+    # An edit names whom its text names now.
+    send(ann, type="edit", room="r", id=in_code["id"], text="now @bob")
+    receive_until(bob, "edited")
     # A mention reaches a member who is connected but not in the room now.
     away = hello(server, "ann")
     said(bob, "r", "@ann are you there?")
@@ -97,6 +101,9 @@ def test_replies_mentions_and_reactions(server: RunningServer) -> None:
     assert receive_until(bob, "reactions")["reactions"] == {"👍": ["ann"]}
     send(bob, type="react", room="r", id=first, emoji="👍", on=True)
     assert receive_until(ann, "reactions")["reactions"] == {"👍": ["ann", "bob"]}
+    # Reacting twice changes nothing: its sender alone is answered.
+    again = answer(ann, type="react", room="r", id=first, emoji="👍", on=True)
+    assert again["reactions"] == {"👍": ["ann", "bob"]}
     send(ann, type="react", room="r", id=first, emoji="🎉", on=True)
     send(ann, type="react", room="r", id=first, emoji="👍", on=False)
     reactions_become(bob, {"👍": ["bob"], "🎉": ["ann"]})
@@ -125,6 +132,7 @@ def test_replies_mentions_and_reactions(server: RunningServer) -> None:
         list(kept[first]["reactions"])[:2] == ["👍", "🎉"] and len(kept[first]["reactions"]) == 20
     )
     assert kept[reply["id"]]["mentions"] == ["ann", "Carol"]
+    assert kept[in_code["id"]]["mentions"] == ["bob"]
     # A user reacts at most 120 times a minute, in bursts of 30.
     for _ in range(40):
         refused = answer(ann, type="react", room="r", id=first, emoji="e0", on=False)

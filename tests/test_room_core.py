@@ -243,7 +243,7 @@ def test_an_edit_reaches_the_members_and_a_later_join_with_since_gets_it() -> No
     [change] = changes_asked(core.settings.rules, [ChangeRequest(ann, 1, "new text")])
     assert change == (1, "ann", "new text", False)  # nobody edits others' messages
     edited = attrs.evolve(message(1), text="new text", edited=NOW_MS)
-    core.changed_by(ChangeRequest(ann, 1, "new text", ref="e"), edited)
+    core.changed_by(ChangeRequest(ann, 1, "new text", ref="e"), edited, True)
     core.flush()
     assert ann.take() == [
         {

@@ -11,7 +11,7 @@ import trio
 
 from chatroom.cli.options import add_options
 from chatroom.cli.state import database_failure, database_url, running_store
-from chatroom.domain import is_valid_room_name, is_valid_user_name
+from chatroom.domain import direct_room_users, is_valid_room_name, is_valid_user_name
 from chatroom.store import NameClash, SchemaTooNew, Store, StoreUnavailable, ownership
 
 ROOM_HELP = "the room's name (any case)"
@@ -58,6 +58,9 @@ def room_command(args: argparse.Namespace) -> int:
     if action != "list" and not is_valid_room_name(args.room):
         print("chatroom: no such room name", file=sys.stderr)
         return 2
+    if action in ("owner", "archive") and direct_room_users(args.room) is not None:
+        print("chatroom: a direct room has no owner and is never archived", file=sys.stderr)
+        return 2
     if action == "owner" and not is_valid_user_name(args.user):
         print("chatroom: USER must be 1-32 characters from A-Z a-z 0-9 _ - .", file=sys.stderr)
         return 2
@@ -68,10 +71,7 @@ def room_command(args: argparse.Namespace) -> int:
 
     async def run() -> tuple[bool, str]:
         async with running_store(url) as store:
-            done, said = await act(store)
-            if done and action != "list":  # (running servers read it again)
-                await store.write(ownership.note_operation, args.room)
-            return done, said
+            return await act(store)
 
     async def act(store: Store) -> tuple[bool, str]:
         if action == "list":
@@ -84,16 +84,20 @@ def room_command(args: argparse.Namespace) -> int:
                 )
             return True, ""
         if action == "owner":
-            owner = await store.write(ownership.transfer, args.room, args.user, "operator")
+            owner = await store.write(
+                ownership.as_operator, ownership.transfer, args.room, args.user, "operator"
+            )
             if owner is None:
                 return False, f"no room {args.room!r} or no user {args.user!r}"
             return True, f"{owner} owns {args.room} now"
         if action == "archive":
             archived = not args.undo
-            if not await store.write(ownership.set_archived, args.room, archived):
+            if not await store.write(
+                ownership.as_operator, ownership.set_archived, args.room, archived
+            ):
                 return False, f"no room {args.room!r}"
             return True, f"{'archived' if archived else 'unarchived'} {args.room}"
-        if not await store.write(ownership.delete_room, args.room):
+        if not await store.write(ownership.as_operator, ownership.delete_room, args.room):
             return False, f"no room {args.room!r}"
         return True, f"deleted {args.room}"
 

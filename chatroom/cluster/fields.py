@@ -35,8 +35,9 @@ def user_of(user: object) -> str:
 
 def message_row(m: ChatMessage) -> list[object]:
     """`m` as events carry it: [id, user, text, ts, cid, edited, deleted_by,
-    bot?, files?, extras?], the optional parts only when needed, so that a
-    node from before bots, files or 1.2's extras reads what it can."""
+    bot?, files?, extras?], the optional parts only when needed (a node from
+    before bots or files refuses the longer rows; its gap check reads those
+    messages from the store)."""
     row: list[object] = [m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by]
     extras: dict[str, Any] = {}
     if m.reply_to is not None:
@@ -45,6 +46,8 @@ def message_row(m: ChatMessage) -> list[object]:
         extras["mentions"] = list(m.mentions)
     if m.reactions is not None:
         extras["reactions"] = reactions_json(m.reactions)
+    if m.version:
+        extras["version"] = m.version
     if m.bot or m.files or extras:
         row.append(m.bot)
     if m.files or extras:
@@ -71,9 +74,9 @@ def message_from_row(room: str, row: object, frame_text: object = None) -> ChatM
         raise BadEvent("edited is an integer or null")
     if not isinstance(extras, dict):
         raise BadEvent("extras are an object")
-    reply_to = extras.get("reply_to")
-    if reply_to is not None and not is_int(reply_to):
-        raise BadEvent("reply_to is an integer")
+    reply_to, version = extras.get("reply_to"), extras.get("version", 0)
+    if not (reply_to is None or is_int(reply_to)) or not is_int(version):
+        raise BadEvent("reply_to and version are integers")
     mentions = extras.get("mentions", [])
     if not isinstance(mentions, list):
         raise BadEvent("mentions are a list")
@@ -85,5 +88,6 @@ def message_from_row(room: str, row: object, frame_text: object = None) -> ChatM
         reply_to=reply_to,
         mentions=tuple(user_of(u) for u in mentions),
         reactions=None if reactions is None else reactions_of(reactions),
+        version=version,
         frame_text=frame_text,
     )

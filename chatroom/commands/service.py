@@ -32,12 +32,14 @@ from chatroom.cluster.events import (
 )
 from chatroom.commands.holders import Holder, Holders
 from chatroom.domain import ErrorCode
+from chatroom.domain.rules import ARCHIVED
 from chatroom.net.wsframe import text_frame
 from chatroom.protocol import CommandSpec, ProtocolError, Ref
 from chatroom.ratelimit import BucketsByKey
 from chatroom.rooms.inbox import RoomClosed
 from chatroom.rooms.registry import RoomRegistry
 from chatroom.rooms.requests import Poster, PublishRequest
+from chatroom.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +185,12 @@ class Commands:
         if ephemeral:
             self._publish(EphemeralEvent(asked.invoker, asked.room, asked.bot, text))
             return
+        try:
+            archived = await self._registry.archived(asked.room)
+        except StoreUnavailable:
+            raise protocol.unavailable_error(ref) from None
+        if archived:  # (a room refuses a bot's message without a word: say it here)
+            raise ProtocolError(ErrorCode.FORBIDDEN, ARCHIVED, ref)
         post = PublishRequest(Poster(asked.bot), text, posted=True)
         try:
             await self._registry.open(asked.room).submit(post)

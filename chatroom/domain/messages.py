@@ -34,6 +34,9 @@ class ChatMessage:
     reply_to: int | None = None  # the id of the message of its room it answers (1.2)
     mentions: tuple[str, ...] = ()  # the known users its text names with @ (1.2)
     reactions: Reactions | None = None  # (1.2) None: never reacted to
+    # How many times it was edited, deleted or reacted to (never on the wire):
+    # of two changes heard out of order, the later one stands.
+    version: int = 0
     # Its frame text once encoded, here or by the server that committed it
     # (cluster/events.py sends it along).
     _frame_text: str | None = attrs.field(

@@ -34,6 +34,12 @@ class Reaction:
     on: bool
 
 
+# What the store's change of a message takes: a reaction, or an edit (text)
+# or delete (None) of a message id by a user who may change any author's
+# messages or not (the arguments of store/messages.change_message).
+MessageChange = tuple[int, str, str | None, bool] | Reaction
+
+
 def react(reactions: Reactions, emoji: str, user: str, on: bool) -> Reactions | None:
     """`reactions` with `user`'s `emoji` added (`on`) or taken back; None
     if that changes nothing. TooManyReactions for a new emoji past MAX_DISTINCT."""

@@ -107,8 +107,9 @@ def refusal(rules: RoomRules, actor: str, action: Action, target: str) -> ErrorC
     actor_role, target_role = rules.role_of(actor), rules.role_of(target)
     if actor_role is Role.MEMBER or rules.direct:
         return ErrorCode.FORBIDDEN
-    if action is Action.TRANSFER:
-        return None if actor_role is Role.OWNER else ErrorCode.FORBIDDEN
+    if action is Action.TRANSFER:  # (never to a banned user: nobody could unban them)
+        allowed = actor_role is Role.OWNER and target.lower() not in rules.banned
+        return None if allowed else ErrorCode.FORBIDDEN
     if action is Action.SET_ROLE:
         allowed = actor_role is Role.OWNER and target_role is not Role.OWNER
         return None if allowed else ErrorCode.FORBIDDEN

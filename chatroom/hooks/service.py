@@ -13,7 +13,7 @@ import trio
 from chatroom import protocol
 from chatroom.domain import ErrorCode, RoomSettings
 from chatroom.domain.hooks import MAX_HOOKS_PER_ROOM, Hook, is_valid_hook_id
-from chatroom.domain.rules import Role
+from chatroom.domain.rules import ARCHIVED, Role
 from chatroom.hooks.addresses import AddressRefused, Network, resolve
 from chatroom.hooks.deliveries import Deliveries
 from chatroom.hooks.signing import (
@@ -152,6 +152,8 @@ class Hooks:
             text = protocol.hook_text(request.body, request.media_type)
         except ProtocolError as exc:
             return error_response(ErrorCode.BAD_REQUEST, exc.message)
+        if await self._registry.archived(hook.room):  # (the room would drop it without a word)
+            return error_response(ErrorCode.FORBIDDEN, ARCHIVED)
         post = PublishRequest(Poster(hook.name), text, posted=True)
         try:
             await self._registry.open(hook.room).submit(post)

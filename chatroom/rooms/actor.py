@@ -286,16 +286,19 @@ class Room:
 
     async def _load(self, creator: str | None = None) -> bool:
         """Read the last id, recent messages and settings (again after a
-        failed commit), creating the room (owned by `creator`) if new; False
-        while the store cannot be read."""
+        failed commit), creating the room (owned by `creator`) if new, or
+        anew if the operator deleted it since; False while the store cannot
+        be read."""
         if self.loaded:
             return True
         store, core = self._store, self.core
         try:
-            if not self.stored:
+            settings = await storage.settings_of(store, self.name) if self.stored else None
+            if settings is None:
                 core.name = await store.write(rooms_db.create_room, self.name, creator)
                 self.stored = True
-            core.read(await storage.settings_of(store, self.name) or core.settings)
+                settings = await storage.settings_of(store, self.name)
+            core.read(settings or core.settings)
             last_id = await store.read(messages_db.last_id, self.name)
             recent = await store.read(
                 messages_db.history, self.name, None, MAX_MESSAGES, max_bytes=MAX_ROOM_BYTES

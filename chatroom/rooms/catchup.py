@@ -16,6 +16,7 @@ import trio
 
 from chatroom.cluster.events import (
     ChangedEvent,
+    ForgottenEvent,
     InvitationEvent,
     MembersChanged,
     MessagesEvent,
@@ -199,4 +200,5 @@ def send_away(core: RoomCore) -> None:
     core.settings_read = False
     for user in {s.user for s in core.members.subscribers}:
         core.expel(user, "operator", "this room was deleted")
+        core.effects.append(ForgottenEvent(core.name, user))  # (no longer among their rooms)
     core.timeline.forget()

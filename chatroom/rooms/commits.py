@@ -130,10 +130,16 @@ class Commits:
     def _unless_archived(self, requests: list[R]) -> list[R]:
         """The requests an archived room takes; the others get `forbidden`."""
         rules = self._core.settings.rules
-        refused = [r for r in requests if archived_refusal(rules, r)]
-        for request in refused:
-            self._core.answer(request.subscriber, ProtocolError(FORBIDDEN, ARCHIVED, request.ref))
-        return [r for r in requests if r not in refused] if refused else requests
+        if not rules.archived:
+            return requests
+        taken = []
+        for request in requests:
+            if archived_refusal(rules, request):
+                refused = ProtocolError(FORBIDDEN, ARCHIVED, request.ref)
+                self._core.answer(request.subscriber, refused)
+            else:
+                taken.append(request)
+        return taken
 
     async def change_all(self, requests: list[ChangeRequest]) -> None:
         """Edit or delete messages, each if the policy lets its requester, in
@@ -172,7 +178,7 @@ class Commits:
                 continue
             if request.message_id > core.timeline.last_id:  # the message itself goes first
                 await self._catch_up.fill_gap_before(request.message_id + 1)
-            core.changed_by(request, result.message)
+            core.changed_by(request, result.message, result.changed)
         self._carry_out()
 
     async def set(self, request: SettingsRequest) -> None:

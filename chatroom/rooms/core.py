@@ -29,7 +29,7 @@ from chatroom.cluster.events import (
     TypingEvent,
 )
 from chatroom.domain import ChatMessage, ErrorCode, RoomSettings
-from chatroom.domain.reactions import Reaction
+from chatroom.domain.reactions import MessageChange, Reaction
 from chatroom.domain.rules import (
     Action,
     Change,
@@ -78,11 +78,6 @@ class ForgetRoom:
 
 
 Effect = Event | MarkSeen | ForgetRoom
-
-# An edit (text) or delete (None) of a message id by a user, who may change
-# any author's messages or not; or a reaction: what the store's change of
-# messages takes.
-MessageChange = tuple[int, str, str | None, bool] | Reaction
 
 
 def relay_typing(
@@ -143,8 +138,7 @@ class RoomCore:
         return subscriber in self.members.subscribers
 
     def join_refusal(self, user: str) -> str | None:
-        """Why `user` may not join, when this server knows already (the
-        settings read, none changed elsewhere since); else None."""
+        """Why `user` may not join, if known here (settings read, not stale); else None."""
         rules = self.settings.rules
         if not self.settings_read or self.settings_stale or may_join(rules, user):
             return None
@@ -261,9 +255,8 @@ class RoomCore:
             self.effects.append(TypingEvent(self.name, user))
 
     def committed(self, messages: list[ChatMessage], notify: Notify = ()) -> None:
-        """New messages, committed here: for the other servers, for the
-        users of a direct room who have not joined it, and for the members
-        they mention (`notify`)."""
+        """New messages, committed here: for the other servers, a direct
+        room's users not in it, and the members they mention (`notify`)."""
         self.effects.append(MessagesEvent(self.name, tuple(messages), notify))
         self.mentioned.expect(notify)
 
@@ -291,26 +284,31 @@ class RoomCore:
             if self._outbox.size > MAX_FLUSH_BYTES:
                 self.flush()
 
-    def changed_by(self, request: ChangeRequest, message: ChatMessage) -> None:
-        """An edit, delete or reaction committed here (the message itself
-        fanned out)."""
+    def changed_by(self, request: ChangeRequest, message: ChatMessage, changed: bool) -> None:
+        """An edit, delete or reaction committed here (the message fanned out);
+        not `changed` (a reaction there already): for the requester alone."""
         reacted = request.emoji is not None
-        self.change(message, reacted)
-        if request.ref is not None:
-            own = change_frame(message, reacted, request.ref)
-            self._outbox.replace_last(request.subscriber, text_frame(own))
-        self.effects.append(ChangedEvent(self.name, message, reacted))
+        known = self.change(message, reacted) if changed else None
+        if request.ref is not None or known is None:
+            own = text_frame(change_frame(known or message, reacted, request.ref))
+            # (in place of the broadcast one; or after a later one, or alone)
+            reply = self._outbox.replace_last if known is message else self._outbox.send_to
+            reply(request.subscriber, own)
+        if known is not None:
+            self.effects.append(ChangedEvent(self.name, message, reacted))
 
-    def change(self, message: ChatMessage, reacted: bool = False) -> None:
-        """Members see the message as it is now (its text, or its reactions);
-        so will later joins."""
+    def change(self, message: ChatMessage, reacted: bool = False) -> ChatMessage:
+        """Members (and later joins) see the message as it is now, unless a
+        later change of it came first: the message as members know it."""
+        if (newer := self.timeline.newer(message)) is not None:
+            return newer
         self.timeline.change(message)
         self._outbox.broadcast(text_frame(change_frame(message, reacted)))
+        return message
 
     def settings_changed(self, request: SettingsRequest, settings: RoomSettings) -> None:
-        """The topic, a role, the owner or the archive, changed here: the
-        members get the `room` frame, the requester `done` (1.2's transfer
-        and archive: `done` first, as the contract writes it)."""
+        """The topic, a role, the owner or the archive, changed here (1.2's
+        transfer and archive answer `done` first, as the contract writes it)."""
         self.settings = settings
         done = protocol.encode_done(request.ref)
         done_first = request.owner is not None or request.archived is not None
@@ -375,8 +373,7 @@ class RoomCore:
     def join_failed(
         self, subscriber: Subscriber, ref: Ref, error: ProtocolError | None = None
     ) -> None:
-        """A join refused (by default `unavailable`): its connection is not
-        a member (unless it was one)."""
+        """A join refused (by default `unavailable`): not a member (unless it was)."""
         if subscriber not in self.members.subscribers:
             subscriber.not_in(self.name)
         self._error(subscriber, error or protocol.unavailable_error(ref))

@@ -4,6 +4,7 @@ member's stream (sessions.py tells the user's connections outside the room)."""
 
 from __future__ import annotations
 
+import collections
 from collections.abc import Iterable
 
 from chatroom import protocol
@@ -15,20 +16,20 @@ from chatroom.rooms.requests import Subscriber
 # For each new message (by id), the members it mentions.
 Notify = tuple[tuple[int, tuple[str, ...]], ...]
 
-# Messages whose mentions wait to go out; past it, what waits is dropped
+# Messages whose mentions wait to go out; past it, the oldest are dropped
 # (those mentions then reach only the connections outside the room).
 MAX_WAITING = 4096
 
 
 class Mentioned:
     def __init__(self) -> None:
-        self._by_id: dict[int, tuple[str, ...]] = {}
+        self._by_id: collections.OrderedDict[int, tuple[str, ...]] = collections.OrderedDict()
 
     def expect(self, notify: Notify) -> None:
         """Messages committed (here or elsewhere) that mention these members."""
-        if len(self._by_id) + len(notify) > MAX_WAITING:
-            self._by_id.clear()
         self._by_id.update(notify)
+        while len(self._by_id) > MAX_WAITING:
+            self._by_id.popitem(last=False)
 
     def tell(
         self, message: ChatMessage, members: Iterable[Subscriber], outbox: Outbox[Subscriber]

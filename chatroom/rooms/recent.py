@@ -17,9 +17,11 @@ MESSAGE_OVERHEAD = 400  # the message object, its fields and the deque slot, rou
 
 
 def message_bytes(message: ChatMessage) -> int:
-    """What keeping `message` costs, near enough (no encoding: O(1)): its
-    text, twice (once more in its frame text, encoded when it went out)."""
-    return 2 * sys.getsizeof(message.text) + MESSAGE_OVERHEAD
+    """What keeping `message` costs, near enough (no encoding: O(1) but for
+    its reactions): its text, twice (once more in its frame text, encoded
+    when it went out), and about 100 bytes a reaction or mention."""
+    extras = len(message.mentions) + sum(len(users) for _e, users in message.reactions or ())
+    return 2 * sys.getsizeof(message.text) + MESSAGE_OVERHEAD + 100 * extras
 
 
 class CacheBudget:

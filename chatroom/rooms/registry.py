@@ -27,6 +27,7 @@ ROOM_CREATIONS_PER_HOUR = 60  # per user, in bursts of as many
 # How often, with other servers, each room checks the store for messages the
 # broker did not bring (a server died before publishing, the broker was down).
 GAP_CHECK_INTERVAL = 2.0
+OPERATIONS_MARGIN_MS = 60_000  # see _read_operations
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +70,7 @@ class RoomRegistry:
         self._elsewhere = elsewhere
         # The operator's changes to rooms (`python -m chatroom room`) read so far.
         self._operations_read: set[tuple[str, int]] = set()
-        self._operations_since = clock_ms()
+        self._operations_since = clock_ms() - OPERATIONS_MARGIN_MS
 
     async def load(self) -> None:
         """Learn the rooms the store holds (once, before serving)."""
@@ -170,6 +171,12 @@ class RoomRegistry:
             count=self._count,
         )
 
+    async def archived(self, name: str) -> bool:
+        """Whether the room is archived, as the store says (for posts by
+        bots and webhooks, which no member sees refused)."""
+        settings = await self._store.read(rooms_db.room_settings, name)
+        return settings is not None and settings.rules.archived
+
     def _in_use(self, key: str) -> bool:
         room = self._rooms.get(key)
         if room is None or room.member_count or room.last_id or self._listing.has_history(key):
@@ -257,9 +264,12 @@ class RoomRegistry:
             if not isinstance(exc, StoreUnavailable):
                 log.exception("reading the operator's changes to rooms failed")
             return
-        # (a change in the same millisecond as the last one read is read next time too)
-        self._operations_since = max([self._operations_since, *(at for _name, at in found)])
-        self._operations_read = {(n, at) for n, at in found if at == self._operations_since}
+        # Clocks differ between the operator's machine and this one: what
+        # was noted up to OPERATIONS_MARGIN_MS before the latest is read
+        # again, and each change acted on once.
+        newest = max([self._operations_since, *(at for _name, at in found)])
+        self._operations_since = newest - OPERATIONS_MARGIN_MS
+        self._operations_read = {(n, at) for n, at in found if at >= self._operations_since}
         kept = {stored.name.lower() for stored in existing}
         for name, _at in new:
             key = name.lower()

@@ -84,6 +84,14 @@ class Timeline:
         if self._recent is not None:
             self._recent.extend(messages)
 
+    def newer(self, message: ChatMessage) -> ChatMessage | None:
+        """The message as a later (or the same) change of it left it, if this
+        room saw one already: `message` is then stale (heard out of order)."""
+        seen = self._recent_changes.get(message.id)
+        if seen is None or not message.version or seen.version < message.version:
+            return None
+        return seen
+
     def change(self, message: ChatMessage) -> None:
         """`message` as it is now (edited or deleted); so later joins see it."""
         assert self._recent is not None
@@ -208,8 +216,9 @@ class Timeline:
         latest: dict[int, ChatMessage] = {}
         for message in [*read, *self._recent_changes.values()]:
             if message.id <= since:
-                latest.pop(message.id, None)  # (moved to its latest place)
-                latest[message.id] = message
+                known = latest.pop(message.id, None)  # (moved to its latest place)
+                later = known is not None and known.version > message.version
+                latest[message.id] = known if later and known is not None else message
         changes = newest_within(list(latest.values()), CHANGES_BYTES)
         cut = (
             len(read) >= MAX_CHANGES

@@ -24,7 +24,7 @@ from chatroom.store.schema import Dialect
 # A message's columns, in the order _row and message_of take them.
 COLUMNS = (
     "room, id, author, body, ts, cid, edited_ms, deleted_by, bot, files, "
-    "reply_to, mentions, reactions"
+    "reply_to, mentions, reactions, change_seq"
 )
 IN_CHUNK = 500  # values per IN (...) query (SQLite allows 32,766 parameters)
 
@@ -83,7 +83,7 @@ def message_row(m: ChatMessage) -> tuple[Any, ...]:
     mentions = _json(list(m.mentions)) if m.mentions else None
     return (
         *(m.room, m.id, m.user, m.text, m.ts, m.cid, m.edited, m.deleted_by, m.bot, files),
-        *(m.reply_to, mentions, stored_reactions(m.reactions)),
+        *(m.reply_to, mentions, stored_reactions(m.reactions), m.version),
     )
 
 
@@ -101,7 +101,7 @@ def files_json(files: Sequence[FileInfo]) -> str | None:
 def message_of(row: Sequence[Any]) -> ChatMessage:
     """The message in a row of COLUMNS."""
     room, id_, author, body, ts, cid, edited, deleted_by, bot, files = row[:10]
-    reply_to, mentions, reactions = row[10:]
+    reply_to, mentions, reactions, version = row[10:]
     return ChatMessage(
         room=room,
         id=int(id_),
@@ -116,4 +116,5 @@ def message_of(row: Sequence[Any]) -> ChatMessage:
         reply_to=None if reply_to is None else int(reply_to),
         mentions=() if mentions is None else tuple(json.loads(mentions)),
         reactions=None if reactions is None else reactions_of(json.loads(reactions)),
+        version=int(version),
     )

@@ -3,18 +3,19 @@ read back by id range or in pages, edited and deleted in place."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 
 from chatroom.domain import HISTORY_PAGE_BYTES, MAX_ID, ChatMessage, HistoryPage, encoded_size
-from chatroom.domain.reactions import Reaction
+from chatroom.domain.reactions import MessageChange, Reaction
 from chatroom.store import files as files_db
 from chatroom.store import mentions as mentions_db
 from chatroom.store import reactions as reactions_db
 from chatroom.store.dialect import COLUMNS, Database, message_of, message_row, now_ms
-from chatroom.store.records import Change, MessageChange, Saved
+from chatroom.store.records import Change, Saved
 
 CLOCK_MARGIN_MS = 60_000  # see changes_since
 PAGE_READ_ROWS = 50  # rows read at a time for a page bounded in bytes
@@ -116,7 +117,13 @@ def change_message(
         change, params = "body = '', files = NULL, deleted_by = ?, changed_ms = ?", [by, now_ms()]
     else:
         now = now_ms()
-        change, params = "body = ?, edited_ms = ?, changed_ms = ?", [text, now, now]
+        # Whom it mentions follows its text (nobody newly named is told).
+        edited = ChatMessage(room, message_id, by, text, now)
+        ((users, _notify),) = mentions_db.resolve(db, conn, room, [edited])
+        mentions = json.dumps(list(users)) if users else None
+        change = "body = ?, edited_ms = ?, changed_ms = ?, mentions = ?"
+        params = [text, now, now, mentions]
+    change += ", change_seq = change_seq + 1"
     row = db.execute(
         conn,
         f"UPDATE messages SET {change} WHERE room = ? AND id = ? AND deleted_by IS NULL "

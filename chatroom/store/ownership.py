@@ -3,13 +3,16 @@ archived, listed for the operator, deleted with everything in them."""
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 
 from chatroom.store.dialect import Database, now_ms
 from chatroom.store.rooms import RoomList, set_listed
 from chatroom.store.users import known_user
+
+T = TypeVar("T")
 
 
 def set_archived(db: Database, conn: Any, room: str, archived: bool) -> bool:
@@ -29,10 +32,20 @@ def transfer(db: Database, conn: Any, room: str, user: str, by: str) -> str | No
     if new_owner is None or old is None:
         return None
     db.execute(conn, "UPDATE rooms SET owner = ? WHERE key = lower(?)", (new_owner, room))
-    set_listed(db, conn, RoomList.MODERATORS, room, new_owner, by, False)
+    for which in (RoomList.MODERATORS, RoomList.BANS):  # (nobody could unban an owner)
+        set_listed(db, conn, which, room, new_owner, by, False)
     if old[0] is not None and old[0].lower() != new_owner.lower():
         set_listed(db, conn, RoomList.MODERATORS, room, old[0], by, True)
     return new_owner
+
+
+def as_operator(db: Database, conn: Any, change: Callable[..., T], room: str, *args: Any) -> T:
+    """`change(db, conn, room, *args)`, noted (if it did anything) in the same
+    transaction for the servers running on the database to read."""
+    done = change(db, conn, room, *args)
+    if done:
+        note_operation(db, conn, room)
+    return done
 
 
 def note_operation(db: Database, conn: Any, room: str) -> None:

@@ -30,10 +30,11 @@ def react(db: Database, conn: Any, room: str, reaction: Reaction) -> Change:
     except TooManyReactions as exc:
         return Change(None, True, str(exc))
     if changed is None:
-        return Change(message, True)
+        return Change(message, True, changed=False)
     row = db.execute(
         conn,
-        f"UPDATE messages SET reactions = ?, changed_ms = ? WHERE room = ? AND id = ? "
+        "UPDATE messages SET reactions = ?, changed_ms = ?, change_seq = change_seq + 1 "
+        f"WHERE room = ? AND id = ? "
         f"RETURNING {COLUMNS}",
         (stored_reactions(changed), now_ms(), room, reaction.message_id),
     ).fetchone()

@@ -8,7 +8,6 @@ import attrs
 
 from chatroom.domain import ChatMessage, FileInfo
 from chatroom.domain.hooks import Hook
-from chatroom.domain.reactions import Reaction
 
 
 @attrs.frozen
@@ -30,14 +29,7 @@ class Change:
     message: ChatMessage | None  # None: not changed
     found: bool  # whether the message exists (and is not deleted)
     refused: str | None = None  # why a reaction was refused (too many distinct)
-
-
-# An edit (text) or delete (None) of a message id by a user, who may change
-# any author's messages or not: the arguments of messages.change_message.
-TextChange = tuple[int, str, str | None, bool]
-
-
-MessageChange = TextChange | Reaction
+    changed: bool = True  # False: a reaction the message had already (or had not)
 
 
 @attrs.frozen

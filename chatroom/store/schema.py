@@ -328,6 +328,9 @@ _MIGRATIONS: dict[int, dict[Dialect, list[str]]] = {
             f"ALTER TABLE messages ADD COLUMN reply_to {integer}",
             "ALTER TABLE messages ADD COLUMN mentions TEXT",
             "ALTER TABLE messages ADD COLUMN reactions TEXT",
+            # How many times the message was changed: servers that hear of
+            # two changes out of order keep the later one.
+            f"ALTER TABLE messages ADD COLUMN change_seq {integer} NOT NULL DEFAULT 0",
             f"ALTER TABLE rooms ADD COLUMN archived {boolean} NOT NULL DEFAULT {false}",
             # What the operator changed in rooms (`python -m chatroom room`),
             # by room: running servers read it every few seconds.

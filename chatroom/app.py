@@ -81,7 +81,12 @@ def build_server(
     """Every part, given what each needs; room tasks run in `rooms_nursery`."""
     counters = store.counters  # one set, counted by the store, the rooms and the sessions
     controls = UserControls()
-    sessions = Sessions(store=store, controls=controls)
+    sessions = Sessions(
+        store=store,
+        controls=controls,
+        # (the router below exists by the time anyone connects)
+        publish=lambda event: router.publish(event),
+    )
     registry = RoomRegistry(
         rooms_nursery,
         store,
@@ -152,7 +157,7 @@ def build_server(
     remote = broker.remote if broker is not None else None
 
     def online(user: str) -> bool:
-        """Connected here, or a member of some room on another server."""
+        """Connected here or on another server."""
         return bool(sessions.of(user)) or (remote is not None and remote.online(user))
 
     storage_per_hour = settings.storage_kib_per_hour * 1024

@@ -5,6 +5,8 @@ server's rooms and connections or from other servers)."""
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 import trio
 
@@ -12,12 +14,14 @@ from chatroom import protocol
 from chatroom.auth import TOKEN_REVOKED
 from chatroom.auth.controls import UserControls
 from chatroom.cluster.events import (
+    ONLINE,
     EphemeralEvent,
     Event,
     ExpelledEvent,
     ForgottenEvent,
     InvitationEvent,
     MessagesEvent,
+    PresenceEvent,
     ReadEvent,
     RevokedEvent,
 )
@@ -33,9 +37,19 @@ log = logging.getLogger("chatroom.app")
 
 
 class Sessions:
-    def __init__(self, *, store: Store, controls: UserControls) -> None:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        controls: UserControls,
+        publish: Callable[[Event], None] = lambda event: None,
+        clock_ms: Callable[[], int] = lambda: time.time_ns() // 1_000_000,
+    ) -> None:
         self._store = store
         self._controls = controls
+        # Who is connected here, for the other servers (see PresenceEvent).
+        self._publish = publish
+        self._clock_ms = clock_ms
         self.all: set[Connection] = set()
         self._by_user: dict[str, set[Connection]] = {}  # user key -> their sessions here
         self.closing = False
@@ -50,7 +64,10 @@ class Sessions:
             connection.request_close(CLOSE_GOING_AWAY, "server shutting down")
 
     def authenticated(self, connection: Connection, user: str) -> None:
-        self._by_user.setdefault(user.lower(), set()).add(connection)
+        connections = self._by_user.setdefault(user.lower(), set())
+        if not connections:
+            self._publish(PresenceEvent(ONLINE, user.lower(), self._clock_ms()))
+        connections.add(connection)
 
     def remove(self, connection: Connection) -> None:
         self.all.discard(connection)
@@ -59,6 +76,7 @@ class Sessions:
             self._by_user[key].discard(connection)
             if not self._by_user[key]:
                 del self._by_user[key]
+                self._publish(PresenceEvent(ONLINE, key, None))
         self._changed.set()
 
     def of(self, user: str) -> list[Connection]:

@@ -5,7 +5,8 @@ kept in history and carried by a `since` join's `changes`."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -178,3 +179,22 @@ def test_mentions_reactions_and_who_is_online_cross_nodes(cluster: Cluster) -> N
     reactions_become(ann, {"👀": ["ann", "bob"]})
     directory = answer(bob_elsewhere, type="users", prefix="ann")["users"]
     assert directory == [{"user": "ann", "bot": False, "online": True}]
+    # Online: a connection on some node, in a room or not.
+    carl = hello(second, "Carl")
+
+    def carl_online() -> bool:
+        listed = answer(ann, type="users", prefix="carl")["users"]
+        return bool(listed[0]["online"])
+
+    assert eventually(carl_online)
+    carl.close()
+    assert eventually(lambda: not carl_online())
+
+
+def eventually(check: Callable[[], bool], seconds: float = 5.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.25)  # (directory pages: 5 a second at most)
+    return True

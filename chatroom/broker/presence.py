@@ -7,8 +7,9 @@ look different now; the rooms compare with what their clients were told.
 
 from __future__ import annotations
 
-import collections
 from collections.abc import Iterable, Mapping
+
+from chatroom.cluster.events import ONLINE
 
 RoomUser = tuple[str, str]  # (room key, user)
 
@@ -19,8 +20,6 @@ class RemotePresence:
         self._rooms: dict[str, dict[str, dict[str, int]]] = {}
         self._by_node: dict[str, set[RoomUser]] = {}
         self._names: dict[str, str] = {}  # room key -> spelling
-        # user key -> how many (room, node) memberships they have
-        self._memberships: collections.Counter[str] = collections.Counter()
 
     @property
     def nodes(self) -> list[str]:
@@ -42,17 +41,14 @@ class RemotePresence:
         return users is not None and user in users
 
     def online(self, user: str) -> bool:
-        """Whether `user` is a member of some room on another node (what
-        this node knows of their connections there)."""
-        return self._memberships[user.lower()] > 0
+        """Whether `user` has a connection on another node (kept as a
+        membership of the room ONLINE there)."""
+        return self.has(ONLINE, user.lower())
 
     def join(self, node: str, room: str, user: str, since: int) -> RoomUser:
         key = room.lower()
         self._names[key] = room
-        nodes = self._rooms.setdefault(key, {}).setdefault(user, {})
-        if node not in nodes:
-            self._memberships[user.lower()] += 1
-        nodes[node] = since
+        self._rooms.setdefault(key, {}).setdefault(user, {})[node] = since
         self._by_node.setdefault(node, set()).add((key, user))
         return key, user
 
@@ -83,10 +79,7 @@ class RemotePresence:
         users = self._rooms.get(key)
         if users is None or user not in users:
             return
-        if users[user].pop(node, None) is not None:
-            self._memberships[user.lower()] -= 1
-            if not self._memberships[user.lower()]:
-                del self._memberships[user.lower()]
+        users[user].pop(node, None)
         if not users[user]:
             del users[user]
             if not users:

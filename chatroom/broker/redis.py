@@ -54,6 +54,7 @@ from chatroom.broker.outgoing import (
 from chatroom.broker.presence import RemotePresence, RoomUser, rooms_of
 from chatroom.broker.reconnect import cancelled_quietly, cause, keep_connected
 from chatroom.cluster.events import (
+    ONLINE,
     BadEvent,
     Event,
     MembersChanged,
@@ -382,5 +383,7 @@ class RedisBroker:
         if not changed or self._listener is None:
             return
         for key, users in rooms_of(changed).items():
+            if key == ONLINE:
+                continue  # (who is connected where: no room's business)
             room = self.remote.name(key) or key
             self._listener.on_event(MembersChanged(room, tuple(users), node=self.node))

@@ -247,6 +247,11 @@ class ForgottenEvent(Event):
         return cls(_room(body), _user(body["user"]), node=node)
 
 
+# Not a room name: `PresenceEvent(ONLINE, user, ...)` says that `user` (in
+# lower case) has a connection on the sending node from `since`, or no more.
+ONLINE = ""
+
+
 @attrs.frozen
 class PresenceEvent(Event):
     """`user` became a member of `room` on the sending node at `since` (ms),
@@ -267,7 +272,8 @@ class PresenceEvent(Event):
         since = body["since"]
         if since is not None and not _is_int(since):
             raise BadEvent("since is an integer or null")
-        return cls(_room(body), _user(body["user"]), since, node=node)
+        room = ONLINE if body["room"] == ONLINE else _room(body)
+        return cls(room, _user(body["user"]), since, node=node)
 
 
 @attrs.frozen

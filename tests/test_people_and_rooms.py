@@ -106,6 +106,7 @@ def test_transfer_and_archive(server: RunningServer) -> None:
     assert error_code(ann, type="edit", room="r", id=1, text="changed") == "forbidden"
     assert error_code(ann, type="react", room="r", id=1, emoji="x", on=True) == "forbidden"
     assert server.http("POST", hook, body={"text": "from CI"})[0] == 403
+    assert server.http("POST", "/api/rooms/r/files?name=a.txt", server.token("ann"), "x")[0] == 403
     carol = in_room(server, "carol")
     send(carol, type="join", room="r")
     joined = receive_until(carol, "joined")

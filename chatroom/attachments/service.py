@@ -30,7 +30,7 @@ from chatroom.attachments.content import (
 )
 from chatroom.domain import ErrorCode, FileInfo
 from chatroom.domain.files import is_valid_file_id, is_valid_file_name, media_type
-from chatroom.domain.rules import may_join
+from chatroom.domain.rules import ARCHIVED, may_join
 from chatroom.net.messages import (
     BodyStream,
     HttpError,
@@ -112,7 +112,8 @@ class Attachments:
 
     async def _room_of_member(self, room: str, user: str) -> str:
         """The room's spelling if `user` is one of its members and may post
-        there; 404 for a room they may not see, 403 for one they have not joined."""
+        there; 404 for a room they may not see, 403 for one they have not
+        joined or one archived."""
         settings = await self.store.read(rooms_db.room_settings, room)
         if settings is None or (settings.rules.private and not may_join(settings.rules, user)):
             raise _refused(ErrorCode.NOT_FOUND, f"no room {room!r}", status=404)
@@ -123,6 +124,8 @@ class Attachments:
                 f"only members of {room} upload files to it: join it first",
                 status=403,
             )
+        if settings.rules.archived:  # (no message could take the file)
+            raise _refused(ErrorCode.FORBIDDEN, ARCHIVED, status=403)
         return member
 
     async def _receive(

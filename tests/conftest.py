@@ -53,6 +53,23 @@ def server(tmp_path: Path) -> Iterator[RunningServer]:
 UNLIMITED_RATES = ("--send-rate", "1000000", "--frame-rate", "1000000")
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request: pytest.FixtureRequest) -> list[str]:
+    """The `--database` of a fresh database of each kind ([]: SQLite in the data dir)."""
+    if request.param == "postgresql":
+        postgres: PostgresServer = request.getfixturevalue("postgres")
+        return ["--database", postgres.new_database()]
+    return []
+
+
+@pytest.fixture
+def server_on_each_database(database: list[str], tmp_path: Path) -> Iterator[RunningServer]:
+    """A server on each database, without the frame rates in the way."""
+    running = start_server(tmp_path / "data", *UNLIMITED_RATES, *database)
+    yield running
+    assert stop_server(running) == 0, "".join(running.log[-40:])
+
+
 @pytest.fixture
 def fast_server(tmp_path: Path) -> Iterator[RunningServer]:
     """Like `server`, with the per-connection rate limits out of the way."""

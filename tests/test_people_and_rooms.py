@@ -5,8 +5,6 @@ the user directory, handing a room over, archiving it; and the operator's
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,26 +19,12 @@ from tests.blackbox import (
     run_chatroom,
     said,
     send,
-    start_server,
-    stop_server,
 )
-from tests.conftest import UNLIMITED_RATES
-from tests.postgres import PostgresServer
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database(request: pytest.FixtureRequest) -> list[str]:
-    if request.param == "postgresql":
-        postgres: PostgresServer = request.getfixturevalue("postgres")
-        return ["--database", postgres.new_database()]
-    return []
 
 
 @pytest.fixture
-def server(database: list[str], tmp_path: Path) -> Iterator[RunningServer]:
-    running = start_server(tmp_path / "data", *UNLIMITED_RATES, *database)
-    yield running
-    assert stop_server(running) == 0, "".join(running.log[-40:])
+def server(server_on_each_database: RunningServer) -> RunningServer:
+    return server_on_each_database
 
 
 def answer(ws: ClientConnection, **frame: Any) -> dict[str, Any]:

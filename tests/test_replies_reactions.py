@@ -6,8 +6,7 @@ kept in history and carried by a `since` join's `changes`."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -21,22 +20,13 @@ from tests.blackbox import (
     receive_until,
     said,
     send,
-    start_server,
-    stop_server,
 )
-from tests.conftest import UNLIMITED_RATES, Cluster
-from tests.postgres import PostgresServer
+from tests.conftest import Cluster
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningServer]:
-    database = []
-    if request.param == "postgresql":
-        postgres: PostgresServer = request.getfixturevalue("postgres")
-        database = ["--database", postgres.new_database()]
-    running = start_server(tmp_path / "data", *UNLIMITED_RATES, *database)
-    yield running
-    assert stop_server(running) == 0, "".join(running.log[-40:])
+@pytest.fixture
+def server(server_on_each_database: RunningServer) -> RunningServer:
+    return server_on_each_database
 
 
 def in_room(server: RunningServer, user: str, room: str = "r", **join: Any) -> ClientConnection:

@@ -5,7 +5,6 @@ as they are now; hostile queries are answered, never with an error 500."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -23,20 +22,11 @@ from tests.blackbox import (
     start_server,
     stop_server,
 )
-from tests.conftest import UNLIMITED_RATES
-from tests.postgres import PostgresServer
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningServer]:
-    """A server on each database, without the frame rates in the way."""
-    database = []
-    if request.param == "postgresql":
-        postgres: PostgresServer = request.getfixturevalue("postgres")
-        database = ["--database", postgres.new_database()]
-    running = start_server(tmp_path / "data", *UNLIMITED_RATES, *database)
-    yield running
-    assert stop_server(running) == 0, "".join(running.log[-40:])
+@pytest.fixture
+def server(server_on_each_database: RunningServer) -> RunningServer:
+    return server_on_each_database
 
 
 def search(ws: ClientConnection, query: str, **fields: Any) -> dict[str, Any]:

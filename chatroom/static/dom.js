@@ -38,3 +38,18 @@ export function botBadge() {
 }
 
 export const plural = (n, word) => `${n} ${word}${n === 1 ? "" : "s"}`;
+
+// A box over the page owned by `owner` (with close(back)): Escape closes it,
+// focus going back; and it closes when another such box opens (each says so
+// with the "chatroom:panel" event as it opens).
+export function overlayBox(box, owner) {
+  box.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape") return;
+    event.preventDefault();
+    event.stopPropagation();
+    owner.close(true);
+  });
+  document.addEventListener("chatroom:panel", (event) => {
+    if (event.detail !== owner) owner.close(false);
+  });
+}

@@ -6,7 +6,7 @@
 // the mentions that came since the box was last opened. Choosing one opens
 // its room at that message (jump.js). Every string from a user is a text node.
 
-import { $, element } from "./dom.js";
+import { $, element, overlayBox } from "./dom.js";
 import { mentions } from "./messages.js";
 import { isDirect, mentionsOf, otherUser, roomKey } from "./protocol.js";
 
@@ -32,16 +32,7 @@ export class MentionsView {
     this.back = null; // what had focus before the box opened
     $("mentions-open").addEventListener("click", () => (this.isOpen() ? this.close(true) : this.open()));
     $("mentions-close").addEventListener("click", () => this.close(true));
-    $("mentions").addEventListener("keydown", (event) => {
-      if (event.key !== "Escape") return;
-      event.preventDefault();
-      event.stopPropagation();
-      this.close(true);
-    });
-    // One box over the page at a time.
-    document.addEventListener("chatroom:panel", (event) => {
-      if (event.detail !== this) this.close(false);
-    });
+    overlayBox($("mentions"), this); // (one box over the page at a time)
   }
 
   isOpen() {

@@ -5,7 +5,7 @@
 // bot's badge. Choosing someone opens the direct conversation with them,
 // anyone on the server, sharing a room or not. Every name is a text node.
 
-import { $, botBadge, element } from "./dom.js";
+import { $, botBadge, element, overlayBox } from "./dom.js";
 import { describeError } from "./protocol.js";
 
 const PAGE = 30;
@@ -35,16 +35,7 @@ export class PeopleDirectory {
       this.timer = setTimeout(() => this.ask(false), ASK_AFTER_MS);
     });
     $("people-more").addEventListener("click", () => this.ask(true));
-    $("people").addEventListener("keydown", (event) => {
-      if (event.key !== "Escape") return;
-      event.preventDefault();
-      event.stopPropagation();
-      this.close(true);
-    });
-    // One box over the page at a time.
-    document.addEventListener("chatroom:panel", (event) => {
-      if (event.detail !== this) this.close(false);
-    });
+    overlayBox($("people"), this); // (one box over the page at a time)
   }
 
   isOpen() {

@@ -382,8 +382,7 @@ class RedisBroker:
     def _notify(self, changed: set[RoomUser]) -> None:
         if not changed or self._listener is None:
             return
-        for key, users in rooms_of(changed).items():
-            if key == ONLINE:
-                continue  # (who is connected where: no room's business)
+        # (who is connected where, the room ONLINE, is no room's business)
+        for key, users in rooms_of(pair for pair in changed if pair[0] != ONLINE).items():
             room = self.remote.name(key) or key
             self._listener.on_event(MembersChanged(room, tuple(users), node=self.node))

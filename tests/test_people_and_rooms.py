@@ -10,6 +10,9 @@ from typing import Any
 import pytest
 from websockets.sync.client import ClientConnection
 
+from chatroom.store import Store, ownership
+from chatroom.store import rooms as rooms_db
+from chatroom.store import users as users_db
 from tests.blackbox import (
     RunningServer,
     error_code,
@@ -141,3 +144,15 @@ def test_the_operator_lists_hands_over_archives_and_deletes_rooms(
         assert time.monotonic() < deadline
     assert frame["history"] == []
     assert said(ann, "lobby", "a fresh start") == 1
+
+
+async def test_a_transfer_by_who_is_no_longer_the_owner_is_refused(sqlite_store: Store) -> None:
+    await sqlite_store.write(rooms_db.make_room, "r", "ann", private=False, topic="")
+    for user in ("bob", "cy"):
+        await sqlite_store.write(users_db.remember_user, user)
+    assert await sqlite_store.write(ownership.transfer, "r", "BOB", "ann", True) == "bob"
+    # ann's server had not heard of it yet: the store refuses her second one.
+    assert await sqlite_store.write(ownership.transfer, "r", "cy", "ann", True) is None
+    settings = await sqlite_store.read(rooms_db.room_settings, "r")
+    assert settings is not None
+    assert (settings.owner, settings.moderators) == ("bob", ["ann"])

@@ -206,10 +206,13 @@ class Commits:
     async def _write(
         self, request: SettingsRequest | ModerateRequest, what: str, write: Awaitable[T]
     ) -> T | None:
-        """What a store write for a request gave; None after answering
-        `unavailable` (logged when not just the store being away)."""
+        """What a store write for a request gave; None after answering its
+        refusal, or `unavailable` (logged when not just the store being away)."""
         try:
             return await write
+        except ProtocolError as refused:  # (the store knew better than the cached settings)
+            self._core.answer(request.subscriber, refused)
+            return None
         except Exception as exc:
             if not isinstance(exc, StoreUnavailable):
                 log.exception(

@@ -3,8 +3,9 @@ async steps that the room's task awaits (their results go to the core)."""
 
 from __future__ import annotations
 
-from chatroom.domain import RoomSettings
+from chatroom.domain import ErrorCode, RoomSettings
 from chatroom.domain.rules import Action
+from chatroom.protocol import ProtocolError
 from chatroom.rooms.requests import ModerateRequest, SettingsRequest
 from chatroom.store import RoomList, Store, ownership
 from chatroom.store import rooms as rooms_db
@@ -23,7 +24,9 @@ async def change_settings(
     if request.topic is not None:
         await store.write(rooms_db.set_topic, room, request.topic)
     elif request.owner is not None:
-        await store.write(ownership.transfer, room, request.owner, request.subscriber.user)
+        actor = request.subscriber.user
+        if await store.write(ownership.transfer, room, request.owner, actor, True) is None:
+            raise ProtocolError(ErrorCode.FORBIDDEN, "only the owner may do that here", request.ref)
     elif request.archived is not None:
         await store.write(ownership.set_archived, room, request.archived)
     else:

@@ -23,13 +23,20 @@ def set_archived(db: Database, conn: Any, room: str, archived: bool) -> bool:
     return bool(cursor.rowcount)
 
 
-def transfer(db: Database, conn: Any, room: str, user: str, by: str) -> str | None:
+def transfer(
+    db: Database, conn: Any, room: str, user: str, by: str, by_owner: bool = False
+) -> str | None:
     """`user` (an account, or a user who said hello) owns `room` from now
     on, and its owner until now is a moderator; the new owner's spelling,
-    or None if no such user (or room)."""
+    or None if no such user (or room), or (`by_owner`) if `by` is not the
+    owner now (a server that had not heard of an earlier transfer yet)."""
     new_owner = known_user(db, conn, user)
-    old = db.execute(conn, "SELECT owner FROM rooms WHERE key = lower(?)", (room,)).fetchone()
+    lock = " FOR UPDATE" if db.dialect == "postgresql" else ""
+    query = f"SELECT owner FROM rooms WHERE key = lower(?){lock}"
+    old = db.execute(conn, query, (room,)).fetchone()
     if new_owner is None or old is None:
+        return None
+    if by_owner and (old[0] or "").lower() != by.lower():
         return None
     db.execute(conn, "UPDATE rooms SET owner = ? WHERE key = lower(?)", (new_owner, room))
     for which in (RoomList.MODERATORS, RoomList.BANS):  # (nobody could unban an owner)

@@ -5,7 +5,7 @@
 // Enter or Tab (or a click), closed with Escape; once the name is a
 // command's, its usage shows under the field.
 
-import { element } from "./dom.js";
+import { element, listKey } from "./dom.js";
 
 const NAME_CHARS = /^[a-z0-9_-]{1,32}$/;
 const TYPING_NAME = /^\/([A-Za-z0-9_-]*)$/; // the field holds "/" and part of a name
@@ -149,32 +149,8 @@ export class CommandMenu {
     this.update();
   }
 
-  // A key pressed in the field: true if the list took it (arrows, Enter or
-  // Tab to pick, Escape to close). Enter on a name typed in full is the
-  // field's: it sends.
+  // A key pressed in the field: true if the list took it (see listKey).
   key(event) {
-    if (!this.open || event.isComposing) return false;
-    const count = this.shown.length;
-    switch (event.key) {
-      case "ArrowDown":
-      case "ArrowUp":
-        if (!count) return false;
-        this.active = (this.active + (event.key === "ArrowDown" ? 1 : count - 1)) % count;
-        this.render();
-        return true;
-      case "Tab":
-      case "Enter": {
-        if (!count || event.shiftKey) return false;
-        const command = this.shown[this.active];
-        if (event.key === "Enter" && this.input.value.toLowerCase() === `/${command.name}`) return false;
-        this.pick(command);
-        return true;
-      }
-      case "Escape":
-        this.close();
-        return true;
-      default:
-        return false;
-    }
+    return listKey(this, event, (command) => this.input.value.toLowerCase() === `/${command.name}`);
   }
 }

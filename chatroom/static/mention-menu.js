@@ -6,7 +6,7 @@
 // instead); Escape closes it. The pattern and the keys
 // are those of the command list (commands.js).
 
-import { botBadge, element } from "./dom.js";
+import { botBadge, element, listKey } from "./dom.js";
 
 // The field up to the caret ends in "@" and part of a name, the "@" not
 // inside a word (so "a@b" is not a mention).
@@ -155,32 +155,8 @@ export class MentionMenu {
     this.update();
   }
 
-  // A key pressed in the field: true if the list took it.
+  // A key pressed in the field: true if the list took it (see listKey).
   key(event) {
-    if (!this.open || event.isComposing) return false;
-    const count = this.shown.length;
-    switch (event.key) {
-      case "ArrowDown":
-      case "ArrowUp":
-        this.active = (this.active + (event.key === "ArrowDown" ? 1 : count - 1)) % count;
-        this.render();
-        return true;
-      case "Tab":
-      case "Enter":
-        if (event.shiftKey) return false;
-        // A name typed out in full: Enter sends the message, as it would
-        // without the list (Tab still completes it).
-        if (event.key === "Enter" && this.typed?.toLowerCase() === this.shown[this.active].user.toLowerCase()) {
-          this.close();
-          return false;
-        }
-        this.pick(this.shown[this.active]);
-        return true;
-      case "Escape":
-        this.close();
-        return true;
-      default:
-        return false;
-    }
+    return listKey(this, event, (person) => this.typed?.toLowerCase() === person.user.toLowerCase());
   }
 }

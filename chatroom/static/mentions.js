@@ -6,7 +6,7 @@
 // the mentions that came since the box was last opened. Choosing one opens
 // its room at that message (jump.js). Every string from a user is a text node.
 
-import { $, element, overlayBox } from "./dom.js";
+import { $, closeBox, element, openBox, overlayBox } from "./dom.js";
 import { mentions } from "./messages.js";
 import { isDirect, mentionsOf, otherUser, roomKey } from "./protocol.js";
 
@@ -101,10 +101,8 @@ export class MentionsView {
   }
 
   open() {
-    if (!this.isOpen()) this.back = document.activeElement;
     document.dispatchEvent(new CustomEvent("chatroom:panel", { detail: this }));
-    $("mentions").hidden = false;
-    $("mentions-open").setAttribute("aria-expanded", "true");
+    openBox(this, "mentions");
     this.fresh = 0;
     this.changed();
     this.search();
@@ -113,12 +111,7 @@ export class MentionsView {
 
   // `back`: focus goes back where it was.
   close(back) {
-    if (!this.isOpen()) return;
-    $("mentions").hidden = true;
-    $("mentions-open").setAttribute("aria-expanded", "false");
-    if (back && this.back?.isConnected && !this.back.closest("#mentions")) this.back.focus();
-    else if (back) $("mentions-open").focus();
-    this.back = null;
+    closeBox(this, "mentions", back);
   }
 
   // Logged out: nothing of it stays.

@@ -5,7 +5,7 @@
 // bot's badge. Choosing someone opens the direct conversation with them,
 // anyone on the server, sharing a room or not. Every name is a text node.
 
-import { $, botBadge, element, overlayBox } from "./dom.js";
+import { $, botBadge, closeBox, element, openBox, overlayBox } from "./dom.js";
 import { describeError } from "./protocol.js";
 
 const PAGE = 30;
@@ -43,10 +43,8 @@ export class PeopleDirectory {
   }
 
   open() {
-    if (!this.isOpen()) this.back = document.activeElement;
     document.dispatchEvent(new CustomEvent("chatroom:panel", { detail: this }));
-    $("people").hidden = false;
-    $("people-open").setAttribute("aria-expanded", "true");
+    openBox(this, "people");
     $("people-input").focus();
     $("people-input").select();
     this.ask(false); // who is online changes: asked afresh each time
@@ -54,13 +52,7 @@ export class PeopleDirectory {
 
   // `back`: focus goes back where it was.
   close(back) {
-    if (!this.isOpen()) return;
-    clearTimeout(this.timer);
-    $("people").hidden = true;
-    $("people-open").setAttribute("aria-expanded", "false");
-    if (back && this.back?.isConnected && !this.back.closest("#people")) this.back.focus();
-    else if (back) $("people-open").focus();
-    this.back = null;
+    if (closeBox(this, "people", back)) clearTimeout(this.timer);
   }
 
   // Logged out: nothing of it stays.

@@ -6,7 +6,7 @@
 // message (jump.js). Every string from a user is a text node; the marks are
 // <mark> elements made here.
 
-import { $, element } from "./dom.js";
+import { $, closeBox, element, openBox } from "./dom.js";
 import { describeError, isDirect, otherUser, roomKey, sentence } from "./protocol.js";
 
 const LIMIT = 50; // the most the server gives at once
@@ -118,9 +118,7 @@ export class SearchPanel {
   }
 
   open() {
-    if (!this.isOpen()) this.back = document.activeElement;
-    $("search").hidden = false;
-    $("search-open").setAttribute("aria-expanded", "true");
+    openBox(this, "search");
     const here = this.openRoom();
     $("search-here-row").hidden = !here;
     $("search-here-name").textContent = here && isDirect(here) ? `@${otherUser(here, this.me())}` : `# ${here}`;
@@ -130,12 +128,7 @@ export class SearchPanel {
 
   // `back`: focus goes back where it was.
   close(back) {
-    if (!this.isOpen()) return;
-    $("search").hidden = true;
-    $("search-open").setAttribute("aria-expanded", "false");
-    if (back && this.back?.isConnected && !this.back.closest("#search")) this.back.focus();
-    else if (back) $("search-open").focus();
-    this.back = null;
+    closeBox(this, "search", back);
   }
 
   // Logged out: nothing of it stays.

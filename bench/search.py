@@ -46,7 +46,6 @@ from chatroom.store import Database, Store, open_database
 from chatroom.store import messages as messages_db
 from chatroom.store import search as search_db
 from chatroom.store.migrations import migrate
-from chatroom.store.schema import CREATE_VERSION_TABLE, migrations_after
 from tests.postgres import PostgresServer
 
 SEARCH_MIGRATION = 14
@@ -123,18 +122,6 @@ class Chat:
             asked = [make() for _ in range(count)]
             made[kind] = [(parse_query(text), room) for text, room in asked]
         return made
-
-
-def migrate_before_search(db: Database, conn: Any) -> None:
-    db.begin(conn)
-    db.execute(conn, CREATE_VERSION_TABLE)
-    for version, statements in migrations_after(0, db.dialect):
-        if version < SEARCH_MIGRATION:
-            for statement in statements:
-                db.execute(conn, statement)
-            insert = "INSERT INTO schema_migrations (version, applied_ms) VALUES (?, 0)"
-            db.execute(conn, insert, (version,))
-    db.execute(conn, "COMMIT")
 
 
 def fill(db: Database, conn: Any, chat: Chat) -> None:
@@ -238,7 +225,7 @@ def run(url: str, chat: Chat, queries: dict[str, Any], seconds: float) -> dict[s
     conn = db.connect()
     result: dict[str, Any] = {}
     started = time.perf_counter()
-    migrate_before_search(db, conn)
+    migrate(db, conn, up_to=SEARCH_MIGRATION - 1)
     fill(db, conn, chat)
     result["fill_s"] = time.perf_counter() - started
     started = time.perf_counter()

@@ -18,7 +18,6 @@ from chatroom.store import messages as messages_db
 from chatroom.store import rooms as rooms_db
 from chatroom.store import search as search_db
 from chatroom.store.migrations import migrate
-from chatroom.store.schema import CREATE_VERSION_TABLE, migrations_after
 from tests.postgres import PostgresServer
 
 SEARCH_MIGRATION = 14
@@ -37,20 +36,13 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[D
     conn.close()
 
 
-def migrate_before_search(db: Database, conn: Any) -> None:
-    """The schema as it was just before the search index."""
-    db.begin(conn)
-    db.execute(conn, CREATE_VERSION_TABLE)
-    for version, statements in migrations_after(0, db.dialect):
-        if version < SEARCH_MIGRATION:
-            for statement in statements:
-                db.execute(conn, statement)
-            db.execute(
-                conn,
-                "INSERT INTO schema_migrations (version, applied_ms) VALUES (?, 0)",
-                (version,),
-            )
-    db.execute(conn, "COMMIT")
+def plan_for(db: Database, common: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With `common`, PostgreSQL's plan for words in more messages than
+    GIN_MATCHES_MAX (SQLite has one plan: the test is skipped there)."""
+    if common:
+        if db.dialect == "sqlite":
+            pytest.skip("SQLite reads every query alike")
+        monkeypatch.setattr(search_db, "GIN_MATCHES_MAX", -1)
 
 
 def written(db: Database, conn: Any, command: Callable[..., Any], *args: Any, **kw: Any) -> Any:
@@ -98,7 +90,7 @@ def check_index(db: Database, conn: Any) -> None:
 
 def test_an_existing_database_is_indexed_by_its_migration(database: tuple[Database, Any]) -> None:
     db, conn = database
-    migrate_before_search(db, conn)
+    migrate(db, conn, up_to=SEARCH_MIGRATION - 1)
     written(db, conn, rooms_db.make_room, "Old", "alice", private=False, topic="")
     written(db, conn, rooms_db.make_room, "Hush", "alice", private=True, topic="")
     written(db, conn, rooms_db.remember_room, "alice", "Hush", 100)
@@ -129,11 +121,7 @@ def test_the_index_follows_every_change(
     database: tuple[Database, Any], common: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, conn = database
-    if common:
-        if db.dialect == "sqlite":
-            pytest.skip("SQLite reads every query alike")
-        # PostgreSQL's plan for words in more messages than GIN_MATCHES_MAX.
-        monkeypatch.setattr(search_db, "GIN_MATCHES_MAX", -1)
+    plan_for(db, common, monkeypatch)
     migrate(db, conn)
     first = say(db, conn, "r1", "alpha beta", ts=1)
     say(db, conn, "r1", "beta gamma", ts=2)
@@ -165,10 +153,7 @@ def test_who_finds_what_in_either_plan(
     database: tuple[Database, Any], common: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     db, conn = database
-    if common:
-        if db.dialect == "sqlite":
-            pytest.skip("SQLite reads every query alike")
-        monkeypatch.setattr(search_db, "GIN_MATCHES_MAX", -1)
+    plan_for(db, common, monkeypatch)
     migrate(db, conn)
     written(db, conn, rooms_db.make_room, "Hush", "alice", private=True, topic="")
     written(db, conn, rooms_db.remember_room, "alice", "Hush", 100)

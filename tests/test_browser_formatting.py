@@ -96,21 +96,7 @@ def test_formatting_copy_and_hostile_input(context: BrowserContext, server: Runn
     assert shown.locator("a[href^='javascript'], a[href^='data'], a[href^='/']").count() == 0
     expect(shown.locator(".text").filter(has_text="<img src=x onerror=alert(1)>")).to_have_count(1)
 
-    # Rendering alone is fast, and the page still answers.
-    timings = page.evaluate(
-        """async () => {
-          const { markdown } = await import("/static/markdown.js");
-          const inputs = ["`".repeat(4000), "*".repeat(4000), "_".repeat(4000),
-            "[".repeat(2000) + "](" + "x".repeat(1990) + ")", "> ".repeat(2000),
-            "**a ".repeat(1000), "```\\n".repeat(1000)];
-          return inputs.map((input) => {
-            const start = performance.now();
-            document.createElement("div").append(markdown(input));
-            return performance.now() - start;
-          });
-        }"""
-    )
-    assert max(timings) < 1000, timings
+    # The page still answers (how fast the renderer is: python -m bench.markdown).
     say(page, "still **here**")
     still = messages(page).locator(".text").filter(has_text="still here")
     expect(still.locator("strong")).to_have_text("here")
